@@ -1,0 +1,170 @@
+"""Content type from magic bytes (python-magic) plus our own sniffers.
+
+The extension is only a hint: a .txt that is a zip is a zip. libmagic alone is
+wrong for mbox (text/plain), for xlsx in its first KiB and for .msg (generic
+OLE), so we sniff 8 KiB and add checks of our own.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from enum import StrEnum
+
+import magic
+
+from mfaleaks.models import Source
+
+SNIFF_BYTES = 8192
+
+
+class Kind(StrEnum):
+    EMPTY = "empty"
+    TEXT = "text"
+    HTML = "html"
+    RTF = "rtf"
+    MBOX = "mbox"
+    EML = "eml"
+    MSG = "msg"
+    PST = "pst"
+    PDF = "pdf"
+    IMAGE = "image"
+    ZIP = "zip"
+    OOXML = "ooxml"
+    ODF = "odf"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    SEVENZ = "7z"
+    OLE = "ole"
+    BINARY = "binary"
+
+
+_MBOX_FROM = re.compile(rb"\AFrom \S+ +\w{3} \w{3} [ \d]\d \d\d:\d\d(:\d\d)? ")
+_HEADER = re.compile(rb"^([A-Za-z][A-Za-z0-9-]{1,40}):[ \t]", re.M)
+_MAIL_HEADERS = {
+    b"from", b"to", b"subject", b"date", b"message-id", b"received", b"return-path",
+    b"mime-version", b"content-type", b"delivered-to", b"x-mailer", b"reply-to", b"cc",
+}
+_TEXT_MIMES = ("text/", "application/json", "application/xml", "application/javascript",
+               "application/x-ndjson", "message/", "application/x-wine-extension-ini",
+               "application/csv", "application/x-subrip", "application/x-empty")
+_IMAGE_MIMES = ("image/",)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+_magic = magic.Magic(mime=True)
+
+
+def classify(source: Source) -> Kind:
+    head = source.head(SNIFF_BYTES)
+    return classify_bytes(head, source.name, source)
+
+
+def classify_bytes(head: bytes, name: str = "", source: Source | None = None) -> Kind:
+    if not head:
+        return Kind.EMPTY
+    own = _sniff(head)
+    if own is Kind.OLE and source is not None:
+        return _ole_kind(source)
+    if own is not None:
+        return own
+    mime = _magic.from_buffer(head)
+    if mime == "application/zip" or head.startswith(b"PK\x03\x04"):
+        return _zip_kind(source) if source is not None else Kind.ZIP
+    if mime.startswith(_IMAGE_MIMES) and mime != "image/svg+xml":
+        return Kind.IMAGE
+    if mime == "text/html":
+        return Kind.HTML
+    if mime == "text/rtf":
+        return Kind.RTF
+    if mime == "message/rfc822":
+        return Kind.EML
+    if mime.startswith(_TEXT_MIMES) or mime == "image/svg+xml":
+        return _text_or_mail(head)
+    if _looks_utf16(head):
+        return Kind.TEXT
+    return Kind.BINARY
+
+
+def _sniff(head: bytes) -> Kind | None:
+    if head.startswith(b"%PDF-"):
+        return Kind.PDF
+    if head.startswith(b"!BDN"):
+        return Kind.PST
+    if head.startswith(_OLE_MAGIC):
+        return Kind.OLE  # refined by _ole_kind when the whole source is at hand
+    if head.startswith(b"{\\rtf"):
+        return Kind.RTF
+    if head.startswith(b"\x1f\x8b"):
+        return Kind.GZIP
+    if head.startswith(b"BZh") and head[3:4].isdigit():
+        return Kind.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Kind.XZ
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Kind.SEVENZ
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return Kind.TAR
+    if _MBOX_FROM.match(head):
+        return Kind.MBOX
+    return None
+
+
+_MSG_STREAM = "__substg1.0_".encode("utf-16-le")
+
+
+def _ole_kind(source: Source) -> Kind:
+    """Outlook .msg is an OLE file whose directory names __substg1.0_ streams.
+
+    The directory often lies past the first 8 KiB, so look further.
+    """
+    with source.open() as fh:
+        block = fh.read(256 * 1024)
+        while block:
+            if _MSG_STREAM in block:
+                return Kind.MSG
+            block = fh.read(256 * 1024)
+    return Kind.OLE
+
+
+def _text_or_mail(head: bytes) -> Kind:
+    names = {m.group(1).lower() for m in _HEADER.finditer(head[:4096])}
+    # An RFC 822 message starts with headers: several known ones in the first lines.
+    first = head.lstrip()[:1]
+    if first and first not in b"<{[" and len(names & _MAIL_HEADERS) >= 3:
+        top = head.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+        if _HEADER.match(top.lstrip()):
+            return Kind.EML
+    low = head[:1024].lower()
+    if b"<html" in low or b"<!doctype html" in low:
+        return Kind.HTML
+    return Kind.TEXT
+
+
+def _looks_utf16(head: bytes) -> bool:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    sample = head[:4096]
+    if len(sample) < 8:
+        return False
+    zeros_odd = sample[1::2].count(0)
+    zeros_even = sample[0::2].count(0)
+    half = len(sample) // 2
+    return max(zeros_odd, zeros_even) > 0.4 * half and min(zeros_odd, zeros_even) < 0.05 * half
+
+
+def _zip_kind(source: Source) -> Kind:
+    """Office files are zips; tell them apart by their member names."""
+    try:
+        with source.open() as fh, zipfile.ZipFile(fh) as zf:
+            names = set(zf.namelist()[:200])
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return Kind.ZIP
+    if "[Content_Types].xml" in names and any(
+        n.startswith(("word/", "xl/", "ppt/")) for n in names
+    ):
+        return Kind.OOXML
+    if "mimetype" in names and "content.xml" in names:
+        return Kind.ODF
+    return Kind.ZIP

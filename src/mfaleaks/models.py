@@ -1,0 +1,193 @@
+"""Data that moves through the pipeline: sources, text chunks, findings, results.
+
+Everything here is a frozen dataclass so a result can cross a process boundary
+(pickled) and nothing downstream can reach back and change it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import BinaryIO
+
+Box = tuple[int, int, int, int]
+"""A bounding box in pixels: left, top, width, height."""
+
+
+class Confidence(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return _CONFIDENCE_RANK[self]
+
+
+_CONFIDENCE_RANK = {Confidence.LOW: 1, Confidence.MEDIUM: 2, Confidence.HIGH: 3}
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a piece of content came from.
+
+    `path` is the file on disk as reached from the command-line argument;
+    `chain` names the places inside containers, outermost first
+    (message 3 <id@host>, codes.zip, codes.txt). `meta` carries facts that
+    extractors learned on the way (mail date and sender, PDF page, sheet).
+    """
+
+    path: str
+    chain: tuple[str, ...] = ()
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def child(self, member: str, **meta: str) -> Origin:
+        merged = dict(self.meta)
+        merged.update({k: v for k, v in meta.items() if v})
+        return Origin(self.path, (*self.chain, member), merged)
+
+    @property
+    def member(self) -> str | None:
+        return " / ".join(self.chain) if self.chain else None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A blob to classify and extract: a file on disk or a piece of a container.
+
+    Exactly one of `fs_path` (read lazily, streamed) and `data` (already in
+    memory, e.g. a mail attachment) is set.
+    """
+
+    origin: Origin
+    name: str
+    fs_path: str | None = None
+    data: bytes | None = None
+    size: int = 0
+    depth: int = 0
+    mtime: float | None = None
+    kind_hint: str | None = None
+
+    def open(self) -> BinaryIO:
+        """Open read-only without touching the access time where the OS allows."""
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.fs_path is not None
+        return open_noatime(self.fs_path)
+
+    def head(self, n: int) -> bytes:
+        if self.data is not None:
+            return self.data[:n]
+        with self.open() as fh:
+            return fh.read(n)
+
+    def child(
+        self, member: str, data: bytes, *, name: str | None = None, **meta: str
+    ) -> Source:
+        """A child source held in memory (attachment, archive member, page image)."""
+        return Source(
+            origin=self.origin.child(member, **meta),
+            name=name or os.path.basename(member) or member,
+            data=data,
+            size=len(data),
+            depth=self.depth + 1,
+        )
+
+
+def open_noatime(path: str) -> BinaryIO:
+    flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+    try:
+        fd = os.open(path, flags)
+    except PermissionError:
+        # O_NOATIME is refused for files we do not own; fall back to plain read-only.
+        fd = os.open(path, os.O_RDONLY)
+    return os.fdopen(fd, "rb", buffering=1 << 20)
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Text extracted from a source, with what is needed to point back into it.
+
+    `line` is the 1-based line number of the chunk's first character in the
+    original file, or None when lines mean nothing (OCR, a spreadsheet).
+    `anchors` maps character offsets to location labels ("page 2", "Sheet1!B3",
+    "slide 4"): the label of an offset is that of the last anchor at or before it.
+    `boxes` maps character spans to pixel boxes (OCR words).
+    `whole` is true when the chunk holds all the text of its source, so layout
+    checks ("the file holds codes and nothing else") are meaningful.
+    """
+
+    text: str
+    source: str = "text"
+    line: int | None = 1
+    anchors: tuple[tuple[int, str], ...] = ()
+    boxes: tuple[tuple[int, int, Box], ...] = ()
+    whole: bool = True
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A source, or part of one, that could not be read; the scan goes on."""
+
+    reason: str
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    service: str
+    title: str
+    severity: Severity
+    confidence: Confidence
+    score: float
+    path: str
+    member: str | None
+    line: int | None
+    source: str
+    count: int
+    redacted: tuple[str, ...]
+    fingerprint: str
+    remediation: str
+    url: str | None = None
+    location: str | None = None
+    bbox: Box | None = None
+    evidence: tuple[str, ...] = ()
+    meta: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] | None = None
+    suppressed: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanError:
+    path: str
+    member: str | None
+    reason: str
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    suppressed: list[Finding] = field(default_factory=list)
+    incomplete: bool = False
+    notices: list[str] = field(default_factory=list)

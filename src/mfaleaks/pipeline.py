@@ -1,0 +1,89 @@
+"""One file on disk in, findings and errors out: the only place that recurses.
+
+classify -> extract -> (children back to classify) -> match/score per chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from mfaleaks.classify import Kind, classify
+from mfaleaks.extract import EXTRACTORS
+from mfaleaks.extract.base import Budget, Context, Limits
+from mfaleaks.models import Finding, ScanError, Skip, Source, TextChunk
+from mfaleaks.score import Engine
+
+
+@dataclass
+class FileResult:
+    """What one file on disk produced; crosses the process boundary."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    kind: str = ""
+
+
+def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
+    start = time.perf_counter()
+    result = FileResult(path=source.origin.path, bytes=source.size)
+    ctx = Context(limits=limits, budget=Budget())
+    try:
+        for item in _walk(source, engine, ctx):
+            if isinstance(item, Finding):
+                result.findings.append(item)
+            else:
+                result.errors.append(item)
+    except MemoryError:
+        result.errors.append(_error(source, "out of memory while reading this file"))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _error(source: Source, reason: str) -> ScanError:
+    return ScanError(path=source.origin.path, member=source.origin.member, reason=reason)
+
+
+def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | ScanError]:
+    try:
+        kind = Kind(source.kind_hint) if source.kind_hint else classify(source)
+    except OSError as exc:
+        yield _error(source, f"cannot read: {exc.strerror or exc}")
+        return
+    extractor = EXTRACTORS.get(kind)
+    if extractor is None:
+        return  # binary or empty: nothing we can read as text
+    try:
+        for item in extractor(source, ctx):
+            if isinstance(item, TextChunk):
+                yield from engine.scan_chunk(item, source)
+            elif isinstance(item, Source):
+                yield from _child(item, engine, ctx)
+            elif isinstance(item, Skip):
+                origin = item.origin or source.origin
+                yield ScanError(path=origin.path, member=origin.member, reason=item.reason)
+    except OSError as exc:
+        yield _error(source, f"cannot read: {exc.strerror or exc}")
+    except RecursionError:
+        yield _error(source, "nesting too deep to parse")
+    except Exception as exc:  # noqa: BLE001 - one broken file must never stop a scan
+        yield _error(source, f"{kind.value} could not be parsed: {type(exc).__name__}: {exc}")
+
+
+def _child(child: Source, engine: Engine, ctx: Context) -> Iterator[Finding | ScanError]:
+    limits = ctx.limits
+    if child.depth > limits.max_depth:
+        yield _error(child, f"nesting depth limit reached ({limits.max_depth}); not read")
+        return
+    ctx.budget.expanded += child.size
+    if ctx.budget.expanded > limits.max_expanded:
+        yield _error(
+            child,
+            f"expansion limit reached ({limits.max_expanded} bytes from one file); not read",
+        )
+        return
+    yield from _walk(child, engine, ctx)

@@ -1,0 +1,398 @@
+"""Clusters of codes -> scored findings.
+
+A finding needs evidence, not a lone token: the score adds up the size of the
+cluster, how uniform it is, recovery wording near it, the service named near
+it or in the file name, and known layouts; it takes away for wording and
+number patterns of the usual look-alikes (order numbers, phone lists, dates,
+timetables, product keys, hashes). One finding per cluster: when several
+rules fit the same codes, the best-supported rule wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import regex
+
+from mfaleaks.mask import fingerprint, mask
+from mfaleaks.match import Cluster, Hits, TermIndex, clusters, rules_by_shape, shape_tokens
+from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
+from mfaleaks.rules.model import Rule, RulePack, Shape
+
+HIGH, MEDIUM, LOW = 7.0, 4.5, 2.5
+WIDE, NEAR = 1500, 300  # characters around a cluster searched for words
+WEAK_VOCABULARY = frozenset({"twofactor"})
+NEGATIVE_VOCABULARY = "negative"
+
+_BULLETS = regex.compile(
+    r"(?<![\p{L}\p{N}])(?:\d{1,2}[.):]|[-*•·>#|]|\((?:used|utilisé|benutzt|usado)\)|used|✓|✔)"
+    r"(?![\p{L}\p{N}])",
+    regex.I,
+)
+
+
+def confidence_of(score: float) -> Confidence | None:
+    if score >= HIGH:
+        return Confidence.HIGH
+    if score >= MEDIUM:
+        return Confidence.MEDIUM
+    if score >= LOW:
+        return Confidence.LOW
+    return None
+
+
+@dataclass
+class _Scored:
+    rule: Rule
+    cluster: Cluster
+    score: float
+    evidence: list[str] = field(default_factory=list)
+    capped: bool = False
+
+    @property
+    def confidence(self) -> Confidence | None:
+        conf = confidence_of(self.score)
+        if conf is not None and self.capped:
+            return Confidence.LOW
+        return conf
+
+
+class Engine:
+    """The compiled rule pack; one per worker process."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        *,
+        show_secrets: bool = False,
+        min_confidence: Confidence = Confidence.LOW,
+    ) -> None:
+        self.pack = pack
+        self.show_secrets = show_secrets
+        self.min_confidence = min_confidence
+        self.terms = TermIndex(pack)
+        self.by_shape = rules_by_shape(pack.rules)
+        self.generic_shapes = frozenset(
+            s.name for r in pack.rules if r.generic for s in r.shapes
+        )
+        self.distinctive = {
+            name for name, (_, rules) in self.by_shape.items() if any(r.distinctive for r in rules)
+        }
+
+    def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
+        text = chunk.text
+        if chunk.source == "ocr":
+            from mfaleaks.ocrfix import normalise_ocr
+
+            text = normalise_ocr(text)
+        hits = Hits(self.terms.find(text))
+        name_rules = {r.id for r in self.pack.rules if any(p.search(source.name) for p in r.filenames)}
+        name_terms = self.terms.find(source.name)
+        # Without any word or file-name evidence only distinctive shapes can reach
+        # medium, so the other shapes are not even scanned (the costly part).
+        evidence_free = not hits and not name_rules and not name_terms
+        skip_plain = evidence_free and self.min_confidence.rank >= Confidence.MEDIUM.rank
+        view = _ChunkView(chunk, text, hits, source, name_rules, name_terms)
+        view.generic_shapes = self.generic_shapes
+        scored: list[_Scored] = []
+        for shape_name, (shape, rules) in self.by_shape.items():
+            if skip_plain and shape_name not in self.distinctive:
+                continue
+            tokens = shape_tokens(shape, text)
+            if not tokens:
+                continue
+            for cluster in clusters(shape, tokens, text):
+                best = self._best(rules, cluster, view)
+                if best is not None:
+                    scored.append(best)
+        for item in _resolve(scored):
+            yield self._finding(item, view)
+
+    def _best(self, rules: Sequence[Rule], cluster: Cluster, view: _ChunkView) -> _Scored | None:
+        best: _Scored | None = None
+        for rule in rules:
+            item = score_cluster(rule, cluster, view)
+            if item is None or item.confidence is None:
+                continue
+            if best is None or item.score > best.score:
+                best = item
+        return best
+
+    def _finding(self, item: _Scored, view: _ChunkView) -> Finding:
+        rule, cluster = item.rule, item.cluster
+        codes = [t.text for t in cluster.tokens]
+        origin = view.source.origin
+        conf = item.confidence
+        assert conf is not None
+        return Finding(
+            rule_id=rule.id,
+            service=rule.service,
+            title=rule.title,
+            severity=rule.severity,
+            confidence=conf,
+            score=round(item.score, 2),
+            path=origin.path,
+            member=origin.member,
+            line=view.line_of(cluster.start),
+            source=view.chunk.source,
+            count=len(dict.fromkeys(codes)),
+            redacted=tuple(mask(c) for c in dict.fromkeys(codes)),
+            fingerprint=fingerprint(rule.id, codes),
+            remediation=rule.remediation,
+            url=rule.url,
+            location=view.anchor_of(cluster.start),
+            bbox=view.box_of(cluster.start, cluster.end),
+            evidence=tuple(item.evidence),
+            meta=dict(origin.meta),
+            secrets=tuple(dict.fromkeys(codes)) if self.show_secrets else None,
+        )
+
+
+class _ChunkView:
+    """A chunk with lazily computed facts shared by every rule that scores it."""
+
+    def __init__(
+        self,
+        chunk: TextChunk,
+        text: str,
+        hits: Hits,
+        source: Source,
+        name_rules: set[str],
+        name_terms: list[tuple[int, int, tuple[object, ...]]],
+    ) -> None:
+        self.chunk = chunk
+        self.text = text
+        self.hits = hits
+        self.source = source
+        self.name_rules = name_rules
+        self.name_term_kinds = {t.kind for _, _, ts in name_terms for t in ts}  # type: ignore[attr-defined]
+        self._nonempty: int | None = None
+        self.generic_shapes: frozenset[str] = frozenset()
+
+    @property
+    def nonempty_lines(self) -> int:
+        if self._nonempty is None:
+            self._nonempty = sum(1 for line in self.text.splitlines() if line.strip())
+        return self._nonempty
+
+    def window(self, cluster: Cluster, size: int) -> tuple[int, int]:
+        if len(self.text) <= 4 * size:
+            return 0, len(self.text)
+        return max(0, cluster.start - size), cluster.end + size // 2
+
+    def line_of(self, offset: int) -> int | None:
+        if self.chunk.line is None:
+            return None
+        return self.chunk.line + self.text.count("\n", 0, offset)
+
+    def anchor_of(self, offset: int) -> str | None:
+        label = None
+        for pos, name in self.chunk.anchors:
+            if pos > offset:
+                break
+            label = name
+        return label
+
+    def box_of(self, start: int, end: int) -> Box | None:
+        boxes = [b for s, e, b in self.chunk.boxes if s < end and e > start]
+        if not boxes:
+            return None
+        left = min(b[0] for b in boxes)
+        top = min(b[1] for b in boxes)
+        right = max(b[0] + b[2] for b in boxes)
+        bottom = max(b[1] + b[3] for b in boxes)
+        return (left, top, right - left, bottom - top)
+
+    def code_lines(self, cluster: Cluster) -> list[str]:
+        out, seen = [], set()
+        for token in cluster.tokens:
+            lo = self.text.rfind("\n", 0, token.start) + 1
+            if lo in seen:
+                continue
+            seen.add(lo)
+            hi = self.text.find("\n", token.end)
+            out.append((lo, self.text[lo : hi if hi != -1 else len(self.text)]))
+        # Remove every token from its line to see what else the line holds.
+        residues = []
+        for lo, line in out:
+            chars = list(line)
+            for token in cluster.tokens:
+                a, b = token.start - lo, token.end - lo
+                if 0 <= a < len(chars):
+                    chars[a : min(b, len(chars))] = [" "] * (min(b, len(chars)) - a)
+            residues.append("".join(chars))
+        return residues
+
+
+def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | None:
+    codes = [t.text for t in cluster.tokens]
+    unique = list(dict.fromkeys(codes))
+    n = len(unique)
+    if n < rule.min_codes:
+        return None
+    item = _Scored(rule, cluster, 0.0)
+    ev = item.evidence
+
+    # The cluster itself.
+    if rule.count == 1:
+        item.score += 1.5
+    else:
+        frac = n / rule.count
+        item.score += 3.0 if frac >= 0.7 else 2.0 if frac >= 0.4 else 1.0
+    ev.append(f"{n} code{'s' if n != 1 else ''} of shape {cluster.shape.name}")
+    if n > 1 and len({_signature(c) for c in codes}) == 1:
+        item.score += 0.5
+    if len(codes) > 1 and n < 0.8 * len(codes):
+        item.score -= 1.0
+        ev.append("repeated values")
+
+    # Words near the codes.
+    lo, hi = view.window(cluster, WIDE)
+    wide = view.hits.within(lo, hi)
+    near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
+    near = view.hits.within(near_lo, near_hi)
+    strong = _strong_terms(rule, near if rule.count == 1 else wide)
+    weak = [t.label for t in wide if t.kind.startswith("vocab:") and
+            t.kind[6:] in rule.context and t.kind[6:] in WEAK_VOCABULARY]
+    named = [t.label for t in wide if t.kind == f"name:{rule.id}"]
+    own_keywords = [t.label for t in wide if t.kind == f"keyword:{rule.id}"]
+    file_hint = rule.id in view.name_rules
+    name_in_filename = f"name:{rule.id}" in view.name_term_kinds
+    strong_in_filename = any(
+        k.startswith("vocab:") and k[6:] in rule.context and k[6:] not in WEAK_VOCABULARY
+        for k in view.name_term_kinds
+    )
+    if strong:
+        item.score += 3.0
+        ev.append(f"words nearby: {', '.join(sorted(set(strong))[:3])}")
+    elif weak:
+        item.score += 1.5
+        ev.append(f"two-factor wording nearby: {', '.join(sorted(set(weak))[:3])}")
+    if file_hint:
+        item.score += 3.0
+        ev.append(f"file name {view.source.name!r} matches the service's download name")
+    elif strong_in_filename:
+        item.score += 2.0
+        ev.append("file name speaks of backup/recovery codes")
+    service_named = bool(named or own_keywords or name_in_filename)
+    if service_named:
+        item.score += 1.5
+        ev.append(f"service named: {(named or own_keywords or [rule.service])[0]}")
+    if rule.distinctive:
+        item.score += 3.0
+        ev.append("shape unique to the service")
+    if (
+        not rule.generic
+        and cluster.shape.name in view.generic_shapes
+        and not (service_named or file_hint or rule.distinctive)
+    ):
+        item.score -= 1.0  # let the generic rule speak for an unnamed service
+
+    # Layout: a file of codes and nothing else (GitHub, GitLab, PyPI downloads).
+    residues = view.code_lines(cluster)
+    pure = sum(1 for r in residues if _pure(r))
+    if view.chunk.whole and n >= max(rule.min_codes, 4):
+        if len(residues) >= 0.8 * view.nonempty_lines:
+            item.score += 1.5
+            ev.append("the file holds these codes and little else")
+            if rule.codes_only_file and n == rule.count:
+                item.score += 1.0
+                ev.append(f"exactly {rule.count} codes, as the service issues them")
+    # Single keys sit inside sentences ("your code: X"); only clusters must be clean.
+    if n > 1 and residues and pure < 0.5 * len(residues):
+        item.score -= 2.0
+        ev.append("lines mix codes with other data")
+
+    # Look-alikes.
+    negatives = sorted({t.label for t in view.hits.within(near_lo, near_hi)
+                        if t.kind == f"vocab:{NEGATIVE_VOCABULARY}"})
+    if negatives:
+        item.score -= 2.5 if len(negatives) == 1 else 4.0
+        ev.append(f"look-alike wording nearby: {', '.join(negatives[:3])}")
+    if cluster.shape.kind == "digits":
+        penalty, why = _digit_lookalikes(unique)
+        if penalty:
+            item.score -= penalty
+            ev.append(why)
+
+    # A lone or unexplained cluster cannot be more than a hint.
+    if rule.count == 1 and not strong and not file_hint and not rule.distinctive:
+        return None
+    if rule.generic and not (strong or strong_in_filename):
+        return None
+    if not (strong or weak or file_hint or service_named or rule.distinctive or strong_in_filename):
+        item.capped = True
+    return item
+
+
+def _strong_terms(rule: Rule, terms: list[object]) -> list[str]:
+    out = []
+    for t in terms:
+        kind: str = t.kind  # type: ignore[attr-defined]
+        if kind == f"keyword:{rule.id}" or (
+            kind.startswith("vocab:") and kind[6:] in rule.context
+            and kind[6:] not in WEAK_VOCABULARY
+        ):
+            out.append(t.label)  # type: ignore[attr-defined]
+    return out
+
+
+def _signature(code: str) -> str:
+    return regex.sub(r"\p{L}|\p{N}", "x", code)
+
+
+def _pure(residue: str) -> bool:
+    rest = _BULLETS.sub(" ", residue)
+    if regex.search(r"\p{N}", rest):
+        return False
+    return len(rest.split()) <= 4
+
+
+def _digit_lookalikes(codes: list[str]) -> tuple[float, str]:
+    digits = [regex.sub(r"\D", "", c) for c in codes]
+    n = len(digits)
+    if n >= 2:
+        values = sorted(int(d) for d in digits if d)
+        span = values[-1] - values[0]
+        if span < 1000 * n:
+            return 3.0, "numbers close together (order or phone numbers)"
+        if n >= 4 and [int(d) for d in digits] == values:
+            return 1.5, "numbers in ascending order"
+    dates = sum(1 for d in digits if _date_like(d))
+    if dates * 2 >= n:
+        return 3.0, "numbers read as dates"
+    times = sum(1 for d in digits if _time_like(d))
+    if n >= 2 and times >= 0.7 * n:
+        return 3.0, "numbers read as times"
+    return 0.0, ""
+
+
+def _date_like(d: str) -> bool:
+    if len(d) != 8:
+        return False
+    y, m, day = int(d[:4]), int(d[4:6]), int(d[6:])
+    if 1900 <= y <= 2099 and 1 <= m <= 12 and 1 <= day <= 31:
+        return True
+    day, m, y = int(d[:2]), int(d[2:4]), int(d[4:])
+    return 1900 <= y <= 2099 and 1 <= m <= 12 and 1 <= day <= 31
+
+
+def _time_like(d: str) -> bool:
+    if len(d) != 8:
+        return False
+    return all(int(d[i : i + 2]) < 24 and int(d[i + 2 : i + 4]) < 60 for i in (0, 4))
+
+
+def _resolve(scored: list[_Scored]) -> list[_Scored]:
+    """Overlapping clusters (several shapes over the same codes): the best one wins."""
+    kept: list[_Scored] = []
+    for item in sorted(scored, key=lambda s: (-s.score, s.cluster.start)):
+        if any(item.cluster.start < k.cluster.end and k.cluster.start < item.cluster.end
+               for k in kept):
+            continue
+        kept.append(item)
+    return sorted(kept, key=lambda s: s.cluster.start)
+
+
+__all__ = ["Engine", "Shape", "confidence_of", "score_cluster"]

@@ -90,7 +90,8 @@ class TermIndex:
         for m in self._regex.finditer(text.lower()):
             hit = self._terms.get(_term_key(m.group()))
             if hit:
-                out.append((m.start(), m.end(), tuple(hit)))
+                # Report the words as written in the text, not every spelling variant.
+                out.append((m.start(), m.end(), tuple(Term(m.group(), t.kind) for t in hit)))
         return out
 
 

@@ -1,0 +1,194 @@
+"""Command line: parse, call the core, print. Exit 0 clean, 1 findings, 2 usage/config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mfaleaks import __version__
+from mfaleaks.config import Format, ScanConfig, parse_size
+from mfaleaks.errors import ConfigError
+from mfaleaks.extract.base import Limits
+from mfaleaks.models import Confidence
+from mfaleaks.output import write_private
+from mfaleaks.progress import ProgressDisplay
+from mfaleaks.report import render
+from mfaleaks.rules.check import check_pack
+from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.scan import run_scan
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class SizeType(click.ParamType):
+    name = "size"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mfaleaks")
+def cli() -> None:
+    """Find leaked MFA recovery material: backup codes, recovery keys, TOTP seeds."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here (mode 0600).")
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Extra rule file or folder (repeatable).")
+@click.option("--no-default-rules", is_flag=True, help="Do not load the bundled rule pack.")
+@click.option("--min-confidence", type=click.Choice(["low", "medium", "high"]), default="medium",
+              show_default=True, help="Report findings at or above this confidence.")
+@click.option("--show-secrets", is_flag=True, help="Print codes in full (default: masked).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when something is found.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable).")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links (loops are detected).")
+@click.option("--max-file-size", type=SizeType(), default="100G", show_default=True,
+              help="Skip files on disk larger than this (e.g. 500M).")
+@click.option("--max-depth", type=click.IntRange(0, 64), default=Limits.max_depth,
+              show_default=True, help="Nesting depth of containers (zip in mail in pst).")
+@click.option("--max-expanded", type=SizeType(), default="2G", show_default=True,
+              help="Bytes extracted from one file on disk, all levels together.")
+@click.option("--max-members", type=click.IntRange(1), default=Limits.max_members,
+              show_default=True, help="Members read from one archive.")
+@click.option("--max-ratio", type=click.FloatRange(1), default=Limits.max_ratio,
+              show_default=True, help="Largest compression ratio of an archive member.")
+@click.option("--no-ocr", is_flag=True, help="Do not read text in images (QR codes are still read).")
+@click.option("--ocr-timeout", type=click.FloatRange(1), default=Limits.ocr_timeout,
+              show_default=True, help="Seconds of OCR per image.")
+@click.option("--file-timeout", type=click.FloatRange(0), default=Limits.parse_timeout,
+              show_default=True, help="Seconds per file on disk (0: none).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=os.cpu_count() or 1,
+              show_default="number of CPUs", help="Worker processes.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display, no summary on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Explain each finding's evidence.")
+def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path, ...],
+         no_default_rules: bool, min_confidence: str, show_secrets: bool, exit_zero: bool,
+         exclude: tuple[str, ...], follow_symlinks: bool, max_file_size: int, max_depth: int,
+         max_expanded: int, max_members: int, max_ratio: float, no_ocr: bool,
+         ocr_timeout: float, file_timeout: float, jobs: int, quiet: bool,
+         verbose: bool) -> None:
+    """Scan files, folders or - (stdin) for leaked recovery material."""
+    limits = replace(Limits(), max_file_size=max_file_size, max_depth=max_depth,
+                     max_expanded=max_expanded, max_members=max_members, max_ratio=max_ratio,
+                     ocr=not no_ocr, ocr_timeout=ocr_timeout, parse_timeout=file_timeout)
+    config = ScanConfig(
+        paths=paths, format=Format(fmt), output=output, rule_paths=rules,
+        default_rules=not no_default_rules, min_confidence=Confidence(min_confidence),
+        show_secrets=show_secrets, exit_zero=exit_zero, excludes=exclude,
+        follow_symlinks=follow_symlinks, jobs=jobs, quiet=quiet, verbose=verbose, limits=limits,
+    )
+    if not config.default_rules and not config.rule_paths:
+        raise click.UsageError("--no-default-rules needs at least one --rules PATH")
+    try:
+        with ProgressDisplay(enabled=not quiet) as progress:
+            result = run_scan(config, progress=progress.update)
+    except ConfigError as exc:
+        click.echo(f"mfaleaks: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    color = config.format is Format.TEXT and output is None and sys.stdout.isatty()
+    text = render(result, config.format, color=color)
+    if verbose and config.format is Format.TEXT:
+        text += _evidence(result)
+    write_private(output, text)
+    if output and not quiet:
+        click.echo(f"mfaleaks: {len(result.findings)} finding(s); report written to {output}",
+                   err=True)
+    if result.findings and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+def _evidence(result: object) -> str:
+    from mfaleaks.models import ScanResult
+
+    assert isinstance(result, ScanResult)
+    lines = ["", "Evidence:"]
+    for f in result.findings:
+        where = f"{f.path}" + (f" :: {f.member}" if f.member else "")
+        lines.append(f"  {where} [{f.rule_id}, score {f.score}]: " + "; ".join(f.evidence))
+    return "\n".join(lines) + "\n"
+
+
+@cli.group()
+def rules() -> None:
+    """List and check rule files."""
+
+
+def _load(paths: tuple[Path, ...], no_default: bool) -> object:
+    roots = ([] if no_default else [DEFAULT_RULES_DIR]) + list(paths)
+    try:
+        return load_pack(roots)
+    except ConfigError as exc:
+        click.echo(f"mfaleaks: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@rules.command("list")
+@click.option("--rules", "paths", multiple=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-default-rules", is_flag=True)
+def rules_list(paths: tuple[Path, ...], no_default_rules: bool) -> None:
+    """A table of rules: id, service, shapes, severity."""
+    from mfaleaks.rules.model import RulePack
+
+    pack = _load(paths, no_default_rules)
+    assert isinstance(pack, RulePack)
+    table = Table(title=f"{len(pack.rules)} rules")
+    for col in ("id", "service", "shapes", "codes", "severity"):
+        table.add_column(col)
+    for r in pack.rules:
+        table.add_row(r.id, r.service, ", ".join(s.name for s in r.shapes), str(r.count),
+                      r.severity.value)
+    Console(width=140, highlight=False).print(table)
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-default-rules", is_flag=True, help="Check only the PATHS given.")
+def rules_check(paths: tuple[Path, ...], no_default_rules: bool) -> None:
+    """Validate rule files and run every rule's examples and negative examples."""
+    from mfaleaks.rules.model import RulePack
+
+    pack = _load(paths, no_default_rules or bool(paths))
+    assert isinstance(pack, RulePack)
+    failures = list(check_pack(pack))
+    for fail in failures:
+        click.echo(f"{fail.origin}: {fail.rule_id}: {fail.message}")
+    examples = sum(len(r.examples) + len(r.negative_examples) for r in pack.rules)
+    click.echo(f"{len(pack.rules)} rules, {examples} examples, {len(failures)} failures")
+    sys.exit(1 if failures else 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point that returns the exit code (tests call this directly)."""
+    try:
+        cli.main(args=argv, prog_name="mfaleaks", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    return EXIT_CLEAN
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Options of one scan, validated once into a frozen ScanConfig."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import regex
+
+from mfaleaks.errors import ConfigError
+from mfaleaks.extract.base import Limits
+from mfaleaks.models import Confidence
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    paths: tuple[str, ...]
+    format: Format = Format.TEXT
+    output: str | None = None
+    rule_paths: tuple[Path, ...] = ()
+    default_rules: bool = True
+    min_confidence: Confidence = Confidence.MEDIUM
+    show_secrets: bool = False
+    exit_zero: bool = False
+    excludes: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    quiet: bool = False
+    verbose: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+
+_SIZE = regex.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", regex.I)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """'500k', '10M', '2GiB', '1048576' -> bytes."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ConfigError(f"not a size: {text!r} (use e.g. 500k, 10M, 2G)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])

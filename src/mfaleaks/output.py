@@ -1,0 +1,23 @@
+"""Report files are created readable by the owner only."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def write_private(path: str | None, text: str) -> None:
+    """Write to `path` with mode 0600 (also when it already existed); None: stdout."""
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fd = -1
+            fh.write(text)
+    finally:
+        if fd != -1:
+            os.close(fd)

@@ -1,0 +1,89 @@
+"""The scan as one call: discover -> workers -> filter -> ScanResult.
+
+The CLI and the tests call `run_scan`; a progress callback sees every file as
+it finishes. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from mfaleaks.config import ScanConfig
+from mfaleaks.discover import WalkOptions, discover
+from mfaleaks.models import Finding, Origin, ScanError, ScanResult, Source
+from mfaleaks.pipeline import FileResult
+from mfaleaks.rules.load import DEFAULT_RULES_DIR, rule_files
+from mfaleaks.workers import EngineSpec, run
+
+Progress = Callable[[FileResult], None]
+STDIN_LIMIT = 512 * 1024 * 1024
+
+
+def rule_paths(config: ScanConfig) -> tuple[Path, ...]:
+    roots = ([DEFAULT_RULES_DIR] if config.default_rules else []) + list(config.rule_paths)
+    return tuple(rule_files(roots))
+
+
+def engine_spec(config: ScanConfig) -> EngineSpec:
+    return EngineSpec(
+        rule_files=rule_paths(config),
+        show_secrets=config.show_secrets,
+        min_confidence=config.min_confidence,
+        limits=config.limits,
+    )
+
+
+def _stdin_source() -> Source:
+    data = sys.stdin.buffer.read(STDIN_LIMIT)
+    return Source(origin=Origin("-"), name="-", data=data, size=len(data))
+
+
+def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+    spec = engine_spec(config)
+    spec.build()  # fail fast (exit 2) on a bad rule file, before any worker starts
+    result = ScanResult()
+    start = time.perf_counter()
+    walk = WalkOptions(
+        excludes=config.excludes,
+        follow_symlinks=config.follow_symlinks,
+        max_file_size=config.limits.max_file_size,
+    )
+
+    def sources() -> Iterator[Source]:
+        for path in config.paths:
+            if path == "-":
+                yield _stdin_source()
+                continue
+            for item in discover((path,), walk):
+                if isinstance(item, ScanError):
+                    result.errors.append(item)
+                    result.stats.skipped += 1
+                else:
+                    yield item
+
+    try:
+        for file_result in run(sources(), spec, config.jobs):
+            result.stats.files += 1
+            result.stats.bytes += file_result.bytes
+            result.findings.extend(file_result.findings)
+            result.errors.extend(file_result.errors)
+            if progress is not None:
+                progress(file_result)
+    except KeyboardInterrupt:
+        result.incomplete = True
+        result.notices.append("interrupted: the report covers the files scanned so far")
+    result.findings = sorted(
+        (f for f in result.findings if f.confidence.rank >= config.min_confidence.rank),
+        key=_order,
+    )
+    result.errors.sort(key=lambda e: (e.path, e.member or ""))
+    result.stats.skipped = len({(e.path, e.member) for e in result.errors})
+    result.stats.seconds = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _order(f: Finding) -> tuple[str, str, int, str]:
+    return (f.path, f.member or "", f.line or 0, f.rule_id)

@@ -1,0 +1,69 @@
+"""Shared test helpers: run the real CLI, find ../shared beside the checkout."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mfaleaks.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@dataclass
+class CliRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.stdout)  # type: ignore[no-any-return]
+
+
+def invoke(*args: str, input: str | bytes | None = None) -> CliRun:
+    runner = CliRunner()
+    result = runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+    return CliRun(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., CliRun]:
+    return invoke
+
+
+@pytest.fixture
+def scan_json() -> Callable[..., dict[str, Any]]:
+    """Scan with --format json --jobs 1 and return the parsed report."""
+
+    def scan(*args: str) -> dict[str, Any]:
+        res = invoke("scan", "--format", "json", "--jobs", "1", *args)
+        assert res.exit_code in (0, 1), res.stderr
+        return res.report
+
+    return scan
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared is not beside the checkout ({SHARED}): corpus tests skipped")
+    return SHARED
+
+
+def corpus(name: str) -> Path:
+    path = SHARED / "corpora" / name
+    if not path.exists():
+        pytest.skip(f"corpus {path} is absent (../shared is not beside this checkout)")
+    return path
+
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")

@@ -101,8 +101,9 @@ def build(root: Path, rng: random.Random) -> list[dict[str, str | None]]:
     pos(write(root, "IT/helpdesk/ticket-4471.txt",
               "Ticket 4471: user locked out of VPN\nIssued Duo bypass codes for asmith "
               f"(valid 3 days):\n{duo}\n"), "duo")
-    words = ("grape novel tunnel wisdom cabin orbit velvet silent harbor lemon fossil brave "
-             "maple quartz ember walnut pixel tundra").split()
+    words = ["grape", "novel", "tunnel", "wisdom", "cabin", "orbit", "velvet", "silent",
+             "harbor", "lemon", "fossil", "brave", "maple", "quartz", "ember", "walnut",
+             "pixel", "tundra"]
     rng.shuffle(words)
     pos(write(root, "home/dana/proton_recovery_phrase.txt", " ".join(words[:12]) + "\n"),
         "proton")

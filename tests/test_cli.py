@@ -99,7 +99,9 @@ def test_invalid_rule_file_exits_2_naming_file_and_field(
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_output_file_is_private(share: Path, tmp_path: Path, run_cli: Callable[..., CliRun]) -> None:
+def test_output_file_is_private(
+    share: Path, tmp_path: Path, run_cli: Callable[..., CliRun]
+) -> None:
     out = tmp_path / "report.json"
     out.write_text("old")
     os.chmod(out, 0o644)

@@ -57,8 +57,16 @@ _magic = magic.Magic(mime=True)
 
 
 def classify(source: Source) -> Kind:
+    # A .msg/.pst/.ost goes to that extractor even when it is not one (renamed, empty,
+    # damaged): it checks the signature, reports the file and reads what it really is.
+    stem, dot, ext = source.name.rpartition(".")
+    if dot and stem and ext.lower() in _OUTLOOK_NAMES:
+        return _OUTLOOK_NAMES[ext.lower()]
     head = source.head(SNIFF_BYTES)
     return classify_bytes(head, source.name, source)
+
+
+_OUTLOOK_NAMES = {"msg": Kind.MSG, "pst": Kind.PST, "ost": Kind.PST}
 
 
 def classify_bytes(head: bytes, name: str = "", source: Source | None = None) -> Kind:

@@ -26,10 +26,12 @@ from mfaleaks.scan import run_scan
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
-class SizeType(click.ParamType):
+class SizeType(click.ParamType):  # type: ignore[type-arg]
     name = "size"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
         if isinstance(value, int):
             return value
         try:
@@ -48,7 +50,8 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), default="text",
               show_default=True, help="Report format.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here (mode 0600).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the report here (mode 0600).")
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Extra rule file or folder (repeatable).")
 @click.option("--no-default-rules", is_flag=True, help="Do not load the bundled rule pack.")
@@ -56,8 +59,10 @@ def cli() -> None:
               show_default=True, help="Report findings at or above this confidence.")
 @click.option("--show-secrets", is_flag=True, help="Print codes in full (default: masked).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when something is found.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable).")
-@click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links (loops are detected).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Skip paths matching GLOB (repeatable).")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Follow symbolic links (loops are detected).")
 @click.option("--max-file-size", type=SizeType(), default="100G", show_default=True,
               help="Skip files on disk larger than this (e.g. 500M).")
 @click.option("--max-depth", type=click.IntRange(0, 64), default=Limits.max_depth,
@@ -68,7 +73,8 @@ def cli() -> None:
               show_default=True, help="Members read from one archive.")
 @click.option("--max-ratio", type=click.FloatRange(1), default=Limits.max_ratio,
               show_default=True, help="Largest compression ratio of an archive member.")
-@click.option("--no-ocr", is_flag=True, help="Do not read text in images (QR codes are still read).")
+@click.option("--no-ocr", is_flag=True,
+              help="Do not read text in images (QR codes are still read).")
 @click.option("--ocr-timeout", type=click.FloatRange(1), default=Limits.ocr_timeout,
               show_default=True, help="Seconds of OCR per image.")
 @click.option("--file-timeout", type=click.FloatRange(0), default=Limits.parse_timeout,

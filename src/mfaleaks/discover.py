@@ -80,7 +80,8 @@ def _file(path: str, st: os.stat_result, opts: WalkOptions) -> Iterator[Source |
         return
     if opts.max_file_size and st.st_size > opts.max_file_size:
         yield ScanError(
-            shown, None, f"skipped: {st.st_size} bytes is over --max-file-size ({opts.max_file_size})"
+            shown, None,
+            f"skipped: {st.st_size} bytes is over --max-file-size ({opts.max_file_size})",
         )
         return
     yield Source(

@@ -15,7 +15,7 @@ _SEPARATORS = regex.compile(r"[^\p{L}\p{N}]+")
 
 def normalise(code: str) -> str:
     """The canonical form used for fingerprints: separators gone, lower case."""
-    return _SEPARATORS.sub("", code).lower()
+    return str(_SEPARATORS.sub("", code)).lower()
 
 
 def mask(code: str) -> str:
@@ -36,12 +36,11 @@ def mask(code: str) -> str:
 
 def mask_uri(uri: str) -> str:
     """otpauth URIs: issuer and account stay readable, the secret/data is masked."""
-    out = regex.sub(
+    return str(regex.sub(
         r"(?i)((?:secret|data)=)([^&\s]+)",
         lambda m: m.group(1) + m.group(2)[:2] + MASK * 6,
         uri,
-    )
-    return out
+    ))
 
 
 def fingerprint(rule_id: str, codes: list[str]) -> str:

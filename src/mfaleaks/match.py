@@ -7,6 +7,7 @@ of every rule is found by one alternation over the lower-cased text.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -48,7 +49,7 @@ class Term:
 
 
 def _term_key(text: str) -> str:
-    return regex.sub(r"[\s_\-.]+", "", text.lower())
+    return str(regex.sub(r"[\s_\-.]+", "", text.lower()))
 
 
 def _term_regex(term: str) -> str:
@@ -155,7 +156,7 @@ def looks_placeholder(code: str) -> bool:
     if chars.count("x") * 2 >= len(chars):
         return True
     run = longest = 1
-    for a, b in zip(chars, chars[1:], strict=False):
+    for a, b in itertools.pairwise(chars):
         run = run + 1 if ord(b) - ord(a) == 1 else 1
         longest = max(longest, run)
     return longest >= 5

@@ -70,7 +70,7 @@ def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | Sc
         yield _error(source, f"cannot read: {exc.strerror or exc}")
     except RecursionError:
         yield _error(source, "nesting too deep to parse")
-    except Exception as exc:  # noqa: BLE001 - one broken file must never stop a scan
+    except Exception as exc:
         yield _error(source, f"{kind.value} could not be parsed: {type(exc).__name__}: {exc}")
 
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 import regex
 
 from mfaleaks.mask import fingerprint, mask
-from mfaleaks.match import Cluster, Hits, TermIndex, clusters, rules_by_shape, shape_tokens
+from mfaleaks.match import (
+    Cluster,
+    Hits,
+    Term,
+    TermIndex,
+    clusters,
+    rules_by_shape,
+    shape_tokens,
+)
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
 from mfaleaks.rules.model import Rule, RulePack, Shape
 
@@ -87,7 +95,9 @@ class Engine:
 
             text = normalise_ocr(text)
         hits = Hits(self.terms.find(text))
-        name_rules = {r.id for r in self.pack.rules if any(p.search(source.name) for p in r.filenames)}
+        name_rules = {
+            r.id for r in self.pack.rules if any(p.search(source.name) for p in r.filenames)
+        }
         name_terms = self.terms.find(source.name)
         # Without any word or file-name evidence only distinctive shapes can reach
         # medium, so the other shapes are not even scanned (the costly part).
@@ -159,14 +169,14 @@ class _ChunkView:
         hits: Hits,
         source: Source,
         name_rules: set[str],
-        name_terms: list[tuple[int, int, tuple[object, ...]]],
+        name_terms: list[tuple[int, int, tuple[Term, ...]]],
     ) -> None:
         self.chunk = chunk
         self.text = text
         self.hits = hits
         self.source = source
         self.name_rules = name_rules
-        self.name_term_kinds = {t.kind for _, _, ts in name_terms for t in ts}  # type: ignore[attr-defined]
+        self.name_term_kinds = {t.kind for _, _, ts in name_terms for t in ts}
         self._nonempty: int | None = None
         self.generic_shapes: frozenset[str] = frozenset()
 
@@ -292,13 +302,13 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     # Layout: a file of codes and nothing else (GitHub, GitLab, PyPI downloads).
     residues = view.code_lines(cluster)
     pure = sum(1 for r in residues if _pure(r))
-    if view.chunk.whole and n >= max(rule.min_codes, 4):
-        if len(residues) >= 0.8 * view.nonempty_lines:
-            item.score += 1.5
-            ev.append("the file holds these codes and little else")
-            if rule.codes_only_file and n == rule.count:
-                item.score += 1.0
-                ev.append(f"exactly {rule.count} codes, as the service issues them")
+    codes_only = view.chunk.whole and n >= max(rule.min_codes, 4)
+    if codes_only and len(residues) >= 0.8 * view.nonempty_lines:
+        item.score += 1.5
+        ev.append("the file holds these codes and little else")
+        if rule.codes_only_file and n == rule.count:
+            item.score += 1.0
+            ev.append(f"exactly {rule.count} codes, as the service issues them")
     # Single keys sit inside sentences ("your code: X"); only clusters must be clean.
     if n > 1 and residues and pure < 0.5 * len(residues):
         item.score -= 2.0
@@ -326,20 +336,19 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     return item
 
 
-def _strong_terms(rule: Rule, terms: list[object]) -> list[str]:
+def _strong_terms(rule: Rule, terms: list[Term]) -> list[str]:
     out = []
     for t in terms:
-        kind: str = t.kind  # type: ignore[attr-defined]
-        if kind == f"keyword:{rule.id}" or (
-            kind.startswith("vocab:") and kind[6:] in rule.context
-            and kind[6:] not in WEAK_VOCABULARY
+        if t.kind == f"keyword:{rule.id}" or (
+            t.kind.startswith("vocab:") and t.kind[6:] in rule.context
+            and t.kind[6:] not in WEAK_VOCABULARY
         ):
-            out.append(t.label)  # type: ignore[attr-defined]
+            out.append(t.label)
     return out
 
 
 def _signature(code: str) -> str:
-    return regex.sub(r"\p{L}|\p{N}", "x", code)
+    return str(regex.sub(r"\p{L}|\p{N}", "x", code))
 
 
 def _pure(residue: str) -> bool:

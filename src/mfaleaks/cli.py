@@ -78,7 +78,7 @@ def cli() -> None:
 @click.option("--ocr-timeout", type=click.FloatRange(1), default=Limits.ocr_timeout,
               show_default=True, help="Seconds of OCR per image.")
 @click.option("--file-timeout", type=click.FloatRange(0), default=Limits.parse_timeout,
-              show_default=True, help="Seconds per file on disk (0: none).")
+              show_default=True, help="Seconds per file on disk, plus 1 s per MB (0: none).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default="number of CPUs", help="Worker processes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display, no summary on stderr.")

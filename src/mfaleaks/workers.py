@@ -43,8 +43,8 @@ class EngineSpec:
         )
 
 
-class FileTimeout(Exception):
-    pass
+class FileTimeout(BaseException):
+    """BaseException so that extractors' `except Exception` cannot swallow it."""
 
 
 _engine: Engine | None = None
@@ -70,9 +70,10 @@ def scan_one(source: Source) -> FileResult:
 def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     """scan_source under a wall-clock limit, so one pathological file cannot hang a scan."""
     use_alarm = limits.parse_timeout > 0 and hasattr(signal, "setitimer")
+    budget = limits.parse_timeout + source.size / 1e6
     if use_alarm:
         previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, limits.parse_timeout)
+        signal.setitimer(signal.ITIMER_REAL, budget)
     try:
         return scan_source(source, engine, limits)
     except FileTimeout:
@@ -80,7 +81,7 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
         result.errors.append(
             ScanError(
                 source.origin.path, source.origin.member,
-                f"time limit reached ({limits.parse_timeout:g} s per file); not fully scanned",
+                f"time limit reached ({budget:.0f} s for this file); not fully scanned",
             )
         )
         return result

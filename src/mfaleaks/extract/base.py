@@ -34,7 +34,8 @@ class Limits:
     max_member_size: int = 512 * 1024**2  # one child held in memory
     ocr: bool = True
     ocr_timeout: float = 30.0  # seconds per image
-    parse_timeout: float = 120.0  # seconds per file for parsers that can spin
+    # Seconds per file on disk, plus one second per MB so big mailboxes finish.
+    parse_timeout: float = 600.0
     max_pixels: int = 80_000_000  # images larger than this are decompression bombs
     max_pages: int = 2_000  # PDF pages read per document
 

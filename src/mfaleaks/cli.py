@@ -8,10 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from mfaleaks import __version__
+from mfaleaks import __version__, configfile
 from mfaleaks.config import Format, ScanConfig, parse_size
 from mfaleaks.errors import ConfigError
 from mfaleaks.extract.base import Limits
@@ -23,7 +24,7 @@ from mfaleaks.rules.check import check_pack
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.scan import run_scan
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]
@@ -81,24 +82,24 @@ def cli() -> None:
               show_default=True, help="Seconds per file on disk, plus 1 s per MB (0: none).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default="number of CPUs", help="Worker processes.")
+@click.option("--config", "config_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Config file (default: the nearest .mfaleaks.toml or pyproject.toml with "
+                   "[tool.mfaleaks], from here up to the top of the git repository).")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report only findings not in this baseline (mfaleaks baseline create).")
+@click.option("--no-inline-allow", is_flag=True,
+              help="Report findings marked mfaleaks:allow, gitleaks:allow and the like (audit).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display, no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Explain each finding's evidence.")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path, ...],
          no_default_rules: bool, min_confidence: str, show_secrets: bool, exit_zero: bool,
          exclude: tuple[str, ...], follow_symlinks: bool, max_file_size: int, max_depth: int,
          max_expanded: int, max_members: int, max_ratio: float, no_ocr: bool,
-         ocr_timeout: float, file_timeout: float, jobs: int, quiet: bool,
-         verbose: bool) -> None:
+         ocr_timeout: float, file_timeout: float, jobs: int, config_file: Path | None,
+         baseline: Path | None, no_inline_allow: bool, quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
-    limits = replace(Limits(), max_file_size=max_file_size, max_depth=max_depth,
-                     max_expanded=max_expanded, max_members=max_members, max_ratio=max_ratio,
-                     ocr=not no_ocr, ocr_timeout=ocr_timeout, parse_timeout=file_timeout)
-    config = ScanConfig(
-        paths=paths, format=Format(fmt), output=output, rule_paths=rules,
-        default_rules=not no_default_rules, min_confidence=Confidence(min_confidence),
-        show_secrets=show_secrets, exit_zero=exit_zero, excludes=exclude,
-        follow_symlinks=follow_symlinks, jobs=jobs, quiet=quiet, verbose=verbose, limits=limits,
-    )
+    config = _scan_config(click.get_current_context())
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
     try:
@@ -117,7 +118,37 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
                    err=True)
     if result.findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_CLEAN)
+    # An interrupted scan found nothing so far: that is not a clean result.
+    sys.exit(EXIT_INTERRUPTED if result.incomplete else EXIT_CLEAN)
+
+
+# ScanConfig fields that the config file also sets: the command line wins when given.
+_FILE_SETTABLE = {"fmt": "format", "min_confidence": "min_confidence", "baseline": "baseline"}
+
+
+def _scan_config(ctx: click.Context) -> ScanConfig:
+    """The scan options (ctx.params) merged over the project's config file."""
+    p = ctx.params
+    limits = replace(Limits(), max_file_size=p["max_file_size"], max_depth=p["max_depth"],
+                     max_expanded=p["max_expanded"], max_members=p["max_members"],
+                     max_ratio=p["max_ratio"], ocr=not p["no_ocr"],
+                     ocr_timeout=p["ocr_timeout"], parse_timeout=p["file_timeout"])
+    config = ScanConfig(
+        paths=p["paths"], format=Format(p.get("fmt", "text")), output=p.get("output"),
+        rule_paths=p["rules"], default_rules=not p["no_default_rules"],
+        min_confidence=Confidence(p["min_confidence"]), show_secrets=p.get("show_secrets", False),
+        exit_zero=p.get("exit_zero", False), excludes=p["exclude"],
+        follow_symlinks=p["follow_symlinks"], jobs=p["jobs"], quiet=p["quiet"],
+        verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
+        inline_allow=not p["no_inline_allow"],
+    )
+    given = {field for name, field in _FILE_SETTABLE.items()
+             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)}
+    try:
+        return configfile.apply(config, configfile.locate(p["config_file"]), given)
+    except ConfigError as exc:
+        click.echo(f"mfaleaks: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def _evidence(result: object) -> str:
@@ -129,6 +160,31 @@ def _evidence(result: object) -> str:
         where = f"{f.path}" + (f" :: {f.member}" if f.member else "")
         lines.append(f"  {where} [{f.rule_id}, score {f.score}]: " + "; ".join(f.evidence))
     return "\n".join(lines) + "\n"
+
+
+@cli.command("report")
+@click.argument("report_file", metavar="REPORT.json")
+@click.option("--format", "fmt", type=click.Choice(["html", "markdown", "csv"]), default="html",
+              show_default=True, help="html: one self-contained page; csv: a ticket checklist.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here (mode 0600).")
+def report_command(report_file: str, fmt: str, output: str | None) -> None:
+    """Render a saved JSON report as incidents: owner, exposure, every copy, what to do."""
+    from mfaleaks.report import csv as csv_report
+    from mfaleaks.report import html as html_report
+    from mfaleaks.report import markdown as markdown_report
+    from mfaleaks.report.load import ReportError, load_report
+
+    try:
+        with click.open_file(report_file, "rb") as fh:
+            text = fh.read().decode("utf-8")
+        result = load_report(text)
+    except (OSError, UnicodeDecodeError, ReportError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        click.echo(f"mfaleaks: {report_file}: {reason}".splitlines()[0], err=True)
+        sys.exit(EXIT_USAGE)
+    renderers = {"html": html_report.render, "markdown": markdown_report.render,
+                 "csv": csv_report.render}
+    write_private(output, renderers[fmt](result))
 
 
 @cli.group()
@@ -178,6 +234,46 @@ def rules_check(paths: tuple[Path, ...], no_default_rules: bool) -> None:
     examples = sum(len(r.examples) + len(r.negative_examples) for r in pack.rules)
     click.echo(f"{len(pack.rules)} rules, {examples} examples, {len(failures)} failures")
     sys.exit(1 if failures else 0)
+
+
+@cli.group()
+def baseline() -> None:
+    """Accept today's findings so that scans report only new ones."""
+
+
+@baseline.command("create")
+@click.argument("file", type=click.Path(dir_okay=False))
+def baseline_create(file: str, **_: object) -> None:
+    """Scan PATHS and write the fingerprints of the findings to FILE (mode 0600).
+
+    Takes the options of `scan` that decide what is found; the config file's
+    baseline is not applied, so re-creating a baseline keeps old entries only
+    while their codes are still there.
+    """
+    config = replace(_scan_config(click.get_current_context()), baseline=None)
+    if not config.default_rules and not config.rule_paths:
+        raise click.UsageError("--no-default-rules needs at least one --rules PATH")
+    try:
+        with ProgressDisplay(enabled=not config.quiet) as progress:
+            result = run_scan(config, progress=progress.update)
+    except ConfigError as exc:
+        click.echo(f"mfaleaks: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if result.incomplete:
+        click.echo("mfaleaks: scan interrupted; baseline not written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    from mfaleaks.baseline import write
+
+    count = write(file, result.findings)
+    if not config.quiet:
+        unread = f"; {len(result.errors)} file(s) not fully scanned" if result.errors else ""
+        click.echo(f"mfaleaks: baseline of {count} finding(s) written to {file}{unread}", err=True)
+    sys.exit(EXIT_CLEAN)
+
+
+# baseline create shares the options of scan that decide what is found.
+_REPORT_ONLY = {"fmt", "output", "show_secrets", "exit_zero", "verbose", "baseline"}
+baseline_create.params.extend(p for p in scan.params if p.name not in _REPORT_ONLY)
 
 
 def main(argv: list[str] | None = None) -> int:

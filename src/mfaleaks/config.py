@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,8 @@ class Format(StrEnum):
     TEXT = "text"
     JSON = "json"
     JSONL = "jsonl"
+    SARIF = "sarif"
+    JUNIT = "junit"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,12 @@ class ScanConfig:
     quiet: bool = False
     verbose: bool = False
     limits: Limits = field(default_factory=Limits)
+    # Suppression (src/mfaleaks/suppress.py): baseline file, inline markers,
+    # rules turned off and allowed fingerprints (fingerprint -> why).
+    baseline: Path | None = None
+    inline_allow: bool = True
+    disabled_rules: frozenset[str] = frozenset()
+    allowed_fingerprints: Mapping[str, str] = field(default_factory=dict)
 
 
 _SIZE = regex.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", regex.I)

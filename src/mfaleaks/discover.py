@@ -69,8 +69,24 @@ def _walk_root(
             return
     if stat.S_ISDIR(st.st_mode):
         yield from _walk_dir(root, opts, seen_dirs)
-    else:
+    elif not _excluded_file(root, opts.excludes):
+        # Files named one by one (pre-commit passes staged names) honour excludes too.
         yield from _file(root, st, opts)
+
+
+def _excluded_file(path: str, patterns: tuple[str, ...]) -> bool:
+    """The file, or a folder on its relative path, matches an exclude pattern."""
+    if not patterns:
+        return False
+    if os.path.isabs(path):
+        return _excluded(display(path), display(os.path.basename(path)), patterns)
+    parts = os.path.normpath(path).split(os.sep)
+    for i in range(len(parts), 0, -1):
+        if parts[i - 1] in (".", ".."):
+            break
+        if _excluded(display(os.sep.join(parts[:i])), display(parts[i - 1]), patterns):
+            return True
+    return False
 
 
 def _file(path: str, st: os.stat_result, opts: WalkOptions) -> Iterator[Source | ScanError]:
@@ -90,6 +106,9 @@ def _file(path: str, st: os.stat_result, opts: WalkOptions) -> Iterator[Source |
         fs_path=path,
         size=st.st_size,
         mtime=st.st_mtime,
+        uid=st.st_uid,
+        gid=st.st_gid,
+        mode=st.st_mode,
     )
 
 
@@ -172,5 +191,8 @@ def _maildir(folder: str) -> Iterator[Source | ScanError]:
                 fs_path=path,
                 size=st.st_size,
                 mtime=st.st_mtime,
+                uid=st.st_uid,
+                gid=st.st_gid,
+                mode=st.st_mode,
                 kind_hint="eml",
             )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mfaleaks import suppress
 from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions, discover
 from mfaleaks.models import Finding, Origin, ScanError, ScanResult, Source
@@ -43,7 +44,8 @@ def _stdin_source() -> Source:
 
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
     spec = engine_spec(config)
-    spec.build()  # fail fast (exit 2) on a bad rule file, before any worker starts
+    engine = spec.build()  # fail fast (exit 2) on a bad rule file, before any worker starts
+    policy = suppress.policy_for(config, {r.id for r in engine.pack.rules})
     result = ScanResult()
     start = time.perf_counter()
     walk = WalkOptions(
@@ -79,6 +81,11 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         (f for f in result.findings if f.confidence.rank >= config.min_confidence.rank),
         key=_order,
     )
+    outcome = suppress.apply(result.findings, policy)
+    result.findings, result.suppressed = outcome.kept, outcome.suppressed
+    # An interrupted scan saw only part of the tree: its unmatched entries prove nothing.
+    result.baseline_stale = [] if result.incomplete else outcome.stale
+    result.notices.extend(suppress.notices(result.suppressed, result.baseline_stale))
     result.errors.sort(key=lambda e: (e.path, e.member or ""))
     result.stats.skipped = len({(e.path, e.member) for e in result.errors})
     result.stats.seconds = round(time.perf_counter() - start, 3)

@@ -7,6 +7,7 @@ from typing import Any
 
 from mfaleaks import __version__
 from mfaleaks.models import Finding, ScanError, ScanResult
+from mfaleaks.suppress import counts
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -35,6 +36,16 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
     if f.secrets is not None:
         out["secrets"] = list(f.secrets)
+    if f.allow_marker is not None:
+        out["allow_marker"] = f.allow_marker
+    return out
+
+
+def suppressed_dict(f: Finding) -> dict[str, Any]:
+    """A suppressed finding with its reason; never its codes, even with --show-secrets."""
+    out = finding_dict(f)
+    out.pop("secrets", None)
+    out["suppressed"] = f.suppressed
     return out
 
 
@@ -52,7 +63,11 @@ def result_dict(result: ScanResult) -> dict[str, Any]:
             "bytes": result.stats.bytes,
             "skipped": result.stats.skipped,
             "seconds": result.stats.seconds,
+            "suppressed": len(result.suppressed),
+            "suppressed_by": counts(result.suppressed),
         },
+        "suppressed": [suppressed_dict(f) for f in result.suppressed],
+        "baseline_stale": list(result.baseline_stale),
         "incomplete": result.incomplete,
         "notices": list(result.notices),
     }

@@ -47,7 +47,7 @@ def test_finds_services_and_masks_codes(share: Path, run_cli: Callable[..., CliR
     gh, g = by_service["github"], by_service["google"]
     assert gh["count"] == 16 and gh["confidence"] == "high" and gh["line"] == 1
     assert g["count"] == 10 and g["rule_id"] == "google-backup-codes"
-    assert g["redacted"][0] == "5305 ••••"
+    assert g["redacted"][0] == "53•• ••••"
     assert "secrets" not in g
     for code in GITHUB + GOOGLE:
         assert code not in res.stdout and code.replace(" ", "") not in res.stdout

@@ -77,6 +77,10 @@ class Source:
     depth: int = 0
     mtime: float | None = None
     kind_hint: str | None = None
+    # Owner and permission bits of a file on disk (from the walk's stat): owner and exposure.
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
 
     def open(self) -> BinaryIO:
         """Open read-only without touching the access time where the OS allows."""
@@ -166,6 +170,8 @@ class Finding:
     meta: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] | None = None
     suppressed: str | None = None
+    # The inline allow marker (e.g. 'gitleaks:allow') on or just above the codes.
+    allow_marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,3 +197,5 @@ class ScanResult:
     suppressed: list[Finding] = field(default_factory=list)
     incomplete: bool = False
     notices: list[str] = field(default_factory=list)
+    # Baseline fingerprints that matched no finding in this scan.
+    baseline_stale: list[str] = field(default_factory=list)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mfaleaks.classify import Kind, classify
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.models import Finding, ScanError, Skip, Source, TextChunk
+from mfaleaks.owner import file_facts
 from mfaleaks.score import Engine
 
 
@@ -40,6 +41,9 @@ def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
                 result.errors.append(item)
     except MemoryError:
         result.errors.append(_error(source, "out of memory while reading this file"))
+    if result.findings and source.fs_path is not None:
+        facts = file_facts(source)  # owner, mode, mtime: for owners and exposure in reports
+        result.findings = [replace(f, meta={**facts, **f.meta}) for f in result.findings]
     result.seconds = time.perf_counter() - start
     return result
 

@@ -10,6 +10,7 @@ rules fit the same codes, the best-supported rule wins.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from mfaleaks.match import (
 )
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
 from mfaleaks.rules.model import Rule, RulePack, Shape
+from mfaleaks.suppress import allow_marker
 
 HIGH, MEDIUM, LOW = 7.0, 4.5, 2.5
 WIDE, NEAR = 1500, 300  # characters around a cluster searched for words
@@ -38,6 +40,8 @@ _BULLETS = regex.compile(
     r"(?![\p{L}\p{N}])",
     regex.I,
 )
+
+_ADDRESS = regex.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.\p{L}{2,}(?!\w)")
 
 
 def confidence_of(score: float) -> Confidence | None:
@@ -94,22 +98,20 @@ class Engine:
             from mfaleaks.ocrfix import normalise_ocr
 
             text = normalise_ocr(text)
-        hits = Hits(self.terms.find(text))
+        found = self.terms.find(text)
+        hits = Hits(found)
         name_rules = {
             r.id for r in self.pack.rules if any(p.search(source.name) for p in r.filenames)
         }
         name_terms = self.terms.find(source.name)
-        # Without any word or file-name evidence only distinctive shapes can reach
-        # medium, so the other shapes are not even scanned (the costly part).
-        evidence_free = not hits and not name_rules and not name_terms
-        skip_plain = evidence_free and self.min_confidence.rank >= Confidence.MEDIUM.rank
         view = _ChunkView(chunk, text, hits, source, name_rules, name_terms)
         view.generic_shapes = self.generic_shapes
+        spans = self._spans(text, found, bool(name_rules or name_terms))
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
-            if skip_plain and shape_name not in self.distinctive:
-                continue
-            tokens = shape_tokens(shape, text)
+            tokens = shape_tokens(
+                shape, text, None if shape_name in self.distinctive else spans
+            )
             if not tokens:
                 continue
             for cluster in clusters(shape, tokens, text):
@@ -118,6 +120,33 @@ class Engine:
                     scored.append(best)
         for item in _resolve(scored):
             yield self._finding(item, view)
+
+    def _spans(
+        self, text: str, found: list[tuple[int, int, tuple[Term, ...]]], name_evidence: bool
+    ) -> list[tuple[int, int]] | None:
+        """Where the non-distinctive shapes are worth scanning (None: everywhere).
+
+        Without recovery or two-factor wording and without a telling file name, a
+        cluster of a shape that other things share cannot reach medium, so those
+        (costly) shapes only run around such words: from WIDE characters before a
+        word to 4*WIDE after it, since codes follow their heading.
+        """
+        if name_evidence or self.min_confidence is Confidence.LOW:
+            return None
+        seeds = [
+            start for start, _, terms in found
+            if any(t.kind.startswith("keyword:") or (
+                t.kind.startswith("vocab:") and t.kind[6:] != NEGATIVE_VOCABULARY)
+                for t in terms)
+        ]
+        spans: list[tuple[int, int]] = []
+        for start in seeds:
+            lo, hi = max(0, start - WIDE), min(len(text), start + 4 * WIDE)
+            if spans and lo <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+            else:
+                spans.append((lo, hi))
+        return spans
 
     def _best(self, rules: Sequence[Rule], cluster: Cluster, view: _ChunkView) -> _Scored | None:
         best: _Scored | None = None
@@ -135,6 +164,10 @@ class Engine:
         origin = view.source.origin
         conf = item.confidence
         assert conf is not None
+        meta = dict(origin.meta)
+        account = view.address_near(cluster)
+        if account:
+            meta["account"] = account  # whose codes: Google's and Discord's files name the address
         return Finding(
             rule_id=rule.id,
             service=rule.service,
@@ -154,8 +187,9 @@ class Engine:
             location=view.anchor_of(cluster.start),
             bbox=view.box_of(cluster.start, cluster.end),
             evidence=tuple(item.evidence),
-            meta=dict(origin.meta),
+            meta=meta,
             secrets=tuple(dict.fromkeys(codes)) if self.show_secrets else None,
+            allow_marker=allow_marker(view.text, cluster.start, cluster.end),
         )
 
 
@@ -191,6 +225,14 @@ class _ChunkView:
             return 0, len(self.text)
         return max(0, cluster.start - size), cluster.end + size // 2
 
+    def address_near(self, cluster: Cluster) -> str | None:
+        """The e-mail address written closest to the codes, within NEAR characters."""
+        found = [
+            (max(cluster.start - m.end(), m.start() - cluster.end), m.group())
+            for m in _ADDRESS.finditer(self.text, max(0, cluster.start - NEAR), cluster.end + NEAR)
+        ]
+        return min(found)[1] if found else None
+
     def line_of(self, offset: int) -> int | None:
         if self.chunk.line is None:
             return None
@@ -215,23 +257,26 @@ class _ChunkView:
         return (left, top, right - left, bottom - top)
 
     def code_lines(self, cluster: Cluster) -> list[str]:
-        out, seen = [], set()
+        """Each line holding codes, with the codes blanked: what else the line holds."""
+        residues: list[str] = []
+        line_start = line_end = -1
+        parts: list[str] = []
+        pos = 0
         for token in cluster.tokens:
-            lo = self.text.rfind("\n", 0, token.start) + 1
-            if lo in seen:
-                continue
-            seen.add(lo)
-            hi = self.text.find("\n", token.end)
-            out.append((lo, self.text[lo : hi if hi != -1 else len(self.text)]))
-        # Remove every token from its line to see what else the line holds.
-        residues = []
-        for lo, line in out:
-            chars = list(line)
-            for token in cluster.tokens:
-                a, b = token.start - lo, token.end - lo
-                if 0 <= a < len(chars):
-                    chars[a : min(b, len(chars))] = [" "] * (min(b, len(chars)) - a)
-            residues.append("".join(chars))
+            if token.start >= line_end:  # a new line
+                if parts:
+                    parts.append(self.text[pos:line_end])
+                    residues.append("".join(parts))
+                line_start = self.text.rfind("\n", 0, token.start) + 1
+                found = self.text.find("\n", token.end)
+                line_end = found if found != -1 else len(self.text)
+                parts, pos = [], line_start
+            parts.append(self.text[pos : token.start])
+            parts.append(" " * (min(token.end, line_end) - token.start))
+            pos = min(token.end, line_end)
+        if parts:
+            parts.append(self.text[pos:line_end])
+            residues.append("".join(parts))
         return residues
 
 
@@ -331,7 +376,8 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         return None
     if rule.generic and not (strong or strong_in_filename):
         return None
-    if not (strong or weak or file_hint or service_named or rule.distinctive or strong_in_filename):
+    # A service name alone (with no recovery or two-factor wording) is not enough.
+    if not (strong or weak or file_hint or rule.distinctive or strong_in_filename):
         item.capped = True
     return item
 
@@ -396,10 +442,20 @@ def _time_like(d: str) -> bool:
 def _resolve(scored: list[_Scored]) -> list[_Scored]:
     """Overlapping clusters (several shapes over the same codes): the best one wins."""
     kept: list[_Scored] = []
-    for item in sorted(scored, key=lambda s: (-s.score, s.cluster.start)):
-        if any(item.cluster.start < k.cluster.end and k.cluster.start < item.cluster.end
-               for k in kept):
+    starts: list[int] = []  # kept spans, sorted by start; they never overlap
+    ends: list[int] = []
+
+    def rank(s: _Scored) -> tuple[int, float, int]:
+        conf = s.confidence
+        return (-(conf.rank if conf else 0), -s.score, s.cluster.start)
+
+    for item in sorted(scored, key=rank):
+        lo, hi = item.cluster.start, item.cluster.end
+        i = bisect.bisect_left(starts, lo)
+        if (i < len(starts) and starts[i] < hi) or (i > 0 and ends[i - 1] > lo):
             continue
+        starts.insert(i, lo)
+        ends.insert(i, hi)
         kept.append(item)
     return sorted(kept, key=lambda s: s.cluster.start)
 

@@ -168,31 +168,10 @@ def _walk_dir(
 
 
 def _maildir(folder: str) -> Iterator[Source | ScanError]:
-    """A Maildir (cur/new/tmp) is one mailbox: its messages carry the folder as path."""
-    shown = display(folder)
-    for sub in ("cur", "new"):
-        try:
-            names = sorted(os.listdir(os.path.join(folder, sub)))
-        except OSError as exc:
-            yield ScanError(shown, sub, f"cannot list folder: {exc.strerror}")
-            continue
-        for name in names:
-            path = os.path.join(folder, sub, name)
-            try:
-                st = os.lstat(path)
-            except OSError as exc:
-                yield ScanError(shown, f"{sub}/{display(name)}", f"cannot open: {exc.strerror}")
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            yield Source(
-                origin=Origin(shown, (f"{sub}/{display(name)}",)),
-                name=display(name),
-                fs_path=path,
-                size=st.st_size,
-                mtime=st.st_mtime,
-                uid=st.st_uid,
-                gid=st.st_gid,
-                mode=st.st_mode,
-                kind_hint="eml",
-            )
+    """A Maildir (cur/new/tmp, with Maildir++ subfolders) is one mailbox."""
+    from mfaleaks.extract.mail import maildir_sources
+
+    try:
+        yield from maildir_sources(folder)
+    except OSError as exc:
+        yield ScanError(display(folder), None, f"cannot read Maildir: {exc.strerror or exc}")

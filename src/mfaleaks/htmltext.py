@@ -17,7 +17,8 @@ _BREAK = re.compile(
 )
 _CELL = re.compile(r"</t[dh]\s*>", re.I)
 _TAG = re.compile(r"<[^>]*>", re.S)
-_SPACES = re.compile(r"[ \t\u00a0]+")
+_SPACES = re.compile(r"[ \u00a0]+")
+_CELLS = re.compile(r" ?\t[ \t]*")
 _BLANKS = re.compile(r"\n\s*\n\s*\n+")
 
 
@@ -27,5 +28,6 @@ def html_to_text(markup: str) -> str:
     text = _BREAK.sub("\n", text)
     text = _TAG.sub("", text)
     text = html.unescape(text).replace("\u00a0", " ")
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    # Cells stay tab-separated so a column of codes in a table reads as a cluster.
+    lines = (_CELLS.sub("\t", _SPACES.sub(" ", line)).strip() for line in text.splitlines())
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip() + "\n"

@@ -1,0 +1,238 @@
+"""Images: QR codes always, text by OCR unless the picture cannot hold any.
+
+PNG, JPEG, GIF, BMP, TIFF (every page), WebP, and HEIC/HEIF through
+pillow-heif when the optional `gpl` extra is installed. Sizes are checked
+against `Limits.max_pixels` before any pixel is decoded (decompression
+bombs). Large JPEGs are decoded at a reduced size for QR codes and the text
+check, and at full size only when OCR is due.
+
+Icons, tiny images, blank images and photos without sharp detail or without
+lines of text are dismissed in a few milliseconds instead of costing a
+tesseract run. What is read is cached by content hash (`mfaleaks.ocrcache`).
+
+The chunks carry `source="ocr"` or `"qr"` and a pixel box per word (per QR
+code), in the coordinates of the image as a viewer shows it (EXIF rotation
+applied). Look-alike characters are put right by the matcher
+(`mfaleaks.ocrfix.normalise_ocr` for chunks whose source is "ocr"), not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import struct
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
+
+from mfaleaks import ocr, qr
+from mfaleaks.extract.base import Context, Item
+from mfaleaks.models import Skip, Source, TextChunk
+from mfaleaks.ocrcache import cache_key, lookup, store
+
+MIN_SIDE = 12  # px: nothing narrower holds a readable line
+MIN_PIXELS = 4_000  # icons and spacers
+WORK_SIDE = 2048  # long side of the copy that QR decoding and the line check use
+CHECK_SIDE = 1024  # long side of the copy that the edge check uses
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+NO_TESSERACT = "tesseract not installed: image text not read"
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError,
+                  Image.DecompressionBombError)
+
+
+def extract_image(source: Source, ctx: Context) -> Iterator[Item]:
+    data = _read(source, ctx)
+    if isinstance(data, Skip):
+        yield data
+        return
+    want_ocr = ctx.limits.ocr and ocr.tesseract_available()
+    key = cache_key(hashlib.sha256(data).hexdigest(), ocr.SETTINGS if want_ocr else "qr-only")
+    items = lookup(ctx, key)
+    if items is None:
+        items = tuple(read_image(data, ctx, want_ocr))
+        store(ctx, key, items)
+    yield from items
+    if ctx.limits.ocr and not want_ocr:
+        yield Skip(NO_TESSERACT)
+
+
+def _read(source: Source, ctx: Context) -> bytes | Skip:
+    cap = min(MAX_IMAGE_BYTES, ctx.limits.max_member_size)
+    if source.size > cap:
+        return Skip(f"image of {source.size // 2**20} MiB is over the {cap // 2**20} MiB limit")
+    with source.open() as fh:
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        return Skip(f"image is over the {cap // 2**20} MiB limit")
+    return data
+
+
+def read_image(data: bytes, ctx: Context, want_ocr: bool) -> Iterator[TextChunk | Skip]:
+    """Every page of one image file; problems become Skip items, never exceptions."""
+    with warnings.catch_warnings():
+        # Our own pixel limit is checked below; Pillow's warning would only repeat it.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = _open(data)
+        except _Missing as exc:
+            yield Skip(str(exc))
+            return
+        except _DECODE_ERRORS as exc:
+            yield Skip(_decode_reason(exc))
+            return
+        pages = getattr(img, "n_frames", 1) if img.format in ("TIFF", "HEIF", "MPO") else 1
+        if img.format == "MPO":
+            pages = 1  # the other pictures of an MPO are depth maps and previews
+        limit = ctx.limits.max_pages
+        for index in range(min(pages, limit)):
+            label = f"page {index + 1}" if pages > 1 else None
+            try:
+                if index:
+                    img.seek(index)
+                yield from _read_page(img, data, index, label, ctx, want_ocr)
+            except _DECODE_ERRORS as exc:
+                yield Skip(_decode_reason(exc, label))
+        if pages > limit:
+            yield Skip(f"image has {pages} pages: only the first {limit} were read")
+
+
+class _Missing(Exception):
+    """An optional decoder is not installed."""
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        if data[4:8] != b"ftyp" or data[8:12] not in _HEIF_BRANDS:
+            raise
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise _Missing(
+            "HEIC/HEIF image not read: pillow-heif is not installed (the 'gpl' extra)"
+        ) from exc
+    pillow_heif.register_heif_opener()
+    return Image.open(io.BytesIO(data))
+
+
+def _decode_reason(exc: BaseException, label: str | None = None) -> str:
+    where = f" ({label})" if label else ""
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"image{where} has too many pixels to decode safely"
+    if isinstance(exc, UnidentifiedImageError):
+        return "image format not recognised or file damaged"
+    text = str(exc).lower()
+    if "truncated" in text:
+        return f"image{where} is truncated"
+    return f"image{where} could not be decoded ({type(exc).__name__})"
+
+
+@dataclass
+class _Page:
+    full: Image.Image | None  # full-size, upright; None until needed (large JPEG)
+    work: Image.Image  # upright grayscale, long side <= WORK_SIDE
+    scale: float  # work pixels per full pixel
+    size: tuple[int, int]  # full size, upright
+
+
+def _read_page(
+    img: Image.Image, data: bytes, index: int, label: str | None, ctx: Context, want_ocr: bool
+) -> Iterator[TextChunk | Skip]:
+    w, h = img.size
+    where = f" ({label})" if label else ""
+    if w * h > ctx.limits.max_pixels:
+        yield Skip(f"image{where} of {w}x{h} pixels is over the {ctx.limits.max_pixels:,} pixel "
+                   "limit: not decoded")
+        return
+    if min(w, h) < MIN_SIDE or w * h < MIN_PIXELS:
+        return  # an icon or a spacer: no text, no QR code worth reading
+    page = _load(img, data, index)
+    anchors = ((0, label),) if label else ()
+    codes = qr.read_qr(page.work, page.scale)
+    yield from qr.qr_chunks(codes, anchors)
+    if not want_ocr:
+        return
+    text_work = ocr.dark_on_light(page.work)
+    if no_text_reason(text_work) is not None:
+        return
+    stats = ocr.line_stats(text_work)
+    line = stats.median / page.scale if stats.runs >= 8 else None
+    full = page.full if page.full is not None else _full(data, index)
+    factor = ocr.factor_for(line, full.size)
+    try:
+        result = ocr.read_text(full, ctx.limits.ocr_timeout, factor, [c.box for c in codes])
+    except ocr.OcrError as exc:
+        yield Skip(f"{exc}{where}")
+        return
+    if result.words:
+        yield TextChunk(result.text, "ocr", None, anchors, result.boxes, True)
+
+
+def _load(img: Image.Image, data: bytes, index: int) -> _Page:
+    if img.format == "JPEG" and max(img.size) > WORK_SIDE:
+        # JPEG decodes at 1/2, 1/4 or 1/8 size for almost nothing: enough for QR
+        # codes and the text check; the full picture is decoded only for OCR.
+        small = Image.open(io.BytesIO(data))
+        small.draft("L", (small.width * WORK_SIDE // max(small.size),
+                          small.height * WORK_SIDE // max(small.size)))
+        work = _shrink(ocr.to_gray(_upright(small)), WORK_SIDE)
+        upright_full = _upright_size(img)
+        return _Page(None, work, work.width / upright_full[0], upright_full)
+    img.load()
+    full = _upright(img)
+    work = _shrink(ocr.to_gray(full), WORK_SIDE)
+    return _Page(full, work, work.width / full.width, full.size)
+
+
+def _full(data: bytes, index: int) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    if index:
+        img.seek(index)
+    return _upright(img)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """As a viewer shows it: EXIF orientation applied, pixels loaded."""
+    out = ImageOps.exif_transpose(img)
+    out.load()
+    return out
+
+
+def _upright_size(img: Image.Image) -> tuple[int, int]:
+    orientation = img.getexif().get(0x0112, 1)
+    w, h = img.size
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _shrink(img: Image.Image, side: int) -> Image.Image:
+    k = math.ceil(max(img.size) / side)
+    return img.reduce(k) if k > 1 else img
+
+
+def no_text_reason(gray: Image.Image) -> str | None:
+    """Why a (dark-on-light, grayscale) image cannot hold text, or None when it may.
+
+    Deliberately lenient: a wrong dismissal loses codes, a wrong pass costs one
+    tesseract run. Thresholds come from the generated set (bench/bench_images.py):
+    screenshots had edge shares 0.02-0.05, ink below 0.08 and regular lines
+    (>= 0.6); smooth photos had edge shares under 0.006.
+    """
+    check = _shrink(gray, CHECK_SIDE)
+    if ImageStat.Stat(check).stddev[0] < 4:
+        return "blank"
+    edges = ocr.edge_fraction(check)
+    if edges < 0.008:
+        return "no sharp detail"
+    if edges > 0.3:
+        return "noise"
+    stats = ocr.line_stats(check)
+    if stats.runs < 3:
+        return "no lines"
+    if stats.ink > 0.15 and stats.regular < 0.5:
+        return "dark areas without lines of text"
+    return None

@@ -103,9 +103,15 @@ class TermIndex:
         if self._ac is None:
             return []
         low = text.lower()
+        try:
+            matches = self._ac.find_matches_as_indexes(low, overlapping=True)
+        except UnicodeEncodeError:
+            # Lone surrogates cannot cross into Rust; '?' keeps every offset.
+            low = low.encode("utf-8", "replace").decode("utf-8")
+            matches = self._ac.find_matches_as_indexes(low, overlapping=True)
         out = []
         n = len(low)
-        for index, start, end in self._ac.find_matches_as_indexes(low, overlapping=True):
+        for index, start, end in matches:
             if self._lead[index] and start > 0 and low[start - 1].isalnum():
                 continue
             if self._tail[index] and end < n and low[end].isalnum():

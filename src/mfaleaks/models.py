@@ -53,8 +53,8 @@ class Origin:
 
     def child(self, member: str, **meta: str) -> Origin:
         merged = dict(self.meta)
-        merged.update({k: v for k, v in meta.items() if v})
-        return Origin(self.path, (*self.chain, member), merged)
+        merged.update({k: printable(v) for k, v in meta.items() if v})
+        return Origin(self.path, (*self.chain, printable(member)), merged)
 
     @property
     def member(self) -> str | None:
@@ -101,11 +101,25 @@ class Source:
         """A child source held in memory (attachment, archive member, page image)."""
         return Source(
             origin=self.origin.child(member, **meta),
-            name=name or os.path.basename(member) or member,
+            name=printable(name or os.path.basename(member) or member),
             data=data,
             size=len(data),
             depth=self.depth + 1,
         )
+
+
+def printable(text: str) -> str:
+    """Names that are not valid UTF-8 (tar and zip members, file names) arrive with
+    surrogate escapes; show their bytes as \\xNN so every report can encode them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
 
 
 def open_noatime(path: str) -> BinaryIO:

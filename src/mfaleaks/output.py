@@ -8,6 +8,8 @@ import sys
 
 def write_private(path: str | None, text: str) -> None:
     """Write to `path` with mode 0600 (also when it already existed); None: stdout."""
+    # Last line of defence: a lone surrogate must not lose the whole report.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if path is None or path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 
 import click
 from click.core import ParameterSource
@@ -82,6 +84,9 @@ def cli() -> None:
               show_default=True, help="Seconds per file on disk, plus 1 s per MB (0: none).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default="number of CPUs", help="Worker processes.")
+@click.option("--cache", type=click.Path(dir_okay=False, path_type=Path),
+              help="Cache file (SQLite, 0600) of earlier results: unchanged files are not read "
+                   "again, moved ones are known by content. Keeps masked codes only.")
 @click.option("--config", "config_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Config file (default: the nearest .mfaleaks.toml or pyproject.toml with "
@@ -96,7 +101,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          no_default_rules: bool, min_confidence: str, show_secrets: bool, exit_zero: bool,
          exclude: tuple[str, ...], follow_symlinks: bool, max_file_size: int, max_depth: int,
          max_expanded: int, max_members: int, max_ratio: float, no_ocr: bool,
-         ocr_timeout: float, file_timeout: float, jobs: int, config_file: Path | None,
+         ocr_timeout: float, file_timeout: float, jobs: int, cache: Path | None,
+         config_file: Path | None,
          baseline: Path | None, no_inline_allow: bool, quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
     config = _scan_config(click.get_current_context())
@@ -112,7 +118,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     text = render(result, config.format, color=color)
     if verbose and config.format is Format.TEXT:
         text += _evidence(result)
-    write_private(output, text)
+    _write(output, text)
     if output and not quiet:
         click.echo(f"mfaleaks: {len(result.findings)} finding(s); report written to {output}",
                    err=True)
@@ -140,7 +146,7 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         exit_zero=p.get("exit_zero", False), excludes=p["exclude"],
         follow_symlinks=p["follow_symlinks"], jobs=p["jobs"], quiet=p["quiet"],
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
-        inline_allow=not p["no_inline_allow"],
+        inline_allow=not p["no_inline_allow"], cache=p.get("cache"),
     )
     given = {field for name, field in _FILE_SETTABLE.items()
              if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)}
@@ -184,7 +190,7 @@ def report_command(report_file: str, fmt: str, output: str | None) -> None:
         sys.exit(EXIT_USAGE)
     renderers = {"html": html_report.render, "markdown": markdown_report.render,
                  "csv": csv_report.render}
-    write_private(output, renderers[fmt](result))
+    _write(output, renderers[fmt](result))
 
 
 @cli.group()
@@ -204,12 +210,18 @@ def _load(paths: tuple[Path, ...], no_default: bool) -> object:
 @rules.command("list")
 @click.option("--rules", "paths", multiple=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--no-default-rules", is_flag=True)
-def rules_list(paths: tuple[Path, ...], no_default_rules: bool) -> None:
+@click.option("--plain", is_flag=True, help="Tab-separated, one rule a line (for diffs).")
+def rules_list(paths: tuple[Path, ...], no_default_rules: bool, plain: bool) -> None:
     """A table of rules: id, service, shapes, severity."""
     from mfaleaks.rules.model import RulePack
 
     pack = _load(paths, no_default_rules)
     assert isinstance(pack, RulePack)
+    if plain:
+        for r in pack.rules:
+            shapes = ",".join(s.name for s in r.shapes)
+            click.echo(f"{r.id}\t{r.service}\t{shapes}\t{r.count}\t{r.severity.value}")
+        return
     table = Table(title=f"{len(pack.rules)} rules")
     for col in ("id", "service", "shapes", "codes", "severity"):
         table.add_column(col)
@@ -264,7 +276,10 @@ def baseline_create(file: str, **_: object) -> None:
         sys.exit(EXIT_INTERRUPTED)
     from mfaleaks.baseline import write
 
-    count = write(file, result.findings)
+    try:
+        count = write(file, result.findings)
+    except OSError as exc:
+        _cannot_write(file, exc)
     if not config.quiet:
         unread = f"; {len(result.errors)} file(s) not fully scanned" if result.errors else ""
         click.echo(f"mfaleaks: baseline of {count} finding(s) written to {file}{unread}", err=True)
@@ -292,5 +307,24 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_CLEAN
 
 
+def _write(output: str | None, text: str) -> None:
+    try:
+        write_private(output, text)
+    except OSError as exc:
+        _cannot_write(output or "-", exc)
+
+
+def _cannot_write(path: str, exc: OSError) -> None:
+    """Exit 2, not a traceback and exit 1 (which would read as "codes found")."""
+    click.echo(f"mfaleaks: cannot write {path}: {exc.strerror or exc}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: report what was scanned
+
+
 def entry() -> None:
+    # SIGTERM (kill, systemd, a CI timeout) stops like Ctrl-C, not mid-write.
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(main())

@@ -185,7 +185,7 @@ def _zip_kind(source: Source) -> Kind:
     try:
         with source.open() as fh, zipfile.ZipFile(fh) as zf:
             names = set(zf.namelist()[:200])
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return Kind.ZIP
     if "[Content_Types].xml" in names and any(
         n.startswith(("word/", "xl/", "ppt/")) for n in names

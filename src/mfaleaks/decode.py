@@ -55,7 +55,7 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     if declared:
         try:
             return data.decode(declared)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a charset label with a NUL in it
             pass
     encoding, bom = sniff_encoding(data[:8192])
     return decode_with(data[bom:], encoding)

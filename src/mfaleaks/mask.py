@@ -21,6 +21,7 @@ _ALNUM = regex.compile(r"[\p{L}\p{N}]")
 _SEPARATORS = regex.compile(r"[^\p{L}\p{N}]+")
 SLOW_HASH_BELOW_BITS = 96  # sets guessable in fewer tries than 2**96 get scrypt
 GUESSABLE_BITS = 24  # a code this weak (R12345, 6 digits) is shown without any character
+_URI_SECRET = regex.compile(r"(?i)(?:secret|data)=[^&\s]")
 
 
 def normalise(code: str) -> str:
@@ -45,7 +46,9 @@ def entropy_bits(code: str) -> float:
 
 
 def mask(code: str) -> str:
-    if code.lower().startswith("otpauth"):
+    # Only a URI with a secret/data parameter is masked as one: a base32 seed may well
+    # begin with the letters OTPAUTH, and mask_uri would hand it back whole.
+    if code.lower().startswith("otpauth") and _URI_SECRET.search(code):
         return mask_uri(code)
     total = len(_ALNUM.findall(code))
     keep = 0 if entropy_bits(code) < GUESSABLE_BITS else min(4, total // 4)

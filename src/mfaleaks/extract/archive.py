@@ -113,7 +113,8 @@ def extract_zip(source: Source, ctx: Context) -> Iterator[Item]:
             return
         try:
             zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError,
+                NotImplementedError) as exc:  # NotImplementedError: "zip file version 6.4"
             yield Skip(f"zip archive could not be opened: {exc}")
             return
         with zf:
@@ -122,7 +123,8 @@ def extract_zip(source: Source, ctx: Context) -> Iterator[Item]:
 
 def _zip_members(source: Source, zf: zipfile.ZipFile, ctx: Context) -> Iterator[Item]:
     report = _Reporter(source)
-    files = [info for info in zf.infolist() if not info.is_dir()]
+    # endswith, not ZipInfo.is_dir(): that raises IndexError on an empty member name.
+    files = [info for info in zf.infolist() if not info.filename.endswith("/")]
     for index, info in enumerate(files):
         if index >= ctx.limits.max_members:
             yield Skip(members_reason(ctx.limits, len(files) - index))
@@ -268,7 +270,7 @@ _SUFFIXES = {
     "bzip2": ((".tbz2", ".tar"), (".tbz", ".tar"), (".bz2", ""), (".bz", "")),
     "xz": ((".txz", ".tar"), (".xz", ""), (".lzma", "")),
 }
-_STREAM_ERRORS = (OSError, EOFError, lzma.LZMAError, tarfile.TarError, ValueError)
+_STREAM_ERRORS = (OSError, EOFError, lzma.LZMAError, tarfile.TarError, ValueError, zlib.error)
 
 
 def extract_gzip(source: Source, ctx: Context) -> Iterator[Item]:

@@ -219,14 +219,24 @@ class _Walker:
 
 def part_bytes(part: Message, limit: int) -> tuple[bytes | None, str | None]:
     """The decoded payload of a leaf part, and what went wrong decoding it."""
-    payload = part.get_payload()
+    try:
+        payload = part.get_payload()
+    except ValueError:
+        # The stdlib decodes 8-bit text with the charset label, and a label holding a
+        # NUL raises; decode=True leaves the charset alone.
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes) or len(data) > limit:
+            return None, "payload is not readable (unusable charset label)"
+        return data, "unusable charset label: payload read as bytes"
     if not isinstance(payload, str):
         return None, "payload is not readable"
     if len(payload) > limit * 4 // 3 + 4096:
         return None, f"larger than {size_text(limit)}: not read"
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if cte == "base64":
-        return _base64(payload.encode("ascii", "surrogateescape"))
+        # Anything not ASCII is junk to base64 ('?' is counted and skipped as such); a
+        # payload can hold any character, and "surrogateescape" failed on most of them.
+        return _base64(payload.encode("ascii", "replace"))
     data = part.get_payload(decode=True)
     return (data if isinstance(data, bytes) else payload.encode("utf-8", "surrogateescape")), None
 

@@ -43,7 +43,7 @@ def extract_odf(source: Source, ctx: Context) -> Iterator[Item]:
     with source.open() as fh:
         try:
             zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as exc:
             yield Skip(f"OpenDocument file could not be opened: {exc}")
             return
         with zf:

@@ -51,7 +51,8 @@ class Package:
         self.zf = zf
         self.source = source
         self.ctx = ctx
-        self.infos = {info.filename: info for info in zf.infolist() if not info.is_dir()}
+        # endswith, not ZipInfo.is_dir(): that raises IndexError on an empty member name.
+        self.infos = {i.filename: i for i in zf.infolist() if not i.filename.endswith("/")}
 
     def has(self, name: str) -> bool:
         return name in self.infos
@@ -197,7 +198,7 @@ def extract_ooxml(source: Source, ctx: Context) -> Iterator[Item]:
     with source.open() as fh:
         try:
             zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as exc:
             yield Skip(f"office document could not be opened: {exc}")
             return
         with zf:

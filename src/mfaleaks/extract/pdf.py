@@ -67,7 +67,11 @@ def _document(pdf: pdfium.PdfDocument, source: Source, ctx: Context) -> Iterator
                        f"{index + 1} not read")
             break
         number = index + 1
-        page = pdf[index]
+        try:
+            page = pdf[index]
+        except pdfium.PdfiumError as exc:  # a damaged page object: the others may be fine
+            yield Skip(f"page {number} could not be read: {exc}")
+            continue
         try:
             text = page_text(page)
             out.anchor(f"page {number}")

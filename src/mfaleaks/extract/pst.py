@@ -63,7 +63,8 @@ def extract_pst(source: Source, ctx: Context) -> Iterator[Item]:
         try:
             root = store.get_root_folder()
             yield from _folder(root, "", source, ctx, pypff, 0)
-        except (OSError, ValueError, TypeError) as exc:
+        # MemoryError: libpff's "unable to create folder object" on a damaged store.
+        except (OSError, ValueError, TypeError, MemoryError) as exc:
             yield Skip(f"Outlook store could not be read further: {_why(exc)}")
         finally:
             store.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 from itertools import groupby
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mfaleaks.models import ScanResult
 
@@ -25,18 +27,19 @@ def render(result: ScanResult, *, color: bool = False, width: int = 120) -> str:
         for f in items:
             codes = ", ".join(f.secrets if f.secrets is not None else f.redacted)
             line = str(f.line) if f.line is not None else (f.location or "")
-            table.add_row(f.path, f.member or "", line, f.confidence.value, str(f.count), codes)
+            table.add_row(_inert(f.path), _inert(f.member or ""), _inert(line),
+                          f.confidence.value, str(f.count), _inert(codes))
         console.print(table)
-        console.print(f"  fix: {items[0].remediation}", soft_wrap=True)
+        console.print(_inert(f"  fix: {items[0].remediation}"), soft_wrap=True)
         console.print()
     if result.errors:
         console.print(f"Not scanned or partly scanned ({len(result.errors)}):")
         for e in result.errors:
             where = f"{e.path} :: {e.member}" if e.member else e.path
-            console.print(f"  {where}: {e.reason}", soft_wrap=True)
+            console.print(_inert(f"  {where}: {e.reason}"), soft_wrap=True)
         console.print()
     for notice in result.notices:
-        console.print(f"note: {notice}", soft_wrap=True)
+        console.print(_inert(f"note: {notice}"), soft_wrap=True)
     s = result.stats
     services = len({f.service for f in result.findings})
     console.print(
@@ -45,3 +48,13 @@ def render(result: ScanResult, *, color: bool = False, width: int = 120) -> str:
         f"{s.skipped} skipped" + ("; INCOMPLETE" if result.incomplete else "")
     )
     return buf.getvalue()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _inert(text: str) -> Text:
+    """Text from the scanned tree (names, members, reasons) shown as it is: not read as
+    rich markup (a member named "x[/]y" crashed the report) and with control
+    characters escaped (a file name can hold a terminal escape sequence)."""
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))

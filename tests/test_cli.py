@@ -181,3 +181,9 @@ def test_rules_check_fails_on_bad_examples(tmp_path: Path, run_cli: Callable[...
         "examples=['no code']\nnegative_examples=['n']\n")
     res = run_cli("rules", "check", str(bad))
     assert res.exit_code == 1 and "examples[0] is not found" in res.stdout
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path, run_cli: Callable[..., CliRun]) -> None:
+    res = run_cli("scan", "--jobs", "1", str(tmp_path / "no-such-folder"))
+    assert res.exit_code == 2
+    assert "no such file or folder" in res.stderr

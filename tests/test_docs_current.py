@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable
 
 from conftest import REPO, CliRun
-
 from mfaleaks.cli import cli
 
 

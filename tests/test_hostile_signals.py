@@ -152,10 +152,10 @@ def test_errors_and_findings_exit_1_and_exit_zero_exits_0(broken: Path, tmp_path
     assert res.code == 0
 
 
-def test_a_missing_path_is_an_error_not_a_finding(tmp_path: Path) -> None:
+def test_a_missing_path_is_a_usage_error_not_a_clean_scan(tmp_path: Path) -> None:
+    """A mistyped PATH must not pass a CI job as "nothing found"."""
     res = scan_code(tmp_path, "--format", "json", str(tmp_path / "no-such-folder"))
-    assert res.code == 0
-    assert "No such file" in res.report["errors"][0]["reason"]
+    assert res.code == 2
 
 
 @pytest.mark.parametrize("case", ["report-dir-missing", "bad-rules", "bad-baseline",

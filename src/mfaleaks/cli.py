@@ -108,6 +108,10 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     config = _scan_config(click.get_current_context())
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
+    # A mistyped path must not pass a CI job as "nothing found".
+    missing = [p for p in config.paths if p != "-" and not os.path.lexists(p)]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {missing[0]}")
     try:
         with ProgressDisplay(enabled=not quiet) as progress:
             result = run_scan(config, progress=progress.update)
@@ -327,4 +331,20 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def entry() -> None:
     # SIGTERM (kill, systemd, a CI timeout) stops like Ctrl-C, not mid-write.
     signal.signal(signal.SIGTERM, _stop)
-    sys.exit(main())
+    try:
+        code = main()
+    except Exception as exc:  # a bug in mfaleaks: exit 2, never 1 (which means "found")
+        _crash(exc)
+        code = EXIT_USAGE
+    sys.exit(code)
+
+
+def _crash(exc: Exception) -> None:
+    """Where it failed, with the message scrubbed: exception texts can quote the input."""
+    import traceback
+
+    from mfaleaks.reasons import scrub
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    last = scrub("".join(traceback.format_exception_only(type(exc), exc)))
+    click.echo(f"mfaleaks: internal error, please report it:\n{frames}{last}", err=True)

@@ -45,6 +45,8 @@ class ScanConfig:
     inline_allow: bool = True
     disabled_rules: frozenset[str] = frozenset()
     allowed_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # --cache FILE (src/mfaleaks/cache.py): results of earlier scans, for cheap rescans.
+    cache: Path | None = None
 
 
 _SIZE = regex.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", regex.I)

@@ -9,6 +9,7 @@ file contents.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import stat
 from collections.abc import Iterator
@@ -26,7 +27,45 @@ class WalkOptions:
 
 def display(path: str) -> str:
     """A printable form of a file name that is not valid UTF-8."""
+    if path.isascii():
+        return path  # the common case, and a constant-time check
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+SORT_LIMIT = 10_000  # a folder with more entries is walked in listing order, not sorted
+
+
+def in_order(listing: Iterator[os.DirEntry[str]]) -> Iterator[os.DirEntry[str]]:
+    """A folder's entries sorted by name, or in listing order past SORT_LIMIT entries.
+
+    Memory stays bounded whatever the folder: a mail spool or a Maildir cur/ can
+    hold hundreds of thousands of files, and only SORT_LIMIT entries are held.
+    The report is sorted anyway; only the order of reading changes.
+    """
+    head = list(itertools.islice(listing, SORT_LIMIT))
+    if len(head) < SORT_LIMIT:
+        _close(listing)
+        return iter(sorted(head, key=lambda e: e.name))
+    return _rest(head, listing)
+
+
+def _rest(
+    head: list[os.DirEntry[str]], listing: Iterator[os.DirEntry[str]]
+) -> Iterator[os.DirEntry[str]]:
+    try:
+        yield from head
+        del head[:]
+        yield from listing
+    except OSError:
+        return  # the folder failed part way (I/O error): what was listed is scanned
+    finally:
+        _close(listing)
+
+
+def _close(listing: Iterator[os.DirEntry[str]]) -> None:
+    close = getattr(listing, "close", None)
+    if close is not None:
+        close()
 
 
 def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
@@ -136,15 +175,14 @@ def _walk_dir(
             yield from _maildir(folder)
             continue
         try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            entries = in_order(os.scandir(folder))
         except OSError as exc:
             yield ScanError(display(folder), None, f"cannot list folder: {exc.strerror}")
             continue
         subdirs = []
         for entry in entries:
             path = entry.path
-            if _excluded(display(path), display(entry.name), opts.excludes):
+            if opts.excludes and _excluded(display(path), display(entry.name), opts.excludes):
                 continue
             try:
                 if entry.is_symlink():

@@ -6,8 +6,10 @@ Everything here is a frozen dataclass so a result can cross a process boundary
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -123,12 +125,21 @@ def printable(text: str) -> str:
 
 
 def open_noatime(path: str) -> BinaryIO:
-    flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+    # O_NONBLOCK: a file swapped for a FIFO after discovery would block open() forever.
+    flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)
     except PermissionError:
         # O_NOATIME is refused for files we do not own; fall back to plain read-only.
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, flags & ~getattr(os, "O_NOATIME", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # Replaced since discovery by a pipe or a device (/dev/zero never ends).
+            raise OSError(errno.EINVAL, "no longer a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
     return os.fdopen(fd, "rb", buffering=1 << 20)
 
 

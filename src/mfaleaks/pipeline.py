@@ -9,11 +9,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from mfaleaks import memo
 from mfaleaks.classify import Kind, classify
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.models import Finding, ScanError, Skip, Source, TextChunk
 from mfaleaks.owner import file_facts
+from mfaleaks.reasons import scrub
 from mfaleaks.score import Engine
 
 
@@ -41,6 +43,8 @@ def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
                 result.errors.append(item)
     except MemoryError:
         result.errors.append(_error(source, "out of memory while reading this file"))
+    except Exception as exc:  # a bug past every other guard: lose this file, not the scan
+        result.errors.append(_error(source, f"internal error: {type(exc).__name__}: {exc}"))
     if result.findings and source.fs_path is not None:
         facts = file_facts(source)  # owner, mode, mtime: for owners and exposure in reports
         result.findings = [replace(f, meta={**facts, **f.meta}) for f in result.findings]
@@ -49,7 +53,7 @@ def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
 
 
 def _error(source: Source, reason: str) -> ScanError:
-    return ScanError(path=source.origin.path, member=source.origin.member, reason=reason)
+    return ScanError(path=source.origin.path, member=source.origin.member, reason=scrub(reason))
 
 
 def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | ScanError]:
@@ -57,6 +61,9 @@ def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | Sc
         kind = Kind(source.kind_hint) if source.kind_hint else classify(source)
     except OSError as exc:
         yield _error(source, f"cannot read: {exc.strerror or exc}")
+        return
+    except Exception as exc:  # a sniffer's library choking on a crafted header
+        yield _error(source, f"could not tell the file type: {type(exc).__name__}: {exc}")
         return
     extractor = EXTRACTORS.get(kind)
     if extractor is None:
@@ -69,7 +76,8 @@ def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | Sc
                 yield from _child(item, engine, ctx)
             elif isinstance(item, Skip):
                 origin = item.origin or source.origin
-                yield ScanError(path=origin.path, member=origin.member, reason=item.reason)
+                # scrub: reasons quote library messages, which can quote the input.
+                yield ScanError(path=origin.path, member=origin.member, reason=scrub(item.reason))
     except OSError as exc:
         yield _error(source, f"cannot read: {exc.strerror or exc}")
     except RecursionError:
@@ -90,4 +98,5 @@ def _child(child: Source, engine: Engine, ctx: Context) -> Iterator[Finding | Sc
             f"expansion limit reached ({limits.max_expanded} bytes from one file); not read",
         )
         return
-    yield from _walk(child, engine, ctx)
+    # The same attachment in many mails is read once per worker (memo.py).
+    yield from memo.walk_child(child, ctx, lambda c: _walk(c, engine, ctx))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from mfaleaks import suppress
@@ -16,8 +17,9 @@ from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions, discover
 from mfaleaks.models import Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.pipeline import FileResult
+from mfaleaks.reuse import scan_sources
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, rule_files
-from mfaleaks.workers import EngineSpec, run
+from mfaleaks.workers import EngineSpec
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024
@@ -33,7 +35,8 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
         rule_files=rule_paths(config),
         show_secrets=config.show_secrets,
         min_confidence=config.min_confidence,
-        limits=config.limits,
+        # With --cache, ocrcache.py keeps its verdicts on empty images in the same file.
+        limits=replace(config.limits, ocr_cache=str(config.cache) if config.cache else None),
     )
 
 
@@ -67,7 +70,8 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
                     yield item
 
     try:
-        for file_result in run(sources(), spec, config.jobs):
+        # Cache hits and copies of content already read are not read again (reuse.py).
+        for file_result in scan_sources(sources(), spec, config, result.notices):
             result.stats.files += 1
             result.stats.bytes += file_result.bytes
             result.findings.extend(file_result.findings)

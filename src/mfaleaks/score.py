@@ -32,6 +32,7 @@ from mfaleaks.suppress import allow_marker
 
 HIGH, MEDIUM, LOW = 7.0, 4.5, 2.5
 WIDE, NEAR = 1500, 300  # characters around a cluster searched for words
+MAX_LISTED = 50  # masked codes listed per finding; `count` has the full number
 WEAK_VOCABULARY = frozenset({"twofactor"})
 NEGATIVE_VOCABULARY = "negative"
 
@@ -180,7 +181,7 @@ class Engine:
             line=view.line_of(cluster.start),
             source=view.chunk.source,
             count=len(dict.fromkeys(codes)),
-            redacted=tuple(mask(c) for c in dict.fromkeys(codes)),
+            redacted=tuple(mask(c) for c in list(dict.fromkeys(codes))[:MAX_LISTED]),
             fingerprint=fingerprint(rule.id, codes),
             remediation=rule.remediation,
             url=rule.url,

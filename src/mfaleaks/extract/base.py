@@ -38,6 +38,7 @@ class Limits:
     parse_timeout: float = 600.0
     max_pixels: int = 80_000_000  # images larger than this are decompression bombs
     max_pages: int = 2_000  # PDF pages read per document
+    ocr_cache: str | None = None  # --cache FILE: ocrcache.py remembers empty images there
 
 
 @dataclass

@@ -21,6 +21,7 @@ from email.policy import compat32
 from pathlib import Path
 
 from mfaleaks.classify import SNIFF_BYTES, Kind, classify_bytes
+from mfaleaks.discover import in_order
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.extract.mailhead import read_info
 from mfaleaks.extract.mbox import extract_mbox
@@ -75,7 +76,7 @@ def maildir_sources(folder: str | os.PathLike[str]) -> Iterator[Source]:
 def _maildir(root: Path, folder: Path) -> Iterator[Source]:
     for part in MAILDIR_PARTS:
         try:
-            entries = sorted(os.scandir(folder / part), key=lambda e: e.name)
+            entries = in_order(os.scandir(folder / part))  # bounded: a cur/ can be huge
         except OSError:
             continue
         for entry in entries:

@@ -1,0 +1,210 @@
+"""Scale: a first scan and a cached rescan of one folder, next to kingfisher and detect-secrets.
+
+Usage: python bench/bench_scale.py [FOLDER] [--size-mb 200] [--jobs N] [--unique]
+                                   [--no-kingfisher] [--no-detect-secrets] [--timeout 900]
+
+Without FOLDER, builds one under /tmp with bench_text.py's builder: the Python
+standard library's text files, copied until --size-mb is reached (so the folder
+holds about six copies of each file, which mfaleaks reads once each). With
+--unique, every file of copy N gets a last line "# copy N": no two copies share
+content, so nothing is saved by reading copies once.
+
+Prints, for each run: seconds, MB/s, files/s, images/s (when the folder has
+images) and peak RSS (largest single process, and the whole process tree),
+sampled from /proc every 50 ms. Runs, each in the same session:
+1. mfaleaks scan --cache NEW (first scan: everything is read);
+2. mfaleaks scan --cache SAME (rescan: nothing changed);
+3. kingfisher scan DIR --no-validate --no-update-check (pip install kingfisher-bin);
+4. detect-secrets -c JOBS scan --all-files . in DIR (pip install detect-secrets).
+Those tools do not look for backup codes: the comparison is of throughput on the
+same bytes. The machine load (1-minute average) is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_text
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_one_mb: float  # the largest single process
+    peak_tree_mb: float  # all processes of the run together
+    rc: int
+    note: str = ""
+
+
+def build_unique(target: Path, size_mb: int) -> None:
+    bench_text.build(target, size_mb)
+    for copy in sorted(target.glob("copy*")):
+        line = f"\n# {copy.name}\n".encode()
+        for dirpath, _, names in os.walk(copy):
+            for name in names:
+                with open(os.path.join(dirpath, name), "ab") as fh:
+                    fh.write(line)
+
+
+def census(folder: Path) -> tuple[int, int, int]:
+    files = size = images = 0
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            files += 1
+            size += os.lstat(os.path.join(dirpath, name)).st_size
+            images += Path(name).suffix.lower() in IMAGE_SUFFIXES
+    return files, size, images
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _tree_rss(root: int) -> tuple[float, float]:
+    """(largest, sum) of the resident sizes in MB of root and its descendants."""
+    todo, values = [root], []
+    while todo:
+        pid = todo.pop()
+        values.append(_rss_mb(pid))
+        todo.extend(_children(pid))
+    return max(values, default=0.0), sum(values)
+
+
+def timed(label: str, cmd: list[str], timeout: float, cwd: str | None = None) -> Run:
+    peak = [0.0, 0.0]
+    start = time.perf_counter()
+    # A session of its own: on timeout the whole tool goes, workers included.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                            start_new_session=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            one, tree = _tree_rss(proc.pid)
+            peak[0], peak[1] = max(peak[0], one), max(peak[1], tree)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        done.set()
+        return Run(label, timeout, peak[0], peak[1], -1, f"stopped after {timeout:.0f} s")
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    note = ""
+    if proc.returncode not in (0, 1):
+        note = err.decode(errors="replace").strip().splitlines()[-1:][0][:200] if err else ""
+    elif label.startswith("mfaleaks"):
+        report = json.loads(out)
+        note = "; ".join(report["notices"]) + f"; {len(report['findings'])} finding(s)"
+    return Run(label, seconds, peak[0], peak[1], proc.returncode, note)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder", nargs="?")
+    ap.add_argument("--size-mb", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--unique", action="store_true", help="no content shared between copies")
+    ap.add_argument("--no-kingfisher", action="store_true")
+    ap.add_argument("--no-detect-secrets", action="store_true")
+    ap.add_argument("--timeout", type=float, default=900.0,
+                    help="seconds per run; a run stopped there gives a lower bound")
+    args = ap.parse_args()
+    if args.folder:
+        folder = Path(args.folder)
+    else:
+        kind = "unique" if args.unique else "text"
+        folder = Path(f"/tmp/mfaleaks-bench-{kind}-{args.size_mb}")
+        if not folder.exists():
+            (build_unique if args.unique else bench_text.build)(folder, args.size_mb)
+    files, size, images = census(folder)
+    mb = size / 1e6
+    print(f"folder: {folder} ({files} files, {mb:.1f} MB, {images} images), "
+          f"jobs {args.jobs}, {os.cpu_count()} CPUs; load before: {load()}")
+
+    bindir = Path(sys.executable).parent
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="mfaleaks-bench-") as tmp:
+        cache = str(Path(tmp) / "cache.sqlite")
+        scan = [str(bindir / "mfaleaks"), "scan", "-q", "--format", "json", "--jobs",
+                str(args.jobs), "--cache", cache, str(folder)]
+        runs.append(timed("mfaleaks first scan", scan, args.timeout))
+        runs.append(timed("mfaleaks rescan", scan, args.timeout))
+        kingfisher = shutil.which("kingfisher", path=str(bindir)) or shutil.which("kingfisher")
+        if kingfisher and not args.no_kingfisher:
+            runs.append(timed("kingfisher", [kingfisher, "scan", str(folder), "--no-validate",
+                                             "--no-update-check", "--jobs", str(args.jobs)],
+                              args.timeout))
+        elif not args.no_kingfisher:
+            print("kingfisher: not installed (pip install kingfisher-bin)")
+        detect = shutil.which("detect-secrets", path=str(bindir)) or shutil.which("detect-secrets")
+        if detect and not args.no_detect_secrets:
+            # Run from inside the folder: given a path outside the working directory it
+            # scans nothing at all (0.6 s for any folder).
+            runs.append(timed("detect-secrets", [detect, "-c", str(args.jobs), "scan",
+                                                 "--all-files", "."],
+                              args.timeout, cwd=str(folder)))
+        elif not args.no_detect_secrets:
+            print("detect-secrets: not installed (pip install detect-secrets)")
+
+    for run in runs:
+        rate = f"{mb / run.seconds:7.1f} MB/s {files / run.seconds:8.0f} files/s"
+        if images:
+            rate += f" {images / run.seconds:6.1f} images/s"
+        if run.rc < 0:
+            rate = "(did not finish)".ljust(len(rate))
+        print(f"{run.label:20s} {run.seconds:8.2f} s {rate}  peak RSS {run.peak_one_mb:5.0f} MB "
+              f"(tree {run.peak_tree_mb:5.0f} MB)  exit {run.rc}  {run.note}")
+    first = runs[0].seconds
+    print(f"rescan / first scan: {runs[1].seconds / first:.3f}")
+    for run in runs[2:]:
+        bound = "at least " if run.rc < 0 else ""  # stopped by --timeout
+        print(f"{run.label} / mfaleaks first scan: {bound}{run.seconds / first:.2f}x the time")
+    print(f"load after: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Files on disk -> results, reading each content once: cache hits, moved files, copies.
+
+For each discovered file, in the parent process:
+
+1. with --cache, an unchanged file (same size, mtime, ctime, inode at the same
+   path) gets its stored result without being opened;
+2. otherwise the file is hashed (SHA-256, ~2 GB/s here) and known content
+   (the same bytes under the same name earlier in this scan, or in the cache:
+   a moved or copied file) is placed at this path without being read again;
+3. a copy of content that a worker is reading right now waits for it;
+4. anything else goes to the workers.
+
+Results come back identical to reading every file (timings aside): the
+location-dependent parts (path, member prefix, file facts) are redone for
+each place (stored.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import stat
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from mfaleaks.cache import ContentKey, ScanCache, StatKey, engine_key, options_of, stat_key
+from mfaleaks.config import ScanConfig
+from mfaleaks.models import Source
+from mfaleaks.pipeline import FileResult
+from mfaleaks.stored import Stored, place, stored_of
+from mfaleaks.workers import EngineSpec, Workers
+
+HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only
+SEEN_SIZE = 20_000  # contents remembered in memory for this scan (the cache has them all)
+MAX_WAITING = 1_000  # copies waiting for a content being read; more: wait for the workers
+# O_NONBLOCK: a file swapped for a FIFO since discovery must not block open() (hostile input).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+@dataclass
+class Counts:
+    unchanged: int = 0  # cache: same file, not opened
+    known: int = 0  # content seen before (cache or this scan): hashed, not read
+    read: int = 0  # sent to the workers
+
+
+@dataclass
+class _Tag:
+    content: ContentKey | None
+    stat: StatKey | None
+    waiting: list[tuple[Source, StatKey | None]] = field(default_factory=list)
+
+
+def content_key(source: Source) -> ContentKey | None:
+    """SHA-256 of the file plus name and kind hint; None when not worth or not able to hash."""
+    if source.fs_path is None or source.size > HASH_LIMIT:
+        return None
+    h = hashlib.sha256()
+    try:
+        # Plain reads into the hash: a buffered file object costs more than the hash on
+        # the small files that make up most of a share.
+        fd = os.open(source.fs_path, _READ_FLAGS)
+    except PermissionError:
+        fd = -1
+    except OSError:
+        return None  # the worker will say why it cannot be read
+    try:
+        if fd < 0:
+            # O_NOATIME: only for files we own
+            fd = os.open(source.fs_path, _READ_FLAGS & ~getattr(os, "O_NOATIME", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # now a pipe or a device (/dev/zero never ends): the worker says so
+        while block := os.read(fd, 1 << 20):
+            h.update(block)
+    except OSError:
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return (h.digest(), source.name, source.kind_hint or "")
+
+
+def cache_for(spec: EngineSpec, config: ScanConfig) -> ScanCache | None:
+    if config.cache is None:
+        return None
+    options = options_of(spec.limits, spec.min_confidence.value)
+    key = engine_key(spec.rule_files, options, spec.limits.ocr)
+    return ScanCache.open(config.cache, key)
+
+
+class Planner:
+    """Decides per file: stored result, copy of known content, or a read by a worker."""
+
+    def __init__(self, workers: Workers, cache: ScanCache | None, reuse_cache: bool) -> None:
+        self.workers = workers
+        self.cache = cache
+        self.reuse_cache = reuse_cache and cache is not None and not cache.fresh
+        self.seen: OrderedDict[ContentKey, tuple[Stored, int | None]] = OrderedDict()
+        self.reading: dict[ContentKey, _Tag] = {}
+        self.waiting = 0
+        self.counts = Counts()
+
+    def add(self, source: Source) -> Iterator[FileResult]:
+        if source.fs_path is None:  # stdin
+            self.counts.read += 1
+            yield from self._finished(self.workers.submit(source, _Tag(None, None)))
+            return
+        st = self._stat(source) if self.cache is not None else None
+        if st is not None and self.reuse_cache:
+            assert self.cache is not None
+            hit = self.cache.by_stat(_abs(source), st)
+            if hit is not None:
+                self.counts.unchanged += 1
+                yield place(hit[0], source)
+                return
+        content = content_key(source)
+        if content is not None:
+            tag = self.reading.get(content)
+            if tag is not None:  # a worker is reading this very content
+                tag.waiting.append((source, st))
+                self.waiting += 1
+                while self.waiting > MAX_WAITING:
+                    yield from self._finished(self.workers.wait())
+                return
+            known = self._known(content)
+            if known is not None:
+                self.counts.known += 1
+                yield self._placed(known, source, st)
+                return
+        self.counts.read += 1
+        tag = _Tag(content, st)
+        if content is not None:
+            self.reading[content] = tag
+        yield from self._finished(self.workers.submit(source, tag))
+
+    def finish(self) -> Iterator[FileResult]:
+        for done in self.workers.finish():
+            yield from self._finished([done])
+
+    def _known(self, content: ContentKey) -> tuple[Stored, int | None] | None:
+        known = self.seen.get(content)
+        if known is not None:
+            self.seen.move_to_end(content)
+            return known
+        if self.reuse_cache:
+            assert self.cache is not None
+            return self.cache.by_content(content)
+        return None
+
+    def _placed(
+        self, known: tuple[Stored, int | None], source: Source, st: StatKey | None
+    ) -> FileResult:
+        stored, content_id = known
+        if self.cache is not None and st is not None and content_id is not None:
+            self.cache.remember(_abs(source), st, content_id)
+        return place(stored, source)
+
+    def _finished(self, done: Iterable[tuple[object, Source, FileResult]]) -> Iterator[FileResult]:
+        for tag, source, result in done:
+            assert isinstance(tag, _Tag)
+            yield result
+            if tag.content is not None:
+                self.reading.pop(tag.content, None)
+            stored = stored_of(result, source)
+            if stored is None:  # a member outside the file: nothing to share, read copies too
+                for copy, _ in tag.waiting:
+                    self.waiting -= 1
+                    yield from self._finished(self.workers.submit(copy, _Tag(None, None)))
+                continue
+            content_id = None
+            keyed = tag.content is not None or tag.stat is not None  # stdin is neither
+            if self.cache is not None and stored.lasting and keyed:
+                content_id = self.cache.store(tag.content, stored)
+                if content_id is not None and tag.stat is not None:
+                    self.cache.remember(_abs(source), tag.stat, content_id)
+            if tag.content is not None and stored.lasting:
+                self.seen[tag.content] = (stored, content_id)
+                while len(self.seen) > SEEN_SIZE:
+                    self.seen.popitem(last=False)
+            for copy, st in tag.waiting:
+                self.waiting -= 1
+                self.counts.known += 1
+                yield self._placed((stored, content_id), copy, st)
+
+    @staticmethod
+    def _stat(source: Source) -> StatKey | None:
+        assert source.fs_path is not None
+        try:
+            return stat_key(os.stat(source.fs_path))
+        except OSError:
+            return None
+
+
+@functools.lru_cache(maxsize=256)
+def _abs_dir(folder: str) -> bytes:
+    return os.fsencode(os.path.abspath(folder))
+
+
+def _abs(source: Source) -> bytes:
+    """The cache's key of a file: its absolute path (one abspath per folder)."""
+    assert source.fs_path is not None
+    folder, name = os.path.split(source.fs_path)
+    if not os.path.isabs(folder):
+        folder = os.path.join(os.getcwd(), folder)
+    return os.path.join(_abs_dir(folder), os.fsencode(name))
+
+
+def scan_sources(
+    sources: Iterable[Source], spec: EngineSpec, config: ScanConfig, notices: list[str]
+) -> Iterator[FileResult]:
+    """Every source's result, as it finishes; reads only what neither cache nor copies give."""
+    cache = cache_for(spec, config)
+    complete = False
+    counts = Counts()
+    try:
+        with Workers(spec, config.jobs) as workers:
+            planner = Planner(workers, cache, reuse_cache=not spec.show_secrets)
+            if cache is not None:
+                workers.before_block = cache.commit
+            counts = planner.counts
+            for source in sources:
+                yield from planner.add(source)
+            yield from planner.finish()
+        complete = True
+    finally:
+        if cache is not None:
+            roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
+            cache.close(complete, roots)
+            notices.extend(_notices(cache, counts, spec.show_secrets))
+
+
+def _notices(cache: ScanCache, counts: Counts, show_secrets: bool) -> list[str]:
+    out = [
+        f"cache: {counts.unchanged} unchanged file(s) not read, {counts.known} recognised "
+        f"by content, {counts.read} read"
+    ]
+    if cache.reset:
+        out.append("cache: the rules, the options or mfaleaks changed since the last run: "
+                   "started afresh")
+    if show_secrets:
+        out.append("cache: --show-secrets needs the codes, which the cache never keeps: "
+                   "every file was read again")
+    if cache.problem:
+        out.append(cache.problem)
+    return out

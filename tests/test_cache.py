@@ -1,0 +1,218 @@
+"""--cache FILE: rescans read only what changed, and the cache never holds a code in full."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sqlite3
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, CliRun, invoke
+from mfaleaks import workers
+from mfaleaks.rules.load import DEFAULT_RULES_DIR
+
+sys.path.insert(0, str(REPO / "scripts"))
+
+GITHUB = ["d1371-c1714", "9d439-536b3", "216fd-aeeb9", "75729-fae92", "3d5a4-fd12a",
+          "abfe2-28f21", "9e9cb-0eb53", "f1694-7ccf2", "5ec84-d8dbc", "74254-770f5",
+          "8904d-ba41e", "cccc3-fc162", "6e53a-13043", "b026c-48bbf", "33fef-f9243",
+          "a8f50-6b409"]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "share"
+    (root / "jdoe").mkdir(parents=True)
+    (root / "jdoe" / "github-recovery-codes.txt").write_text("\n".join(GITHUB) + "\n")
+    (root / "notes.txt").write_text("Shopping: milk, bread\nCall Anna at 10:30\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "readme.md").write_text("Nothing to see here.\n" * 50)
+    return root
+
+
+def scan(*args: str) -> dict[str, Any]:
+    res = invoke("scan", "--format", "json", "--jobs", "1", *args)
+    assert res.exit_code in (0, 1), res.stderr
+    return res.report
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what may differ between a fresh and a cached run."""
+    out = dict(report)
+    out["stats"] = {k: v for k, v in report["stats"].items() if k != "seconds"}
+    out["notices"] = [n for n in report["notices"] if not n.startswith("cache:")]
+    return out
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
+    """Files opened under a folder (by the scanner or the hasher) and files scanned."""
+    opened: list[str] = []
+    scanned: list[str] = []
+    real_open, real_scan = os.open, workers.timed_scan
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(os.fsdecode(path))
+        return real_open(path, *args, **kwargs)
+
+    def counting_scan(source: Any, *args: Any) -> Any:
+        scanned.append(source.origin.path)
+        return real_scan(source, *args)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    monkeypatch.setattr(workers, "timed_scan", counting_scan)
+
+    def under(root: Path) -> list[str]:
+        return [p for p in opened + scanned if p.startswith(str(root))]
+
+    under.opened = opened  # type: ignore[attr-defined]
+    under.scanned = scanned  # type: ignore[attr-defined]
+    return under
+
+
+def test_rescan_of_unchanged_files_reads_nothing(
+    tree: Path, tmp_path: Path, reads: Callable[[Path], list[str]]
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    first = scan("--cache", str(cache), str(tree))
+    assert [f["service"] for f in first["findings"]] == ["github"]
+    assert reads(tree)  # the first scan did read the files
+    reads.opened.clear(), reads.scanned.clear()  # type: ignore[attr-defined]
+    again = scan("--cache", str(cache), str(tree))
+    assert reads(tree) == []
+    assert comparable(again) == comparable(first)
+    notice = "cache: 3 unchanged file(s) not read, 0 recognised by content, 0 read"
+    assert notice in again["notices"]
+
+
+def test_cached_results_are_those_of_a_fresh_scan(tmp_path: Path) -> None:
+    """Text, mbox, eml and a Maildir (whose members carry the message path) round-trip."""
+    import fixtures_mail
+    import fixtures_text
+
+    root = tmp_path / "share"
+    root.mkdir()
+    fixtures_text.build(root, random.Random(1))
+    fixtures_mail.build(root, random.Random(2))
+    cache = tmp_path / "cache.sqlite"
+    fresh = scan("--no-ocr", str(root))
+    first = scan("--no-ocr", "--cache", str(cache), str(root))
+    again = scan("--no-ocr", "--cache", str(cache), str(root))
+    assert len(fresh["findings"]) >= 5
+    assert any(f["member"] for f in fresh["findings"])
+    assert comparable(first) == comparable(fresh)
+    assert comparable(again) == comparable(fresh)
+    files = fresh["stats"]["files"]
+    assert f"cache: {files} unchanged file(s) not read, 0 recognised by content, 0 read" in (
+        again["notices"])
+
+
+def test_moved_file_is_known_by_content(
+    tree: Path, tmp_path: Path, reads: Callable[[Path], list[str]]
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    first = scan("--cache", str(cache), str(tree))
+    (tree / "archive").mkdir()
+    shutil.move(tree / "jdoe" / "github-recovery-codes.txt", tree / "archive")
+    reads.opened.clear(), reads.scanned.clear()  # type: ignore[attr-defined]
+    again = scan("--cache", str(cache), str(tree))
+    assert reads.scanned == []  # type: ignore[attr-defined] # hashed, not read
+    [before], [after] = first["findings"], again["findings"]
+    assert after["path"] == str(tree / "archive" / "github-recovery-codes.txt")
+    assert {k: v for k, v in after.items() if k not in ("path", "meta")} == {
+        k: v for k, v in before.items() if k not in ("path", "meta")}
+    assert "cache: 2 unchanged file(s) not read, 1 recognised by content, 0 read" in (
+        again["notices"])
+    # The old path is forgotten once a complete scan no longer sees it.
+    with sqlite3.connect(cache) as db:
+        paths = [os.fsdecode(r[0]) for r in db.execute("SELECT path FROM files")]
+    assert not any("jdoe" in p for p in paths) and len(paths) == 3
+
+
+def test_changed_file_is_read_again(
+    tree: Path, tmp_path: Path, reads: Callable[[Path], list[str]]
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    scan("--cache", str(cache), str(tree))
+    codes = tree / "jdoe" / "github-recovery-codes.txt"
+    st = codes.stat()
+    # Same size, same mtime, other content: ctime still tells.
+    codes.write_text("\n".join(GITHUB[:8] + [c[::-1] for c in GITHUB[8:]]) + "\n")
+    os.utime(codes, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert codes.stat().st_size == st.st_size
+    reads.opened.clear(), reads.scanned.clear()  # type: ignore[attr-defined]
+    again = scan("--cache", str(cache), str(tree))
+    assert reads.scanned == [str(codes)]  # type: ignore[attr-defined]
+    assert again["findings"][0]["fingerprint"] == scan(str(tree))["findings"][0]["fingerprint"]
+
+
+def test_cache_file_is_private_and_holds_no_code(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    shown = scan("--show-secrets", "--cache", str(cache), str(tree))
+    assert shown["findings"][0]["secrets"] == GITHUB  # codes in full in the report...
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite*"))
+    for code in GITHUB:  # ...and not in the cache, in any form
+        assert code.encode() not in raw and code.replace("-", "").encode() not in raw
+    assert "d1••" in raw.decode("utf-8", "replace")  # the masked form is there
+
+
+def test_show_secrets_reads_files_again(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    scan("--cache", str(cache), str(tree))
+    again = scan("--show-secrets", "--cache", str(cache), str(tree))
+    assert again["findings"][0]["secrets"] == GITHUB
+    assert "cache: 0 unchanged file(s) not read, 0 recognised by content, 3 read" in (
+        again["notices"])
+
+
+def test_rule_change_invalidates(tree: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    cache = tmp_path / "cache.sqlite"
+    args = ("--no-default-rules", "--rules", str(rules), "--cache", str(cache), str(tree))
+    scan(*args)
+    assert "3 unchanged" in scan(*args)["notices"][0]
+    github = rules / "github.toml"
+    github.write_text(github.read_text().replace('title = "', 'title = "Renamed: ', 1))
+    again = scan(*args)
+    assert "0 unchanged file(s) not read, 0 recognised by content, 3 read" in again["notices"][0]
+    assert "started afresh" in again["notices"][1]
+    assert again["findings"][0]["title"].startswith("Renamed: ")
+    # Another confidence floor is another engine too.
+    low = scan("--min-confidence", "low", *args)
+    assert "3 read" in low["notices"][0]
+
+
+def test_refuses_a_file_that_is_not_a_cache(tree: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"findings": []}))
+    res: CliRun = invoke("scan", "--jobs", "1", "--cache", str(report), str(tree))
+    assert res.exit_code == 2
+    assert "not an mfaleaks cache" in res.stderr
+    assert json.loads(report.read_text()) == {"findings": []}
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    assert invoke("scan", "--jobs", "1", "--cache", str(other), str(tree)).exit_code == 2
+
+
+def test_two_workers_share_one_cache(tree: Path, tmp_path: Path) -> None:
+    """The parent alone touches the cache; workers run as in any scan."""
+    for i in range(40):
+        (tree / "docs" / f"page{i}.txt").write_text(f"page {i}\n" * (i + 1))
+    cache = tmp_path / "cache.sqlite"
+    runs: Iterator[dict[str, Any]] = (
+        invoke("scan", "--format", "json", "--jobs", "2", "--cache", str(cache),
+               str(tree)).report for _ in range(2))
+    first, again = list(runs)
+    assert comparable(first) == comparable(again)
+    assert again["notices"][0].startswith("cache: 43 unchanged")

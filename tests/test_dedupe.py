@@ -1,0 +1,112 @@
+"""Content read once per scan: copies of a file, and the same attachment in many mails."""
+
+from __future__ import annotations
+
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, invoke
+from mfaleaks import memo, reuse, workers
+
+sys.path.insert(0, str(REPO / "tests"))
+import gen_mail
+
+GITHUB = ["d1371-c1714", "9d439-536b3", "216fd-aeeb9", "75729-fae92", "3d5a4-fd12a",
+          "abfe2-28f21", "9e9cb-0eb53", "f1694-7ccf2", "5ec84-d8dbc", "74254-770f5",
+          "8904d-ba41e", "cccc3-fc162", "6e53a-13043", "b026c-48bbf", "33fef-f9243",
+          "a8f50-6b409"]
+CODES = ("\n".join(GITHUB) + "\n").encode()
+
+
+def scan(*args: str, jobs: str = "1") -> dict[str, Any]:
+    res = invoke("scan", "--format", "json", "--jobs", jobs, "--no-ocr", *args)
+    assert res.exit_code in (0, 1), res.stderr
+    report: dict[str, Any] = res.report
+    report["stats"].pop("seconds")
+    return report
+
+
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Paths of the files on disk that a (jobs=1) scan really reads."""
+    paths: list[str] = []
+    real = workers.timed_scan
+
+    def counting(source: Any, *args: Any) -> Any:
+        paths.append(source.origin.path)
+        return real(source, *args)
+
+    monkeypatch.setattr(workers, "timed_scan", counting)
+    return paths
+
+
+def test_copies_of_a_file_are_read_once(
+    tmp_path: Path, scanned: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "share"
+    for folder in ("alice", "bob", "carol/old"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "github-recovery-codes.txt").write_bytes(CODES)
+    (root / "bob" / "codes-copy.txt").write_bytes(CODES)  # same bytes, another name
+    report = scan(str(root))
+    assert sorted(Path(p).parent.name for p in scanned) == ["alice", "bob"]
+    assert sorted(f["path"] for f in report["findings"]) == sorted(
+        [str(root / d / "github-recovery-codes.txt") for d in ("alice", "bob", "carol/old")]
+        + [str(root / "bob" / "codes-copy.txt")])
+    # The same report as reading every copy.
+    monkeypatch.setattr(reuse, "content_key", lambda source: None)
+    scanned.clear()
+    assert scan(str(root)) == report
+    assert len(scanned) == 4
+
+
+def test_copies_waiting_for_a_worker_get_its_result(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    for i in range(30):
+        (root / f"user{i:02d}").mkdir(parents=True)
+        (root / f"user{i:02d}" / "github-recovery-codes.txt").write_bytes(CODES)
+    report = scan("--cache", str(tmp_path / "cache.sqlite"), str(root), jobs="2")
+    assert len(report["findings"]) == 30
+    assert len({f["fingerprint"] for f in report["findings"]}) == 1
+    assert report["notices"][0] == (
+        "cache: 0 unchanged file(s) not read, 29 recognised by content, 1 read")
+
+
+def mbox_with_attachment(rng: random.Random) -> bytes:
+    filler = "".join(rng.choice("abcdefghij klmnop\n") for _ in range(9000)).encode()
+    archive = gen_mail.zip_of({"github-recovery-codes.txt": CODES, "notes.txt": filler})
+    assert len(archive) > memo.MIN_SIZE
+    start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    messages = []
+    for i, who in enumerate(("ann", "ben", "cid")):
+        mail = gen_mail.Mail(
+            sender=f"{who}@example.com", to="it@example.com", subject=f"codes {who}",
+            date=start + timedelta(days=i), message_id=gen_mail.message_id(rng),
+            text="See attached.", attachments=(gen_mail.attachment("codes.zip", archive),))
+        messages.append((mail.sender, mail.date, mail.build()))
+    return gen_mail.mbox(messages)
+
+
+def test_same_attachment_in_many_mails_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = tmp_path / "takeout.mbox"
+    box.write_bytes(mbox_with_attachment(random.Random(7)))
+    memo.clear()
+    report = scan(str(box))
+    assert memo.stats == {"hits": 2, "misses": memo.stats["misses"]}
+    found = [f for f in report["findings"] if f["service"] == "github"]
+    assert len(found) == 3
+    assert {f["sender"] for f in found} == {"ann@example.com", "ben@example.com", "cid@example.com"}
+    assert all(f["member"].endswith("codes.zip / github-recovery-codes.txt") for f in found)
+    assert len({f["member"] for f in found}) == 3
+    # Exactly what reading each copy gives.
+    monkeypatch.setattr(memo, "MIN_SIZE", 1 << 40)
+    memo.clear()
+    assert scan(str(box)) == report
+    assert memo.stats["hits"] == 0

@@ -35,9 +35,13 @@ def slow_tree(root: Path, canary: bool) -> list[str]:
     rng = random.Random(6)
     for i in range(40):
         parts = []
-        for _ in range(9000):
-            parts.append(f"recovery codes {rng.randrange(10**4):04d} {rng.randrange(10**4):04d} "
-                         f"{rng.getrandbits(20):05x}-{rng.getrandbits(20):05x}\n")
+        for n in range(9000):
+            if canary:
+                parts.append(f"recovery codes {rng.randrange(10**4):04d} "
+                             f"{rng.randrange(10**4):04d} "
+                             f"{rng.getrandbits(20):05x}-{rng.getrandbits(20):05x}\n")
+            else:  # as costly to score, but ascending numbers: never a finding
+                parts.append(f"recovery codes {20_000_000 + i * 10_000 + n:08d}\n")
         (slow / f"notes-{i:02d}.txt").write_text("".join(parts))
     return codes
 
@@ -91,8 +95,8 @@ def test_interrupt_after_findings_exits_1_with_partial_report(
 def test_interrupt_before_findings_exits_130(
         trees: tuple[Path, Path], tmp_path: Path, sig: int) -> None:
     res, report = interrupted(trees[1], tmp_path, sig, "1")
-    assert res.code == 130
     assert report["findings"] == []
+    assert res.code == 130
 
 
 def test_interrupt_with_workers_stops_them(trees: tuple[Path, Path], tmp_path: Path) -> None:

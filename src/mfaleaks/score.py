@@ -302,6 +302,9 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if len(codes) > 1 and n < 0.8 * len(codes):
         item.score -= 1.0
         ev.append("repeated values")
+    if n > 3 * max(rule.count, 4):
+        item.score -= 2.0  # a table or log of code-like values, not one issued set
+        ev.append(f"{n} codes: far more than the {rule.count} the service issues")
 
     # Words near the codes.
     lo, hi = view.window(cluster, WIDE)
@@ -412,7 +415,7 @@ def _digit_lookalikes(codes: list[str]) -> tuple[float, str]:
         values = sorted(int(d) for d in digits if d)
         span = values[-1] - values[0]
         if span < 1000 * n:
-            return 3.0, "numbers close together (order or phone numbers)"
+            return 4.0, "numbers close together (order or phone numbers)"
         if n >= 4 and [int(d) for d in digits] == values:
             return 1.5, "numbers in ascending order"
     dates = sum(1 for d in digits if _date_like(d))

@@ -40,9 +40,12 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
     )
 
 
-def _stdin_source() -> Source:
-    data = sys.stdin.buffer.read(STDIN_LIMIT)
-    return Source(origin=Origin("-"), name="-", data=data, size=len(data))
+def _stdin_source() -> tuple[Source, bool]:
+    """Standard input, held in memory up to STDIN_LIMIT; True when it was cut."""
+    data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
+    cut = len(data) > STDIN_LIMIT
+    data = data[:STDIN_LIMIT]
+    return Source(origin=Origin("-"), name="-", data=data, size=len(data)), cut
 
 
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
@@ -60,7 +63,12 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     def sources() -> Iterator[Source]:
         for path in config.paths:
             if path == "-":
-                yield _stdin_source()
+                source, cut = _stdin_source()
+                if cut:
+                    result.errors.append(ScanError(
+                        "-", None, f"standard input is larger than {STDIN_LIMIT // 2**20} MiB: "
+                        "only the first part was scanned (save it to a file to scan it all)"))
+                yield source
                 continue
             for item in discover((path,), walk):
                 if isinstance(item, ScanError):

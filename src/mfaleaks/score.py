@@ -27,6 +27,7 @@ from mfaleaks.match import (
     shape_tokens,
 )
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
+from mfaleaks.ocrfix import normalise_ocr
 from mfaleaks.rules.model import Rule, RulePack, Shape
 from mfaleaks.suppress import allow_marker
 
@@ -86,6 +87,7 @@ class Engine:
         self.min_confidence = min_confidence
         self.terms = TermIndex(pack)
         self.by_shape = rules_by_shape(pack.rules)
+        self._names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self.generic_shapes = frozenset(
             s.name for r in pack.rules if r.generic for s in r.shapes
         )
@@ -96,18 +98,13 @@ class Engine:
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         text = chunk.text
         if chunk.source == "ocr":
-            from mfaleaks.ocrfix import normalise_ocr
-
             text = normalise_ocr(text)
         found = self.terms.find(text)
         hits = Hits(found)
-        name_rules = {
-            r.id for r in self.pack.rules if any(p.search(source.name) for p in r.filenames)
-        }
-        name_terms = self.terms.find(source.name)
-        view = _ChunkView(chunk, text, hits, source, name_rules, name_terms)
+        name_rules, name_kinds = self._name_evidence(source.name)
+        view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes
-        spans = self._spans(text, found, bool(name_rules or name_terms))
+        spans = self._spans(text, found, bool(name_rules or name_kinds))
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
             tokens = shape_tokens(
@@ -121,6 +118,23 @@ class Engine:
                     scored.append(best)
         for item in _resolve(scored):
             yield self._finding(item, view)
+
+    def _name_evidence(self, name: str) -> tuple[frozenset[str], frozenset[str]]:
+        """Rules whose download name this is, and the kinds of words in the name.
+
+        Asked once per chunk but the same for every chunk of a file (and for the
+        same name in many folders): remembered for the last names seen.
+        """
+        cached = self._names.get(name)
+        if cached is None:
+            rules = frozenset(
+                r.id for r in self.pack.rules if any(p.search(name) for p in r.filenames)
+            )
+            kinds = frozenset(t.kind for _, _, ts in self.terms.find(name) for t in ts)
+            if len(self._names) >= 4096:
+                self._names.clear()
+            cached = self._names[name] = (rules, kinds)
+        return cached
 
     def _spans(
         self, text: str, found: list[tuple[int, int, tuple[Term, ...]]], name_evidence: bool
@@ -203,15 +217,15 @@ class _ChunkView:
         text: str,
         hits: Hits,
         source: Source,
-        name_rules: set[str],
-        name_terms: list[tuple[int, int, tuple[Term, ...]]],
+        name_rules: frozenset[str],
+        name_term_kinds: frozenset[str],
     ) -> None:
         self.chunk = chunk
         self.text = text
         self.hits = hits
         self.source = source
         self.name_rules = name_rules
-        self.name_term_kinds = {t.kind for _, _, ts in name_terms for t in ts}
+        self.name_term_kinds = name_term_kinds
         self._nonempty: int | None = None
         self.generic_shapes: frozenset[str] = frozenset()
 

@@ -12,7 +12,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -293,13 +293,3 @@ def _failed(source: Source, reason: str) -> FileResult:
     result = FileResult(path=source.origin.path, bytes=source.size)
     result.errors.append(ScanError(source.origin.path, source.origin.member, reason))
     return result
-
-
-def run(sources: Iterable[Source], spec: EngineSpec, jobs: int) -> Iterator[FileResult]:
-    """Scan sources with `jobs` processes (1: in this process), yielding as they finish."""
-    with Workers(spec, jobs) as workers:
-        for source in sources:
-            for _, _, result in workers.submit(source):
-                yield result
-        for _, _, result in workers.finish():
-            yield result

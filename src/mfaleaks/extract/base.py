@@ -56,3 +56,14 @@ class Context:
 
 
 Extractor = Callable[[Source, Context], Iterator[Item]]
+
+
+def read_capped(source: Source, limit: int, what: str) -> tuple[bytes, Skip | None]:
+    """At most `limit` bytes of a format that must be parsed whole, and a Skip if cut."""
+    with source.open() as fh:
+        raw = fh.read(limit + 1)
+    if len(raw) <= limit:
+        return raw, None
+    return raw[:limit], Skip(
+        f"{what} larger than {limit // 2**20} MiB: only the first part was read"
+    )

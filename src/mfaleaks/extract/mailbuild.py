@@ -11,19 +11,16 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import encode_rfc2231, format_datetime
 
-from striprtf import striprtf
+from mfaleaks.extract.rtf import rtf_to_text
 
 _MIME_HEADER = re.compile(r"(?im)^(content-[a-z-]+|mime-version):.*(?:\r?\n[ \t].*)*\r?\n?")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
 _NEWLINES = re.compile(r"[\r\n]+")
-_RTF_CODEPAGE = re.compile(rb"\\ansicpg(\d+)")
-_rtf_to_text: Callable[..., str] = striprtf.rtf_to_text  # untyped library
 
 
 @dataclass
@@ -140,12 +137,7 @@ def add_rtf_body(draft: Draft, rtf: object) -> None:
 
 
 def rtf_text(rtf: bytes) -> str:
-    codepage = _RTF_CODEPAGE.search(rtf[:4096])
-    encoding = f"cp{codepage.group(1).decode()}" if codepage else "cp1252"
     try:
-        text = _rtf_to_text(rtf.decode("latin-1"), encoding=encoding, errors="replace")
-    except LookupError:
-        text = _rtf_to_text(rtf.decode("latin-1"), encoding="cp1252", errors="replace")
+        return rtf_to_text(rtf)[0]
     except Exception:  # malformed RTF: nothing to read
         return ""
-    return text.replace("\u00a0", " ")

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 from striprtf import striprtf
 
-from mfaleaks.extract.base import Context, Item
-from mfaleaks.models import Skip, Source, TextChunk
+from mfaleaks.extract.base import Context, Item, read_capped
+from mfaleaks.models import Source, TextChunk
 
 _to_text: Callable[..., str] = striprtf.rtf_to_text  # untyped library
 MAX_RTF = 64 * 1024 * 1024
@@ -29,11 +29,21 @@ _MIN_PICTURE = 2048  # hex characters: smaller pictures are bullets and rules
 
 
 def extract_rtf(source: Source, ctx: Context) -> Iterator[Item]:
-    with source.open() as fh:
-        raw = fh.read(MAX_RTF + 1)
-    if len(raw) > MAX_RTF:
-        yield Skip(f"RTF larger than {MAX_RTF // 2**20} MiB: only the first part was read")
-        raw = raw[:MAX_RTF]
+    raw, cut = read_capped(source, MAX_RTF, "RTF")
+    if cut is not None:
+        yield cut
+    text, pictures = rtf_to_text(raw)
+    if text.strip():
+        yield TextChunk(text=text, source="rtf", line=None)
+    for index, (ext, data) in enumerate(pictures, 1):
+        yield source.child(f"picture {index}.{ext}", data)
+
+
+def rtf_to_text(raw: bytes) -> tuple[str, list[tuple[str, bytes]]]:
+    """The text of an RTF document in its declared code page, and its pictures.
+
+    Also used for Outlook's RTF-only message bodies (mailbuild.py).
+    """
     stripped, pictures = cut_pictures(raw)
     codepage = _CODEPAGE.search(stripped[:4096])
     encoding = f"cp{codepage.group(1).decode()}" if codepage else "cp1252"
@@ -42,11 +52,7 @@ def extract_rtf(source: Source, ctx: Context) -> Iterator[Item]:
     except LookupError:
         text = _to_text(stripped.decode("latin-1"), encoding="cp1252", errors="replace")
     # striprtf turns \~ into NBSP: a code typed as "4821\~7730" must read "4821 7730".
-    text = text.replace("\u00a0", " ").replace("\r\n", "\n")
-    if text.strip():
-        yield TextChunk(text=text, source="rtf", line=None)
-    for index, (ext, data) in enumerate(pictures, 1):
-        yield source.child(f"picture {index}.{ext}", data)
+    return text.replace("\u00a0", " ").replace("\r\n", "\n"), pictures
 
 
 def cut_pictures(raw: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:

@@ -19,10 +19,12 @@ import regex
 from mfaleaks.mask import fingerprint, mask
 from mfaleaks.match import (
     Cluster,
+    Gates,
     Hits,
     Term,
     TermIndex,
     clusters,
+    lowered,
     rules_by_shape,
     shape_tokens,
 )
@@ -88,28 +90,59 @@ class Engine:
         self.terms = TermIndex(pack)
         self.by_shape = rules_by_shape(pack.rules)
         self._names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._filenames = [(r.id, p) for r in pack.rules for p in r.filenames]
         self.generic_shapes = frozenset(
             s.name for r in pack.rules if r.generic for s in r.shapes
         )
         self.distinctive = {
             name for name, (_, rules) in self.by_shape.items() if any(r.distinctive for r in rules)
         }
+        self.gates = Gates(self.by_shape[name][0] for name in self.distinctive)
+        # Per shape: the words that can lift one of its rules to medium (see _spans).
+        self._relevant = {
+            name: frozenset(
+                [f"keyword:{r.id}" for r in rules]
+                + [f"vocab:{v}" for r in rules for v in r.context if v != NEGATIVE_VOCABULARY]
+            )
+            for name, (_, rules) in self.by_shape.items()
+        }
+        # Per term pattern: does a hit of it seed a span (see _spans)?
+        self._seeds = [
+            any(_seeds_span(t) for t in self.terms.terms_of(i))
+            for i in range(self.terms.pattern_count)
+        ]
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         text = chunk.text
         if chunk.source == "ocr":
             text = normalise_ocr(text)
-        found = self.terms.find(text)
-        hits = Hits(found)
+        _, lowb, low = lowered(text)
         name_rules, name_kinds = self._name_evidence(source.name)
+        name_evidence = bool(name_rules or name_kinds)
+        gated = self.gates.open(text, lowb)
+        must_look = bool(gated or name_evidence or self.min_confidence is Confidence.LOW)
+        raw = self.terms.scan_lowered(text, lowb, low)
+        if not (must_look or raw.any_accepted(self._seeds)):
+            # No distinctive shape can match and _spans would be empty, so no
+            # shape yields a token: most text (code, docs) ends here.
+            return
+        found = raw.hits()
+        hits = Hits(found)
         view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes
-        spans = self._spans(text, found, bool(name_rules or name_kinds))
+        spans = self._spans(text, found, name_evidence)
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
-            tokens = shape_tokens(
-                shape, text, None if shape_name in self.distinctive else spans
-            )
+            if shape_name in self.distinctive:
+                if shape_name not in gated:
+                    continue  # its gate says it cannot match here
+                tokens = shape_tokens(shape, text)
+            elif spans is None:
+                tokens = shape_tokens(shape, text)
+            elif spans.get(shape_name):
+                tokens = shape_tokens(shape, text, spans[shape_name])
+            else:
+                continue
             if not tokens:
                 continue
             for cluster in clusters(shape, tokens, text):
@@ -127,9 +160,7 @@ class Engine:
         """
         cached = self._names.get(name)
         if cached is None:
-            rules = frozenset(
-                r.id for r in self.pack.rules if any(p.search(name) for p in r.filenames)
-            )
+            rules = frozenset(rule_id for rule_id, p in self._filenames if p.search(name))
             kinds = frozenset(t.kind for _, _, ts in self.terms.find(name) for t in ts)
             if len(self._names) >= 4096:
                 self._names.clear()
@@ -138,30 +169,37 @@ class Engine:
 
     def _spans(
         self, text: str, found: list[tuple[int, int, tuple[Term, ...]]], name_evidence: bool
-    ) -> list[tuple[int, int]] | None:
-        """Where the non-distinctive shapes are worth scanning (None: everywhere).
+    ) -> dict[str, list[tuple[int, int]]] | None:
+        """Per shape, where it is worth scanning (None: everywhere).
 
-        Without recovery or two-factor wording and without a telling file name, a
-        cluster of a shape that other things share cannot reach medium, so those
-        (costly) shapes only run around such words: from WIDE characters before a
-        word to 4*WIDE after it, since codes follow their heading.
+        Without wording that counts for one of its rules (its keywords, or the
+        vocabulary in its context) and without a telling file name, a cluster of
+        a shape that other things share cannot reach medium (score_cluster caps
+        it), so those (costly) shapes only run around such words: from WIDE
+        characters before a word to 4*WIDE after it, since codes follow their
+        heading. Per shape, because "seed" (TOTP wording, all over code that
+        calls random.seed) says nothing about 8-digit backup codes.
         """
         if name_evidence or self.min_confidence is Confidence.LOW:
             return None
         seeds = [
-            start for start, _, terms in found
-            if any(t.kind.startswith("keyword:") or (
-                t.kind.startswith("vocab:") and t.kind[6:] != NEGATIVE_VOCABULARY)
-                for t in terms)
+            (start, frozenset(t.kind for t in terms))
+            for start, _, terms in found
+            if any(_seeds_span(t) for t in terms)
         ]
-        spans: list[tuple[int, int]] = []
-        for start in seeds:
-            lo, hi = max(0, start - WIDE), min(len(text), start + 4 * WIDE)
-            if spans and lo <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
-            else:
-                spans.append((lo, hi))
-        return spans
+        out: dict[str, list[tuple[int, int]]] = {}
+        for shape_name, relevant in self._relevant.items():
+            spans: list[tuple[int, int]] = []
+            for start, kinds in seeds:
+                if kinds.isdisjoint(relevant):
+                    continue
+                lo, hi = max(0, start - WIDE), min(len(text), start + 4 * WIDE)
+                if spans and lo <= spans[-1][1]:
+                    spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+                else:
+                    spans.append((lo, hi))
+            out[shape_name] = spans
+        return out
 
     def _best(self, rules: Sequence[Rule], cluster: Cluster, view: _ChunkView) -> _Scored | None:
         best: _Scored | None = None
@@ -398,6 +436,13 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if not (strong or weak or file_hint or rule.distinctive or strong_in_filename):
         item.capped = True
     return item
+
+
+def _seeds_span(term: Term) -> bool:
+    """Recovery or two-factor wording (not look-alike wording, not a service name)."""
+    return term.kind.startswith("keyword:") or (
+        term.kind.startswith("vocab:") and term.kind[6:] != NEGATIVE_VOCABULARY
+    )
 
 
 def _strong_terms(rule: Rule, terms: list[Term]) -> list[str]:

@@ -1,0 +1,83 @@
+"""The shortcuts of the matcher (gates, byte-level term search) lose nothing."""
+
+from __future__ import annotations
+
+import regex
+
+from mfaleaks.match import Gates, TermIndex, gate_of
+from mfaleaks.models import Confidence, Origin, Source, TextChunk
+from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.rules.model import Shape
+from mfaleaks.score import Engine
+
+PACK = load_pack([DEFAULT_RULES_DIR])
+ENGINE = Engine(PACK, min_confidence=Confidence.MEDIUM)
+
+
+def _open(gates: Gates, text: str) -> set[str]:
+    return gates.open(text, text.lower().encode("utf-8", "surrogatepass"))
+
+
+def _samples() -> list[str]:
+    texts = [e.text for r in PACK.rules for e in (*r.examples, *r.negative_examples)]
+    return [v for t in texts for v in (t, t.upper(), t.lower(), f"K\u212a ſ {t} İı")]
+
+
+def test_every_distinctive_shape_has_a_gate() -> None:
+    for name in ENGINE.distinctive:
+        assert gate_of(ENGINE.by_shape[name][0].pattern) is not None, name
+
+
+def test_a_gate_opens_wherever_its_shape_matches() -> None:
+    for name, (shape, _) in ENGINE.by_shape.items():
+        gates = Gates([shape])
+        for text in _samples():
+            if shape.pattern.search(text):
+                assert name in _open(gates, text), (name, text)
+
+
+def test_gates_read_literals_and_anchors() -> None:
+    gate = gate_of(regex.compile(r'"(?:ab_c|de_f)"\s*:\s*"(?P<code>\w+)"'))
+    assert gate is not None and set(gate.literals) == {'"ab_c"', '"de_f"'}
+    gate = gate_of(regex.compile(r"(?<![\p{L}])[0-9a-f]{5}-[0-9a-f]{5}"))
+    assert gate is not None and gate.anchor is not None
+    assert gate.anchor.search("x 1a2b3-4c5d6 y") and not gate.anchor.search("ab-cd 12345")
+    gate = gate_of(regex.compile(r"(?i:Otp)AUTH://"))
+    assert gate is not None and gate.literals == ("otpauth://",) and gate.ascii_only
+
+
+def test_unread_syntax_gives_no_gate() -> None:
+    for pattern in (r"abcd|efgh", r"\x41BCD", r"(?x) a b c d", r"[[:alpha:]]abcd", r"(?>abc)d"):
+        assert gate_of(regex.compile(pattern)) is None, pattern
+
+
+def test_quantified_literals_are_not_required() -> None:
+    gate = gate_of(regex.compile(r"ab?cde*fgh"))
+    assert gate is not None and gate.literals == ("fgh",)
+
+
+def test_case_insensitive_gate_opens_on_non_ascii_text() -> None:
+    shape = regex.compile(r"(?i:kelvin)")
+    gates = Gates([Shape(name="k", pattern=shape, validate=None, kind="other")])
+    text = "\u212aelvin"  # KELVIN SIGN matches k case-insensitively
+    assert shape.search(text)
+    assert "k" in _open(gates, text)
+
+
+def test_term_offsets_are_characters_in_non_ascii_text() -> None:
+    index = TermIndex(PACK)
+    text = "ünïcödé — Backup codes: 1234 5678"
+    hits = index.find(text)
+    assert hits and all(text[s:e].lower() == text.lower()[s:e] for s, e, _ in hits)
+    assert any(text[s:e] == "Backup codes" for s, e, _ in hits)
+
+
+def test_plain_code_yields_nothing_and_codes_are_still_found() -> None:
+    source = Source(origin=Origin("x.py"), name="x.py")
+    code = "def f(x):\n    return x + 1  # see RFC 1234-5678\n" * 50
+    assert list(ENGINE.scan_chunk(TextChunk(code), source)) == []
+    github = next(r for r in PACK.rules if r.id == "github-recovery-codes")
+    # The example inside a source file with a neutral name still counts.
+    text = code + github.examples[0].text + code
+    found = list(ENGINE.scan_chunk(TextChunk(text), source))
+    assert "github-recovery-codes" in [f.rule_id for f in found]

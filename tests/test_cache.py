@@ -133,7 +133,7 @@ def test_moved_file_is_known_by_content(
         again["notices"])
     # The old path is forgotten once a complete scan no longer sees it.
     with sqlite3.connect(cache) as db:
-        paths = [os.fsdecode(r[0]) for r in db.execute("SELECT path FROM files")]
+        paths = [os.fsdecode(r[0] + r[1]) for r in db.execute("SELECT dir, name FROM files")]
     assert not any("jdoe" in p for p in paths) and len(paths) == 3
 
 
@@ -216,3 +216,41 @@ def test_two_workers_share_one_cache(tree: Path, tmp_path: Path) -> None:
     first, again = list(runs)
     assert comparable(first) == comparable(again)
     assert again["notices"][0].startswith("cache: 43 unchanged")
+
+
+def cached_paths(cache: Path) -> set[str]:
+    with sqlite3.connect(cache) as db:
+        return {os.fsdecode(r[0] + r[1]) for r in db.execute("SELECT dir, name FROM files")}
+
+
+def test_gone_files_and_folders_are_forgotten(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    (tree / "docs" / "old.txt").write_text("old notes\n")
+    (tree / "tmp" / "deep").mkdir(parents=True)
+    (tree / "tmp" / "deep" / "x.txt").write_text("scratch\n")
+    scan("--cache", str(cache), str(tree))
+    assert len(cached_paths(cache)) == 5
+    (tree / "docs" / "old.txt").unlink()  # a file gone from a folder still there
+    shutil.rmtree(tree / "tmp")  # a whole folder gone
+    again = scan("--cache", str(cache), str(tree))
+    assert "cache: 3 unchanged file(s) not read, 0 recognised by content, 0 read" in (
+        again["notices"])
+    assert cached_paths(cache) == {str(p) for p in tree.rglob("*") if p.is_file()}
+
+
+def test_files_named_one_by_one_keep_their_neighbours(tree: Path, tmp_path: Path) -> None:
+    """pre-commit passes a few staged files: the rest of the folder stays cached."""
+    cache = tmp_path / "cache.sqlite"
+    scan("--cache", str(cache), str(tree))
+    everything = cached_paths(cache)
+    notes = tree / "notes.txt"
+    notes.write_text("Shopping: milk, bread, eggs\n")
+    again = scan("--cache", str(cache), str(notes))
+    assert "cache: 0 unchanged file(s) not read, 0 recognised by content, 1 read" in (
+        again["notices"])
+    assert cached_paths(cache) == everything
+    notes.unlink()
+    scan("--cache", str(cache), str(tree / "docs" / "readme.md"))
+    assert cached_paths(cache) == everything
+    scan("--cache", str(cache), str(tree))  # the folder itself: now the file is gone
+    assert cached_paths(cache) == everything - {str(notes)}

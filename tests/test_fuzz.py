@@ -31,8 +31,7 @@ import gen_docs
 import gen_hostile as gen
 from mfaleaks.config import ScanConfig
 from mfaleaks.extract.base import Limits
-from mfaleaks.models import Origin, Source
-from mfaleaks.pipeline import FileResult
+from mfaleaks.models import FileResult, Origin, Source
 from mfaleaks.scan import engine_spec
 from mfaleaks.score import Engine
 from mfaleaks.workers import timed_scan

@@ -27,11 +27,11 @@ def test_feeder_holds_a_bounded_backlog() -> None:
             data = f"note {i}\n".encode()
             source = Source(Origin(f"m{i}"), name=f"m{i}.txt", data=data, size=len(data))
             done.extend(pool.submit(source, tag=i))
-            assert pool.backlog <= (pool.window + 1) * BATCH_FILES
+            assert pool.backlog <= pool.jobs * (pool.window + 1) * BATCH_FILES
         done.extend(pool.finish())
     assert sorted(tag for tag, _, _ in done) == list(range(total))  # type: ignore[type-var]
     assert all(not result.errors for _, _, result in done)
-    assert 0 < pool.max_backlog <= (pool.window + 1) * BATCH_FILES
+    assert 0 < pool.max_backlog <= pool.jobs * (pool.window + 1) * BATCH_FILES
 
 
 def test_big_folder_is_walked_without_listing_it_first(

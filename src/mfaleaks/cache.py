@@ -3,13 +3,14 @@
 An SQLite file that only the parent process reads and writes (workers never
 touch these tables). Two tables:
 
-- `files`: one row per file on disk (absolute path) with the stat facts that
-  tell a changed file (size, mtime_ns, ctime_ns, inode) and the content row it
-  produced. Same facts on the next run: the stored result is used and the file
-  is not opened.
-- `contents`: the result of reading some content, keyed by the SHA-256 of the
-  bytes plus the file name and kind hint (both count in scoring). A moved or
-  copied file is hashed, found here and not read again.
+- `files`: one row per file on disk (its folder and name) with the stat facts
+  that tell a changed file (size, mtime_ns, ctime_ns, inode), the key of its
+  content (the SHA-256 of the bytes plus the file name and kind hint, both of
+  which count in scoring) and the result it produced. Same facts on the next
+  run: the stored result is used and the file is not opened. The rows of a
+  folder are fetched in one query when the walk enters it. A moved or copied
+  file is hashed, found by its content key and not read again.
+- `results`: each distinct result once (most files share the empty one).
 
 Results are stored as JSON (stored.py) with masked codes and fingerprints only:
 `secrets` is always dropped, so with --show-secrets cached findings are not
@@ -17,8 +18,11 @@ used (the files are read again) and the cache is still brought up to date.
 
 Everything is keyed by the engine key: a hash of the rule files, the options
 that change results (confidence floor, limits), the package's own code and the
-tesseract version. Any change starts the cache afresh. Rows of files under a
-scanned folder that a complete scan did not see are removed at the end.
+tesseract version. Any change starts the cache afresh. Rows of files that are
+gone are removed without rewriting the others (a rescan of an unchanged share
+writes nothing per file): when the walk leaves a folder, the names it did not
+list; at the end of a complete scan, the folders under a scanned root that it
+did not enter.
 
 The file is created 0600 and is never one we did not create: an existing
 file that is not an mfaleaks cache is refused, not overwritten.
@@ -28,8 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import hashlib
 import os
+import shutil
 import sqlite3
 import stat
 import sys
@@ -43,10 +49,12 @@ from mfaleaks.errors import ConfigError
 from mfaleaks.extract.base import Limits
 from mfaleaks.stored import Stored, from_json, to_json
 
-SCHEMA = 1
+SCHEMA = 2
 APP_ID = 0x6D66614C  # "mfaL" in the SQLite header: this file is an mfaleaks cache
 COMMIT_EVERY = 0.5  # seconds: workers write the OCR table of the same file meanwhile
-SEEN_BATCH = 2000
+WRITE_BATCH = 500  # file rows written together
+FOLDER_ROWS = 50_000  # a bigger folder is looked up file by file (bounded memory)
+RESULTS_KEPT = 4096  # results remembered by text and by id
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _FOREIGN_OK = {"images"}  # ocrcache.py keeps its table in the same file
 
@@ -68,17 +76,25 @@ def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
         h.update(path.name.encode() + b"\0" + Path(path).read_bytes())
     h.update(repr(options).encode())
     if ocr:
-        h.update(_tesseract_version().encode())
+        h.update(_tesseract_identity().encode())
     return h.hexdigest()
 
 
-def _tesseract_version() -> str:
-    try:
-        import pytesseract
-
-        return str(pytesseract.get_tesseract_version())
-    except Exception:
+def _tesseract_identity() -> str:
+    """The tesseract program and its language data as installed (an upgrade changes OCR
+    output). From file facts: asking `tesseract --version` costs a process start."""
+    program = shutil.which("tesseract")
+    if program is None:
         return "none"
+    prefix = os.environ.get("TESSDATA_PREFIX", "")
+    facts = [program, prefix]
+    data = glob.glob(os.path.join(prefix, "*.traineddata")) if prefix else []
+    data += glob.glob("/usr/share/tesseract-ocr/*/tessdata/*.traineddata")  # Debian's place
+    for path in [os.path.realpath(program), *sorted(data)]:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            facts.append(f"{path} {st.st_size} {st.st_mtime_ns}")
+    return "\n".join(facts)
 
 
 class ScanCache:
@@ -94,7 +110,16 @@ class ScanCache:
         self.reset = reset  # results of another engine key were dropped
         self.problem: str | None = None  # a write failed: the cache is left as it was
         self._last_commit = time.monotonic()
-        self._seen: list[bytes] = []  # unchanged files, marked seen in batches
+        self._rows: list[tuple[object, ...]] = []  # file rows not written yet
+        self._listed: tuple[bytes, ...] = ()  # folders walked in full (scanned folders)
+        self._folder: bytes | None = None  # the folder whose rows are in _known
+        self._known: dict[bytes, tuple[int, int, int, int, int]] | None = None
+        self._visited: set[bytes] | None = None  # names of _folder the walk gave
+        self._entered: set[bytes] = set()  # folders the walk gave files of
+        self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
+        self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
+        self._ids: dict[str, int] = {}  # result text -> id
+        self._results: dict[int, Stored] = {}  # id -> result
         db.execute("BEGIN")
 
     @classmethod
@@ -114,78 +139,156 @@ class ScanCache:
 
     # ---- reads ------------------------------------------------------------------------------
 
+    def listing(self, roots: Iterable[bytes]) -> None:
+        """The scanned files and folders (absolute paths) that exist now."""
+        roots = [r.rstrip(b"/") or b"/" for r in roots]
+        self._listed = tuple(r.rstrip(b"/") + b"/" for r in roots if os.path.isdir(r))
+        self._roots = {_split(r) for r in roots}
+
     def by_stat(self, path: bytes, key: StatKey) -> tuple[Stored, int] | None:
-        """The stored result of an unchanged file (and mark it seen)."""
-        row = self.db.execute(
-            "SELECT c.id, c.result FROM files f JOIN contents c ON c.id = f.content "
-            "WHERE f.path = ? AND f.size = ? AND f.mtime_ns = ? AND f.ctime_ns = ? AND f.ino = ?",
-            (path, *key),
-        ).fetchone()
-        if row is None:
+        """The stored result of an unchanged file. Asked for every file, in walk order."""
+        folder, name = _split(path)
+        if folder != self._folder:
+            self._leave()
+            self._enter(folder)
+        if self._visited is not None:
+            self._visited.add(name)
+        if (folder, name) in self._roots:
+            self._found.add((folder, name))
+        if self._known is not None:
+            row = self._known.get(name)
+        else:
+            row = self.db.execute(
+                "SELECT size, mtime_ns, ctime_ns, ino, result FROM files "
+                "WHERE dir = ? AND name = ?", (folder, name)).fetchone()
+        if row is None or row[:4] != key:
             return None
-        self._seen.append(path)
-        if len(self._seen) >= SEEN_BATCH:
-            self._mark_seen()
-        return from_json(row[1]), row[0]
+        stored = self._result(row[4])
+        return (stored, row[4]) if stored is not None else None
 
     def by_content(self, key: ContentKey) -> tuple[Stored, int] | None:
+        self._flush()
         row = self.db.execute(
-            "SELECT id, result FROM contents WHERE digest = ? AND name = ? AND hint = ?", key
+            "SELECT result FROM files WHERE digest = ? AND label = ? AND hint = ? LIMIT 1", key
         ).fetchone()
-        return (from_json(row[1]), row[0]) if row else None
+        stored = self._result(row[0]) if row else None
+        return (stored, row[0]) if row and stored is not None else None
+
+    def _enter(self, folder: bytes) -> None:
+        """Fetch a folder's rows at once: the walk gives its files one after another."""
+        again = folder in self._entered
+        self._entered.add(folder)
+        self._folder = folder
+        rows = self.db.execute(
+            "SELECT name, size, mtime_ns, ctime_ns, ino, result FROM files WHERE dir = ? "
+            "LIMIT ?", (folder, FOLDER_ROWS + 1)).fetchall()
+        if len(rows) > FOLDER_ROWS:
+            self._known = self._visited = None  # gone files here wait for the folder to go
+            return
+        self._known = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        # Names not listed are gone only if the walk listed this whole folder, once.
+        whole = not again and folder.startswith(self._listed) and bool(self._listed)
+        self._visited = set() if whole else None
+
+    def _leave(self) -> None:
+        """Forget the files of the folder just walked that it no longer holds."""
+        if self._known is None or self._visited is None or self._folder is None:
+            return
+        gone = [(self._folder, name) for name in self._known if name not in self._visited]
+        self._known = self._visited = None
+        if gone and self.problem is None:
+            try:
+                self.db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
+            except sqlite3.Error as exc:
+                self._failed(exc)
+
+    def _result(self, result_id: int) -> Stored | None:
+        stored = self._results.get(result_id)
+        if stored is None:
+            row = self.db.execute("SELECT json FROM results WHERE id = ?", (result_id,)).fetchone()
+            if row is None:
+                return None
+            stored = from_json(row[0])
+            if len(self._results) >= RESULTS_KEPT:
+                self._results.clear()
+            self._results[result_id] = stored
+        return stored
 
     # ---- writes -----------------------------------------------------------------------------
 
-    def store(self, content: ContentKey | None, stored: Stored) -> int | None:
-        """Keep a content's result; its row id (None if the write failed)."""
-        digest, name, hint = content if content else (None, "", "")
-        row = self._write(
-            "INSERT INTO contents (digest, name, hint, result) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (digest, name, hint) DO UPDATE SET result = excluded.result "
-            "RETURNING id",
-            (digest, name, hint, to_json(stored)),
-        )
-        return int(row[0]) if row else None
+    def store(self, stored: Stored) -> int | None:
+        """Keep a result (each distinct one once); its row id (None if the write failed)."""
+        text = to_json(stored)
+        result_id = self._ids.get(text)
+        if result_id is None:
+            row = self._write(
+                "INSERT INTO results (json) VALUES (?) "
+                "ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id",
+                (text,),
+            )
+            if row is None:
+                return None
+            result_id = int(row[0])
+            if len(self._ids) >= RESULTS_KEPT:
+                self._ids.clear()
+            self._ids[text] = result_id
+        return result_id
 
-    def remember(self, path: bytes, key: StatKey, content_id: int) -> None:
-        """This file (as stat sees it now) holds that content."""
-        self._write(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, ctime_ns, ino, content, seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (path, *key, content_id, self.scan_id),
-        )
+    def remember(
+        self, path: bytes, key: StatKey, content: ContentKey | None, result_id: int
+    ) -> None:
+        """This file (as stat sees it now) holds that content, which gave that result."""
+        if self.problem is not None:
+            return
+        digest, label, hint = content if content else (None, "", "")
+        self._rows.append((*_split(path), *key, digest, label, hint, result_id))
+        if len(self._rows) >= WRITE_BATCH:
+            self._flush()
 
     def close(self, complete: bool, roots: Iterable[bytes]) -> None:
         """Commit; after a complete scan forget files that are gone from the scanned roots."""
-        self._mark_seen()
+        self._flush()
         if complete and self.problem is None:
+            self._leave()
             for root in roots:
-                prefix = root.rstrip(b"/") + b"/"
-                self._write(
-                    "DELETE FROM files WHERE seen != ? AND "
-                    "(path = ? OR substr(path, 1, ?) = ?)",
-                    (self.scan_id, root, len(prefix), prefix),
-                )
-            self._write(
-                "DELETE FROM contents WHERE id NOT IN (SELECT content FROM files)", ()
-            )
+                self._sweep(root.rstrip(b"/") or b"/")
+            self._write("DELETE FROM results WHERE id NOT IN (SELECT result FROM files)", ())
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("COMMIT")
         self.db.close()
 
-    def _mark_seen(self) -> None:
-        if self._seen and self.problem is None:
+    def _sweep(self, root: bytes) -> None:
+        """Rows below a scanned root that the walk did not give: the file or folder is gone."""
+        folder, name = _split(root)
+        if (folder, name) not in self._found:
+            self._write("DELETE FROM files WHERE dir = ? AND name = ?", (folder, name))
+        prefix = root.rstrip(b"/") + b"/"
+        try:
+            folders = [r[0] for r in self.db.execute(
+                "SELECT DISTINCT dir FROM files WHERE substr(dir, 1, ?) = ?",
+                (len(prefix), prefix))]
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return
+        for gone in folders:
+            if gone not in self._entered:
+                self._write("DELETE FROM files WHERE dir = ?", (gone,))
+
+    def _flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if rows and self.problem is None:
             try:
                 self.db.executemany(
-                    "UPDATE files SET seen = ? WHERE path = ?",
-                    [(self.scan_id, path) for path in self._seen],
+                    "INSERT OR REPLACE INTO files (dir, name, size, mtime_ns, ctime_ns, ino, "
+                    "digest, label, hint, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
                 )
             except sqlite3.Error as exc:
-                self.problem = f"cache {self.path} not updated: {exc}"
-        self._seen.clear()
+                self._failed(exc)
 
     def commit(self) -> None:
         """Let others (workers keeping OCR verdicts here) write while we wait."""
+        self._flush()
         if self.problem is None and self.db.in_transaction:
             try:
                 self.db.execute("COMMIT")
@@ -204,11 +307,21 @@ class ScanCache:
                 self.commit()
             return row
         except sqlite3.Error as exc:
-            # Another scan holding the file, a full disk: the scan goes on uncached.
-            self.problem = f"cache {self.path} not updated: {exc}"
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
+            self._failed(exc)
             return None
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        # Another scan holding the file, a full disk: the scan goes on uncached.
+        self.problem = f"cache {self.path} not updated: {exc}"
+        self._rows.clear()
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("ROLLBACK")
+
+
+def _split(path: bytes) -> tuple[bytes, bytes]:
+    """(the folder with its trailing separator, the name)."""
+    cut = path.rfind(b"/") + 1
+    return path[:cut], path[cut:]
 
 
 def _create_private(path: Path) -> None:
@@ -243,26 +356,25 @@ def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA:
         db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS contents;"
-                         "DROP TABLE IF EXISTS meta;")
+                         "DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS meta;")
         db.execute(f"PRAGMA user_version = {SCHEMA}")
     db.executescript(
         """
         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS contents (
-            id INTEGER PRIMARY KEY, digest BLOB, name TEXT NOT NULL, hint TEXT NOT NULL,
-            result TEXT NOT NULL, UNIQUE (digest, name, hint));
+        CREATE TABLE IF NOT EXISTS results (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
         CREATE TABLE IF NOT EXISTS files (
-            path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-            ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, content INTEGER NOT NULL,
-            seen INTEGER NOT NULL);
-        CREATE INDEX IF NOT EXISTS files_content ON files (content);
+            dir BLOB NOT NULL, name BLOB NOT NULL, size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
+            digest BLOB, label TEXT NOT NULL, hint TEXT NOT NULL, result INTEGER NOT NULL,
+            PRIMARY KEY (dir, name)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS files_digest ON files (digest) WHERE digest IS NOT NULL;
         """
     )
     row = db.execute("SELECT v FROM meta WHERE k = 'engine'").fetchone()
     if row is not None and row[0] == key:
         return False, False
     db.execute("DELETE FROM files")
-    db.execute("DELETE FROM contents")
+    db.execute("DELETE FROM results")
     db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('engine', ?)", (key,))
     return True, row is not None
 

@@ -11,8 +11,6 @@ from types import FrameType
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
-from rich.table import Table
 
 from mfaleaks import __version__, configfile
 from mfaleaks.config import Format, ScanConfig, parse_size
@@ -22,7 +20,6 @@ from mfaleaks.models import Confidence
 from mfaleaks.output import write_private
 from mfaleaks.progress import ProgressDisplay
 from mfaleaks.report import render
-from mfaleaks.rules.check import check_pack
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.scan import run_scan
 
@@ -226,6 +223,9 @@ def rules_list(paths: tuple[Path, ...], no_default_rules: bool, plain: bool) -> 
             shapes = ",".join(s.name for s in r.shapes)
             click.echo(f"{r.id}\t{r.service}\t{shapes}\t{r.count}\t{r.severity.value}")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"{len(pack.rules)} rules")
     for col in ("id", "service", "shapes", "codes", "severity"):
         table.add_column(col)
@@ -244,6 +244,8 @@ def rules_check(paths: tuple[Path, ...], no_default_rules: bool) -> None:
 
     pack = _load(paths, no_default_rules or bool(paths))
     assert isinstance(pack, RulePack)
+    from mfaleaks.rules.check import check_pack
+
     failures = list(check_pack(pack))
     for fail in failures:
         click.echo(f"{fail.origin}: {fail.rule_id}: {fail.message}")

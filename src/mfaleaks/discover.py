@@ -110,7 +110,7 @@ def _walk_root(
         yield from _walk_dir(root, opts, seen_dirs)
     elif not _excluded_file(root, opts.excludes):
         # Files named one by one (pre-commit passes staged names) honour excludes too.
-        yield from _file(root, st, opts)
+        yield _file(root, st, opts)
 
 
 def _excluded_file(path: str, patterns: tuple[str, ...]) -> bool:
@@ -128,26 +128,27 @@ def _excluded_file(path: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-def _file(path: str, st: os.stat_result, opts: WalkOptions) -> Iterator[Source | ScanError]:
+def _file(
+    path: str, st: os.stat_result, opts: WalkOptions, name: str | None = None
+) -> Source | ScanError:
     shown = display(path)
     if not stat.S_ISREG(st.st_mode):
-        yield ScanError(shown, None, f"skipped: {_kind_name(st.st_mode)}")
-        return
+        return ScanError(shown, None, f"skipped: {_kind_name(st.st_mode)}")
     if opts.max_file_size and st.st_size > opts.max_file_size:
-        yield ScanError(
+        return ScanError(
             shown, None,
             f"skipped: {st.st_size} bytes is over --max-file-size ({opts.max_file_size})",
         )
-        return
-    yield Source(
+    return Source(
         origin=Origin(shown),
-        name=display(os.path.basename(path)),
+        name=display(os.path.basename(path) if name is None else name),
         fs_path=path,
         size=st.st_size,
         mtime=st.st_mtime,
         uid=st.st_uid,
         gid=st.st_gid,
         mode=st.st_mode,
+        stat_key=(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
     )
 
 
@@ -201,7 +202,7 @@ def _walk_dir(
             if stat.S_ISDIR(est.st_mode):
                 subdirs.append(path)
             else:
-                yield from _file(path, est, opts)
+                yield _file(path, est, opts, entry.name)
         stack.extend(reversed(subdirs))
 
 

@@ -6,6 +6,7 @@ Everything here is a frozen dataclass so a result can cross a process boundary
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import os
@@ -67,8 +68,9 @@ class Origin:
 class Source:
     """A blob to classify and extract: a file on disk or a piece of a container.
 
-    Exactly one of `fs_path` (read lazily, streamed) and `data` (already in
-    memory, e.g. a mail attachment) is set.
+    `fs_path` is set for a file on disk (read lazily, streamed) and `data` for
+    bytes already in memory (a mail attachment); a small file read whole by
+    its worker has both, and is read from `data`.
     """
 
     origin: Origin
@@ -83,6 +85,8 @@ class Source:
     uid: int | None = None
     gid: int | None = None
     mode: int | None = None
+    # (size, mtime_ns, ctime_ns, inode) from the walk: the cache's test of an unchanged file.
+    stat_key: tuple[int, int, int, int] | None = None
 
     def open(self) -> BinaryIO:
         """Open read-only without touching the access time where the OS allows."""
@@ -125,6 +129,11 @@ def printable(text: str) -> str:
 
 
 def open_noatime(path: str) -> BinaryIO:
+    return os.fdopen(open_fd_noatime(path), "rb", buffering=1 << 20)
+
+
+def open_fd_noatime(path: str) -> int:
+    """A blocking read-only descriptor of a regular file, access time untouched where allowed."""
     # O_NONBLOCK: a file swapped for a FIFO after discovery would block open() forever.
     flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
@@ -140,7 +149,7 @@ def open_noatime(path: str) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-    return os.fdopen(fd, "rb", buffering=1 << 20)
+    return fd
 
 
 @dataclass(frozen=True)
@@ -224,3 +233,19 @@ class ScanResult:
     notices: list[str] = field(default_factory=list)
     # Baseline fingerprints that matched no finding in this scan.
     baseline_stale: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FileResult:
+    """What one file on disk produced; crosses the process boundary."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    kind: str = ""
+    # SHA-256 of the file when its worker read it whole (the cache's key); builtins.bytes
+    # because the field above shadows the name inside this class.
+    digest: builtins.bytes | None = None
+    reused: bool = False  # the worker had read the same content under this name before

@@ -7,28 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from mfaleaks import memo
 from mfaleaks.classify import Kind, classify
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
-from mfaleaks.models import Finding, ScanError, Skip, Source, TextChunk
+from mfaleaks.models import FileResult, Finding, ScanError, Skip, Source, TextChunk
 from mfaleaks.owner import file_facts
 from mfaleaks.reasons import scrub
 from mfaleaks.score import Engine
-
-
-@dataclass
-class FileResult:
-    """What one file on disk produced; crosses the process boundary."""
-
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[ScanError] = field(default_factory=list)
-    bytes: int = 0
-    seconds: float = 0.0
-    kind: str = ""
 
 
 def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from mfaleaks.models import FileResult
 
-from mfaleaks.pipeline import FileResult
+if TYPE_CHECKING:  # rich is imported only when there is a terminal to draw on
+    from rich.live import Live
+    from rich.text import Text
 
 
 class ProgressDisplay:
@@ -24,6 +25,9 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
+            from rich.console import Console
+            from rich.live import Live
+
             self._live = Live(self._render(""), console=Console(stderr=True),
                               refresh_per_second=8, transient=True)
             self._live.__enter__()
@@ -43,6 +47,8 @@ class ProgressDisplay:
             self._live.update(self._render(result.path))
 
     def _render(self, path: str) -> Text:
+        from rich.text import Text
+
         elapsed = max(time.perf_counter() - self.start, 1e-6)
         return Text(
             f"{self.files} files  {self.bytes / 1e6:.1f} MB  "

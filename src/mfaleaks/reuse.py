@@ -4,10 +4,14 @@ For each discovered file, in the parent process:
 
 1. with --cache, an unchanged file (same size, mtime, ctime, inode at the same
    path) gets its stored result without being opened;
-2. otherwise the file is hashed (SHA-256, ~2 GB/s here) and known content
-   (the same bytes under the same name earlier in this scan, or in the cache:
-   a moved or copied file) is placed at this path without being read again;
-3. a copy of content that a worker is reading right now waits for it;
+2. a small file (contents.SMALL_FILE) goes to a worker, which reads it whole,
+   hashes it and scans each content once (copies have the same size, and the
+   same size goes to the same worker); on a rescan one that changed is hashed
+   here first, so that a moved or copied file is found in the cache;
+3. a bigger file is hashed here (SHA-256, ~2 GB/s) and known content (the same
+   bytes under the same name earlier in this scan, or in the cache) is placed
+   at this path without being read again; a copy of content that a worker is
+   reading right now waits for it;
 4. anything else goes to the workers.
 
 Results come back identical to reading every file (timings aside): the
@@ -22,15 +26,19 @@ import hashlib
 import os
 import stat
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from mfaleaks import contents
 from mfaleaks.cache import ContentKey, ScanCache, StatKey, engine_key, options_of, stat_key
 from mfaleaks.config import ScanConfig
-from mfaleaks.models import Source
-from mfaleaks.pipeline import FileResult
+from mfaleaks.models import FileResult, Source
+from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
-from mfaleaks.workers import EngineSpec, Workers
+
+if TYPE_CHECKING:
+    from mfaleaks.workers import Workers
 
 HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only
 SEEN_SIZE = 20_000  # contents remembered in memory for this scan (the cache has them all)
@@ -42,8 +50,8 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOC
 @dataclass
 class Counts:
     unchanged: int = 0  # cache: same file, not opened
-    known: int = 0  # content seen before (cache or this scan): hashed, not read
-    read: int = 0  # sent to the workers
+    known: int = 0  # content seen before (cache or this scan): hashed, not scanned again
+    read: int = 0  # scanned by the workers
 
 
 @dataclass
@@ -93,8 +101,11 @@ def cache_for(spec: EngineSpec, config: ScanConfig) -> ScanCache | None:
 class Planner:
     """Decides per file: stored result, copy of known content, or a read by a worker."""
 
-    def __init__(self, workers: Workers, cache: ScanCache | None, reuse_cache: bool) -> None:
-        self.workers = workers
+    def __init__(
+        self, start: Callable[[], Workers], cache: ScanCache | None, reuse_cache: bool
+    ) -> None:
+        self._start = start
+        self._workers: Workers | None = None
         self.cache = cache
         self.reuse_cache = reuse_cache and cache is not None and not cache.fresh
         self.seen: OrderedDict[ContentKey, tuple[Stored, int | None]] = OrderedDict()
@@ -104,18 +115,18 @@ class Planner:
 
     def add(self, source: Source) -> Iterator[FileResult]:
         if source.fs_path is None:  # stdin
-            self.counts.read += 1
             yield from self._finished(self.workers.submit(source, _Tag(None, None)))
             return
         st = self._stat(source) if self.cache is not None else None
-        if st is not None and self.reuse_cache:
-            assert self.cache is not None
-            hit = self.cache.by_stat(_abs(source), st)
-            if hit is not None:
+        if st is not None and self.cache is not None:
+            hit = self.cache.by_stat(_abs(source), st)  # every file: the cache tracks the walk
+            if hit is not None and self.reuse_cache:
                 self.counts.unchanged += 1
                 yield place(hit[0], source)
                 return
-        content = content_key(source)
+        # A small file is hashed by its worker, unless the cache may know its content.
+        hash_here = not contents.small(source) or self.reuse_cache
+        content = content_key(source) if hash_here else None
         if content is not None:
             tag = self.reading.get(content)
             if tag is not None:  # a worker is reading this very content
@@ -127,17 +138,33 @@ class Planner:
             known = self._known(content)
             if known is not None:
                 self.counts.known += 1
-                yield self._placed(known, source, st)
+                yield self._placed(known, source, st, content)
                 return
-        self.counts.read += 1
         tag = _Tag(content, st)
         if content is not None:
             self.reading[content] = tag
         yield from self._finished(self.workers.submit(source, tag))
 
+    @property
+    def workers(self) -> Workers:
+        """The pool, started at the first file to read: a rescan of unchanged files has none."""
+        if self._workers is None:
+            self._workers = self._start()
+        return self._workers
+
     def finish(self) -> Iterator[FileResult]:
-        for done in self.workers.finish():
-            yield from self._finished([done])
+        if self._workers is not None:
+            for done in self._workers.finish():
+                yield from self._finished([done])
+
+    def stop(self, ok: bool) -> None:
+        """Close the pool (wait for it), or kill it after an error or Ctrl-C."""
+        if self._workers is None:
+            return
+        if ok:
+            self._workers.close()
+        else:
+            self._workers.terminate()
 
     def _known(self, content: ContentKey) -> tuple[Stored, int | None] | None:
         known = self.seen.get(content)
@@ -150,16 +177,24 @@ class Planner:
         return None
 
     def _placed(
-        self, known: tuple[Stored, int | None], source: Source, st: StatKey | None
+        self,
+        known: tuple[Stored, int | None],
+        source: Source,
+        st: StatKey | None,
+        content: ContentKey | None,
     ) -> FileResult:
-        stored, content_id = known
-        if self.cache is not None and st is not None and content_id is not None:
-            self.cache.remember(_abs(source), st, content_id)
+        stored, result_id = known
+        if self.cache is not None and st is not None and result_id is not None:
+            self.cache.remember(_abs(source), st, content, result_id)
         return place(stored, source)
 
     def _finished(self, done: Iterable[tuple[object, Source, FileResult]]) -> Iterator[FileResult]:
         for tag, source, result in done:
             assert isinstance(tag, _Tag)
+            if result.reused:
+                self.counts.known += 1
+            else:
+                self.counts.read += 1
             yield result
             if tag.content is not None:
                 self.reading.pop(tag.content, None)
@@ -170,11 +205,14 @@ class Planner:
                     yield from self._finished(self.workers.submit(copy, _Tag(None, None)))
                 continue
             content_id = None
-            keyed = tag.content is not None or tag.stat is not None  # stdin is neither
+            content = tag.content
+            if content is None and result.digest is not None and source.fs_path is not None:
+                content = (result.digest, source.name, source.kind_hint or "")
+            keyed = content is not None or tag.stat is not None  # stdin is neither
             if self.cache is not None and stored.lasting and keyed:
-                content_id = self.cache.store(tag.content, stored)
+                content_id = self.cache.store(stored)
                 if content_id is not None and tag.stat is not None:
-                    self.cache.remember(_abs(source), tag.stat, content_id)
+                    self.cache.remember(_abs(source), tag.stat, content, content_id)
             if tag.content is not None and stored.lasting:
                 self.seen[tag.content] = (stored, content_id)
                 while len(self.seen) > SEEN_SIZE:
@@ -182,11 +220,13 @@ class Planner:
             for copy, st in tag.waiting:
                 self.waiting -= 1
                 self.counts.known += 1
-                yield self._placed((stored, content_id), copy, st)
+                yield self._placed((stored, content_id), copy, st, tag.content)
 
     @staticmethod
     def _stat(source: Source) -> StatKey | None:
         assert source.fs_path is not None
+        if source.stat_key is not None:  # the walk's own stat
+            return source.stat_key
         try:
             return stat_key(os.stat(source.fs_path))
         except OSError:
@@ -195,16 +235,15 @@ class Planner:
 
 @functools.lru_cache(maxsize=256)
 def _abs_dir(folder: str) -> bytes:
-    return os.fsencode(os.path.abspath(folder))
+    """The absolute form of a folder, ending in one separator."""
+    return os.fsencode(os.path.abspath(folder)).rstrip(b"/") + b"/"
 
 
 def _abs(source: Source) -> bytes:
     """The cache's key of a file: its absolute path (one abspath per folder)."""
     assert source.fs_path is not None
-    folder, name = os.path.split(source.fs_path)
-    if not os.path.isabs(folder):
-        folder = os.path.join(os.getcwd(), folder)
-    return os.path.join(_abs_dir(folder), os.fsencode(name))
+    folder, sep, name = source.fs_path.rpartition("/")
+    return _abs_dir(folder or ("/" if sep else ".")) + os.fsencode(name)
 
 
 def scan_sources(
@@ -212,23 +251,34 @@ def scan_sources(
 ) -> Iterator[FileResult]:
     """Every source's result, as it finishes; reads only what neither cache nor copies give."""
     cache = cache_for(spec, config)
+    roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
+    if cache is not None:
+        cache.listing(roots)
     complete = False
-    counts = Counts()
+
+    def start() -> Workers:
+        from mfaleaks.workers import Workers  # the pool and the engine: only when reading
+
+        workers = Workers(spec, config.jobs)
+        if cache is not None:
+            workers.before_block = cache.commit
+        return workers
+
+    planner = Planner(start, cache, reuse_cache=not spec.show_secrets)
     try:
-        with Workers(spec, config.jobs) as workers:
-            planner = Planner(workers, cache, reuse_cache=not spec.show_secrets)
-            if cache is not None:
-                workers.before_block = cache.commit
-            counts = planner.counts
+        try:
             for source in sources:
                 yield from planner.add(source)
             yield from planner.finish()
+        except BaseException:
+            planner.stop(ok=False)
+            raise
+        planner.stop(ok=True)
         complete = True
     finally:
         if cache is not None:
-            roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
             cache.close(complete, roots)
-            notices.extend(_notices(cache, counts, spec.show_secrets))
+            notices.extend(_notices(cache, planner.counts, spec.show_secrets))
 
 
 def _notices(cache: ScanCache, counts: Counts, show_secrets: bool) -> list[str]:

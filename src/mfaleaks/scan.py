@@ -15,11 +15,10 @@ from pathlib import Path
 from mfaleaks import suppress
 from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions, discover
-from mfaleaks.models import Finding, Origin, ScanError, ScanResult, Source
-from mfaleaks.pipeline import FileResult
+from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.reuse import scan_sources
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, rule_files
-from mfaleaks.workers import EngineSpec
+from mfaleaks.spec import EngineSpec
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024
@@ -50,8 +49,8 @@ def _stdin_source() -> tuple[Source, bool]:
 
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
     spec = engine_spec(config)
-    engine = spec.build()  # fail fast (exit 2) on a bad rule file, before any worker starts
-    policy = suppress.policy_for(config, {r.id for r in engine.pack.rules})
+    pack = spec.pack()  # fail fast (exit 2) on a bad rule file, before any worker starts
+    policy = suppress.policy_for(config, {r.id for r in pack.rules})
     result = ScanResult()
     start = time.perf_counter()
     walk = WalkOptions(

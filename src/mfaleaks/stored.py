@@ -14,13 +14,10 @@ import functools
 import json
 import re
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mfaleaks.models import Confidence, Finding, ScanError, Severity, Source
+from mfaleaks.models import Confidence, FileResult, Finding, ScanError, Severity, Source
 from mfaleaks.owner import file_facts
-
-if TYPE_CHECKING:  # the pipeline imports memo, which imports this module
-    from mfaleaks.pipeline import FileResult
 
 SEP = " / "  # how Origin.member joins the chain
 FACT_PREFIX = "file_"  # meta keys written by owner.file_facts (location, not content)
@@ -85,10 +82,10 @@ def stored_of(result: FileResult, source: Source) -> Stored | None:
 
 def place(stored: Stored, source: Source) -> FileResult:
     """The result `source` would have produced: the stored one at its path, with its facts."""
-    from mfaleaks.pipeline import FileResult
-
     path, prefix = source.origin.path, source.origin.member
     result = FileResult(path=path, bytes=source.size, kind=stored.kind)
+    if not stored.findings and not stored.errors:
+        return result  # most files: nothing to move (a rescan places thousands of these)
     facts = file_facts(source) if stored.findings and source.fs_path is not None else {}
     result.findings = [
         replace(f, path=path, member=join(prefix, f.member), meta={**facts, **f.meta})

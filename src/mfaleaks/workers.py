@@ -15,36 +15,20 @@ import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from types import FrameType
 
+from mfaleaks import contents, memo
 from mfaleaks.extract.base import Limits
-from mfaleaks.models import Confidence, ScanError, Source
-from mfaleaks.pipeline import FileResult, scan_source
-from mfaleaks.rules.load import load_pack
+from mfaleaks.models import FileResult, ScanError, Source
+from mfaleaks.pipeline import scan_source
 from mfaleaks.score import Engine
+from mfaleaks.spec import EngineSpec
 
 # Tesseract's OpenMP threads oversubscribe small machines; we parallelise with
 # processes instead (ENGINEERING.md: 1.76 s -> 0.41 s per screenshot).
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """What a worker needs to build its own Engine (picklable)."""
-
-    rule_files: tuple[Path, ...]
-    show_secrets: bool
-    min_confidence: Confidence
-    limits: Limits
-
-    def build(self) -> Engine:
-        return Engine(
-            load_pack(self.rule_files),
-            show_secrets=self.show_secrets,
-            min_confidence=self.min_confidence,
-        )
 
 
 class FileTimeout(BaseException):
@@ -92,9 +76,15 @@ def bounded_malloc(source: Source) -> Iterator[None]:
             _libc.malloc_trim(0)
 
 
+_alarm_installed = False  # in a worker process the SIGALRM handler stays for good
+
+
 def _init(spec: EngineSpec) -> None:
-    global _engine, _limits
+    global _engine, _limits, _alarm_installed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _on_alarm)
+        _alarm_installed = True
     _engine = spec.build()
     _limits = spec.limits
 
@@ -107,8 +97,11 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     """scan_source under a wall-clock limit, so one pathological file cannot hang a scan."""
     use_alarm = limits.parse_timeout > 0 and hasattr(signal, "setitimer")
     budget = limits.parse_timeout + source.size / 1e6
-    if use_alarm:
+    # Installing a handler costs more than the timer: a worker keeps its own (_init).
+    swap = use_alarm and not _alarm_installed
+    if swap:
         previous = signal.signal(signal.SIGALRM, _on_alarm)
+    if use_alarm:
         signal.setitimer(signal.ITIMER_REAL, budget)
     try:
         with bounded_malloc(source):
@@ -125,46 +118,76 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     finally:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if swap:
             signal.signal(signal.SIGALRM, previous)
+
+
+def scan_one(source: Source, engine: Engine, limits: Limits) -> FileResult:
+    """A small file read whole (and its content scanned once per worker), else streamed."""
+    result = contents.scan_small(source, lambda whole: timed_scan(whole, engine, limits))
+    return result if result is not None else timed_scan(source, engine, limits)
 
 
 def scan_batch(batch: list[Source]) -> list[FileResult]:
     """In a worker: several small files per round trip (the parent sends batches)."""
     assert _engine is not None and _limits is not None
-    return [timed_scan(source, _engine, _limits) for source in batch]
+    return [scan_one(source, _engine, _limits) for source in batch]
 
 
 Done = tuple[object, Source, FileResult]
 """(the caller's tag, the source, its result)."""
 
-BATCH_FILES = 32  # files per round trip to a worker ...
+BATCH_FILES = 64  # files per round trip to a worker ...
 BATCH_BYTES = 4 * 1024 * 1024  # ... or this many bytes, whichever comes first
-RECYCLE_BATCHES = 1000  # then fresh worker processes (leaks in C libraries stay small)
+RECYCLE_BATCHES = 1000  # then a fresh worker process (leaks in C libraries stay small)
+
+
+@dataclass
+class _Lane:
+    """One worker process with its own queue of batches."""
+
+    pool: ProcessPoolExecutor | None = None
+    sent: int = 0  # batches sent to this process (recycled after RECYCLE_BATCHES)
+    out: int = 0  # batches out now
+    batch: list[tuple[object, Source]] = field(default_factory=list)
+    bytes: int = 0
+
+
+def _spread(size: int) -> int:
+    """Sizes to lanes: copies (same size) meet in one worker, other sizes scatter."""
+    return (size * 0x9E3779B1 >> 16) & 0xFFFF
 
 
 class Workers:
-    """A pool of `jobs` worker processes fed in batches, with a bounded backlog.
+    """`jobs` worker processes fed in batches, with a bounded backlog.
+
+    Each worker has its own lane. A small file goes to the lane its size picks,
+    so copies of a content reach the worker that remembers it (contents.py)
+    without the parent reading anything; when that lane is full while another
+    sits idle, the file goes to the idle one instead (both cores stay busy; a
+    copy may then be scanned twice). Big files go to the least busy lane.
 
     `submit` queues a source and returns what has finished meanwhile; it blocks
-    while `window` batches are out, so the parent never holds more than
-    window x BATCH_FILES sources however big the tree. A batch leaves early
-    when a worker would otherwise sit idle. With jobs=1 everything runs in this
-    process. A worker that dies (a crash in a parser, the OOM killer) takes the
-    batches out with it: those files are read again one at a time in a new pool,
-    and a file that kills a worker again is reported instead of read.
+    while its lane has `window` batches out, so the parent never holds more
+    than jobs x (window + 1) x BATCH_FILES sources however big the tree. A
+    batch leaves early when its worker would otherwise sit idle. With jobs=1
+    everything runs in this process. A worker that dies (a crash in a parser,
+    the OOM killer) takes its lane's batches with it: those files are read
+    again one at a time in a new process, and a file that kills a worker again
+    is reported instead of read.
     """
 
     def __init__(self, spec: EngineSpec, jobs: int, window: int | None = None) -> None:
         self.spec = spec
         self.jobs = jobs
-        self.window = window or 2 * jobs
+        self.window = window or 2  # batches out per lane
         self._engine = spec.build() if jobs <= 1 else None
-        self._pool: ProcessPoolExecutor | None = None
+        if self._engine is not None:  # in this process: forget what another engine saw
+            contents.clear()
+            memo.clear()
+        self._lanes = [_Lane() for _ in range(max(1, jobs))]
         self._old: list[ProcessPoolExecutor] = []
-        self._sent = 0
-        self._batch: list[tuple[object, Source]] = []
-        self._bytes = 0
-        self._out: dict[Future[list[FileResult]], list[tuple[object, Source]]] = {}
+        self._out: dict[Future[list[FileResult]], tuple[_Lane, list[tuple[object, Source]]]] = {}
         self.max_backlog = 0  # most sources out at once (tests check the bound)
         self.before_block: Callable[[], None] | None = None  # e.g. commit the cache first
 
@@ -180,113 +203,148 @@ class Workers:
     @property
     def backlog(self) -> int:
         """Sources handed to submit whose results have not come back yet."""
-        return len(self._batch) + sum(len(b) for b in self._out.values())
+        queued = sum(len(lane.batch) for lane in self._lanes)
+        return queued + sum(len(batch) for _, batch in self._out.values())
 
     def submit(self, source: Source, tag: object = None) -> list[Done]:
         if self._engine is not None:
-            return [(tag, source, timed_scan(source, self._engine, self.spec.limits))]
-        self._batch.append((tag, source))
-        self._bytes += source.size
+            return [(tag, source, scan_one(source, self._engine, self.spec.limits))]
+        lane = self._lane_for(source)
+        lane.batch.append((tag, source))
+        lane.bytes += source.size
         done = self._collect(block=False)
-        full = len(self._batch) >= BATCH_FILES or self._bytes >= BATCH_BYTES
-        if full or len(self._out) < self.jobs:
-            self._send(self._batch)
-            self._batch, self._bytes = [], 0
+        if len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES or lane.out == 0:
+            self._send(lane)
         self.max_backlog = max(self.max_backlog, self.backlog)
-        while len(self._out) >= self.window:
+        while lane.out >= self.window:
             done.extend(self._collect(block=True))
         return done
 
     def wait(self) -> list[Done]:
-        """Block until something finishes (sends a partial batch if nothing is out)."""
-        if self._batch:
-            self._send(self._batch)
-            self._batch, self._bytes = [], 0
+        """Block until something finishes (sends the partial batches first)."""
+        for lane in self._lanes:
+            if lane.batch:
+                self._send(lane)
         return self._collect(block=True) if self._out else []
 
     def finish(self) -> Iterator[Done]:
         """Everything still out, as it finishes."""
-        while self._batch or self._out:
+        while self._out or any(lane.batch for lane in self._lanes):
             yield from self.wait()
 
     def close(self) -> None:
-        for pool in [*self._old, *([self._pool] if self._pool else [])]:
+        for pool in self._pools():
             pool.shutdown(wait=True)
-        self._old, self._pool = [], None
+        self._drop_all()
 
     def terminate(self) -> None:
         """Stop at once (Ctrl-C): kill the workers, drop what is queued."""
-        for pool in [*self._old, *([self._pool] if self._pool else [])]:
+        for pool in self._pools():
             for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
-        self._old, self._pool, self._out = [], None, {}
+        self._drop_all()
+        self._out = {}
+
+    def _pools(self) -> list[ProcessPoolExecutor]:
+        return [*self._old, *(lane.pool for lane in self._lanes if lane.pool is not None)]
+
+    def _drop_all(self) -> None:
+        self._old = []
+        for lane in self._lanes:
+            lane.pool, lane.sent = None, 0
+
+    def _lane_for(self, source: Source) -> _Lane:
+        if not contents.small(source):
+            return min(self._lanes, key=lambda lane: (lane.out, len(lane.batch)))
+        home = self._lanes[_spread(source.size) % len(self._lanes)]
+        if home.out >= self.window:
+            idle = [lane for lane in self._lanes if lane.out == 0]
+            if idle:
+                return idle[0]
+        return home
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        ctx = mp.get_context("forkserver" if hasattr(os, "fork") else "spawn")
-        return ProcessPoolExecutor(
-            self.jobs, mp_context=ctx, initializer=_init, initargs=(self.spec,)
-        )
+        ctx: BaseContext
+        if hasattr(os, "fork"):
+            server = mp.get_context("forkserver")
+            # Imported once in the fork server, not again in every worker and recycled one
+            # (python-magic alone takes ~45 ms to import).
+            server.set_forkserver_preload([__name__, "magic"])
+            ctx = server
+        else:
+            ctx = mp.get_context("spawn")
+        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_init, initargs=(self.spec,))
 
-    def _send(self, batch: list[tuple[object, Source]]) -> None:
-        if self._pool is None:
-            self._pool = self._new_pool()
-        elif self._sent >= RECYCLE_BATCHES:
-            self._pool.shutdown(wait=False)  # its batches still finish
-            self._old.append(self._pool)
-            self._pool, self._sent = self._new_pool(), 0
-        self._sent += 1
-        self._out[self._pool.submit(scan_batch, [source for _, source in batch])] = batch
+    def _send(self, lane: _Lane) -> None:
+        if lane.pool is None:
+            lane.pool = self._new_pool()
+        elif lane.sent >= RECYCLE_BATCHES:
+            lane.pool.shutdown(wait=False)  # its batches still finish
+            self._old.append(lane.pool)
+            lane.pool, lane.sent = self._new_pool(), 0
+        batch = lane.batch
+        lane.batch, lane.bytes = [], 0
+        lane.sent += 1
+        lane.out += 1
+        self._out[lane.pool.submit(scan_batch, [source for _, source in batch])] = (lane, batch)
 
     def _collect(self, block: bool) -> list[Done]:
         if block and self.before_block is not None:
             self.before_block()
-        finished, _ = wait(self._out, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        if block:
+            finished = wait(self._out, return_when=FIRST_COMPLETED).done
+        else:  # asked on every submit: done() is far cheaper than wait(timeout=0)
+            finished = {future for future in self._out if future.done()}
         done: list[Done] = []
-        lost: list[tuple[object, Source]] = []
+        lost: dict[int, list[tuple[object, Source]]] = {}
         for future in finished:
-            batch = self._out.pop(future)
+            lane, batch = self._out.pop(future)
+            lane.out -= 1
             try:
                 results = future.result()
             except BrokenProcessPool:
-                lost.extend(batch)
+                lost.setdefault(self._lanes.index(lane), []).extend(batch)
                 continue
             except Exception as exc:  # e.g. a result that cannot be pickled
                 results = [_failed(s, f"internal error: {type(exc).__name__}") for _, s in batch]
             done.extend((tag, s, r) for (tag, s), r in zip(batch, results, strict=True))
-        if lost:
-            done.extend(self._recover(lost))
+        for index, batch in lost.items():
+            done.extend(self._recover(self._lanes[index], batch))
         return done
 
-    def _recover(self, lost: list[tuple[object, Source]]) -> list[Done]:
-        """A worker died, and with it every batch out in its pool: read those files again
+    def _recover(self, lane: _Lane, lost: list[tuple[object, Source]]) -> list[Done]:
+        """A worker died, and with it every batch out in its lane: read those files again
         one at a time, so that a file that kills a worker again is known for sure."""
-        wait(self._out)  # the others fail (or finish) promptly once the pool is broken
+        mine = [f for f, (owner, _) in self._out.items() if owner is lane]
+        wait(mine)  # they fail (or finish) promptly once the process is gone
         done: list[Done] = []
-        for future, batch in list(self._out.items()):
-            del self._out[future]
+        for future in mine:
+            _, batch = self._out.pop(future)
+            lane.out -= 1
             try:
                 done.extend((t, s, r) for (t, s), r in zip(batch, future.result(), strict=True))
             except Exception:  # BrokenProcessPool and the like
                 lost.extend(batch)
-        self._drop_pool()
+        self._drop_pool(lane)
         for tag, source in lost:
-            if self._pool is None:
-                self._pool = self._new_pool()
+            if lane.pool is None:
+                lane.pool = self._new_pool()
             try:
-                result = self._pool.submit(scan_batch, [source]).result()[0]
+                result = lane.pool.submit(scan_batch, [source]).result()[0]
             except BrokenProcessPool:
-                self._drop_pool()
+                self._drop_pool(lane)
                 result = _failed(source, "the worker process died reading this file; not scanned")
             except Exception as exc:  # a worker that failed otherwise
                 result = _failed(source, f"internal error: {type(exc).__name__}")
             done.append((tag, source, result))
         return done
 
-    def _drop_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool, self._sent = None, 0
+    @staticmethod
+    def _drop_pool(lane: _Lane) -> None:
+        if lane.pool is not None:
+            lane.pool.shutdown(wait=False, cancel_futures=True)
+        lane.pool, lane.sent = None, 0
 
 
 def _failed(source: Source, reason: str) -> FileResult:

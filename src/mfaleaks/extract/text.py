@@ -41,7 +41,8 @@ def text_chunks(source: Source, kind: str) -> Iterator[TextChunk]:
                 pending = ""
             if text:
                 yield TextChunk(text=text, source=kind, line=line, whole=whole and not nxt)
-                line += text.count("\n")
+                if nxt or pending:  # lines are counted only for a chunk that follows
+                    line += text.count("\n")
             block = nxt
         if pending:
             yield TextChunk(text=pending, source=kind, line=line, whole=False)

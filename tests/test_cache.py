@@ -254,3 +254,18 @@ def test_files_named_one_by_one_keep_their_neighbours(tree: Path, tmp_path: Path
     assert cached_paths(cache) == everything
     scan("--cache", str(cache), str(tree))  # the folder itself: now the file is gone
     assert cached_paths(cache) == everything - {str(notes)}
+
+
+def test_a_bad_rule_file_fails_every_time_even_with_a_cache(tree: Path, tmp_path: Path) -> None:
+    """A rescan skips recompiling rules the cache has seen load; it must never vouch for
+    rules that did not load."""
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    cache = tmp_path / "cache.sqlite"
+    args = ("--no-default-rules", "--rules", str(rules), "--cache", str(cache), str(tree))
+    assert "github" in {f["service"] for f in scan(*args)["findings"]}
+    github = rules / "github.toml"
+    github.write_text(github.read_text().replace("count = 16", "count = 16\nbogus = 1", 1))
+    for _ in range(2):
+        res = invoke("scan", "--jobs", "1", *args)
+        assert res.exit_code == 2 and "github.toml" in res.stderr, res.stderr

@@ -81,3 +81,22 @@ def test_plain_code_yields_nothing_and_codes_are_still_found() -> None:
     text = code + github.examples[0].text + code
     found = list(ENGINE.scan_chunk(TextChunk(text), source))
     assert "github-recovery-codes" in [f.rule_id for f in found]
+
+
+def test_word_boundaries_on_non_ascii_text_are_those_of_the_str() -> None:
+    """any_accepted checks boundaries in UTF-8 bytes; it must agree with the str search."""
+    seeds = ENGINE._seeds
+    for text, expected in (
+        ("Notizen: recovery codes für Konto", True),
+        ("Notizen: érecovery codes für Konto", False),  # glued to a word: not the term
+        ("Notizen: ärecovery codes", False),
+        ("Notizen — recovery codes", True),
+        ("日本語recovery codes", False),  # CJK letters are letters too
+        ("«2fa» ist an", True),
+        ("ä2faé", False),
+    ):
+        found = ENGINE.terms.scan(text)
+        exact = ENGINE.terms.scan(text)
+        list(exact.accepted())  # forces the str search
+        assert found.any_accepted(seeds) is expected, text
+        assert exact.any_accepted(seeds) is expected, text

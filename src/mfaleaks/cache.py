@@ -66,6 +66,22 @@ def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+def holds_engine(path: Path, key: str) -> bool:
+    """Was the cache file at path last written by a run with this engine key? Read-only:
+    a run whose rule pack fails to load never writes its key there."""
+    if not path.is_file():
+        return False
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT v FROM meta WHERE k = 'engine'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == key
+
+
 def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
     """What a cached result depends on besides the file: change any of it, start afresh."""
     h = hashlib.sha256(f"schema {SCHEMA} mfaleaks {__version__} {sys.version_info[:2]}".encode())
@@ -110,6 +126,7 @@ class ScanCache:
         self.reset = reset  # results of another engine key were dropped
         self.problem: str | None = None  # a write failed: the cache is left as it was
         self._last_commit = time.monotonic()
+        self._dirty = False  # written since the last commit: the write lock is held
         self._rows: list[tuple[object, ...]] = []  # file rows not written yet
         self._listed: tuple[bytes, ...] = ()  # folders walked in full (scanned folders)
         self._folder: bytes | None = None  # the folder whose rows are in _known
@@ -147,6 +164,8 @@ class ScanCache:
 
     def by_stat(self, path: bytes, key: StatKey) -> tuple[Stored, int] | None:
         """The stored result of an unchanged file. Asked for every file, in walk order."""
+        if self.fresh:
+            return None  # nothing stored, nothing to forget
         folder, name = _split(path)
         if folder != self._folder:
             self._leave()
@@ -201,6 +220,8 @@ class ScanCache:
                 self.db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
             except sqlite3.Error as exc:
                 self._failed(exc)
+                return
+            self._wrote()
 
     def _result(self, result_id: int) -> Stored | None:
         stored = self._results.get(result_id)
@@ -218,8 +239,13 @@ class ScanCache:
 
     def store(self, stored: Stored) -> int | None:
         """Keep a result (each distinct one once); its row id (None if the write failed)."""
-        text = to_json(stored)
+        # Most files have the empty result of their kind: no JSON to build for those.
+        empty = not stored.findings and not stored.errors
+        text = f"empty {stored.kind}" if empty else to_json(stored)
         result_id = self._ids.get(text)
+        if result_id is None and empty:
+            text = to_json(stored)
+            result_id = self._ids.get(text)
         if result_id is None:
             row = self._write(
                 "INSERT INTO results (json) VALUES (?) "
@@ -232,6 +258,8 @@ class ScanCache:
             if len(self._ids) >= RESULTS_KEPT:
                 self._ids.clear()
             self._ids[text] = result_id
+            if empty:
+                self._ids[f"empty {stored.kind}"] = result_id
         return result_id
 
     def remember(
@@ -248,7 +276,7 @@ class ScanCache:
     def close(self, complete: bool, roots: Iterable[bytes]) -> None:
         """Commit; after a complete scan forget files that are gone from the scanned roots."""
         self._flush()
-        if complete and self.problem is None:
+        if complete and self.problem is None and not self.fresh:  # fresh: nothing old
             self._leave()
             for root in roots:
                 self._sweep(root.rstrip(b"/") or b"/")
@@ -285,17 +313,25 @@ class ScanCache:
                 )
             except sqlite3.Error as exc:
                 self._failed(exc)
+                return
+            self._wrote()
 
     def commit(self) -> None:
-        """Let others (workers keeping OCR verdicts here) write while we wait."""
-        self._flush()
-        if self.problem is None and self.db.in_transaction:
+        """Release the write lock (workers keep OCR verdicts in the same file) when held:
+        called each time the parent waits for a worker, so it must cost nothing otherwise."""
+        if self.problem is None and self._dirty:
             try:
                 self.db.execute("COMMIT")
                 self.db.execute("BEGIN")
             except sqlite3.Error as exc:
                 self.problem = f"cache {self.path} not updated: {exc}"
+            self._dirty = False
             self._last_commit = time.monotonic()
+
+    def _wrote(self) -> None:
+        self._dirty = True
+        if time.monotonic() - self._last_commit > COMMIT_EVERY:
+            self.commit()
 
     def _write(self, sql: str, args: tuple[object, ...]) -> tuple[Any, ...] | None:
         """Run one statement; its first row (RETURNING), None if none or if it failed."""
@@ -303,8 +339,7 @@ class ScanCache:
             return None
         try:
             row: tuple[Any, ...] | None = self.db.execute(sql, args).fetchone()
-            if time.monotonic() - self._last_commit > COMMIT_EVERY:
-                self.commit()
+            self._wrote()
             return row
         except sqlite3.Error as exc:
             self._failed(exc)

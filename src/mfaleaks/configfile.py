@@ -13,13 +13,12 @@ repository must not be able to make CI logs print codes.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
-
-import regex
 
 from mfaleaks.config import Format, ScanConfig
 from mfaleaks.errors import ConfigError
@@ -28,7 +27,7 @@ from mfaleaks.models import Confidence
 NAMES = (".mfaleaks.toml", "pyproject.toml")
 KEYS = frozenset({"exclude", "rules", "disable", "allow", "format", "min_confidence",
                   "show_secrets", "baseline"})
-_FINGERPRINT = regex.compile(r"^[0-9a-f]{16,64}$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{16,64}$")
 E = TypeVar("E", Format, Confidence)
 
 

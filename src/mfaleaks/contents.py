@@ -31,7 +31,7 @@ def small(source: Source) -> bool:
     return source.fs_path is not None and source.data is None and source.size <= SMALL_FILE
 
 
-def read_whole(path: str) -> bytes | None:
+def read_whole(path: str, size: int) -> bytes | None:
     """The file's bytes, or None when it is unreadable, not a regular file or has grown
     past SMALL_FILE (the streaming path then reads it or says why it cannot)."""
     try:
@@ -41,9 +41,14 @@ def read_whole(path: str) -> bytes | None:
     try:
         parts = []
         left = SMALL_FILE + 1
-        while left > 0 and (block := os.read(fd, left)):
+        # Ask for the size the walk saw (plus one byte to see the end): os.read
+        # allocates what it is asked for, and 4 MiB per small file costs more
+        # than reading it.
+        want = min(size, SMALL_FILE) + 1
+        while left > 0 and (block := os.read(fd, min(want, left))):
             parts.append(block)
             left -= len(block)
+            want = 1 << 20
     except OSError:
         return None
     finally:
@@ -58,7 +63,7 @@ def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResu
     if not small(source):
         return None
     assert source.fs_path is not None
-    data = read_whole(source.fs_path)
+    data = read_whole(source.fs_path, source.size)
     if data is None:
         return None
     whole = replace(source, data=data, size=len(data))

@@ -156,6 +156,22 @@ def lowered(text: str) -> tuple[str, bytes, str | None]:
     return text, low.encode("utf-8", "surrogatepass"), low
 
 
+def _char_before(data: bytes, i: int) -> str:
+    """The character that ends at byte i of UTF-8 data."""
+    j = i - 1
+    while j > 0 and data[j] & 0xC0 == 0x80:  # continuation bytes
+        j -= 1
+    return data[j:i].decode("utf-8", "surrogatepass")
+
+
+def _char_at(data: bytes, i: int) -> str:
+    """The character that starts at byte i of UTF-8 data."""
+    j = i + 1
+    while j < len(data) and data[j] & 0xC0 == 0x80:
+        j += 1
+    return data[i:j].decode("utf-8", "surrogatepass")
+
+
 class Found:
     """Raw term matches in one text: checked and turned into Terms only on demand."""
 
@@ -180,7 +196,21 @@ class Found:
         """Does a match of a wanted pattern number respect word boundaries?"""
         if not any(wanted[i] for i, _, _ in self._matches):
             return False  # cheap: without an occurrence there is no match
-        return any(wanted[i] for i, _, _ in self.accepted())
+        if self._exact:
+            return any(wanted[i] for i, _, _ in self.accepted())
+        # Non-ASCII text, matched as UTF-8: the characters around a match are decoded
+        # where they are, instead of searching the str again for character offsets.
+        low, n = self.low, len(self.low)
+        lead, tail = self._index._lead, self._index._tail
+        for index, start, end in self._matches:
+            if not wanted[index]:
+                continue
+            if lead[index] and start > 0 and _char_before(low, start).isalnum():
+                continue
+            if tail[index] and end < n and _char_at(low, end).isalnum():
+                continue
+            return True
+        return False
 
     def accepted(self) -> Iterator[tuple[int, int, int]]:
         """(pattern number, start, end) of the matches that respect word boundaries."""

@@ -145,7 +145,8 @@ def open_fd_noatime(path: str) -> int:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             # Replaced since discovery by a pipe or a device (/dev/zero never ends).
             raise OSError(errno.EINVAL, "no longer a regular file")
-        os.set_blocking(fd, True)
+        # O_NONBLOCK stays: it changes nothing for a regular file, and clearing it
+        # costs two system calls per file.
     except BaseException:
         os.close(fd)
         raise

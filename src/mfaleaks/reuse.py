@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mfaleaks import contents
-from mfaleaks.cache import ContentKey, ScanCache, StatKey, engine_key, options_of, stat_key
+from mfaleaks.cache import (
+    ContentKey,
+    ScanCache,
+    StatKey,
+    engine_key,
+    holds_engine,
+    options_of,
+    stat_key,
+)
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import FileResult, Source
 from mfaleaks.spec import EngineSpec
@@ -90,12 +98,17 @@ def content_key(source: Source) -> ContentKey | None:
     return (h.digest(), source.name, source.kind_hint or "")
 
 
-def cache_for(spec: EngineSpec, config: ScanConfig) -> ScanCache | None:
-    if config.cache is None:
-        return None
+def cache_key(spec: EngineSpec) -> str:
+    """What cached results depend on besides the files (cache.engine_key): reads every
+    rule file and the package's code, so computed once per run."""
     options = options_of(spec.limits, spec.min_confidence.value)
-    key = engine_key(spec.rule_files, options, spec.limits.ocr)
-    return ScanCache.open(config.cache, key)
+    return engine_key(spec.rule_files, options, spec.limits.ocr)
+
+
+def rules_known_good(config: ScanConfig, key: str) -> bool:
+    """The cache was written by a run with these very rule files (and this mfaleaks), so
+    they loaded then: the parent need not compile them again to fail fast."""
+    return config.cache is not None and holds_engine(config.cache, key)
 
 
 class Planner:
@@ -247,10 +260,17 @@ def _abs(source: Source) -> bytes:
 
 
 def scan_sources(
-    sources: Iterable[Source], spec: EngineSpec, config: ScanConfig, notices: list[str]
+    sources: Iterable[Source],
+    spec: EngineSpec,
+    config: ScanConfig,
+    notices: list[str],
+    key: str | None = None,
 ) -> Iterator[FileResult]:
-    """Every source's result, as it finishes; reads only what neither cache nor copies give."""
-    cache = cache_for(spec, config)
+    """Every source's result, as it finishes; reads only what neither cache nor copies give.
+    `key` is cache_key(spec) when the caller has it already."""
+    cache = None
+    if config.cache is not None:
+        cache = ScanCache.open(config.cache, key or cache_key(spec))
     roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
     if cache is not None:
         cache.listing(roots)

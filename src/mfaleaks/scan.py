@@ -16,7 +16,7 @@ from mfaleaks import suppress
 from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions, discover
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
-from mfaleaks.reuse import scan_sources
+from mfaleaks.reuse import cache_key, rules_known_good, scan_sources
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, rule_files
 from mfaleaks.spec import EngineSpec
 
@@ -39,6 +39,12 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
     )
 
 
+def _rule_ids(spec: EngineSpec, config: ScanConfig, key: str | None) -> set[str]:
+    if key is not None and rules_known_good(config, key):
+        return spec.rule_ids()  # a rescan: compiling them again would only cost start-up
+    return {r.id for r in spec.pack().rules}  # fail fast (exit 2) before any worker starts
+
+
 def _stdin_source() -> tuple[Source, bool]:
     """Standard input, held in memory up to STDIN_LIMIT; True when it was cut."""
     data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
@@ -49,8 +55,8 @@ def _stdin_source() -> tuple[Source, bool]:
 
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
     spec = engine_spec(config)
-    pack = spec.pack()  # fail fast (exit 2) on a bad rule file, before any worker starts
-    policy = suppress.policy_for(config, {r.id for r in pack.rules})
+    key = cache_key(spec) if config.cache is not None else None
+    policy = suppress.policy_for(config, _rule_ids(spec, config, key))
     result = ScanResult()
     start = time.perf_counter()
     walk = WalkOptions(
@@ -78,7 +84,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     try:
         # Cache hits and copies of content already read are not read again (reuse.py).
-        for file_result in scan_sources(sources(), spec, config, result.notices):
+        for file_result in scan_sources(sources(), spec, config, result.notices, key):
             result.stats.files += 1
             result.stats.bytes += file_result.bytes
             result.findings.extend(file_result.findings)

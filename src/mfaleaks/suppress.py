@@ -10,6 +10,7 @@ evidence on a reported finding instead (an audit of who allowed what).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -17,12 +18,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import regex
-
 from mfaleaks.errors import ConfigError
 from mfaleaks.models import Finding
 
 if TYPE_CHECKING:  # score.py imports this module in workers: keep it light
+    import regex
+
     from mfaleaks.config import ScanConfig
 
 # Markers of our own and of other secret scanners, so a file already annotated
@@ -36,9 +37,13 @@ MARKERS: tuple[tuple[str, str], ...] = (
     ("trufflehog:ignore", r"trufflehog:ignore"),
     ("ggignore", r"(?<![\p{L}\p{N}])ggignore(?![\p{L}\p{N}])"),
 )
-_MARKER = regex.compile(
-    "|".join(f"(?P<m{i}>{pattern})" for i, (_, pattern) in enumerate(MARKERS)), regex.I
-)
+@functools.cache
+def _marker() -> regex.Pattern[str]:
+    # Compiled on first use: the parent process never needs it (regex costs ~10 ms to import).
+    import regex
+
+    alternatives = "|".join(f"(?P<m{i}>{pattern})" for i, (_, pattern) in enumerate(MARKERS))
+    return regex.compile(alternatives, regex.I)
 
 
 class Kind(StrEnum):
@@ -53,7 +58,7 @@ def allow_marker(text: str, start: int, end: int) -> str | None:
     line_start = text.rfind("\n", 0, start) + 1
     lo = text.rfind("\n", 0, max(0, line_start - 1)) + 1 if line_start else 0
     hi = text.find("\n", end)
-    m = _MARKER.search(text, lo, hi if hi != -1 else len(text))
+    m = _marker().search(text, lo, hi if hi != -1 else len(text))
     if m is None:
         return None
     return MARKERS[int(m.lastgroup[1:])][0] if m.lastgroup else None

@@ -64,7 +64,7 @@ def bounded_malloc(source: Source) -> Iterator[None]:
     threshold both peak at 125 MB, for ~50% more time (fresh pages for every
     block), so only files of BIG_FILE bytes and more are read that way.
     """
-    if source.size < BIG_FILE:
+    if source.size < BIG_FILE:  # timed_scan does not even ask for those
         yield
         return
     _mmap_threshold(2 * 1024 * 1024)
@@ -104,6 +104,8 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     if use_alarm:
         signal.setitimer(signal.ITIMER_REAL, budget)
     try:
+        if source.size < BIG_FILE:
+            return scan_source(source, engine, limits)
         with bounded_malloc(source):
             return scan_source(source, engine, limits)
     except FileTimeout:

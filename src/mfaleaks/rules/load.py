@@ -7,16 +7,18 @@ names the file and the field, and becomes exit code 2 in the CLI.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import regex
+from typing import TYPE_CHECKING, Any
 
 from mfaleaks.errors import ConfigError
 from mfaleaks.models import Severity
 from mfaleaks.rules.model import Example, Rule, RulePack, Shape
+
+if TYPE_CHECKING:
+    import regex
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rulepack"
 
@@ -27,7 +29,7 @@ _RULE_KEYS = {
 }
 _SHAPE_KEYS = {"pattern", "validate", "kind", "description"}
 _SHAPE_KINDS = {"digits", "hex", "alnum", "base32", "uri", "phrase", "other"}
-_ID = regex.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -96,6 +98,8 @@ def _optional_strings(
 
 
 def _compile(pattern: object, file: Path, field: str) -> regex.Pattern[str]:
+    import regex  # here: a rescan whose cache vouches for the rules never compiles them
+
     if not isinstance(pattern, str) or not pattern:
         raise ConfigError(f"{file}: '{field}' must be a non-empty string")
     try:

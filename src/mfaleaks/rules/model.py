@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:  # the patterns are compiled by load.py; importing regex costs ~10 ms
+    import regex
 
 from mfaleaks.models import Severity
 

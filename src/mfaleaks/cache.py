@@ -54,6 +54,7 @@ APP_ID = 0x6D66614C  # "mfaL" in the SQLite header: this file is an mfaleaks cac
 COMMIT_EVERY = 0.5  # seconds: workers write the OCR table of the same file meanwhile
 WRITE_BATCH = 500  # file rows written together
 FOLDER_ROWS = 50_000  # a bigger folder is looked up file by file (bounded memory)
+PRELOAD_ROWS = 100_000  # a cache of up to this many files is read at once (~20 MB)
 RESULTS_KEPT = 4096  # results remembered by text and by id
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _FOREIGN_OK = {"images"}  # ocrcache.py keeps its table in the same file
@@ -133,6 +134,7 @@ class ScanCache:
         self._known: dict[bytes, tuple[int, int, int, int, int]] | None = None
         self._visited: set[bytes] | None = None  # names of _folder the walk gave
         self._entered: set[bytes] = set()  # folders the walk gave files of
+        self._preloaded: dict[bytes, dict[bytes, tuple[int, int, int, int, int]]] | None = None
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
         self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
         self._ids: dict[str, int] = {}  # result text -> id
@@ -161,6 +163,24 @@ class ScanCache:
         roots = [r.rstrip(b"/") or b"/" for r in roots]
         self._listed = tuple(r.rstrip(b"/") + b"/" for r in roots if os.path.isdir(r))
         self._roots = {_split(r) for r in roots}
+        if not self.fresh:
+            self._preload()
+
+    def _preload(self) -> None:
+        """A cache of up to PRELOAD_ROWS files is read in one query (a bigger one folder by
+        folder): ~2 us a file instead of a query per folder."""
+        try:
+            rows = self.db.execute(
+                "SELECT dir, name, size, mtime_ns, ctime_ns, ino, result FROM files LIMIT ?",
+                (PRELOAD_ROWS + 1,)).fetchall()
+        except sqlite3.Error:
+            return
+        if len(rows) > PRELOAD_ROWS:
+            return
+        folders: dict[bytes, dict[bytes, tuple[int, int, int, int, int]]] = {}
+        for folder, name, size, mtime, ctime, ino, result in rows:
+            folders.setdefault(folder, {})[name] = (size, mtime, ctime, ino, result)
+        self._preloaded = folders
 
     def by_stat(self, path: bytes, key: StatKey) -> tuple[Stored, int] | None:
         """The stored result of an unchanged file. Asked for every file, in walk order."""
@@ -198,6 +218,11 @@ class ScanCache:
         again = folder in self._entered
         self._entered.add(folder)
         self._folder = folder
+        whole = not again and folder.startswith(self._listed) and bool(self._listed)
+        if self._preloaded is not None and not again:
+            self._known = self._preloaded.pop(folder, {})
+            self._visited = set() if whole else None
+            return
         rows = self.db.execute(
             "SELECT name, size, mtime_ns, ctime_ns, ino, result FROM files WHERE dir = ? "
             "LIMIT ?", (folder, FOLDER_ROWS + 1)).fetchall()
@@ -206,7 +231,6 @@ class ScanCache:
             return
         self._known = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
         # Names not listed are gone only if the walk listed this whole folder, once.
-        whole = not again and folder.startswith(self._listed) and bool(self._listed)
         self._visited = set() if whole else None
 
     def _leave(self) -> None:

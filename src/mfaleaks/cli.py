@@ -111,7 +111,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
         raise click.UsageError(f"no such file or folder: {missing[0]}")
     try:
         with ProgressDisplay(enabled=not quiet) as progress:
-            result = run_scan(config, progress=progress.update)
+            result = run_scan(config, progress=progress.callback())
     except ConfigError as exc:
         click.echo(f"mfaleaks: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -273,7 +273,7 @@ def baseline_create(file: str, **_: object) -> None:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
     try:
         with ProgressDisplay(enabled=not config.quiet) as progress:
-            result = run_scan(config, progress=progress.update)
+            result = run_scan(config, progress=progress.callback())
     except ConfigError as exc:
         click.echo(f"mfaleaks: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -64,7 +64,7 @@ class Origin:
         return " / ".join(self.chain) if self.chain else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per file of a share, and frozen costs 3x to build
 class Source:
     """A blob to classify and extract: a file on disk or a piece of a container.
 

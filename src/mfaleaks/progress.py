@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,10 @@ class ProgressDisplay:
     ) -> None:
         if self._live is not None:
             self._live.__exit__(et, ev, tb)
+
+    def callback(self) -> Callable[[FileResult], None] | None:
+        """update, or None when nothing is drawn (no call per file then)."""
+        return self.update if self.enabled else None
 
     def update(self, result: FileResult) -> None:
         self.files += 1

@@ -126,17 +126,26 @@ class Planner:
         self.waiting = 0
         self.counts = Counts()
 
+    def unchanged(self, source: Source) -> FileResult | None:
+        """The stored result of a file the cache knows unchanged (asked first, for every
+        file: the cache follows the walk). A plain call: a rescan makes thousands."""
+        if self.cache is None or source.fs_path is None:
+            return None
+        st = self._stat(source)
+        if st is None:
+            return None
+        hit = self.cache.by_stat(_abs(source), st)
+        if hit is None or not self.reuse_cache:
+            return None
+        self.counts.unchanged += 1
+        return place(hit[0], source)
+
     def add(self, source: Source) -> Iterator[FileResult]:
+        """Everything but `unchanged`: copies, cache hits by content, reads."""
         if source.fs_path is None:  # stdin
             yield from self._finished(self.workers.submit(source, _Tag(None, None)))
             return
         st = self._stat(source) if self.cache is not None else None
-        if st is not None and self.cache is not None:
-            hit = self.cache.by_stat(_abs(source), st)  # every file: the cache tracks the walk
-            if hit is not None and self.reuse_cache:
-                self.counts.unchanged += 1
-                yield place(hit[0], source)
-                return
         # A small file is hashed by its worker, unless the cache may know its content.
         hash_here = not contents.small(source) or self.reuse_cache
         content = content_key(source) if hash_here else None
@@ -288,7 +297,11 @@ def scan_sources(
     try:
         try:
             for source in sources:
-                yield from planner.add(source)
+                result = planner.unchanged(source)
+                if result is not None:
+                    yield result
+                else:
+                    yield from planner.add(source)
             yield from planner.finish()
         except BaseException:
             planner.stop(ok=False)

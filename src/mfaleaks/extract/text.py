@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mfaleaks.decode import StreamDecoder
+from mfaleaks.decode import StreamDecoder, decode_bytes
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.models import Source, TextChunk
 
@@ -23,6 +23,13 @@ def extract_text(source: Source, ctx: Context) -> Iterator[Item]:
 
 
 def text_chunks(source: Source, kind: str) -> Iterator[TextChunk]:
+    if source.data is not None and len(source.data) <= BLOCK:
+        # Already in memory and one block: what the loop below gives, without the
+        # stream, the incremental decoder and the cutting (most files of a share).
+        text = decode_bytes(source.data)
+        if text:
+            yield TextChunk(text=text, source=kind, line=1, whole=True)
+        return
     with source.open() as fh:
         first = fh.read(BLOCK)
         decoder = StreamDecoder(first)

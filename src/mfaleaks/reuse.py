@@ -220,6 +220,8 @@ class Planner:
             yield result
             if tag.content is not None:
                 self.reading.pop(tag.content, None)
+            elif self.cache is None:
+                continue  # nothing to remember it for, and no copy waits for it
             stored = stored_of(result, source)
             if stored is None:  # a member outside the file: nothing to share, read copies too
                 for copy, _ in tag.waiting:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from mfaleaks import suppress
+from mfaleaks import forkstart, suppress
 from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions, discover
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
@@ -39,8 +39,8 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
     )
 
 
-def _rule_ids(spec: EngineSpec, config: ScanConfig, key: str | None) -> set[str]:
-    if key is not None and rules_known_good(config, key):
+def _rule_ids(spec: EngineSpec, known_good: bool) -> set[str]:
+    if known_good:
         return spec.rule_ids()  # a rescan: compiling them again would only cost start-up
     return {r.id for r in spec.pack().rules}  # fail fast (exit 2) before any worker starts
 
@@ -56,7 +56,12 @@ def _stdin_source() -> tuple[Source, bool]:
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
     spec = engine_spec(config)
     key = cache_key(spec) if config.cache is not None else None
-    policy = suppress.policy_for(config, _rule_ids(spec, config, key))
+    known = key is not None and rules_known_good(config, key)
+    if config.jobs > 1 and not known:
+        # A first scan will read files: let the worker server load meanwhile. (A rescan
+        # may read nothing, and starts it only when a file changed.)
+        forkstart.start_early()
+    policy = suppress.policy_for(config, _rule_ids(spec, known))
     result = ScanResult()
     start = time.perf_counter()
     walk = WalkOptions(

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing as mp
 import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing.context import BaseContext
 from types import FrameType
 
-from mfaleaks import contents, memo
+from mfaleaks import contents, forkstart, memo
 from mfaleaks.extract.base import Limits
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.pipeline import scan_source
@@ -267,16 +265,9 @@ class Workers:
         return home
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        ctx: BaseContext
-        if hasattr(os, "fork"):
-            server = mp.get_context("forkserver")
-            # Imported once in the fork server, not again in every worker and recycled one
-            # (python-magic alone takes ~45 ms to import).
-            server.set_forkserver_preload([__name__, "magic"])
-            ctx = server
-        else:
-            ctx = mp.get_context("spawn")
-        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_init, initargs=(self.spec,))
+        return ProcessPoolExecutor(
+            1, mp_context=forkstart.context(), initializer=_init, initargs=(self.spec,)
+        )
 
     def _send(self, lane: _Lane) -> None:
         if lane.pool is None:

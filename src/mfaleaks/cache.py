@@ -35,7 +35,6 @@ import dataclasses
 import glob
 import hashlib
 import os
-import shutil
 import sqlite3
 import stat
 import sys
@@ -61,6 +60,7 @@ _FOREIGN_OK = {"images"}  # ocrcache.py keeps its table in the same file
 
 StatKey = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
 ContentKey = tuple[bytes, str, str]  # sha256, file name, kind hint
+FilePath = tuple[bytes, bytes]  # absolute folder with its trailing separator, file name
 
 
 def stat_key(st: os.stat_result) -> StatKey:
@@ -100,6 +100,8 @@ def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
 def _tesseract_identity() -> str:
     """The tesseract program and its language data as installed (an upgrade changes OCR
     output). From file facts: asking `tesseract --version` costs a process start."""
+    import shutil  # only with OCR on, and once per scan
+
     program = shutil.which("tesseract")
     if program is None:
         return "none"
@@ -182,11 +184,11 @@ class ScanCache:
             folders.setdefault(folder, {})[name] = (size, mtime, ctime, ino, result)
         self._preloaded = folders
 
-    def by_stat(self, path: bytes, key: StatKey) -> tuple[Stored, int] | None:
+    def by_stat(self, path: FilePath, key: StatKey) -> tuple[Stored, int] | None:
         """The stored result of an unchanged file. Asked for every file, in walk order."""
         if self.fresh:
             return None  # nothing stored, nothing to forget
-        folder, name = _split(path)
+        folder, name = path
         if folder != self._folder:
             self._leave()
             self._enter(folder)
@@ -200,7 +202,7 @@ class ScanCache:
             row = self.db.execute(
                 "SELECT size, mtime_ns, ctime_ns, ino, result FROM files "
                 "WHERE dir = ? AND name = ?", (folder, name)).fetchone()
-        if row is None or row[:4] != key:
+        if row is None or (row[0], row[1], row[2], row[3]) != key:
             return None
         stored = self._result(row[4])
         return (stored, row[4]) if stored is not None else None
@@ -287,13 +289,13 @@ class ScanCache:
         return result_id
 
     def remember(
-        self, path: bytes, key: StatKey, content: ContentKey | None, result_id: int
+        self, path: FilePath, key: StatKey, content: ContentKey | None, result_id: int
     ) -> None:
         """This file (as stat sees it now) holds that content, which gave that result."""
         if self.problem is not None:
             return
         digest, label, hint = content if content else (None, "", "")
-        self._rows.append((*_split(path), *key, digest, label, hint, result_id))
+        self._rows.append((*path, *key, digest, label, hint, result_id))
         if len(self._rows) >= WRITE_BATCH:
             self._flush()
 

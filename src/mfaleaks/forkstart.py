@@ -9,14 +9,18 @@ other core while the main process loads the rules and begins the walk.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never need it
+    from multiprocessing.context import BaseContext
 
 PRELOAD = ["mfaleaks.workers", "magic"]
 
 
 def context() -> BaseContext:
+    import multiprocessing as mp
+
     if not hasattr(os, "fork"):
         return mp.get_context("spawn")
     server = mp.get_context("forkserver")

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from mfaleaks import contents
 from mfaleaks.cache import (
     ContentKey,
+    FilePath,
     ScanCache,
     StatKey,
     engine_key,
@@ -129,8 +130,8 @@ class Planner:
     def unchanged(self, source: Source) -> FileResult | None:
         """The stored result of a file the cache knows unchanged (asked first, for every
         file: the cache follows the walk). A plain call: a rescan makes thousands."""
-        if self.cache is None or source.fs_path is None:
-            return None
+        if self.cache is None or self.cache.fresh or source.fs_path is None:
+            return None  # a fresh cache holds nothing and has nothing to forget
         st = self._stat(source)
         if st is None:
             return None
@@ -263,11 +264,11 @@ def _abs_dir(folder: str) -> bytes:
     return os.fsencode(os.path.abspath(folder)).rstrip(b"/") + b"/"
 
 
-def _abs(source: Source) -> bytes:
-    """The cache's key of a file: its absolute path (one abspath per folder)."""
+def _abs(source: Source) -> FilePath:
+    """The cache's key of a file: its absolute folder and its name (one abspath a folder)."""
     assert source.fs_path is not None
     folder, sep, name = source.fs_path.rpartition("/")
-    return _abs_dir(folder or ("/" if sep else ".")) + os.fsencode(name)
+    return _abs_dir(folder or ("/" if sep else ".")), os.fsencode(name)
 
 
 def scan_sources(

@@ -189,6 +189,7 @@ class Workers:
         self._old: list[ProcessPoolExecutor] = []
         self._out: dict[Future[list[FileResult]], tuple[_Lane, list[tuple[object, Source]]]] = {}
         self.max_backlog = 0  # most sources out at once (tests check the bound)
+        self._held = 0  # sources submitted whose results have not been returned
         self.before_block: Callable[[], None] | None = None  # e.g. commit the cache first
 
     def __enter__(self) -> Workers:
@@ -203,8 +204,7 @@ class Workers:
     @property
     def backlog(self) -> int:
         """Sources handed to submit whose results have not come back yet."""
-        queued = sum(len(lane.batch) for lane in self._lanes)
-        return queued + sum(len(batch) for _, batch in self._out.values())
+        return self._held
 
     def submit(self, source: Source, tag: object = None) -> list[Done]:
         if self._engine is not None:
@@ -212,10 +212,11 @@ class Workers:
         lane = self._lane_for(source)
         lane.batch.append((tag, source))
         lane.bytes += source.size
+        self._held += 1
+        self.max_backlog = max(self.max_backlog, self._held)
         done = self._collect(block=False)
         if len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES or lane.out == 0:
             self._send(lane)
-        self.max_backlog = max(self.max_backlog, self.backlog)
         while lane.out >= self.window:
             done.extend(self._collect(block=True))
         return done
@@ -245,6 +246,7 @@ class Workers:
             pool.shutdown(wait=False, cancel_futures=True)
         self._drop_all()
         self._out = {}
+        self._held = 0
 
     def _pools(self) -> list[ProcessPoolExecutor]:
         return [*self._old, *(lane.pool for lane in self._lanes if lane.pool is not None)]
@@ -304,6 +306,7 @@ class Workers:
             done.extend((tag, s, r) for (tag, s), r in zip(batch, results, strict=True))
         for index, batch in lost.items():
             done.extend(self._recover(self._lanes[index], batch))
+        self._held -= len(done)
         return done
 
     def _recover(self, lane: _Lane, lost: list[tuple[object, Source]]) -> list[Done]:

@@ -244,8 +244,8 @@ def test_large_input_within_bounds(name: str, tmp_path: Path) -> None:
 CHANGE_HOOK = r'''
 import os, mfaleaks.scan as _scan
 _discover = _scan.discover
-def _changing(paths, opts):
-    for item in _discover(paths, opts):
+def _changing(paths, opts, probe=None):
+    for item in _discover(paths, opts, probe):
         path = getattr(item, "fs_path", None) or ""
         name = os.path.basename(path)
         if name.startswith("vanish"):

@@ -7,9 +7,10 @@ touch these tables). Two tables:
   that tell a changed file (size, mtime_ns, ctime_ns, inode), the key of its
   content (the SHA-256 of the bytes plus the file name and kind hint, both of
   which count in scoring) and the result it produced. Same facts on the next
-  run: the stored result is used and the file is not opened. The rows of a
-  folder are fetched in one query when the walk enters it. A moved or copied
-  file is hashed, found by its content key and not read again.
+  run: the stored result is used and the file is not opened. A cache of up
+  to PRELOAD_ROWS files is read in one query, a bigger one a folder at a time
+  as the walk enters it. A moved or copied file is hashed, found by its
+  content key and not read again.
 - `results`: each distinct result once (most files share the empty one).
 
 Results are stored as JSON (stored.py) with masked codes and fingerprints only:
@@ -18,11 +19,12 @@ used (the files are read again) and the cache is still brought up to date.
 
 Everything is keyed by the engine key: a hash of the rule files, the options
 that change results (confidence floor, limits), the package's own code and the
-tesseract version. Any change starts the cache afresh. Rows of files that are
-gone are removed without rewriting the others (a rescan of an unchanged share
-writes nothing per file): when the walk leaves a folder, the names it did not
-list; at the end of a complete scan, the folders under a scanned root that it
-did not enter.
+tesseract program and language data. Any change starts the cache afresh; a
+run that finds its key there knows its rule files loaded before, and does not
+compile them again in the parent. Rows of files that are gone are removed
+without rewriting the others (a rescan of an unchanged share writes nothing
+per file): when the walk leaves a folder, the names it did not list; at the
+end of a complete scan, the folders under a scanned root that it did not enter.
 
 The file is created 0600 and is never one we did not create: an existing
 file that is not an mfaleaks cache is refused, not overwritten.
@@ -188,10 +190,19 @@ class ScanCache:
         """The stored result of an unchanged file. Asked for every file, in walk order."""
         if self.fresh:
             return None  # nothing stored, nothing to forget
-        folder, name = path
+        self.folder(path[0])
+        return self.by_name(path[1], key)
+
+    def folder(self, folder: bytes) -> None:
+        """The walk is in this folder (absolute, with its trailing separator) now."""
         if folder != self._folder:
             self._leave()
             self._enter(folder)
+
+    def by_name(self, name: bytes, key: StatKey) -> tuple[Stored, int] | None:
+        """by_stat for a file of the folder the walk is in."""
+        folder = self._folder
+        assert folder is not None
         if self._visited is not None:
             self._visited.add(name)
         if (folder, name) in self._roots:

@@ -6,7 +6,7 @@ and its SHA-256 comes almost free: it keys the cache (--cache) and a per-worker
 memory of results. The parent sends every small file of a given size to the
 same worker (workers.py), so copies of a file, which have the same size, meet
 that memory: the same file in ten folders is scanned once and placed at each.
-Bigger files are streamed as before, and hashed by the parent (reuse.py).
+Bigger files are streamed, and hashed by the parent first (reuse.py).
 """
 
 from __future__ import annotations

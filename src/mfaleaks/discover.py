@@ -12,10 +12,10 @@ import fnmatch
 import itertools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mfaleaks.models import Origin, ScanError, Source
+from mfaleaks.models import FileResult, Origin, ScanError, Source
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,25 @@ def _kind_name(mode: int) -> str:
     return "not a regular file"
 
 
-def discover(paths: tuple[str, ...], opts: WalkOptions) -> Iterator[Source | ScanError]:
+Check = Callable[[str, str, os.stat_result], FileResult | None]
+"""(shown path, name, stat) of a file of one folder -> its result, known without reading."""
+Probe = Callable[[str], Check | None]
+"""A folder the walk is about to list -> how to check its files, or None."""
+
+
+def discover(
+    paths: tuple[str, ...], opts: WalkOptions, probe: Probe | None = None
+) -> Iterator[Source | ScanError | FileResult]:
+    """Every file under paths as a Source to read; with a probe (the cache, on a rescan),
+    a file it answers for comes out as that FileResult instead, with no Source built."""
     seen_dirs: set[tuple[int, int]] = set()
     for root in paths:
-        yield from _walk_root(root, opts, seen_dirs)
+        yield from _walk_root(root, opts, seen_dirs, probe)
 
 
 def _walk_root(
-    root: str, opts: WalkOptions, seen_dirs: set[tuple[int, int]]
-) -> Iterator[Source | ScanError]:
+    root: str, opts: WalkOptions, seen_dirs: set[tuple[int, int]], probe: Probe | None
+) -> Iterator[Source | ScanError | FileResult]:
     try:
         st = os.stat(root) if opts.follow_symlinks else os.lstat(root)
     except OSError as exc:
@@ -107,7 +117,7 @@ def _walk_root(
             yield ScanError(display(root), None, f"broken symbolic link: {exc.strerror}")
             return
     if stat.S_ISDIR(st.st_mode):
-        yield from _walk_dir(root, opts, seen_dirs)
+        yield from _walk_dir(root, opts, seen_dirs, probe)
     elif not _excluded_file(root, opts.excludes):
         # Files named one by one (pre-commit passes staged names) honour excludes too.
         yield _file(root, st, opts)
@@ -129,8 +139,12 @@ def _excluded_file(path: str, patterns: tuple[str, ...]) -> bool:
 
 
 def _file(
-    path: str, st: os.stat_result, opts: WalkOptions, name: str | None = None
-) -> Source | ScanError:
+    path: str,
+    st: os.stat_result,
+    opts: WalkOptions,
+    name: str | None = None,
+    check: Check | None = None,
+) -> Source | ScanError | FileResult:
     shown = display(path)
     if not stat.S_ISREG(st.st_mode):
         return ScanError(shown, None, f"skipped: {_kind_name(st.st_mode)}")
@@ -139,6 +153,10 @@ def _file(
             shown, None,
             f"skipped: {st.st_size} bytes is over --max-file-size ({opts.max_file_size})",
         )
+    if check is not None and name is not None:
+        known = check(shown, name, st)
+        if known is not None:
+            return known
     return Source(
         origin=Origin(shown),
         name=display(os.path.basename(path) if name is None else name),
@@ -157,8 +175,8 @@ def is_maildir(path: str) -> bool:
 
 
 def _walk_dir(
-    top: str, opts: WalkOptions, seen_dirs: set[tuple[int, int]]
-) -> Iterator[Source | ScanError]:
+    top: str, opts: WalkOptions, seen_dirs: set[tuple[int, int]], probe: Probe | None
+) -> Iterator[Source | ScanError | FileResult]:
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -181,6 +199,7 @@ def _walk_dir(
             yield ScanError(display(folder), None, f"cannot list folder: {exc.strerror}")
             continue
         subdirs = []
+        check = probe(folder) if probe is not None else None
         for entry in entries:
             path = entry.path
             if opts.excludes and _excluded(display(path), display(entry.name), opts.excludes):
@@ -202,7 +221,7 @@ def _walk_dir(
             if stat.S_ISDIR(est.st_mode):
                 subdirs.append(path)
             else:
-                yield _file(path, est, opts, entry.name)
+                yield _file(path, est, opts, entry.name, check)
         stack.extend(reversed(subdirs))
 
 

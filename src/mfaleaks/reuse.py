@@ -42,6 +42,7 @@ from mfaleaks.cache import (
     stat_key,
 )
 from mfaleaks.config import ScanConfig
+from mfaleaks.discover import Check, Probe
 from mfaleaks.models import FileResult, Source
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
@@ -140,6 +141,24 @@ class Planner:
             return None
         self.counts.unchanged += 1
         return place(hit[0], source)
+
+    def probe(self, folder: str) -> Check | None:
+        """For the walk (discover.Probe): unchanged files of one folder with nothing to place
+        but their path are answered before any Source is built, the bulk of a rescan."""
+        cache = self.cache
+        if cache is None or cache.fresh or not self.reuse_cache:
+            return None
+        cache.folder(_abs_dir(folder))
+        counts = self.counts
+
+        def check(shown: str, name: str, st: os.stat_result) -> FileResult | None:
+            hit = cache.by_name(os.fsencode(name), stat_key(st))
+            if hit is None or hit[0].findings or hit[0].errors:
+                return None  # read it, or place its findings with the file's facts
+            counts.unchanged += 1
+            return FileResult(path=shown, bytes=st.st_size, kind=hit[0].kind)
+
+        return check
 
     def add(self, source: Source) -> Iterator[FileResult]:
         """Everything but `unchanged`: copies, cache hits by content, reads."""
@@ -271,8 +290,12 @@ def _abs(source: Source) -> FilePath:
     return _abs_dir(folder or ("/" if sep else ".")), os.fsencode(name)
 
 
+Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
+"""The files to scan, given a probe that may answer some of them (discover.discover)."""
+
+
 def scan_sources(
-    sources: Iterable[Source],
+    walk: Walk,
     spec: EngineSpec,
     config: ScanConfig,
     notices: list[str],
@@ -299,7 +322,10 @@ def scan_sources(
     planner = Planner(start, cache, reuse_cache=not spec.show_secrets)
     try:
         try:
-            for source in sources:
+            for source in walk(planner.probe):
+                if isinstance(source, FileResult):  # answered by the probe
+                    yield source
+                    continue
                 result = planner.unchanged(source)
                 if result is not None:
                     yield result

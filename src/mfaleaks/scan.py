@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mfaleaks import forkstart, suppress
 from mfaleaks.config import ScanConfig
-from mfaleaks.discover import WalkOptions, discover
+from mfaleaks.discover import Probe, WalkOptions, discover
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.reuse import cache_key, rules_known_good, scan_sources
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, rule_files
@@ -70,7 +70,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         max_file_size=config.limits.max_file_size,
     )
 
-    def sources() -> Iterator[Source]:
+    def sources(probe: Probe | None) -> Iterator[Source | FileResult]:
         for path in config.paths:
             if path == "-":
                 source, cut = _stdin_source()
@@ -80,7 +80,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
                         "only the first part was scanned (save it to a file to scan it all)"))
                 yield source
                 continue
-            for item in discover((path,), walk):
+            for item in discover((path,), walk, probe):
                 if isinstance(item, ScanError):
                     result.errors.append(item)
                     result.stats.skipped += 1
@@ -89,7 +89,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     try:
         # Cache hits and copies of content already read are not read again (reuse.py).
-        for file_result in scan_sources(sources(), spec, config, result.notices, key):
+        for file_result in scan_sources(sources, spec, config, result.notices, key):
             result.stats.files += 1
             result.stats.bytes += file_result.bytes
             result.findings.extend(file_result.findings)

@@ -1,0 +1,86 @@
+"""Small files in workers (contents.py) and the lanes that route them (workers.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mfaleaks import contents
+from mfaleaks.config import ScanConfig
+from mfaleaks.models import FileResult, Origin, Source
+from mfaleaks.scan import engine_spec
+from mfaleaks.workers import Workers, _spread
+
+
+def test_a_small_file_is_read_whole_in_one_piece(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"x" * 70_000)
+    assert contents.read_whole(str(path), 70_000) == b"x" * 70_000
+    # The walk saw it smaller (it grew since): still read to the end.
+    assert contents.read_whole(str(path), 10) == b"x" * 70_000
+
+
+def test_a_file_grown_past_the_limit_is_left_to_the_streaming_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contents, "SMALL_FILE", 1000)
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"y" * 1001)
+    assert contents.read_whole(str(path), 500) is None
+    path.write_bytes(b"y" * 1000)
+    assert contents.read_whole(str(path), 500) == b"y" * 1000
+
+
+def test_what_cannot_be_read_whole_is_left_to_the_streaming_path(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # swapped in after the walk: must not block
+    assert contents.read_whole(str(fifo), 10) is None
+    assert contents.read_whole(str(tmp_path / "gone.txt"), 10) is None
+
+
+def test_same_content_under_the_same_name_is_scanned_once(tmp_path: Path) -> None:
+    contents.clear()
+    calls: list[str] = []
+
+    def scan(source: Source) -> FileResult:
+        calls.append(source.origin.path)
+        return FileResult(path=source.origin.path, bytes=source.size)
+
+    paths = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "codes.txt").write_text("same\n")
+        paths.append(tmp_path / folder / "codes.txt")
+    (tmp_path / "a" / "other.txt").write_text("same\n")  # same bytes, another name
+    paths.append(tmp_path / "a" / "other.txt")
+    results = []
+    for path in paths:
+        source = Source(Origin(str(path)), name=path.name, fs_path=str(path), size=5)
+        results.append(contents.scan_small(source, scan))
+    assert calls == [str(paths[0]), str(paths[2])]
+    assert [r.reused for r in results if r] == [False, True, False]
+    assert [r.path for r in results if r] == [str(p) for p in paths]
+    assert len({r.digest for r in results if r}) == 1
+
+
+def test_copies_go_to_one_lane_unless_it_is_full_and_another_idle() -> None:
+    spec = engine_spec(ScanConfig(paths=(), jobs=2))
+    workers = Workers(spec, jobs=2)
+    lanes = workers._lanes
+
+    def source(size: int) -> Source:
+        return Source(Origin("x"), name="x", fs_path="/nonexistent/x", size=size)
+
+    sizes = [s for s in range(100, 400) if _spread(s) % 2 == 0][:3]
+    home = workers._lane_for(source(sizes[0]))
+    assert all(workers._lane_for(source(s)) is home for s in sizes)
+    other = lanes[1] if home is lanes[0] else lanes[0]
+    assert any(workers._lane_for(source(s)) is other for s in range(100, 400))
+    home.out = workers.window  # full ...
+    assert workers._lane_for(source(sizes[0])) is other  # ... and the other idle: spill
+    other.out = 1
+    assert workers._lane_for(source(sizes[0])) is home  # both busy: wait for its own
+    big = source(contents.SMALL_FILE + 1)
+    assert workers._lane_for(big) is other  # big files: the least busy lane

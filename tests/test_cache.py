@@ -269,3 +269,22 @@ def test_a_bad_rule_file_fails_every_time_even_with_a_cache(tree: Path, tmp_path
     for _ in range(2):
         res = invoke("scan", "--jobs", "1", *args)
         assert res.exit_code == 2 and "github.toml" in res.stderr, res.stderr
+
+
+def test_the_folder_sweep_gives_way_to_bounded_memory(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ENTERED_KEPT folders the scan stops remembering them: rows of folders that are
+    gone then stay in the cache (harmless) instead of memory growing with the tree."""
+    from mfaleaks import cache as cache_module
+
+    cache = tmp_path / "cache.sqlite"
+    scan("--cache", str(cache), str(tree))
+    shutil.rmtree(tree / "docs")
+    monkeypatch.setattr(cache_module, "ENTERED_KEPT", 1)
+    again = scan("--cache", str(cache), str(tree))
+    assert [f["service"] for f in again["findings"]] == ["github"]
+    assert str(tree / "docs" / "readme.md") in cached_paths(cache)
+    monkeypatch.setattr(cache_module, "ENTERED_KEPT", 200_000)
+    scan("--cache", str(cache), str(tree))
+    assert str(tree / "docs" / "readme.md") not in cached_paths(cache)

@@ -56,6 +56,7 @@ COMMIT_EVERY = 0.5  # seconds: workers write the OCR table of the same file mean
 WRITE_BATCH = 500  # file rows written together
 FOLDER_ROWS = 50_000  # a bigger folder is looked up file by file (bounded memory)
 PRELOAD_ROWS = 100_000  # a cache of up to this many files is read at once (~20 MB)
+ENTERED_KEPT = 200_000  # folders remembered for the end sweep (~30 MB)
 RESULTS_KEPT = 4096  # results remembered by text and by id
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _FOREIGN_OK = {"images"}  # ocrcache.py keeps its table in the same file
@@ -138,6 +139,7 @@ class ScanCache:
         self._known: dict[bytes, tuple[int, int, int, int, int]] | None = None
         self._visited: set[bytes] | None = None  # names of _folder the walk gave
         self._entered: set[bytes] = set()  # folders the walk gave files of
+        self._swept = True  # _entered holds every folder entered: the end sweep may run
         self._preloaded: dict[bytes, dict[bytes, tuple[int, int, int, int, int]]] | None = None
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
         self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
@@ -229,12 +231,16 @@ class ScanCache:
     def _enter(self, folder: bytes) -> None:
         """Fetch a folder's rows at once: the walk gives its files one after another."""
         again = folder in self._entered
-        self._entered.add(folder)
+        if len(self._entered) < ENTERED_KEPT:
+            self._entered.add(folder)
+        else:
+            self._swept = False  # memory stays bounded; gone folders wait for a smaller scan
         self._folder = folder
         whole = not again and folder.startswith(self._listed) and bool(self._listed)
         if self._preloaded is not None and not again:
             self._known = self._preloaded.pop(folder, {})
-            self._visited = set() if whole else None
+            # Names not listed are gone only if the walk listed this whole folder, once.
+            self._visited = set() if whole and self._known else None
             return
         rows = self.db.execute(
             "SELECT name, size, mtime_ns, ctime_ns, ino, result FROM files WHERE dir = ? "
@@ -243,8 +249,7 @@ class ScanCache:
             self._known = self._visited = None  # gone files here wait for the folder to go
             return
         self._known = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
-        # Names not listed are gone only if the walk listed this whole folder, once.
-        self._visited = set() if whole else None
+        self._visited = set() if whole and self._known else None
 
     def _leave(self) -> None:
         """Forget the files of the folder just walked that it no longer holds."""
@@ -327,17 +332,19 @@ class ScanCache:
         folder, name = _split(root)
         if (folder, name) not in self._found:
             self._write("DELETE FROM files WHERE dir = ? AND name = ?", (folder, name))
+        if not self._swept:
+            return
         prefix = root.rstrip(b"/") + b"/"
         try:
-            folders = [r[0] for r in self.db.execute(
+            rows = self.db.execute(
                 "SELECT DISTINCT dir FROM files WHERE substr(dir, 1, ?) = ?",
-                (len(prefix), prefix))]
+                (len(prefix), prefix))
+            gone = [r[0] for r in rows if r[0] not in self._entered]
         except sqlite3.Error as exc:
             self._failed(exc)
             return
-        for gone in folders:
-            if gone not in self._entered:
-                self._write("DELETE FROM files WHERE dir = ?", (gone,))
+        for folder in gone:
+            self._write("DELETE FROM files WHERE dir = ?", (folder,))
 
     def _flush(self) -> None:
         rows, self._rows = self._rows, []

@@ -100,12 +100,19 @@ def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
     return h.hexdigest()
 
 
+def _on_path(name: str) -> str | None:
+    """shutil.which, without importing shutil (~2 ms) on every scan with --cache."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(folder, name)
+        if folder and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def _tesseract_identity() -> str:
     """The tesseract program and its language data as installed (an upgrade changes OCR
     output). From file facts: asking `tesseract --version` costs a process start."""
-    import shutil  # only with OCR on, and once per scan
-
-    program = shutil.which("tesseract")
+    program = _on_path("tesseract")
     if program is None:
         return "none"
     prefix = os.environ.get("TESSDATA_PREFIX", "")

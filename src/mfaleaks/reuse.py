@@ -25,6 +25,7 @@ import functools
 import hashlib
 import os
 import stat
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class Planner:
         counts = self.counts
 
         def check(shown: str, name: str, st: os.stat_result) -> FileResult | None:
-            hit = cache.by_name(os.fsencode(name), stat_key(st))
+            hit = cache.by_name(name.encode(_FS_ENCODING, _FS_ERRORS), stat_key(st))
             if hit is None or hit[0].findings or hit[0].errors:
                 return None  # read it, or place its findings with the file's facts
             counts.unchanged += 1
@@ -277,6 +278,10 @@ class Planner:
             return None
 
 
+# What os.fsencode does, without its call per file.
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 @functools.lru_cache(maxsize=256)
 def _abs_dir(folder: str) -> bytes:
     """The absolute form of a folder, ending in one separator."""
@@ -287,7 +292,7 @@ def _abs(source: Source) -> FilePath:
     """The cache's key of a file: its absolute folder and its name (one abspath a folder)."""
     assert source.fs_path is not None
     folder, sep, name = source.fs_path.rpartition("/")
-    return _abs_dir(folder or ("/" if sep else ".")), os.fsencode(name)
+    return _abs_dir(folder or ("/" if sep else ".")), name.encode(_FS_ENCODING, _FS_ERRORS)
 
 
 Walk = Callable[[Probe | None], Iterable[Source | FileResult]]

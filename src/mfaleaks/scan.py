@@ -90,10 +90,12 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     try:
         # Cache hits and copies of content already read are not read again (reuse.py).
         for file_result in scan_sources(sources, spec, config, result.notices, key):
-            result.stats.files += 1
+            result.stats.files += file_result.files
             result.stats.bytes += file_result.bytes
-            result.findings.extend(file_result.findings)
-            result.errors.extend(file_result.errors)
+            if file_result.findings:
+                result.findings.extend(file_result.findings)
+            if file_result.errors:
+                result.errors.extend(file_result.errors)
             if progress is not None:
                 progress(file_result)
     except KeyboardInterrupt:

@@ -100,3 +100,27 @@ def test_word_boundaries_on_non_ascii_text_are_those_of_the_str() -> None:
         list(exact.accepted())  # forces the str search
         assert found.any_accepted(seeds) is expected, text
         assert exact.any_accepted(seeds) is expected, text
+
+
+def test_gates_open_for_letters_that_lower_to_something_else() -> None:
+    """(?i) matches 'ſ' for s and 'İ' for i, whose lower() is not s / i: the gates spell
+    their literals those ways too, so they still open (and need not open on every
+    non-ASCII text)."""
+    tried = 0
+    for name, (shape, _) in ENGINE.by_shape.items():
+        gates = Gates([shape])
+        for text in _samples():
+            for variant in (text.replace("s", "\u017f"), text.replace("i", "\u0130"),
+                            text.replace("i", "\u0130").replace("S", "\u017f")):
+                if shape.pattern.search(variant):
+                    tried += 1
+                    assert name in _open(gates, variant), (name, variant)
+    assert tried  # the otpauth examples match with those letters
+    shape = ENGINE.by_shape["otpauth-migration-uri"][0]
+    text = "x otpauth-m\u0130grat\u0130on://offline?data=CjEKCkhlbGxvId6tvu8SGEV4 y"
+    assert shape.pattern.search(text) and "otpauth-migration-uri" in _open(Gates([shape]), text)
+
+
+def test_gates_stay_shut_on_ordinary_non_ascii_text() -> None:
+    gates = Gates([ENGINE.by_shape[n][0] for n in ENGINE.distinctive])
+    assert _open(gates, "Grüße aus Köln — keine Codes hier, nur Text.") == set(gates.always)

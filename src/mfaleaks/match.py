@@ -576,12 +576,30 @@ def _anchor_gate(items: list[_Item], runs: list[tuple[_Lit, int, int]]) -> Gate 
     return Gate(anchor=re.compile(best[1])) if best is not None else None
 
 
+# Letters that (?i) matches with a character whose lower() is not that letter:
+# LONG S stays 'ſ', CAPITAL I WITH DOT becomes 'i' + COMBINING DOT (found by trying
+# every code point against every ASCII letter; KELVIN SIGN lowers to 'k', so it is fine).
+_OTHER_LOWER = {"s": ("s", "\u017f"), "i": ("i", "i\u0307")}
+_MAX_SPELLINGS = 64
+
+
+def _lowered_spellings(literal: str) -> list[str] | None:
+    """How a case-insensitive ASCII literal can appear in lower-cased text; None if too many."""
+    options = [_OTHER_LOWER.get(ch, (ch,)) for ch in literal]
+    count = 1
+    for o in options:
+        count *= len(o)
+    if count > _MAX_SPELLINGS:
+        return None
+    return ["".join(p) for p in itertools.product(*options)]
+
+
 class Gates:
     """Which of some shapes could match a text, judged by their gates."""
 
     def __init__(self, shapes: Iterable[Shape]) -> None:
         always: set[str] = set()
-        self._literals: list[tuple[bytes, str, bool]] = []  # (literal, shape, ascii_only)
+        self._literals: list[tuple[bytes, str, bool]] = []  # (literal, shape, ASCII only)
         self._anchors: list[tuple[re.Pattern[str], str]] = []
         for shape in shapes:
             gate = gate_of(shape.pattern)
@@ -590,9 +608,12 @@ class Gates:
             elif gate.anchor is not None:
                 self._anchors.append((gate.anchor, shape.name))
             else:
-                self._literals.extend(
-                    (lit.encode("utf-8"), shape.name, gate.ascii_only) for lit in gate.literals
-                )
+                for lit in gate.literals:
+                    spellings = _lowered_spellings(lit) if gate.ascii_only else [lit]
+                    unsure = spellings is None  # too many: open on any non-ASCII text
+                    self._literals.extend(
+                        (v.encode("utf-8"), shape.name, unsure) for v in spellings or [lit]
+                    )
         self.always = frozenset(always)
         words = sorted({lit for lit, _, _ in self._literals})
         # Leftmost-first lets the automaton skip ahead with a SIMD prefilter (the

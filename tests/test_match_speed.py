@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import regex
 
-from mfaleaks.match import Gates, TermIndex, gate_of
+from mfaleaks.gates import Gates, gate_of
+from mfaleaks.match import TermIndex
 from mfaleaks.models import Confidence, Origin, Source, TextChunk
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.rules.model import Shape

@@ -151,6 +151,7 @@ class ScanCache:
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
         self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
         self._ids: dict[str, int] = {}  # result text -> id
+        self._empty_ids: dict[str, int] = {}  # kind -> id of its empty result
         self._results: dict[int, Stored] = {}  # id -> result
         db.execute("BEGIN")
 
@@ -279,22 +280,20 @@ class ScanCache:
             if row is None:
                 return None
             stored = from_json(row[0])
-            if len(self._results) >= RESULTS_KEPT:
-                self._results.clear()
-            self._results[result_id] = stored
+            _keep(self._results, result_id, stored)
         return stored
 
     # ---- writes -----------------------------------------------------------------------------
 
     def store(self, stored: Stored) -> int | None:
         """Keep a result (each distinct one once); its row id (None if the write failed)."""
-        # Most files have the empty result of their kind: no JSON to build for those.
+        # Most files have the empty result of their kind: its id is kept by kind, so no
+        # JSON is built for those.
         empty = not stored.findings and not stored.errors
-        text = f"empty {stored.kind}" if empty else to_json(stored)
+        if empty and stored.kind in self._empty_ids:
+            return self._empty_ids[stored.kind]
+        text = to_json(stored)
         result_id = self._ids.get(text)
-        if result_id is None and empty:
-            text = to_json(stored)
-            result_id = self._ids.get(text)
         if result_id is None:
             row = self._write(
                 "INSERT INTO results (json) VALUES (?) "
@@ -304,11 +303,9 @@ class ScanCache:
             if row is None:
                 return None
             result_id = int(row[0])
-            if len(self._ids) >= RESULTS_KEPT:
-                self._ids.clear()
-            self._ids[text] = result_id
-            if empty:
-                self._ids[f"empty {stored.kind}"] = result_id
+            _keep(self._ids, text, result_id)
+        if empty:
+            self._empty_ids[stored.kind] = result_id
         return result_id
 
     def remember(
@@ -402,6 +399,13 @@ class ScanCache:
         self._rows.clear()
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("ROLLBACK")
+
+
+def _keep(memory: dict[Any, Any], key: object, value: object) -> None:
+    """A bounded memory: emptied when full (results repeat in runs, not at random)."""
+    if len(memory) >= RESULTS_KEPT:
+        memory.clear()
+    memory[key] = value
 
 
 def _split(path: bytes) -> tuple[bytes, bytes]:

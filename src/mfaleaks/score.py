@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import regex
 
+from mfaleaks.gates import Gates
 from mfaleaks.mask import fingerprint, mask
 from mfaleaks.match import (
     Cluster,
-    Gates,
     Hits,
     Term,
     TermIndex,

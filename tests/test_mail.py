@@ -118,6 +118,14 @@ def test_text_before_the_first_separator_is_a_message_only_when_not_blank() -> N
     assert len(list(split_mbox(io.BytesIO(b"junk line\n" + TRICKY), 1 << 20))) == 5
 
 
+def test_an_mbox_that_starts_with_blank_lines_is_still_an_mbox() -> None:
+    for lead in (b"\n", b"\n\n", b"\r\n\r\n"):
+        source = Source(Origin("box"), name="box", data=lead + TRICKY, size=len(lead + TRICKY))
+        assert classify(source) is Kind.MBOX, lead
+    text = b"\n\nMeeting notes\nFrom alice@example.com Wed May  1 09:30:00 2024\n"
+    assert classify(Source(Origin("t"), name="t", data=text, size=len(text))) is Kind.TEXT
+
+
 def test_mbox_messages_are_labelled_and_carry_date_and_sender() -> None:
     rng = random.Random(3)
     mails = [

@@ -123,7 +123,7 @@ def _sniff(head: bytes) -> Kind | None:
         return Kind.SEVENZ
     if len(head) > 262 and head[257:262] == b"ustar":
         return Kind.TAR
-    if _MBOX_FROM.match(head):
+    if _MBOX_FROM.match(head.lstrip(b"\r\n")):  # exports may start with blank lines
         return Kind.MBOX
     return None
 

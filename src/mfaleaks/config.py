@@ -43,6 +43,7 @@ class ScanConfig:
     baseline: Path | None = None
     inline_allow: bool = True
     disabled_rules: frozenset[str] = frozenset()
+    config_file: str | None = None  # where disabled_rules and allowed_fingerprints came from
     allowed_fingerprints: Mapping[str, str] = field(default_factory=dict)
     # --cache FILE (src/mfaleaks/cache.py): results of earlier scans, for cheap rescans.
     cache: Path | None = None

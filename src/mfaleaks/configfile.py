@@ -156,6 +156,7 @@ def apply(config: ScanConfig, file: FileConfig | None, given: Collection[str]) -
         "rule_paths": (*file.rules, *config.rule_paths),
         "disabled_rules": frozenset(file.disable) | config.disabled_rules,
         "allowed_fingerprints": {**file.allow, **config.allowed_fingerprints},
+        "config_file": str(file.path),
     }
     if file.format is not None and "format" not in given:
         changes["format"] = file.format

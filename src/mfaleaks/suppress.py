@@ -84,7 +84,10 @@ def policy_for(config: ScanConfig, rule_ids: Collection[str]) -> Policy:
     """The policy of a scan; a disabled rule id that does not exist is a config error."""
     unknown = sorted(set(config.disabled_rules) - set(rule_ids))
     if unknown:
-        raise ConfigError(f"disable: unknown rule id '{unknown[0]}' (see `mfaleaks rules list`)")
+        where = f"{config.config_file}: " if config.config_file else ""
+        raise ConfigError(
+            f"{where}disable: unknown rule id '{unknown[0]}' (see `mfaleaks rules list`)"
+        )
     baseline = None
     if config.baseline is not None:
         from mfaleaks.baseline import load

@@ -41,7 +41,10 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
 
 def _rule_ids(spec: EngineSpec, known_good: bool) -> set[str]:
     if known_good:
-        return spec.rule_ids()  # a rescan: compiling them again would only cost start-up
+        try:
+            return spec.rule_ids()  # a rescan: compiling them again would only cost start-up
+        except (OSError, ValueError):  # changed since the key was taken: check them properly
+            pass
     return {r.id for r in spec.pack().rules}  # fail fast (exit 2) before any worker starts
 
 

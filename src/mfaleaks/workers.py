@@ -52,7 +52,7 @@ def _mmap_threshold(size: int) -> None:
 
 
 @contextlib.contextmanager
-def bounded_malloc(source: Source) -> Iterator[None]:
+def bounded_malloc() -> Iterator[None]:
     """Keep a big file's blocks out of the heap, so memory stays flat however big it is.
 
     glibc raises its mmap threshold after a big block is freed, then serves the
@@ -60,11 +60,8 @@ def bounded_malloc(source: Source) -> Iterator[None]:
     str.lower) from a heap that fragments and only shrinks from the top: a
     590 MB text file peaked at 420 MB, a 100 MB one at 228 MB. With a 2 MiB
     threshold both peak at 125 MB, for ~50% more time (fresh pages for every
-    block), so only files of BIG_FILE bytes and more are read that way.
+    block), so only files of BIG_FILE bytes and more are read that way (timed_scan).
     """
-    if source.size < BIG_FILE:  # timed_scan does not even ask for those
-        yield
-        return
     _mmap_threshold(2 * 1024 * 1024)
     try:
         yield
@@ -104,7 +101,7 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     try:
         if source.size < BIG_FILE:
             return scan_source(source, engine, limits)
-        with bounded_malloc(source):
+        with bounded_malloc():
             return scan_source(source, engine, limits)
     except FileTimeout:
         result = FileResult(path=source.origin.path, bytes=source.size)

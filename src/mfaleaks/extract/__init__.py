@@ -8,67 +8,54 @@ Office libraries they may never need (~0.14 s of start-up).
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Iterator, Mapping
+from typing import cast
 
 from mfaleaks.classify import Kind
 from mfaleaks.extract.base import Extractor
 
+# kind -> (module under mfaleaks.extract, function): imported when first asked for.
+_WHERE: dict[Kind, tuple[str, str]] = {
+    Kind.TEXT: ("text", "extract_text"),
+    Kind.HTML: ("html", "extract_html"),
+    Kind.MBOX: ("mail", "extract_mbox"),
+    Kind.EML: ("mail", "extract_eml"),
+    Kind.MSG: ("msg", "extract_msg"),
+    Kind.PST: ("pst", "extract_pst"),
+    Kind.PDF: ("pdf", "extract_pdf"),
+    Kind.OOXML: ("office", "extract_ooxml"),
+    Kind.OLE: ("office", "extract_ole"),
+    Kind.ODF: ("odf", "extract_odf"),
+    Kind.RTF: ("rtf", "extract_rtf"),
+    Kind.IMAGE: ("image", "extract_image"),
+    Kind.ZIP: ("archive", "extract_zip"),
+    Kind.TAR: ("archive", "extract_tar"),
+    Kind.GZIP: ("archive", "extract_gzip"),
+    Kind.BZIP2: ("archive", "extract_bzip2"),
+    Kind.XZ: ("archive", "extract_xz"),
+    Kind.SEVENZ: ("archive", "extract_7z"),
+}
 
+
+@functools.cache
 def extractor_for(kind: Kind) -> Extractor | None:
-    if kind is Kind.TEXT:
-        from mfaleaks.extract.text import extract_text
-        return extract_text
-    if kind is Kind.HTML:
-        from mfaleaks.extract.html import extract_html
-        return extract_html
-    if kind in (Kind.MBOX, Kind.EML):
-        from mfaleaks.extract.mail import extract_eml, extract_mbox
-        return extract_mbox if kind is Kind.MBOX else extract_eml
-    if kind is Kind.MSG:
-        from mfaleaks.extract.msg import extract_msg
-        return extract_msg
-    if kind is Kind.PST:
-        from mfaleaks.extract.pst import extract_pst
-        return extract_pst
-    if kind is Kind.PDF:
-        from mfaleaks.extract.pdf import extract_pdf
-        return extract_pdf
-    if kind in (Kind.OOXML, Kind.OLE):
-        from mfaleaks.extract.office import extract_ole, extract_ooxml
-        return extract_ooxml if kind is Kind.OOXML else extract_ole
-    if kind is Kind.ODF:
-        from mfaleaks.extract.odf import extract_odf
-        return extract_odf
-    if kind is Kind.RTF:
-        from mfaleaks.extract.rtf import extract_rtf
-        return extract_rtf
-    if kind is Kind.IMAGE:
-        from mfaleaks.extract.image import extract_image
-        return extract_image
-    return _archive(kind)
+    where = _WHERE.get(kind)
+    if where is None:
+        return None
+    module = importlib.import_module(f"mfaleaks.extract.{where[0]}")
+    return cast(Extractor, getattr(module, where[1]))
 
 
-def _archive(kind: Kind) -> Extractor | None:
-    from mfaleaks.extract import archive
-
-    return {
-        Kind.ZIP: archive.extract_zip,
-        Kind.TAR: archive.extract_tar,
-        Kind.GZIP: archive.extract_gzip,
-        Kind.BZIP2: archive.extract_bzip2,
-        Kind.XZ: archive.extract_xz,
-        Kind.SEVENZ: archive.extract_7z,
-    }.get(kind)
-
-
-SUPPORTED = frozenset(k for k in Kind if k not in (Kind.EMPTY, Kind.BINARY))
+SUPPORTED = frozenset(_WHERE)  # every kind but EMPTY and BINARY
 
 
 class _Registry(Mapping[Kind, Extractor]):
     """EXTRACTORS[kind] / .get(kind), importing on first use."""
 
     def __getitem__(self, kind: Kind) -> Extractor:
-        found = extractor_for(kind) if kind in SUPPORTED else None
+        found = extractor_for(kind)
         if found is None:
             raise KeyError(kind)
         return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,6 +17,8 @@ GEN = Path(__file__).resolve().parents[1] / "tests" / "gen_docs.py"
 
 
 def _gen() -> ModuleType:
+    if str(GEN.parent) not in sys.path:  # gen_docs imports its neighbours (gen_archives)
+        sys.path.insert(0, str(GEN.parent))
     spec = importlib.util.spec_from_file_location("gen_docs", GEN)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -13,6 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from mfaleaks.cli import cli
+from mfaleaks.config import ScanConfig
+from mfaleaks.scan import engine_spec
+from mfaleaks.score import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -67,3 +70,15 @@ def corpus(name: str) -> Path:
 
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """The bundled rule pack at the default settings, built once for the tests that
+    call the engine directly."""
+    global _engine
+    if _engine is None:
+        _engine = engine_spec(ScanConfig(paths=("x",))).build()
+    return _engine

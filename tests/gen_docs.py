@@ -14,11 +14,12 @@ import lzma
 import random
 import struct
 import tarfile
-import zipfile
 import zlib
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from gen_archives import tar_bytes, zip_bytes
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
@@ -440,25 +441,6 @@ def pdf_enrolment(folder: Path, uri: str, pages: int = 1) -> Path:
 
 def github_file(codes: list[str]) -> bytes:
     return "".join(code + "\r\n" for code in codes).encode()
-
-
-def tar_bytes(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 1_700_000_000
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def export_zip(folder: Path, codes: list[str], rng: random.Random) -> Path:

@@ -24,7 +24,6 @@ import socket
 import struct
 import sys
 import tarfile
-import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gen_archives import tar_bytes, zip_bytes
 from gen_docs import deflated_zeros, gzip_bomb, nested_zip, zip_bomb
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -202,23 +202,11 @@ def minimal_pdf(pages: int, text: str = "Quarterly report, nothing secret here."
 # -- archives and documents ------------------------------------------------------------------
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+zip_of = zip_bytes
 
 
 def tar_of(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 1_700_000_000
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return tar_bytes(members, tarfile.GNU_FORMAT)  # GNU: member names of any length
 
 
 def docx_of(document_xml: bytes) -> bytes:

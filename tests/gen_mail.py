@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import random
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,8 @@ from email.policy import compat32
 from email.utils import format_datetime
 from pathlib import Path
 from typing import BinaryIO
+
+from gen_archives import zip_bytes
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
@@ -124,12 +125,7 @@ def attachment(name: str, data: bytes, ctype: str = "application/octet-stream") 
     return part
 
 
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+zip_of = zip_bytes
 
 
 def screenshot(text: str, scale: int = 1) -> bytes:

@@ -18,13 +18,10 @@ import pytest
 from conftest import REPO, CliRun, invoke
 from mfaleaks import workers
 from mfaleaks.rules.load import DEFAULT_RULES_DIR
+from sample_codes import GITHUB
 
 sys.path.insert(0, str(REPO / "scripts"))
 
-GITHUB = ["d1371-c1714", "9d439-536b3", "216fd-aeeb9", "75729-fae92", "3d5a4-fd12a",
-          "abfe2-28f21", "9e9cb-0eb53", "f1694-7ccf2", "5ec84-d8dbc", "74254-770f5",
-          "8904d-ba41e", "cccc3-fc162", "6e53a-13043", "b026c-48bbf", "33fef-f9243",
-          "a8f50-6b409"]
 
 
 @pytest.fixture

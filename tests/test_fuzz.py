@@ -29,11 +29,9 @@ from hypothesis import strategies as st
 
 import gen_docs
 import gen_hostile as gen
-from mfaleaks.config import ScanConfig
+from conftest import default_engine
 from mfaleaks.extract.base import Limits
 from mfaleaks.models import FileResult, Origin, Source
-from mfaleaks.scan import engine_spec
-from mfaleaks.score import Engine
 from mfaleaks.workers import timed_scan
 from test_hostile import CATCH_ALL
 
@@ -118,14 +116,6 @@ SEEDS: dict[str, tuple[str, Callable[[Path], bytes]]] = {
     "pst": ("outlook.pst", _shared("outlook-pst/outlook.pst")),
 }
 
-_engine: Engine | None = None
-
-
-def engine() -> Engine:
-    global _engine
-    if _engine is None:
-        _engine = engine_spec(ScanConfig(paths=("x",))).build()
-    return _engine
 
 
 Op = tuple[str, float, float, bytes]
@@ -202,6 +192,6 @@ def check(result: FileResult) -> None:
 
 def read(name: str, data: bytes) -> FileResult:
     source = Source(origin=Origin(name), name=name, data=data, size=len(data))
-    result = timed_scan(source, engine(), LIMITS)
+    result = timed_scan(source, default_engine(), LIMITS)
     assert result.path == name
     return result

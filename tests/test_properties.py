@@ -19,32 +19,22 @@ import re
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import default_engine
 from mfaleaks.classify import Kind, classify_bytes
-from mfaleaks.config import ScanConfig
 from mfaleaks.decode import StreamDecoder, decode_bytes
 from mfaleaks.htmltext import _BLANKS, _BREAK, _CELL, _CELLS, _SPACES, _TAG, html_to_text
 from mfaleaks.mask import MASK, fingerprint, mask
 from mfaleaks.models import Origin, Source, TextChunk
 from mfaleaks.reasons import scrub
-from mfaleaks.scan import engine_spec
-from mfaleaks.score import Engine
 
 EXAMPLES = int(os.environ.get("MFALEAKS_PROPERTY_EXAMPLES", "150"))
 FAST = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
-_engine: Engine | None = None
-
-
-def engine() -> Engine:
-    global _engine
-    if _engine is None:
-        _engine = engine_spec(ScanConfig(paths=("x",))).build()
-    return _engine
 
 
 def scan_text(text: str, name: str = "notes.txt") -> list[object]:
     source = Source(origin=Origin(name), name=name, data=b"")
-    return list(engine().scan_chunk(TextChunk(text=text), source))
+    return list(default_engine().scan_chunk(TextChunk(text=text), source))
 
 
 # -- decoding and classifying ---------------------------------------------------------------

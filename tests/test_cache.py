@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, CliRun, invoke
-from mfaleaks import workers
+from mfaleaks import scanjob
 from mfaleaks.rules.load import DEFAULT_RULES_DIR
 from sample_codes import GITHUB
 
@@ -54,7 +54,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
     """Files opened under a folder (by the scanner or the hasher) and files scanned."""
     opened: list[str] = []
     scanned: list[str] = []
-    real_open, real_scan = os.open, workers.timed_scan
+    real_open, real_scan = os.open, scanjob.timed_scan
 
     def counting_open(path: Any, *args: Any, **kwargs: Any) -> int:
         opened.append(os.fsdecode(path))
@@ -65,7 +65,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
         return real_scan(source, *args)
 
     monkeypatch.setattr(os, "open", counting_open)
-    monkeypatch.setattr(workers, "timed_scan", counting_scan)
+    monkeypatch.setattr(scanjob, "timed_scan", counting_scan)
 
     def under(root: Path) -> list[str]:
         return [p for p in opened + scanned if p.startswith(str(root))]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, invoke
-from mfaleaks import contents, memo, reuse, workers
+from mfaleaks import contents, memo, reuse, scanjob
 from sample_codes import GITHUB
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -32,13 +32,13 @@ def scan(*args: str, jobs: str = "1") -> dict[str, Any]:
 def scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Paths of the files on disk that a (jobs=1) scan really reads."""
     paths: list[str] = []
-    real = workers.timed_scan
+    real = scanjob.timed_scan
 
     def counting(source: Any, *args: Any) -> Any:
         paths.append(source.origin.path)
         return real(source, *args)
 
-    monkeypatch.setattr(workers, "timed_scan", counting)
+    monkeypatch.setattr(scanjob, "timed_scan", counting)
     return paths
 
 

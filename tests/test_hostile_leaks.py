@@ -171,7 +171,7 @@ def test_no_code_in_any_output(planted: tuple[Path, list[str]], tmp_path: Path) 
 
     # A crash of the tool itself whose exception quotes a code (as int() would).
     work = tmp_path / "crash"
-    boom = ("import mfaleaks.cli as c\n"
+    boom = ("import mfaleaks.report as c\n"
             "def boom(*a, **k):\n"
             f"    raise ValueError(\"invalid literal for int() with base 10: '{codes[-1]}'\")\n"
             "c.render = boom\n")

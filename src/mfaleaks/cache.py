@@ -47,7 +47,7 @@ from typing import Any
 
 from mfaleaks import __version__
 from mfaleaks.errors import ConfigError
-from mfaleaks.extract.base import Limits
+from mfaleaks.limits import Limits
 from mfaleaks.stored import Stored, from_json, to_json
 
 SCHEMA = 2

@@ -12,16 +12,17 @@ from types import FrameType
 import click
 from click.core import ParameterSource
 
-from mfaleaks import __version__, configfile
+from mfaleaks import __version__
 from mfaleaks.config import Format, ScanConfig, parse_size
 from mfaleaks.errors import ConfigError
-from mfaleaks.extract.base import Limits
+from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 from mfaleaks.output import write_private
 from mfaleaks.progress import ProgressDisplay
-from mfaleaks.report import render
-from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
-from mfaleaks.scan import run_scan
+
+# The scan machinery, the config file reader, the reports and the rule loader are
+# imported by the commands that use them: a first scan starts its worker server
+# before loading them (forkstart.py), and `--version` or a cached rescan start sooner.
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -102,6 +103,12 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          config_file: Path | None,
          baseline: Path | None, no_inline_allow: bool, quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
+    if jobs > 1 and (cache is None or not cache.exists()):
+        # A first scan reads files: the worker server loads (~0.1 s) while this
+        # process reads its options and rules. With a cache file run_scan decides.
+        from mfaleaks import forkstart
+
+        forkstart.start_early()
     config = _scan_config(click.get_current_context())
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
@@ -109,6 +116,9 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     missing = [p for p in config.paths if p != "-" and not os.path.lexists(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {missing[0]}")
+    from mfaleaks.report import render
+    from mfaleaks.scan import run_scan
+
     try:
         with ProgressDisplay(enabled=not quiet) as progress:
             result = run_scan(config, progress=progress.callback())
@@ -149,6 +159,8 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
         inline_allow=not p["no_inline_allow"], cache=p.get("cache"),
     )
+    from mfaleaks import configfile
+
     given = {field for name, field in _FILE_SETTABLE.items()
              if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)}
     try:
@@ -200,6 +212,8 @@ def rules() -> None:
 
 
 def _load(paths: tuple[Path, ...], no_default: bool) -> object:
+    from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
+
     roots = ([] if no_default else [DEFAULT_RULES_DIR]) + list(paths)
     try:
         return load_pack(roots)
@@ -271,6 +285,8 @@ def baseline_create(file: str, **_: object) -> None:
     config = replace(_scan_config(click.get_current_context()), baseline=None)
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
+    from mfaleaks.scan import run_scan
+
     try:
         with ProgressDisplay(enabled=not config.quiet) as progress:
             result = run_scan(config, progress=progress.callback())

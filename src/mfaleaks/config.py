@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from mfaleaks.errors import ConfigError
-from mfaleaks.extract.base import Limits
+from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never need it
     from multiprocessing.context import BaseContext
 
-PRELOAD = ["mfaleaks.workers", "magic"]
+PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workers", "magic"]
 
 
 def context() -> BaseContext:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfaleaks.extract.base import Limits
+from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 
 if TYPE_CHECKING:

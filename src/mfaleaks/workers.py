@@ -2,133 +2,38 @@
 files (with everything inside them) and streams FileResults back.
 
 No per-file process start-up; SIGINT is left to the parent, which stops the
-pool and still writes the report of what was scanned.
+pool and still writes the report of what was scanned. What runs inside a
+worker is scanjob.py, which this module does not import: the main process
+only routes files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
-import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from mfaleaks import contents, forkstart, memo
-from mfaleaks.extract.base import Limits
 from mfaleaks.models import FileResult, ScanError, Source
-from mfaleaks.pipeline import scan_source
-from mfaleaks.score import Engine
 from mfaleaks.spec import EngineSpec
 
-# Tesseract's OpenMP threads oversubscribe small machines; we parallelise with
-# processes instead (ENGINEERING.md: 1.76 s -> 0.41 s per screenshot).
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-
-
-class FileTimeout(BaseException):
-    """BaseException so that extractors' `except Exception` cannot swallow it."""
-
-
-_engine: Engine | None = None
-_limits: Limits | None = None
-
-
-BIG_FILE = 32 * 1024 * 1024  # from this size on, a file is read with bounded_malloc on
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-_libc: ctypes.CDLL | None = None
-
-
-def _mmap_threshold(size: int) -> None:
-    global _libc
-    try:
-        _libc = _libc or ctypes.CDLL(None)
-        _libc.mallopt(_M_MMAP_THRESHOLD, size)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
-@contextlib.contextmanager
-def bounded_malloc() -> Iterator[None]:
-    """Keep a big file's blocks out of the heap, so memory stays flat however big it is.
-
-    glibc raises its mmap threshold after a big block is freed, then serves the
-    next big blocks (4 MB text blocks, the 12-bytes-per-character buffer of
-    str.lower) from a heap that fragments and only shrinks from the top: a
-    590 MB text file peaked at 420 MB, a 100 MB one at 228 MB. With a 2 MiB
-    threshold both peak at 125 MB, for ~50% more time (fresh pages for every
-    block), so only files of BIG_FILE bytes and more are read that way (timed_scan).
-    """
-    _mmap_threshold(2 * 1024 * 1024)
-    try:
-        yield
-    finally:
-        _mmap_threshold(32 * 1024 * 1024)  # glibc's own ceiling for the dynamic threshold
-        if _libc is not None and hasattr(_libc, "malloc_trim"):
-            _libc.malloc_trim(0)
-
-
-_alarm_installed = False  # in a worker process the SIGALRM handler stays for good
+if TYPE_CHECKING:
+    from mfaleaks.score import Engine
 
 
 def _init(spec: EngineSpec) -> None:
-    global _engine, _limits, _alarm_installed
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "setitimer"):
-        signal.signal(signal.SIGALRM, _on_alarm)
-        _alarm_installed = True
-    _engine = spec.build()
-    _limits = spec.limits
+    """In a new worker (the fork server has imported scanjob already)."""
+    from mfaleaks import scanjob
+
+    scanjob.init(spec)
 
 
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    raise FileTimeout
+def _scan_batch(batch: list[Source]) -> list[FileResult]:
+    from mfaleaks import scanjob
 
-
-def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
-    """scan_source under a wall-clock limit, so one pathological file cannot hang a scan."""
-    use_alarm = limits.parse_timeout > 0 and hasattr(signal, "setitimer")
-    budget = limits.parse_timeout + source.size / 1e6
-    # Installing a handler costs more than the timer: a worker keeps its own (_init).
-    swap = use_alarm and not _alarm_installed
-    if swap:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-    if use_alarm:
-        signal.setitimer(signal.ITIMER_REAL, budget)
-    try:
-        if source.size < BIG_FILE:
-            return scan_source(source, engine, limits)
-        with bounded_malloc():
-            return scan_source(source, engine, limits)
-    except FileTimeout:
-        result = FileResult(path=source.origin.path, bytes=source.size)
-        result.errors.append(
-            ScanError(
-                source.origin.path, source.origin.member,
-                f"time limit reached ({budget:.0f} s for this file); not fully scanned",
-            )
-        )
-        return result
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        if swap:
-            signal.signal(signal.SIGALRM, previous)
-
-
-def scan_one(source: Source, engine: Engine, limits: Limits) -> FileResult:
-    """A small file read whole (and its content scanned once per worker), else streamed."""
-    result = contents.scan_small(source, lambda whole: timed_scan(whole, engine, limits))
-    return result if result is not None else timed_scan(source, engine, limits)
-
-
-def scan_batch(batch: list[Source]) -> list[FileResult]:
-    """In a worker: several small files per round trip (the parent sends batches)."""
-    assert _engine is not None and _limits is not None
-    return [scan_one(source, _engine, _limits) for source in batch]
+    return scanjob.scan_batch(batch)
 
 
 Done = tuple[object, Source, FileResult]
@@ -178,7 +83,7 @@ class Workers:
         self.spec = spec
         self.jobs = jobs
         self.window = window or 4  # batches out per lane: fewer stalls than 2 (1.85 -> 1.67 s)
-        self._engine = spec.build() if jobs <= 1 else None
+        self._engine: Engine | None = spec.build() if jobs <= 1 else None
         if self._engine is not None:  # in this process: forget what another engine saw
             contents.clear()
             memo.clear()
@@ -205,6 +110,8 @@ class Workers:
 
     def submit(self, source: Source, tag: object = None) -> list[Done]:
         if self._engine is not None:
+            from mfaleaks.scanjob import scan_one
+
             return [(tag, source, scan_one(source, self._engine, self.spec.limits))]
         lane = self._lane_for(source)
         lane.batch.append((tag, source))
@@ -282,7 +189,7 @@ class Workers:
         lane.batch, lane.bytes = [], 0
         lane.sent += 1
         lane.out += 1
-        self._out[lane.pool.submit(scan_batch, [source for _, source in batch])] = (lane, batch)
+        self._out[lane.pool.submit(_scan_batch, [source for _, source in batch])] = (lane, batch)
 
     def _collect(self, block: bool) -> list[Done]:
         if block and self.before_block is not None:
@@ -327,7 +234,7 @@ class Workers:
             if lane.pool is None:
                 lane.pool = self._new_pool()
             try:
-                result = lane.pool.submit(scan_batch, [source]).result()[0]
+                result = lane.pool.submit(_scan_batch, [source]).result()[0]
             except BrokenProcessPool:
                 self._drop_pool(lane)
                 result = _failed(source, "the worker process died reading this file; not scanned")

@@ -268,6 +268,41 @@ def test_a_bad_rule_file_fails_every_time_even_with_a_cache(tree: Path, tmp_path
         assert res.exit_code == 2 and "github.toml" in res.stderr, res.stderr
 
 
+def test_a_rescan_takes_the_rule_ids_its_cache_vouches_for(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that compiled the rules keeps their ids with its key; the next run with the
+    same key compiles nothing before it knows a file must be read (and disabling a rule
+    still works from those ids)."""
+    from mfaleaks import cache as cache_module
+    from mfaleaks.rules import load
+
+    cache = tmp_path / "cache.sqlite"
+    first = scan("--cache", str(cache), str(tree))
+    with sqlite3.connect(cache) as db:
+        ids = json.loads(db.execute("SELECT v FROM meta WHERE k = 'rule_ids'").fetchone()[0])
+    assert "github-recovery-codes" in ids and len(ids) == len(set(ids)) >= 20
+
+    def no_compiling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rules compiled on a rescan of unchanged files")
+
+    monkeypatch.setattr(load, "load_pack", no_compiling)
+    again = scan("--cache", str(cache), str(tree))
+    assert comparable(again) == comparable(first)
+    config = tmp_path / "proj" / ".mfaleaks.toml"
+    config.parent.mkdir()
+    config.write_text('disable = ["github-recovery-codes"]\n')
+    res = invoke("scan", "--format", "json", "--jobs", "1", "--config", str(config),
+                 "--cache", str(cache), str(tree))
+    assert res.exit_code == 0 and res.report["findings"] == [], res.stderr
+    # Without ids next to the key (a cache of an older mfaleaks) the rules are compiled.
+    with sqlite3.connect(cache) as db:
+        db.execute("DELETE FROM meta WHERE k = 'rule_ids'")
+    assert cache_module.holds_engine(cache, "any key") is None
+    with pytest.raises(AssertionError, match="rules compiled"):
+        invoke("scan", "--format", "json", "--jobs", "1", "--cache", str(cache), str(tree))
+
+
 def test_the_folder_sweep_gives_way_to_bounded_memory(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,8 @@ Everything is keyed by the engine key: a hash of the rule files, the options
 that change results (confidence floor, limits), the package's own code and the
 tesseract program and language data. Any change starts the cache afresh; a
 run that finds its key there knows its rule files loaded before, and does not
-compile them again in the parent. Rows of files that are gone are removed
+compile them again in the parent (the rule ids it needs are kept with the
+key). Rows of files that are gone are removed
 without rewriting the others (a rescan of an unchanged share writes nothing
 per file): when the walk leaves a folder, the names it did not list; at the
 end of a complete scan, the folders under a scanned root that it did not enter.
@@ -36,6 +37,7 @@ import contextlib
 import dataclasses
 import glob
 import hashlib
+import json
 import os
 import sqlite3
 import stat
@@ -62,6 +64,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _FOREIGN_OK = {"images"}  # ocrcache.py keeps its table in the same file
 
 StatKey = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+_Row = tuple[StatKey, int]  # a cached file: its stat facts and its result's id
 ContentKey = tuple[bytes, str, str]  # sha256, file name, kind hint
 FilePath = tuple[bytes, bytes]  # absolute folder with its trailing separator, file name
 
@@ -70,20 +73,27 @@ def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def holds_engine(path: Path, key: str) -> bool:
-    """Was the cache file at path last written by a run with this engine key? Read-only:
-    a run whose rule pack fails to load never writes its key there."""
+def holds_engine(path: Path, key: str) -> frozenset[str] | None:
+    """The rule ids of the engine, if the cache file at path was last written by a run
+    with this engine key (which compiled those rules). Read-only: a run whose rule pack
+    fails to load never writes its key there."""
     if not path.is_file():
-        return False
+        return None
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            row = db.execute("SELECT v FROM meta WHERE k = 'engine'").fetchone()
+            rows = dict(db.execute("SELECT k, v FROM meta WHERE k IN ('engine', 'rule_ids')"))
         finally:
             db.close()
     except sqlite3.Error:
-        return False
-    return row is not None and row[0] == key
+        return None
+    if rows.get("engine") != key or "rule_ids" not in rows:
+        return None
+    try:
+        ids = json.loads(rows["rule_ids"])
+    except ValueError:
+        return None
+    return frozenset(str(i) for i in ids) if isinstance(ids, list) else None
 
 
 def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
@@ -143,11 +153,12 @@ class ScanCache:
         self._rows: list[tuple[object, ...]] = []  # file rows not written yet
         self._listed: tuple[bytes, ...] = ()  # folders walked in full (scanned folders)
         self._folder: bytes | None = None  # the folder whose rows are in _known
-        self._known: dict[bytes, tuple[int, int, int, int, int]] | None = None
+        self._known: dict[bytes, _Row] | None = None
         self._visited: set[bytes] | None = None  # names of _folder the walk gave
         self._entered: set[bytes] = set()  # folders the walk gave files of
         self._swept = True  # _entered holds every folder entered: the end sweep may run
-        self._preloaded: dict[bytes, dict[bytes, tuple[int, int, int, int, int]]] | None = None
+        self._preloaded: dict[bytes, dict[bytes, _Row]] | None = None
+        self._roots_here: frozenset[bytes] = frozenset()  # names in _folder that are roots
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
         self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
         self._ids: dict[str, int] = {}  # result text -> id
@@ -156,13 +167,18 @@ class ScanCache:
         db.execute("BEGIN")
 
     @classmethod
-    def open(cls, path: Path, key: str) -> ScanCache:
+    def open(cls, path: Path, key: str, rule_ids: Iterable[str] | None = None) -> ScanCache:
+        """rule_ids: those of the rule pack this run compiled, kept with its key so that
+        the next run with the same key need not compile it (holds_engine)."""
         _create_private(path)
         try:
             db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             fresh, reset = _prepare(db, path, key)
+            if rule_ids is not None:
+                db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('rule_ids', ?)",
+                           (json.dumps(sorted(rule_ids)),))
             row = db.execute("SELECT v FROM meta WHERE k = 'scans'").fetchone()
             scan_id = int(row[0]) + 1 if row else 1
             db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('scans', ?)", (str(scan_id),))
@@ -191,9 +207,9 @@ class ScanCache:
             return
         if len(rows) > PRELOAD_ROWS:
             return
-        folders: dict[bytes, dict[bytes, tuple[int, int, int, int, int]]] = {}
+        folders: dict[bytes, dict[bytes, _Row]] = {}
         for folder, name, size, mtime, ctime, ino, result in rows:
-            folders.setdefault(folder, {})[name] = (size, mtime, ctime, ino, result)
+            folders.setdefault(folder, {})[name] = ((size, mtime, ctime, ino), result)
         self._preloaded = folders
 
     def by_stat(self, path: FilePath, key: StatKey) -> tuple[Stored, int] | None:
@@ -211,22 +227,23 @@ class ScanCache:
 
     def by_name(self, name: bytes, key: StatKey) -> tuple[Stored, int] | None:
         """by_stat for a file of the folder the walk is in."""
-        folder = self._folder
-        assert folder is not None
+        # A plain path: a rescan asks this for every file of the tree.
         if self._visited is not None:
             self._visited.add(name)
-        if (folder, name) in self._roots:
-            self._found.add((folder, name))
+        if name in self._roots_here:
+            assert self._folder is not None
+            self._found.add((self._folder, name))
         if self._known is not None:
             row = self._known.get(name)
         else:
-            row = self.db.execute(
+            found = self.db.execute(
                 "SELECT size, mtime_ns, ctime_ns, ino, result FROM files "
-                "WHERE dir = ? AND name = ?", (folder, name)).fetchone()
-        if row is None or (row[0], row[1], row[2], row[3]) != key:
+                "WHERE dir = ? AND name = ?", (self._folder, name)).fetchone()
+            row = ((found[0], found[1], found[2], found[3]), found[4]) if found else None
+        if row is None or row[0] != key:
             return None
-        stored = self._result(row[4])
-        return (stored, row[4]) if stored is not None else None
+        stored = self._result(row[1])
+        return (stored, row[1]) if stored is not None else None
 
     def by_content(self, key: ContentKey) -> tuple[Stored, int] | None:
         self._flush()
@@ -244,6 +261,7 @@ class ScanCache:
         else:
             self._swept = False  # memory stays bounded; gone folders wait for a smaller scan
         self._folder = folder
+        self._roots_here = frozenset(n for f, n in self._roots if f == folder)
         whole = not again and folder.startswith(self._listed) and bool(self._listed)
         if self._preloaded is not None and not again:
             self._known = self._preloaded.pop(folder, {})
@@ -256,7 +274,7 @@ class ScanCache:
         if len(rows) > FOLDER_ROWS:
             self._known = self._visited = None  # gone files here wait for the folder to go
             return
-        self._known = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        self._known = {r[0]: ((r[1], r[2], r[3], r[4]), r[5]) for r in rows}
         self._visited = set() if whole and self._known else None
 
     def _leave(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import operator
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -36,7 +37,9 @@ def display(path: str) -> str:
 SORT_LIMIT = 10_000  # a folder with more entries is walked in listing order, not sorted
 
 
-def in_order(listing: Iterator[os.DirEntry[str]]) -> Iterator[os.DirEntry[str]]:
+def in_order(
+    listing: Iterator[os.DirEntry[str]],
+) -> list[os.DirEntry[str]] | Iterator[os.DirEntry[str]]:
     """A folder's entries sorted by name, or in listing order past SORT_LIMIT entries.
 
     Memory stays bounded whatever the folder: a mail spool or a Maildir cur/ can
@@ -46,8 +49,12 @@ def in_order(listing: Iterator[os.DirEntry[str]]) -> Iterator[os.DirEntry[str]]:
     head = list(itertools.islice(listing, SORT_LIMIT))
     if len(head) < SORT_LIMIT:
         _close(listing)
-        return iter(sorted(head, key=lambda e: e.name))
+        head.sort(key=_NAME)
+        return head
     return _rest(head, listing)
+
+
+_NAME = operator.attrgetter("name")
 
 
 def _rest(
@@ -63,7 +70,7 @@ def _rest(
         _close(listing)
 
 
-def _close(listing: Iterator[os.DirEntry[str]]) -> None:
+def _close(listing: object) -> None:
     close = getattr(listing, "close", None)
     if close is not None:
         close()
@@ -171,8 +178,17 @@ def _file(
     )
 
 
+_MAILDIR = ("cur", "new", "tmp")
+
+
 def is_maildir(path: str) -> bool:
-    return all(os.path.isdir(os.path.join(path, d)) for d in ("cur", "new", "tmp"))
+    return all(os.path.isdir(os.path.join(path, d)) for d in _MAILDIR)
+
+
+def _listed_maildir(entries: list[os.DirEntry[str]]) -> bool:
+    """is_maildir, told from a folder's sorted listing (no stat for the usual folder)."""
+    found = [e for e in entries if e.name in _MAILDIR]
+    return len(found) == 3 and all(e.is_dir() for e in found)
 
 
 def _walk_dir(
@@ -191,13 +207,19 @@ def _walk_dir(
             yield ScanError(display(folder), None, "skipped: symbolic link loop")
             continue
         seen_dirs.add(key)
-        if is_maildir(folder):
-            yield from _maildir(folder)
-            continue
         try:
             entries = in_order(os.scandir(folder))
         except OSError as exc:
+            if is_maildir(folder):  # cur/new/tmp are what matter: try them
+                yield from _maildir(folder)
+                continue
             yield ScanError(display(folder), None, f"cannot list folder: {exc.strerror}")
+            continue
+        # A Maildir is one mailbox. A folder listed in full tells it by its entries;
+        # a huge one (never a Maildir's root, in practice) is asked with stat.
+        if _listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
+            _close(entries)
+            yield from _maildir(folder)
             continue
         subdirs = []
         check = probe(folder) if probe is not None else None

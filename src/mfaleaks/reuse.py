@@ -108,10 +108,10 @@ def cache_key(spec: EngineSpec) -> str:
     return engine_key(spec.rule_files, options, spec.limits.ocr)
 
 
-def rules_known_good(config: ScanConfig, key: str) -> bool:
-    """The cache was written by a run with these very rule files (and this mfaleaks), so
-    they loaded then: the parent need not compile them again to fail fast."""
-    return config.cache is not None and holds_engine(config.cache, key)
+def rules_known_good(config: ScanConfig, key: str) -> frozenset[str] | None:
+    """Their rule ids, if the cache was written by a run with these very rule files (and
+    this mfaleaks): they loaded then, so the parent need not compile them again."""
+    return holds_engine(config.cache, key) if config.cache is not None else None
 
 
 class Planner:
@@ -318,12 +318,14 @@ def scan_sources(
     config: ScanConfig,
     notices: list[str],
     key: str | None = None,
+    rule_ids: Iterable[str] | None = None,
 ) -> Iterator[FileResult]:
     """Every source's result, as it finishes; reads only what neither cache nor copies give.
-    `key` is cache_key(spec) when the caller has it already."""
+    `key` is cache_key(spec) when the caller has it already; `rule_ids` those of the rules
+    the caller compiled, for the cache to vouch for them next time (rules_known_good)."""
     cache = None
     if config.cache is not None:
-        cache = ScanCache.open(config.cache, key or cache_key(spec))
+        cache = ScanCache.open(config.cache, key or cache_key(spec), rule_ids)
     roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
     if cache is not None:
         cache.listing(roots)

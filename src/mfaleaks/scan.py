@@ -39,15 +39,6 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
     )
 
 
-def _rule_ids(spec: EngineSpec, known_good: bool) -> set[str]:
-    if known_good:
-        try:
-            return spec.rule_ids()  # a rescan: compiling them again would only cost start-up
-        except (OSError, ValueError):  # changed since the key was taken: check them properly
-            pass
-    return {r.id for r in spec.pack().rules}  # fail fast (exit 2) before any worker starts
-
-
 def _stdin_source() -> tuple[Source, bool]:
     """Standard input, held in memory up to STDIN_LIMIT; True when it was cut."""
     data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
@@ -59,12 +50,15 @@ def _stdin_source() -> tuple[Source, bool]:
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
     spec = engine_spec(config)
     key = cache_key(spec) if config.cache is not None else None
-    known = key is not None and rules_known_good(config, key)
-    if config.jobs > 1 and not known:
+    known = rules_known_good(config, key) if key is not None else None
+    if config.jobs > 1 and known is None:
         # A first scan will read files: let the worker server load meanwhile. (A rescan
         # may read nothing, and starts it only when a file changed.)
         forkstart.start_early()
-    policy = suppress.policy_for(config, _rule_ids(spec, known))
+    # A rescan takes the ids its cache vouches for; otherwise the rules are compiled
+    # here, to fail fast (exit 2) before any worker starts.
+    ids = set(known) if known is not None else {r.id for r in spec.pack().rules}
+    policy = suppress.policy_for(config, ids)
     result = ScanResult()
     start = time.perf_counter()
     walk = WalkOptions(
@@ -92,7 +86,8 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     try:
         # Cache hits and copies of content already read are not read again (reuse.py).
-        for file_result in scan_sources(sources, spec, config, result.notices, key):
+        compiled = ids if known is None else None
+        for file_result in scan_sources(sources, spec, config, result.notices, key, compiled):
             result.stats.files += file_result.files
             result.stats.bytes += file_result.bytes
             if file_result.findings:

@@ -6,7 +6,6 @@ itself (and the matching libraries) is imported where files are read.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,15 +30,6 @@ class EngineSpec:
         from mfaleaks.rules.load import load_pack
 
         return load_pack(self.rule_files)
-
-    def rule_ids(self) -> set[str]:
-        """The rule ids, read from the TOML without checking or compiling anything."""
-        ids: set[str] = set()
-        for path in self.rule_files:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-            rules = doc.get("rules", [])
-            ids.update(str(r["id"]) for r in rules if isinstance(r, dict) and "id" in r)
-        return ids
 
     def build(self) -> Engine:
         from mfaleaks.score import Engine

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 import gen_hostile as gen
+from sample_codes import GITHUB
 from hostile_cli import Run, run
 
 HANG_GUARD = 240.0
@@ -256,6 +257,9 @@ def _changing(paths, opts, probe=None):
             os.unlink(path); os.symlink("/dev/zero", path)
         elif name.startswith("dir"):
             os.unlink(path); os.mkdir(path)
+        elif name.startswith("link"):
+            outside = os.path.join(os.path.dirname(path), "..", "..", "outside", "codes.txt")
+            os.unlink(path); os.symlink(os.path.abspath(outside), path)
         elif name.startswith("shrink"):
             os.truncate(path, 100)
         elif name.startswith("grow"):
@@ -268,13 +272,17 @@ _scan.discover = _changing
 
 def test_files_that_vanish_or_change_during_the_scan(tmp_path: Path) -> None:
     """Deleted, swapped for a FIFO, for a link to /dev/zero or for a folder, shrunk or
-    grown after discovery: each ends as an error or a normal read, never a hang."""
+    grown after discovery: each ends as an error or a normal read, never a hang. Swapped
+    for a link to a file outside the tree (codes under a telling heading): not read."""
     root = tmp_path / "tree"
     canary = gen.plant_canary(root / "canary", gen.random.Random(2))
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "codes.txt").write_text(
+        "Your GitHub recovery codes\n\n" + "\n".join(GITHUB) + "\n")
     folder = root / "changing"
     folder.mkdir()
     pdf = gen.minimal_pdf(40)
-    for name in ("vanish.txt", "fifo.txt", "zero.txt", "dir.txt", "grow.txt"):
+    for name in ("vanish.txt", "fifo.txt", "zero.txt", "dir.txt", "grow.txt", "link.txt"):
         (folder / name).write_bytes(b"meeting notes\n" * 1000)
     (folder / "shrink.pdf").write_bytes(pdf)
     from hostile_cli import finish, start
@@ -293,6 +301,9 @@ def test_files_that_vanish_or_change_during_the_scan(tmp_path: Path) -> None:
     for name in ("fifo.txt", "zero.txt", "dir.txt"):
         assert any(re.search("regular file|directory", r, re.I)
                    for r in errors[f"changing/{name}"]), (name, errors)
+    assert any("replaced since the folder was listed" in r
+               for r in errors["changing/link.txt"]), errors
+    assert [f["path"] for f in report["findings"] if "/changing/" in f["path"]] == []
     assert "changing/grow.txt" not in errors
 
 

@@ -31,11 +31,12 @@ def small(source: Source) -> bool:
     return source.fs_path is not None and source.data is None and source.size <= SMALL_FILE
 
 
-def read_whole(path: str, size: int) -> bytes | None:
-    """The file's bytes, or None when it is unreadable, not a regular file or has grown
-    past SMALL_FILE (the streaming path then reads it or says why it cannot)."""
+def read_whole(path: str, size: int, inode: int | None = None) -> bytes | None:
+    """The file's bytes, or None when it is unreadable, not a regular file (or not the
+    inode the walk saw) or has grown past SMALL_FILE (the streaming path then reads it
+    or says why it cannot)."""
     try:
-        fd = open_fd_noatime(path)
+        fd = open_fd_noatime(path, inode)
     except OSError:
         return None
     try:
@@ -63,7 +64,7 @@ def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResu
     if not small(source):
         return None
     assert source.fs_path is not None
-    data = read_whole(source.fs_path, source.size)
+    data = read_whole(source.fs_path, source.size, source.inode)
     if data is None:
         return None
     whole = replace(source, data=data, size=len(data))

@@ -93,7 +93,12 @@ class Source:
         if self.data is not None:
             return io.BytesIO(self.data)
         assert self.fs_path is not None
-        return open_noatime(self.fs_path)
+        return open_noatime(self.fs_path, self.inode)
+
+    @property
+    def inode(self) -> int | None:
+        """The inode the walk saw at fs_path: the file that must be the one opened."""
+        return self.stat_key[3] if self.stat_key is not None else None
 
     def head(self, n: int) -> bytes:
         if self.data is not None:
@@ -128,12 +133,17 @@ def printable(text: str) -> str:
         return raw.decode("utf-8", "backslashreplace")
 
 
-def open_noatime(path: str) -> BinaryIO:
-    return os.fdopen(open_fd_noatime(path), "rb", buffering=1 << 20)
+def open_noatime(path: str, inode: int | None = None) -> BinaryIO:
+    return os.fdopen(open_fd_noatime(path, inode), "rb", buffering=1 << 20)
 
 
-def open_fd_noatime(path: str) -> int:
-    """A blocking read-only descriptor of a regular file, access time untouched where allowed."""
+def open_fd_noatime(path: str, inode: int | None = None) -> int:
+    """A blocking read-only descriptor of a regular file, access time untouched where allowed.
+
+    With `inode` (what the walk saw at path), a file replaced since then is refused:
+    a symbolic link swapped in for a listed file (or for a folder above it) must not
+    make the scan read what it points to, such as a file outside the scanned tree.
+    """
     # O_NONBLOCK: a file swapped for a FIFO after discovery would block open() forever.
     flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
@@ -142,9 +152,12 @@ def open_fd_noatime(path: str) -> int:
         # O_NOATIME is refused for files we do not own; fall back to plain read-only.
         fd = os.open(path, flags & ~getattr(os, "O_NOATIME", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             # Replaced since discovery by a pipe or a device (/dev/zero never ends).
             raise OSError(errno.EINVAL, "no longer a regular file")
+        if inode is not None and st.st_ino != inode:
+            raise OSError(errno.ESTALE, "replaced since the folder was listed; not read")
         # O_NONBLOCK stays: it changes nothing for a regular file, and clearing it
         # costs two system calls per file.
     except BaseException:

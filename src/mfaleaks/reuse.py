@@ -89,8 +89,9 @@ def content_key(source: Source) -> ContentKey | None:
         if fd < 0:
             # O_NOATIME: only for files we own
             fd = os.open(source.fs_path, _READ_FLAGS & ~getattr(os, "O_NOATIME", 0))
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None  # now a pipe or a device (/dev/zero never ends): the worker says so
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (source.inode not in (None, st.st_ino)):
+            return None  # now a pipe, a device or another file: the worker says so
         while block := os.read(fd, 1 << 20):
             h.update(block)
     except OSError:

@@ -311,11 +311,22 @@ def looks_placeholder(code: str) -> bool:
         return True
     if chars.count("x") * 2 >= len(chars):
         return True
+    joined = "".join(chars)
+    if joined.isascii():
+        # Five code points in a row can only be digits or letters in ASCII: the
+        # substring test does in C what the loop below does a character at a time.
+        return any(run in joined for run in _ASCII_RUNS)
     run = longest = 1
     for a, b in itertools.pairwise(chars):
         run = run + 1 if ord(b) - ord(a) == 1 else 1
         longest = max(longest, run)
     return longest >= 5
+
+
+_ASCII_RUNS = tuple(
+    seq[i : i + 5] for seq in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
+    for i in range(len(seq) - 4)
+)
 
 
 def rules_by_shape(rules: Iterable[Rule]) -> dict[str, tuple[Shape, list[Rule]]]:

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 import gen_hostile as gen
-from sample_codes import GITHUB
 from hostile_cli import Run, run
+from sample_codes import GITHUB
 
 HANG_GUARD = 240.0
 RSS_LIMIT_MB = 1024

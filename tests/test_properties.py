@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import os
 import re
 
@@ -24,6 +25,7 @@ from mfaleaks.classify import Kind, classify_bytes
 from mfaleaks.decode import StreamDecoder, decode_bytes
 from mfaleaks.htmltext import _BLANKS, _BREAK, _CELL, _CELLS, _SPACES, _TAG, html_to_text
 from mfaleaks.mask import MASK, fingerprint, mask
+from mfaleaks.match import looks_placeholder
 from mfaleaks.models import Origin, Source, TextChunk
 from mfaleaks.reasons import scrub
 
@@ -105,6 +107,39 @@ def test_planted_codes_are_found_whatever_the_noise(
     found = [f for f in scan_text(text) if getattr(f, "service", "") == "github"]
     assert found, text
     assert max(getattr(f, "count", 0) for f in found) == 16
+
+
+# -- placeholders ---------------------------------------------------------------------------
+
+
+def _placeholder_model(code: str) -> bool:
+    """looks_placeholder as first written, one character at a time (ASCII codes)."""
+    chars = [c.lower() for c in code if c.isalnum()]
+    if len(chars) < 6:
+        return False
+    if len(set(chars)) <= max(2, len(chars) // 5) or chars.count("x") * 2 >= len(chars):
+        return True
+    run = longest = 1
+    for a, b in itertools.pairwise(chars):
+        run = run + 1 if ord(b) - ord(a) == 1 else 1
+        longest = max(longest, run)
+    return longest >= 5
+
+
+@given(st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFXYZ -:/_.", max_size=40))
+@FAST
+@example("abcde-01234")  # GitHub's documented example: a run of five
+@example("9d439-536b3")
+@example("XXXX-XXXX-XX")
+def test_placeholder_test_on_ascii_matches_the_model(code: str) -> None:
+    assert looks_placeholder(code) == _placeholder_model(code)
+
+
+@given(st.text(max_size=40))
+@FAST
+@example("İİİİİİİİ")  # lower() makes two characters of one: the model's ord() failed here
+def test_placeholder_test_takes_any_text(code: str) -> None:
+    assert looks_placeholder(code) in (True, False)
 
 
 # -- masking and fingerprints ---------------------------------------------------------------

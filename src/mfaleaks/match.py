@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -304,18 +305,22 @@ _ALNUM = regex.compile(r"[\p{L}\p{N}]")
 
 def looks_placeholder(code: str) -> bool:
     """Made-up examples in docs: XXXX-XXXX, 1234 5678, abcde-01234, 0000 0000."""
-    chars = [c.lower() for c in code if c.isalnum()]
+    low = code.lower()
+    if low.isascii():  # nearly every code: the same tests on a string, in C
+        joined = low.translate(_ASCII_NOT_ALNUM)
+        if len(joined) < 6:
+            return False
+        if len(set(joined)) <= max(2, len(joined) // 5) or joined.count("x") * 2 >= len(joined):
+            return True
+        # Five ASCII letters or digits whose code points follow each other.
+        return _ASCII_RUN.search(joined) is not None
+    chars = [c for c in low if c.isalnum()]
     if len(chars) < 6:
         return False
     if len(set(chars)) <= max(2, len(chars) // 5):
         return True
     if chars.count("x") * 2 >= len(chars):
         return True
-    joined = "".join(chars)
-    if joined.isascii():
-        # Five code points in a row can only be digits or letters in ASCII: the
-        # substring test does in C what the loop below does a character at a time.
-        return any(run in joined for run in _ASCII_RUNS)
     run = longest = 1
     for a, b in itertools.pairwise(chars):
         run = run + 1 if ord(b) - ord(a) == 1 else 1
@@ -323,10 +328,11 @@ def looks_placeholder(code: str) -> bool:
     return longest >= 5
 
 
-_ASCII_RUNS = tuple(
+_ASCII_NOT_ALNUM = {i: None for i in range(128) if not chr(i).isalnum()}
+_ASCII_RUN = re.compile("|".join(
     seq[i : i + 5] for seq in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
     for i in range(len(seq) - 4)
-)
+))
 
 
 def rules_by_shape(rules: Iterable[Rule]) -> dict[str, tuple[Shape, list[Rule]]]:

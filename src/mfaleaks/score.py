@@ -275,6 +275,7 @@ class _ChunkView:
         self.name_rules = name_rules
         self.name_term_kinds = name_term_kinds
         self._nonempty: int | None = None
+        self._facts: dict[tuple[str, int, int], _ClusterFacts] = {}
         self.generic_shapes: frozenset[str] = frozenset()
 
     @property
@@ -319,6 +320,26 @@ class _ChunkView:
         bottom = max(b[1] + b[3] for b in boxes)
         return (left, top, right - left, bottom - top)
 
+    def facts(self, cluster: Cluster) -> _ClusterFacts:
+        """What every rule that scores this cluster asks of it, worked out once."""
+        key = (cluster.shape.name, cluster.start, cluster.end)
+        known = self._facts.get(key)
+        if known is None:
+            codes = [t.text for t in cluster.tokens]
+            unique = list(dict.fromkeys(codes))
+            residues = self.code_lines(cluster)
+            known = self._facts[key] = _ClusterFacts(
+                codes=codes,
+                unique=unique,
+                one_signature=len(unique) > 1 and len({_signature(c) for c in unique}) == 1,
+                residues=len(residues),
+                pure=sum(1 for r in residues if _pure(r)),
+                digit_lookalikes=(
+                    _digit_lookalikes(unique) if cluster.shape.kind == "digits" else (0.0, "")
+                ),
+            )
+        return known
+
     def code_lines(self, cluster: Cluster) -> list[str]:
         """Each line holding codes, with the codes blanked: what else the line holds."""
         residues: list[str] = []
@@ -343,9 +364,19 @@ class _ChunkView:
         return residues
 
 
+@dataclass(frozen=True)
+class _ClusterFacts:
+    codes: list[str]
+    unique: list[str]
+    one_signature: bool  # every code has the same layout of letters, digits and separators
+    residues: int  # lines holding codes
+    pure: int  # of which hold nothing but codes and bullets
+    digit_lookalikes: tuple[float, str]
+
+
 def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | None:
-    codes = [t.text for t in cluster.tokens]
-    unique = list(dict.fromkeys(codes))
+    facts = view.facts(cluster)
+    codes, unique = facts.codes, facts.unique
     n = len(unique)
     if n < rule.min_codes:
         return None
@@ -359,7 +390,7 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         frac = n / rule.count
         item.score += 3.0 if frac >= 0.7 else 2.0 if frac >= 0.4 else 1.0
     ev.append(f"{n} code{'s' if n != 1 else ''} of shape {cluster.shape.name}")
-    if n > 1 and len({_signature(c) for c in codes}) == 1:
+    if facts.one_signature:
         item.score += 0.5
     if len(codes) > 1 and n < 0.8 * len(codes):
         item.score -= 1.0
@@ -411,17 +442,16 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         item.score -= 1.0  # let the generic rule speak for an unnamed service
 
     # Layout: a file of codes and nothing else (GitHub, GitLab, PyPI downloads).
-    residues = view.code_lines(cluster)
-    pure = sum(1 for r in residues if _pure(r))
+    residues, pure = facts.residues, facts.pure
     codes_only = view.chunk.whole and n >= max(rule.min_codes, 4)
-    if codes_only and len(residues) >= 0.8 * view.nonempty_lines:
+    if codes_only and residues >= 0.8 * view.nonempty_lines:
         item.score += 1.5
         ev.append("the file holds these codes and little else")
         if rule.codes_only_file and n == rule.count:
             item.score += 1.0
             ev.append(f"exactly {rule.count} codes, as the service issues them")
     # Single keys sit inside sentences ("your code: X"); only clusters must be clean.
-    if n > 1 and residues and pure < 0.5 * len(residues):
+    if n > 1 and residues and pure < 0.5 * residues:
         item.score -= 2.0
         ev.append("lines mix codes with other data")
 
@@ -432,7 +462,7 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         item.score -= 2.5 if len(negatives) == 1 else 4.0
         ev.append(f"look-alike wording nearby: {', '.join(negatives[:3])}")
     if cluster.shape.kind == "digits":
-        penalty, why = _digit_lookalikes(unique)
+        penalty, why = facts.digit_lookalikes
         if penalty:
             item.score -= penalty
             ev.append(why)

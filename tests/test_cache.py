@@ -303,6 +303,27 @@ def test_a_rescan_takes_the_rule_ids_its_cache_vouches_for(
         invoke("scan", "--format", "json", "--jobs", "1", "--cache", str(cache), str(tree))
 
 
+def test_an_upgraded_library_starts_the_cache_afresh(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new regex (or any library that compiles the rules or reads files) may read a file
+    differently or reject a pattern: the cache must not vouch for the old results."""
+    cache = tmp_path / "cache.sqlite"
+    scan("--cache", str(cache), str(tree))
+    again = scan("--cache", str(cache), str(tree))
+    assert "cache: 3 unchanged file(s) not read" in again["notices"][0]
+    other = tmp_path / "other-site"
+    (other / "regex-2099.1.1.dist-info").mkdir(parents=True)
+    (other / "unrelated-1.0.dist-info").mkdir()
+    monkeypatch.syspath_prepend(str(other))
+    upgraded = scan("--cache", str(cache), str(tree))
+    assert "started afresh" in " ".join(upgraded["notices"])
+    assert "0 unchanged file(s) not read, 0 recognised by content, 3 read" in (
+        upgraded["notices"][0])
+    (other / "unrelated-1.0.dist-info").rmdir()  # not one of ours: the key stays
+    assert "cache: 3 unchanged" in scan("--cache", str(cache), str(tree))["notices"][0]
+
+
 def test_the_folder_sweep_gives_way_to_bounded_memory(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,8 +18,9 @@ Results are stored as JSON (stored.py) with masked codes and fingerprints only:
 used (the files are read again) and the cache is still brought up to date.
 
 Everything is keyed by the engine key: a hash of the rule files, the options
-that change results (confidence floor, limits), the package's own code and the
-tesseract program and language data. Any change starts the cache afresh; a
+that change results (confidence floor, limits), the package's own code, the
+versions of the libraries that compile the rules and read files (regex, Pillow,
+pdfium ...) and the tesseract program and language data. Any change starts the cache afresh; a
 run that finds its key there knows its rule files loaded before, and does not
 compile them again in the parent (the rule ids it needs are kept with the
 key). Rows of files that are gone are removed
@@ -105,9 +106,36 @@ def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
     for path in rule_files:
         h.update(path.name.encode() + b"\0" + Path(path).read_bytes())
     h.update(repr(options).encode())
+    h.update(_libraries_identity().encode())
     if ocr:
         h.update(_tesseract_identity().encode())
     return h.hexdigest()
+
+
+# The libraries that compile the rules and read the files: an upgrade can change what a
+# file yields, or break a pattern (a cache that vouched for the rules would then hide it).
+_LIBRARIES = frozenset({
+    "regex", "ahocorasick_rs", "pillow", "python_magic", "zxing_cpp", "pypdfium2",
+    "striprtf", "extract_msg", "pillow_heif", "py7zr", "libpff_python",
+})
+
+
+def _libraries_identity() -> str:
+    """Their installed versions, from the names of their .dist-info folders on sys.path:
+    one listing per folder (~1 ms), where importing them or importlib.metadata would
+    cost a rescan tens of milliseconds."""
+    found = []
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:  # a zip, a folder that is gone
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project = name[: -len(".dist-info")].rsplit("-", 1)[0]
+                if project.lower().replace("-", "_").replace(".", "_") in _LIBRARIES:
+                    found.append(name)
+    return "\n".join(sorted(found))
 
 
 def _on_path(name: str) -> str | None:

@@ -324,6 +324,30 @@ def test_an_upgraded_library_starts_the_cache_afresh(
     assert "cache: 3 unchanged" in scan("--cache", str(cache), str(tree))["notices"][0]
 
 
+def test_gone_files_of_a_folder_too_big_to_hold_are_forgotten(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past FOLDER_ROWS a folder is looked up file by file; the names the walk gives go to
+    a temporary table, so files gone from it still leave the cache (no memory per file)."""
+    from mfaleaks import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "PRELOAD_ROWS", 1)
+    monkeypatch.setattr(cache_module, "FOLDER_ROWS", 3)
+    monkeypatch.setattr(cache_module, "WRITE_BATCH", 2)  # several inserts per folder
+    big = tree / "big"
+    big.mkdir()
+    for i in range(9):
+        (big / f"note{i}.txt").write_text(f"meeting {i}\n")
+    cache = tmp_path / "cache.sqlite"
+    scan("--cache", str(cache), str(tree))
+    for i in (2, 5, 8):
+        (big / f"note{i}.txt").unlink()
+    again = scan("--cache", str(cache), str(tree))
+    assert "cache: 9 unchanged file(s) not read" in again["notices"][0]
+    assert cached_paths(cache) == {str(p) for p in tree.rglob("*") if p.is_file()}
+    assert [f["service"] for f in again["findings"]] == ["github"]
+
+
 def test_the_folder_sweep_gives_way_to_bounded_memory(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

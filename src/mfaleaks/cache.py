@@ -183,6 +183,8 @@ class ScanCache:
         self._folder: bytes | None = None  # the folder whose rows are in _known
         self._known: dict[bytes, _Row] | None = None
         self._visited: set[bytes] | None = None  # names of _folder the walk gave
+        # A folder too big to hold (FOLDER_ROWS): its names go to a temporary table.
+        self._walked: list[tuple[bytes]] | None = None
         self._entered: set[bytes] = set()  # folders the walk gave files of
         self._swept = True  # _entered holds every folder entered: the end sweep may run
         self._preloaded: dict[bytes, dict[bytes, _Row]] | None = None
@@ -258,6 +260,10 @@ class ScanCache:
         # A plain path: a rescan asks this for every file of the tree.
         if self._visited is not None:
             self._visited.add(name)
+        elif self._walked is not None:
+            self._walked.append((name,))
+            if len(self._walked) >= WRITE_BATCH:
+                self._keep_walked()
         if name in self._roots_here:
             assert self._folder is not None
             self._found.add((self._folder, name))
@@ -289,6 +295,7 @@ class ScanCache:
         else:
             self._swept = False  # memory stays bounded; gone folders wait for a smaller scan
         self._folder = folder
+        self._walked = None
         self._roots_here = frozenset(n for f, n in self._roots if f == folder)
         whole = not again and folder.startswith(self._listed) and bool(self._listed)
         if self._preloaded is not None and not again:
@@ -300,13 +307,40 @@ class ScanCache:
             "SELECT name, size, mtime_ns, ctime_ns, ino, result FROM files WHERE dir = ? "
             "LIMIT ?", (folder, FOLDER_ROWS + 1)).fetchall()
         if len(rows) > FOLDER_ROWS:
-            self._known = self._visited = None  # gone files here wait for the folder to go
+            # Looked up file by file. The names the walk gives go to a temporary table
+            # (memory stays flat), and the gone ones are forgotten on leaving.
+            self._known = self._visited = None
+            if whole and self._start_walked():
+                self._walked = []
             return
         self._known = {r[0]: ((r[1], r[2], r[3], r[4]), r[5]) for r in rows}
         self._visited = set() if whole and self._known else None
 
+    def _start_walked(self) -> bool:
+        try:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS walked (name BLOB PRIMARY KEY)")
+            self.db.execute("DELETE FROM temp.walked")
+        except sqlite3.Error:
+            return False  # gone files here then wait for the folder to go
+        return True
+
+    def _keep_walked(self) -> None:
+        names, self._walked = self._walked or [], []
+        try:
+            self.db.executemany("INSERT OR IGNORE INTO temp.walked (name) VALUES (?)", names)
+        except sqlite3.Error:
+            self._walked = None  # cannot tell what is gone: forget nothing here
+
     def _leave(self) -> None:
         """Forget the files of the folder just walked that it no longer holds."""
+        if self._walked is not None and self._folder is not None:
+            self._keep_walked()
+            if self._walked is not None and self.problem is None:
+                self._walked = None
+                self._write("DELETE FROM files WHERE dir = ? AND name NOT IN "
+                            "(SELECT name FROM temp.walked)", (self._folder,))
+            self._walked = None
+            return
         if self._known is None or self._visited is None or self._folder is None:
             return
         gone = [(self._folder, name) for name in self._known if name not in self._visited]

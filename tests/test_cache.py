@@ -57,7 +57,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
     real_open, real_scan = os.open, scanjob.timed_scan
 
     def counting_open(path: Any, *args: Any, **kwargs: Any) -> int:
-        opened.append(os.fsdecode(path))
+        if not (args and args[0] & os.O_DIRECTORY):  # folders are listed, not read
+            opened.append(os.fsdecode(path))
         return real_open(path, *args, **kwargs)
 
     def counting_scan(source: Any, *args: Any) -> Any:

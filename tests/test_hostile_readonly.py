@@ -3,11 +3,11 @@
 A tree with every kind of input (the hostile suite, codes in text, mail, zip,
 docx, PDF and a screenshot, a Maildir, links, a FIFO) is scanned in several
 ways; before and after, os.lstat of every entry is compared: mode, size, inode,
-links, owner, mtime_ns and ctime_ns, and atime_ns of files. Access times are
-first set ten days back, before the modification time, so that a read without
-O_NOATIME (a library handed a path instead of our file object) would move them
-even on a relatime mount. Folders' access times are left out: listing a folder
-(readdir) is not a read of its files and cannot take O_NOATIME through scandir.
+links, owner, mtime_ns, ctime_ns and atime_ns. Access times are first set ten
+days back, before the modification time, so that a read without O_NOATIME (a
+library handed a path instead of our file object, a folder listed by path)
+would move them even on a relatime mount. This test lists folders with
+O_NOATIME itself, so that taking the snapshots moves nothing.
 """
 
 from __future__ import annotations
@@ -36,24 +36,35 @@ def build(root: Path) -> None:
 
 def age(root: Path) -> None:
     """Access times ten days before the modification times (relatime updates those)."""
-    for path in walk(root):
+    for path in [str(root), *walk(root)]:
         st = os.lstat(path)
-        if stat.S_ISREG(st.st_mode):
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
             os.utime(path, ns=(st.st_mtime_ns - 10 * 86400 * 10**9, st.st_mtime_ns))
 
 
 def walk(root: Path) -> list[str]:
-    out = []
-    for folder, dirs, files in os.walk(root):
-        out += [os.path.join(folder, n) for n in dirs + files]
+    """Every entry under root, folders listed through O_NOATIME descriptors."""
+    out, folders = [], [str(root)]
+    while folders:
+        folder = folders.pop()
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOATIME)
+        try:
+            with os.scandir(fd) as listing:
+                for entry in listing:
+                    path = os.path.join(folder, entry.name)
+                    out.append(path)
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(path)
+        finally:
+            os.close(fd)
     return out
 
 
 def snapshot(root: Path) -> Snapshot:
     snap: Snapshot = {}
-    for path in walk(root):
+    for path in [str(root), *walk(root)]:
         st = os.lstat(path)
-        atime = st.st_atime_ns if stat.S_ISREG(st.st_mode) else 0
+        atime = st.st_atime_ns if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else 0
         snap[path] = (st.st_mode, st.st_size, st.st_ino, st.st_nlink, st.st_uid, st.st_gid,
                       st.st_mtime_ns, st.st_ctime_ns, atime)
     return snap

@@ -13,7 +13,7 @@ import itertools
 import operator
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,6 +74,22 @@ def _close(listing: object) -> None:
     close = getattr(listing, "close", None)
     if close is not None:
         close()
+
+
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_folder(path: str) -> int:
+    """A descriptor to list a folder without touching its access time where the OS
+    allows it (O_NOATIME: folders we own, or as root): the scanned tree is left as it
+    was, folders included. os.scandir(path) would update it (relatime: once a day)."""
+    if _NOATIME:
+        try:
+            return os.open(path, _FOLDER_FLAGS | _NOATIME)
+        except PermissionError:
+            pass  # someone else's folder: O_NOATIME is refused, list it the plain way
+    return os.open(path, _FOLDER_FLAGS)
 
 
 def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
@@ -208,24 +224,46 @@ def _walk_dir(
             continue
         seen_dirs.add(key)
         try:
-            entries = in_order(os.scandir(folder))
+            fd = open_folder(folder)
         except OSError as exc:
             if is_maildir(folder):  # cur/new/tmp are what matter: try them
                 yield from _maildir(folder)
                 continue
             yield ScanError(display(folder), None, f"cannot list folder: {exc.strerror}")
             continue
-        # A Maildir is one mailbox. A folder listed in full tells it by its entries;
-        # a huge one (never a Maildir's root, in practice) is asked with stat.
-        if _listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
-            _close(entries)
+        try:
+            # Entries listed from a descriptor stat through it: it stays open until the
+            # folder is done (their .path is only the name, hence the joins below).
+            subdirs = yield from _folder(folder, fd, opts, probe)
+        finally:
+            os.close(fd)
+        if subdirs is None:  # a Maildir
             yield from _maildir(folder)
             continue
-        subdirs = []
-        check = probe(folder) if probe is not None else None
+        stack.extend(reversed(subdirs))
+
+
+def _folder(
+    folder: str, fd: int, opts: WalkOptions, probe: Probe | None
+) -> Generator[Source | ScanError | FileResult, None, list[str] | None]:
+    """The files of one listed folder; returns its subfolders (None: it is a Maildir)."""
+    try:
+        entries = in_order(os.scandir(fd))
+    except OSError as exc:
+        yield ScanError(display(folder), None, f"cannot list folder: {exc.strerror}")
+        return []
+    # A Maildir is one mailbox. A folder listed in full tells it by its entries;
+    # a huge one (never a Maildir's root, in practice) is asked with stat.
+    if _listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
+        _close(entries)
+        return None
+    subdirs = []
+    check = probe(folder) if probe is not None else None
+    try:
         for entry in entries:
-            path = entry.path
-            if opts.excludes and _excluded(display(path), display(entry.name), opts.excludes):
+            name = entry.name
+            path = os.path.join(folder, name)
+            if opts.excludes and _excluded(display(path), display(name), opts.excludes):
                 continue
             try:
                 if entry.is_symlink():
@@ -247,12 +285,14 @@ def _walk_dir(
                 check is not None
                 and stat.S_ISREG(est.st_mode)
                 and not (opts.max_file_size and est.st_size > opts.max_file_size)
-                and check.file(entry.name, est)
+                and check.file(name, est)
             ):
-                yield _file(path, est, opts, entry.name)
-        if check is not None and (answered := check.done()) is not None:
-            yield answered
-        stack.extend(reversed(subdirs))
+                yield _file(path, est, opts, name)
+    finally:
+        _close(entries)
+    if check is not None and (answered := check.done()) is not None:
+        yield answered
+    return subdirs
 
 
 def _maildir(folder: str) -> Iterator[Source | ScanError]:

@@ -21,7 +21,7 @@ from email.policy import compat32
 from pathlib import Path
 
 from mfaleaks.classify import SNIFF_BYTES, Kind, classify_bytes
-from mfaleaks.discover import in_order
+from mfaleaks.discover import in_order, open_folder
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.extract.mailhead import read_info
 from mfaleaks.extract.mbox import extract_mbox
@@ -75,33 +75,47 @@ def maildir_sources(folder: str | os.PathLike[str]) -> Iterator[Source]:
 
 def _maildir(root: Path, folder: Path) -> Iterator[Source]:
     for part in MAILDIR_PARTS:
+        where = folder / part
         try:
-            entries = in_order(os.scandir(folder / part))  # bounded: a cur/ can be huge
+            fd = open_folder(str(where))  # listed without touching its access time
         except OSError:
             continue
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+        try:
+            try:
+                entries = in_order(os.scandir(fd))  # bounded: a cur/ can be huge
+            except OSError:
                 continue
-            stat = entry.stat(follow_symlinks=False)
-            rel = Path(entry.path).relative_to(root).as_posix()
-            yield Source(
-                origin=Origin(str(root), (rel,)),
-                name=entry.name,
-                fs_path=entry.path,
-                size=stat.st_size,
-                mtime=stat.st_mtime,
-                kind_hint=Kind.EML.value,
-                uid=stat.st_uid,
-                gid=stat.st_gid,
-                mode=stat.st_mode,
-            )
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue
+                stat = entry.stat(follow_symlinks=False)
+                path = where / entry.name
+                yield Source(
+                    origin=Origin(str(root), (path.relative_to(root).as_posix(),)),
+                    name=entry.name,
+                    fs_path=str(path),
+                    size=stat.st_size,
+                    mtime=stat.st_mtime,
+                    kind_hint=Kind.EML.value,
+                    uid=stat.st_uid,
+                    gid=stat.st_gid,
+                    mode=stat.st_mode,
+                )
+        finally:
+            os.close(fd)
     try:
-        subfolders = sorted(e.path for e in os.scandir(folder) if e.is_dir(follow_symlinks=False))
+        fd = open_folder(str(folder))
     except OSError:
         return
-    for sub in subfolders:
-        if os.path.basename(sub) not in MAILDIR_PARTS and is_maildir(sub):
-            yield from _maildir(root, Path(sub))
+    try:
+        subfolders = sorted(e.name for e in os.scandir(fd) if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    for name in subfolders:
+        if name not in MAILDIR_PARTS and is_maildir(folder / name):
+            yield from _maildir(root, folder / name)
 
 
 def not_this_format(

@@ -134,7 +134,9 @@ def _decode_reason(exc: BaseException, label: str | None = None) -> str:
 
 @dataclass
 class _Page:
-    full: Image.Image | None  # full-size, upright; None until needed (large JPEG)
+    # Full-size, upright, grayscale (all OCR reads: ocr.prepare would make it gray
+    # anyway), so the colour picture can go; None until needed (large JPEG).
+    full: Image.Image | None
     work: Image.Image  # upright grayscale, long side <= WORK_SIDE
     scale: float  # work pixels per full pixel
     size: tuple[int, int]  # full size, upright
@@ -184,8 +186,8 @@ def _load(img: Image.Image, data: bytes, index: int) -> _Page:
         upright_full = _upright_size(img)
         return _Page(None, work, work.width / upright_full[0], upright_full)
     img.load()
-    full = _upright(img)
-    work = _shrink(ocr.to_gray(full), WORK_SIDE)
+    full = ocr.to_gray(_upright(img))
+    work = _shrink(full, WORK_SIDE)
     return _Page(full, work, work.width / full.width, full.size)
 
 
@@ -193,14 +195,20 @@ def _full(data: bytes, index: int) -> Image.Image:
     img = Image.open(io.BytesIO(data))
     if index:
         img.seek(index)
-    return _upright(img)
+    return ocr.to_gray(_upright(img))
 
 
 def _upright(img: Image.Image) -> Image.Image:
     """As a viewer shows it: EXIF orientation applied, pixels loaded."""
+    if img.getexif().get(_ORIENTATION, 1) in (0, 1):
+        img.load()  # upright already: exif_transpose would return a full-size copy
+        return img
     out = ImageOps.exif_transpose(img)
     out.load()
     return out
+
+
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 def _upright_size(img: Image.Image) -> tuple[int, int]:

@@ -169,3 +169,31 @@ def test_screenshot_attached_to_a_mail_is_found_with_its_member(tmp_path: Path) 
     assert f["rule_id"] == "google-backup-codes" and f["source"] == "ocr"
     assert "Screenshot 2025-11-27.png" in f["member"]
     assert _contains(f["bbox"], _union([spots[c] for c in codes]), 4)
+
+
+def test_damaged_exif_is_read_past_without_a_warning(tmp_path: Path) -> None:
+    """Pillow warns of metadata it skips ("Tag data larger than file"): the picture is
+    still read (its codes found), and no warning reaches stderr, file after file."""
+    import struct
+    import warnings
+
+    from PIL import Image
+
+    codes = gen.google_codes(random.Random(4))
+    picture = gen.render_google(codes, spots={}, theme="light")
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 100  # ImageDescription, then its length made absurd
+    raw = exif.tobytes()
+    endian = ">" if raw[6:8] == b"MM" else "<"
+    at = raw.find(struct.pack(f"{endian}H", 0x010E))
+    damaged = raw[: at + 4] + struct.pack(f"{endian}I", 0xFFFFFF) + raw[at + 8 :]
+    picture.convert("RGB").save(tmp_path / "Screenshot.jpg", exif=damaged, quality=95)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Image.open(tmp_path / "Screenshot.jpg").getexif()
+        assert any("larger than file" in str(w.message) for w in caught)  # damaged indeed
+        caught.clear()
+        ocrcache.clear_memory()
+        report, _ = _scan(str(tmp_path))
+    assert [str(w.message) for w in caught] == []
+    assert [f["rule_id"] for f in report["findings"]] == ["google-backup-codes"]

@@ -76,6 +76,10 @@ def read_image(data: bytes, ctx: Context, want_ocr: bool) -> Iterator[TextChunk 
     with warnings.catch_warnings():
         # Our own pixel limit is checked below; Pillow's warning would only repeat it.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Damaged metadata ("Corrupt EXIF data", "Tag data larger than file") is
+        # skipped by Pillow, and the picture read: a warning on stderr per file would
+        # only bury the report (a CI log, a pre-commit hook).
+        warnings.filterwarnings("ignore", category=UserWarning, module=PIL_MODULES)
         try:
             img = _open(data)
         except _Missing as exc:
@@ -98,6 +102,9 @@ def read_image(data: bytes, ctx: Context, want_ocr: bool) -> Iterator[TextChunk 
                 yield Skip(_decode_reason(exc, label))
         if pages > limit:
             yield Skip(f"image has {pages} pages: only the first {limit} were read")
+
+
+PIL_MODULES = r"PIL(\.|$)"
 
 
 class _Missing(Exception):

@@ -16,6 +16,7 @@ import base64
 import io
 import os
 import stat
+import warnings
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageOps, ImageStat
@@ -48,9 +49,11 @@ def thumbnail(
             return None, "not a regular image file of a sensible size"
         if stamp is not None and stamp != (mtime_text(st.st_mtime), str(st.st_size)):
             return None, "image changed since the scan"
-        with open_noatime(path) as fh, Image.open(fh) as img:
+        with open_noatime(path) as fh, Image.open(fh) as img, warnings.catch_warnings():
             if img.width * img.height > MAX_PIXELS:
                 return None, "image too large"
+            # Damaged EXIF is skipped by Pillow: no warning for it (extract/image.py).
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
             # Boxes are in the coordinates of the image as a viewer shows it (EXIF rotation
             # applied), as the image extractor reads it.
             rgb = _flatten(ImageOps.exif_transpose(img))

@@ -14,7 +14,6 @@ repository must not be able to make CI logs print codes.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +55,8 @@ def find(start: Path) -> Path | None:
 
 
 def _has_tool_table(path: Path) -> bool:
+    import tomllib  # here: a scan with no config file (most) need not load it
+
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -65,6 +66,8 @@ def _has_tool_table(path: Path) -> bool:
 
 
 def load(path: Path) -> FileConfig:
+    import tomllib
+
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mfaleaks.models import FileResult, Origin, ScanError, Source
 
@@ -109,18 +109,20 @@ def _kind_name(mode: int) -> str:
     return "not a regular file"
 
 
-class FolderCheck(Protocol):
-    """Files of one folder that need no reading (the cache, on a rescan)."""
+if TYPE_CHECKING:  # types only: a Protocol class costs start-up to build
 
-    def file(self, name: str, st: os.stat_result) -> bool:
-        """True: this file is answered for (in done()), no Source needed."""
+    class FolderCheck(Protocol):
+        """Files of one folder that need no reading (the cache, on a rescan)."""
 
-    def done(self) -> FileResult | None:
-        """One result for every file answered for in the folder, if any."""
+        def file(self, name: str, st: os.stat_result) -> bool:
+            """True: this file is answered for (in done()), no Source needed."""
+
+        def done(self) -> FileResult | None:
+            """One result for every file answered for in the folder, if any."""
 
 
-Probe = Callable[[str], FolderCheck | None]
-"""A folder the walk is about to list -> how to check its files, or None."""
+    Probe = Callable[[str], FolderCheck | None]
+    """A folder the walk is about to list -> how to check its files, or None."""
 
 
 def discover(

@@ -43,12 +43,13 @@ from mfaleaks.cache import (
     stat_key,
 )
 from mfaleaks.config import ScanConfig
-from mfaleaks.discover import FolderCheck, Probe, display
+from mfaleaks.discover import display
 from mfaleaks.models import FileResult, Source
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
 
 if TYPE_CHECKING:
+    from mfaleaks.discover import FolderCheck, Probe
     from mfaleaks.workers import Workers
 
 HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only
@@ -309,8 +310,9 @@ def _abs(source: Source) -> FilePath:
     return _abs_dir(folder or ("/" if sep else ".")), name.encode(_FS_ENCODING, _FS_ERRORS)
 
 
-Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
-"""The files to scan, given a probe that may answer some of them (discover.discover)."""
+if TYPE_CHECKING:
+    Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
+    """The files to scan, given a probe that may answer some of them (discover.discover)."""
 
 
 def scan_sources(

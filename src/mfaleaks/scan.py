@@ -11,14 +11,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mfaleaks import forkstart, suppress
 from mfaleaks.config import ScanConfig
-from mfaleaks.discover import Probe, WalkOptions, discover
+from mfaleaks.discover import WalkOptions, discover
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.reuse import cache_key, rules_known_good, scan_sources
-from mfaleaks.rules.load import DEFAULT_RULES_DIR, rule_files
+from mfaleaks.rules.files import DEFAULT_RULES_DIR, rule_files
 from mfaleaks.spec import EngineSpec
+
+if TYPE_CHECKING:
+    from mfaleaks.discover import Probe
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024

@@ -17,7 +17,6 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from mfaleaks.models import Confidence, FileResult, Finding, ScanError, Severity, Source
-from mfaleaks.owner import file_facts
 
 SEP = " / "  # how Origin.member joins the chain
 FACT_PREFIX = "file_"  # meta keys written by owner.file_facts (location, not content)
@@ -86,7 +85,11 @@ def place(stored: Stored, source: Source) -> FileResult:
     result = FileResult(path=path, bytes=source.size, kind=stored.kind)
     if not stored.findings and not stored.errors:
         return result  # most files: nothing to move (a rescan places thousands of these)
-    facts = file_facts(source) if stored.findings and source.fs_path is not None else {}
+    facts = {}
+    if stored.findings and source.fs_path is not None:
+        from mfaleaks.owner import file_facts  # only for findings: a rescan places thousands
+
+        facts = file_facts(source)
     result.findings = [
         replace(f, path=path, member=join(prefix, f.member), meta={**facts, **f.meta})
         for f in stored.findings

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from mfaleaks.errors import ConfigError
 from mfaleaks.models import Severity
+from mfaleaks.rules.files import DEFAULT_RULES_DIR as DEFAULT_RULES_DIR
+from mfaleaks.rules.files import rule_files
 from mfaleaks.rules.model import Example, Rule, RulePack, Shape
 
 if TYPE_CHECKING:
     import regex
 
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rulepack"
 
 _RULE_KEYS = {
     "id", "service", "title", "severity", "shapes", "count", "min_codes", "names",
@@ -30,18 +31,6 @@ _RULE_KEYS = {
 _SHAPE_KEYS = {"pattern", "validate", "kind", "description"}
 _SHAPE_KINDS = {"digits", "hex", "alnum", "base32", "uri", "phrase", "other"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-def rule_files(paths: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.glob("*.toml") if p.is_file()))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ConfigError(f"{path}: rule file or folder not found")
-    return files
 
 
 def load_pack(paths: Iterable[Path]) -> RulePack:

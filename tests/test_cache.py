@@ -313,7 +313,7 @@ def test_an_upgraded_library_starts_the_cache_afresh(
     scan("--cache", str(cache), str(tree))
     again = scan("--cache", str(cache), str(tree))
     assert "cache: 3 unchanged file(s) not read" in again["notices"][0]
-    other = tmp_path / "other-site"
+    other = tmp_path / "site-packages"
     (other / "regex-2099.1.1.dist-info").mkdir(parents=True)
     (other / "unrelated-1.0.dist-info").mkdir()
     monkeypatch.syspath_prepend(str(other))

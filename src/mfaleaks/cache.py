@@ -121,14 +121,17 @@ _LIBRARIES = frozenset({
 
 
 def _libraries_identity() -> str:
-    """Their installed versions, from the names of their .dist-info folders on sys.path:
-    one listing per folder (~1 ms), where importing them or importlib.metadata would
-    cost a rescan tens of milliseconds."""
+    """Their installed versions, from the names of their .dist-info folders in the
+    site-packages folders on sys.path (0.4 ms), where importing them or importlib.metadata
+    would cost a rescan tens of milliseconds. Other sys.path entries are not listed: the
+    current folder (python -m) may be a share of a million files."""
     found = []
     for folder in sys.path:
+        if not folder.rstrip("/").endswith(("site-packages", "dist-packages")):
+            continue
         try:
-            names = os.listdir(folder or ".")
-        except OSError:  # a zip, a folder that is gone
+            names = os.listdir(folder)
+        except OSError:  # a folder that is gone
             continue
         for name in names:
             if name.endswith(".dist-info"):

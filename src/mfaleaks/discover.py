@@ -120,7 +120,6 @@ if TYPE_CHECKING:  # types only: a Protocol class costs start-up to build
         def done(self) -> FileResult | None:
             """One result for every file answered for in the folder, if any."""
 
-
     Probe = Callable[[str], FolderCheck | None]
     """A folder the walk is about to list -> how to check its files, or None."""
 

@@ -1,6 +1,6 @@
 """Scale: a first scan and a cached rescan of one folder, next to kingfisher and detect-secrets.
 
-Usage: python bench/bench_scale.py [FOLDER] [--size-mb 200] [--jobs N] [--unique]
+Usage: python bench/bench_scale.py [FOLDER] [--size-mb 200] [--jobs N] [--unique] [--rounds N]
                                    [--no-kingfisher] [--no-detect-secrets] [--timeout 900]
 
 Without FOLDER, builds one under /tmp with bench_text.py's builder: the Python
@@ -18,6 +18,11 @@ sampled from /proc every 50 ms. Runs, each in the same session:
 4. detect-secrets -c JOBS scan --all-files . in DIR (pip install detect-secrets).
 Those tools do not look for backup codes: the comparison is of throughput on the
 same bytes. The machine load (1-minute average) is printed before and after.
+
+Before each round every file is read once, so that the first tool of a round does
+not pay for a cold page cache that the next ones find warm. With --rounds N the first scan (with a new cache), the rescan and kingfisher run N
+times, interleaved so that a change of machine load falls on all of them, and the
+medians and their ratios are printed at the end (detect-secrets runs in round 1 only).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,6 +144,20 @@ def timed(label: str, cmd: list[str], timeout: float, cwd: str | None = None) ->
     return Run(label, seconds, peak[0], peak[1], proc.returncode, note)
 
 
+def warm(folder: Path) -> float:
+    """Read every file once (page cache); seconds taken."""
+    start = time.perf_counter()
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            try:
+                with open(os.path.join(dirpath, name), "rb", buffering=0) as fh:
+                    while fh.read(1 << 20):
+                        pass
+            except OSError:
+                continue
+    return time.perf_counter() - start
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -152,6 +172,8 @@ def main() -> None:
     ap.add_argument("--no-detect-secrets", action="store_true")
     ap.add_argument("--timeout", type=float, default=900.0,
                     help="seconds per run; a run stopped there gives a lower bound")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the runs, interleaved, and print the medians")
     args = ap.parse_args()
     if args.folder:
         folder = Path(args.folder)
@@ -166,6 +188,27 @@ def main() -> None:
           f"jobs {args.jobs}, {os.cpu_count()} CPUs; load before: {load()}")
 
     bindir = Path(sys.executable).parent
+    kingfisher = shutil.which("kingfisher", path=str(bindir)) or shutil.which("kingfisher")
+    if not kingfisher and not args.no_kingfisher:
+        print("kingfisher: not installed (pip install kingfisher-bin)")
+    detect = shutil.which("detect-secrets", path=str(bindir)) or shutil.which("detect-secrets")
+    if not detect and not args.no_detect_secrets:
+        print("detect-secrets: not installed (pip install detect-secrets)")
+    rounds: list[list[Run]] = []
+    for number in range(1, args.rounds + 1):
+        print(f"round {number}: load {load()}; page cache warmed in {warm(folder):.2f} s")
+        runs = one_round(folder, bindir, kingfisher, detect if number == 1 else None, args)
+        report(runs, files, mb, images)
+        rounds.append(runs)
+    if args.rounds > 1:
+        medians(rounds)
+    print(f"load after: {load()}")
+
+
+def one_round(
+    folder: Path, bindir: Path, kingfisher: str | None, detect: str | None,
+    args: argparse.Namespace,
+) -> list[Run]:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="mfaleaks-bench-") as tmp:
         cache = str(Path(tmp) / "cache.sqlite")
@@ -173,23 +216,20 @@ def main() -> None:
                 str(args.jobs), "--cache", cache, str(folder)]
         runs.append(timed("mfaleaks first scan", scan, args.timeout))
         runs.append(timed("mfaleaks rescan", scan, args.timeout))
-        kingfisher = shutil.which("kingfisher", path=str(bindir)) or shutil.which("kingfisher")
-        if kingfisher and not args.no_kingfisher:
-            runs.append(timed("kingfisher", [kingfisher, "scan", str(folder), "--no-validate",
-                                             "--no-update-check", "--jobs", str(args.jobs)],
-                              args.timeout))
-        elif not args.no_kingfisher:
-            print("kingfisher: not installed (pip install kingfisher-bin)")
-        detect = shutil.which("detect-secrets", path=str(bindir)) or shutil.which("detect-secrets")
-        if detect and not args.no_detect_secrets:
-            # Run from inside the folder: given a path outside the working directory it
-            # scans nothing at all (0.6 s for any folder).
-            runs.append(timed("detect-secrets", [detect, "-c", str(args.jobs), "scan",
-                                                 "--all-files", "."],
-                              args.timeout, cwd=str(folder)))
-        elif not args.no_detect_secrets:
-            print("detect-secrets: not installed (pip install detect-secrets)")
+    if kingfisher and not args.no_kingfisher:
+        runs.append(timed("kingfisher", [kingfisher, "scan", str(folder), "--no-validate",
+                                         "--no-update-check", "--jobs", str(args.jobs)],
+                          args.timeout))
+    if detect and not args.no_detect_secrets:
+        # Run from inside the folder: given a path outside the working directory it
+        # scans nothing at all (0.6 s for any folder).
+        runs.append(timed("detect-secrets", [detect, "-c", str(args.jobs), "scan",
+                                             "--all-files", "."],
+                          args.timeout, cwd=str(folder)))
+    return runs
 
+
+def report(runs: list[Run], files: int, mb: float, images: int) -> None:
     for run in runs:
         rate = f"{mb / run.seconds:7.1f} MB/s {files / run.seconds:8.0f} files/s"
         if images:
@@ -203,7 +243,28 @@ def main() -> None:
     for run in runs[2:]:
         bound = "at least " if run.rc < 0 else ""  # stopped by --timeout
         print(f"{run.label} / mfaleaks first scan: {bound}{run.seconds / first:.2f}x the time")
-    print(f"load after: {load()}")
+
+
+def medians(rounds: list[list[Run]]) -> None:
+    """Per tool, the median over the rounds, and the ratios of the medians."""
+    times: dict[str, list[float]] = {}
+    for runs in rounds:
+        for run in runs:
+            if run.rc >= 0:
+                times.setdefault(run.label, []).append(run.seconds)
+    med = {label: statistics.median(values) for label, values in times.items()}
+    print(f"medians over {len(rounds)} rounds: " + ", ".join(
+        f"{label} {seconds:.2f} s ({len(times[label])})" for label, seconds in med.items()))
+    first = med.get("mfaleaks first scan")
+    if first:
+        if "mfaleaks rescan" in med:
+            print(f"median rescan / median first scan: {med['mfaleaks rescan'] / first:.3f}")
+        if "kingfisher" in med:
+            print(f"median kingfisher / median mfaleaks first scan: "
+                  f"{med['kingfisher'] / first:.2f}x the time")
+    ratios = [r[1].seconds / r[0].seconds for r in rounds if len(r) > 1]
+    under = sum(ratio < 0.1 for ratio in ratios)
+    print(f"rounds with the rescan under a tenth of the first scan: {under} of {len(ratios)}")
 
 
 if __name__ == "__main__":

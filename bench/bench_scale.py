@@ -20,9 +20,10 @@ Those tools do not look for backup codes: the comparison is of throughput on the
 same bytes. The machine load (1-minute average) is printed before and after.
 
 Before each round every file is read once, so that the first tool of a round does
-not pay for a cold page cache that the next ones find warm. With --rounds N the first scan (with a new cache), the rescan and kingfisher run N
-times, interleaved so that a change of machine load falls on all of them, and the
-medians and their ratios are printed at the end (detect-secrets runs in round 1 only).
+not pay for a cold page cache that the next ones find warm. With --rounds N the
+first scan (with a new cache), the rescan and kingfisher run N times, interleaved
+so that a change of machine load falls on all of them, and the medians and their
+ratios are printed at the end (detect-secrets runs in round 1 only).
 """
 
 from __future__ import annotations

@@ -518,13 +518,15 @@ def huge_image(path: Path, side: int = 20_000) -> Path:
     return path
 
 
-def text_image(path: Path, side: int = 8900) -> Path:
-    """A side x side RGB picture with lines of text: just under Limits.max_pixels at 8900,
-    so it is decoded (and its text checked) in full: the memory bound of a legal image."""
-    img = Image.new("RGB", (side, side), "white")
+def text_image(path: Path, side: int = 8900, mode: str = "RGB") -> Path:
+    """A side x side picture with lines of text: just under Limits.max_pixels at 8900,
+    so it is decoded (and its text checked) in full: the memory bound of a legal image.
+    RGBA is the heaviest mode to decode and flatten (4 bytes a pixel)."""
+    img = Image.new(mode, (side, side), "white")
     draw = ImageDraw.Draw(img)
     for row in range(side // 45):
-        draw.text((50, 20 + 40 * row), f"Line {row} of the meeting notes, room 4.{row}", fill=0)
+        draw.text((50, 20 + 40 * row), f"Line {row} of the meeting notes, room 4.{row}",
+                  fill="black")
     img.save(path)
     return path
 

@@ -192,6 +192,9 @@ def _build_large(name: str, folder: Path) -> str | None:
     if name == "png-8900x8900-text":  # the largest image max_pixels lets through, decoded
         gen.text_image(folder / "poster.png", 8900)
         return None
+    if name == "png-8900x8900-rgba-text":  # the same with an alpha channel (1.36 GB once)
+        gen.text_image(folder / "poster.png", 8900, "RGBA")
+        return None
     if name == "zip-bomb-1GiB":
         gen.zip_bomb(folder, 1024)
         return r"ratio"
@@ -208,6 +211,7 @@ LARGE = [
     "png-20000x20000",
     "png-9500x9500",
     "png-8900x8900-text",
+    "png-8900x8900-rgba-text",
     "zip-bomb-1GiB",
     "targz-bomb-1GiB",
 ]

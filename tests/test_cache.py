@@ -298,8 +298,10 @@ def test_a_rescan_takes_the_rule_ids_its_cache_vouches_for(
     assert res.exit_code == 0 and res.report["findings"] == [], res.stderr
     # Without ids next to the key (a cache of an older mfaleaks) the rules are compiled.
     with sqlite3.connect(cache) as db:
+        key = db.execute("SELECT v FROM meta WHERE k = 'engine'").fetchone()[0]
+        assert cache_module.holds_engine(cache, key) == frozenset(ids)
         db.execute("DELETE FROM meta WHERE k = 'rule_ids'")
-    assert cache_module.holds_engine(cache, "any key") is None
+    assert cache_module.holds_engine(cache, key) is None
     with pytest.raises(AssertionError, match="rules compiled"):
         invoke("scan", "--format", "json", "--jobs", "1", "--cache", str(cache), str(tree))
 

@@ -313,36 +313,38 @@ class ScanCache:
             # Looked up file by file. The names the walk gives go to a temporary table
             # (memory stays flat), and the gone ones are forgotten on leaving.
             self._known = self._visited = None
-            if whole and self._start_walked():
-                self._walked = []
+            if whole:
+                self._start_walked()
             return
         self._known = {r[0]: ((r[1], r[2], r[3], r[4]), r[5]) for r in rows}
         self._visited = set() if whole and self._known else None
 
-    def _start_walked(self) -> bool:
+    def _start_walked(self) -> None:
         try:
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS walked (name BLOB PRIMARY KEY)")
             self.db.execute("DELETE FROM temp.walked")
         except sqlite3.Error:
-            return False  # gone files here then wait for the folder to go
-        return True
+            return  # gone files here then wait for the folder to go
+        self._walked = []
 
-    def _keep_walked(self) -> None:
+    def _keep_walked(self) -> bool:
+        """Write the names gathered so far; False if that failed (then nothing is forgotten)."""
         names, self._walked = self._walked or [], []
         try:
             self.db.executemany("INSERT OR IGNORE INTO temp.walked (name) VALUES (?)", names)
         except sqlite3.Error:
-            self._walked = None  # cannot tell what is gone: forget nothing here
+            self._walked = None
+            return False
+        return True
 
     def _leave(self) -> None:
         """Forget the files of the folder just walked that it no longer holds."""
-        if self._walked is not None and self._folder is not None:
-            self._keep_walked()
-            if self._walked is not None and self.problem is None:
-                self._walked = None
+        if self._walked is not None:
+            kept = self._keep_walked()
+            self._walked = None
+            if kept:
                 self._write("DELETE FROM files WHERE dir = ? AND name NOT IN "
                             "(SELECT name FROM temp.walked)", (self._folder,))
-            self._walked = None
             return
         if self._known is None or self._visited is None or self._folder is None:
             return

@@ -306,21 +306,15 @@ _ALNUM = regex.compile(r"[\p{L}\p{N}]")
 def looks_placeholder(code: str) -> bool:
     """Made-up examples in docs: XXXX-XXXX, 1234 5678, abcde-01234, 0000 0000."""
     low = code.lower()
-    if low.isascii():  # nearly every code: the same tests on a string, in C
-        joined = low.translate(_ASCII_NOT_ALNUM)
-        if len(joined) < 6:
-            return False
-        if len(set(joined)) <= max(2, len(joined) // 5) or joined.count("x") * 2 >= len(joined):
-            return True
-        # Five ASCII letters or digits whose code points follow each other.
-        return _ASCII_RUN.search(joined) is not None
-    chars = [c for c in low if c.isalnum()]
+    ascii_only = low.isascii()  # nearly every code: then the tests below run in C
+    chars = (low.translate(_ASCII_NOT_ALNUM) if ascii_only
+             else "".join(c for c in low if c.isalnum()))
     if len(chars) < 6:
         return False
-    if len(set(chars)) <= max(2, len(chars) // 5):
+    if len(set(chars)) <= max(2, len(chars) // 5) or chars.count("x") * 2 >= len(chars):
         return True
-    if chars.count("x") * 2 >= len(chars):
-        return True
+    if ascii_only:  # five ASCII letters or digits whose code points follow each other
+        return _ASCII_RUN.search(chars) is not None
     run = longest = 1
     for a, b in itertools.pairwise(chars):
         run = run + 1 if ord(b) - ord(a) == 1 else 1

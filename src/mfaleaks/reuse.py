@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import stat
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +43,7 @@ from mfaleaks.cache import (
 )
 from mfaleaks.config import ScanConfig
 from mfaleaks.discover import display
-from mfaleaks.models import FileResult, Source
+from mfaleaks.models import FileResult, Source, open_fd_noatime
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
 
@@ -55,8 +54,6 @@ if TYPE_CHECKING:
 HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only
 SEEN_SIZE = 20_000  # contents remembered in memory for this scan (the cache has them all)
 MAX_WAITING = 1_000  # copies waiting for a content being read; more: wait for the workers
-# O_NONBLOCK: a file swapped for a FIFO since discovery must not block open() (hostile input).
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass
@@ -79,27 +76,19 @@ def content_key(source: Source) -> ContentKey | None:
         return None
     h = hashlib.sha256()
     try:
+        # The workers' own open: a regular file, still the one the walk listed.
+        fd = open_fd_noatime(source.fs_path, source.inode)
+    except OSError:
+        return None  # gone, a pipe, a device or another file: the worker says why
+    try:
         # Plain reads into the hash: a buffered file object costs more than the hash on
         # the small files that make up most of a share.
-        fd = os.open(source.fs_path, _READ_FLAGS)
-    except PermissionError:
-        fd = -1
-    except OSError:
-        return None  # the worker will say why it cannot be read
-    try:
-        if fd < 0:
-            # O_NOATIME: only for files we own
-            fd = os.open(source.fs_path, _READ_FLAGS & ~getattr(os, "O_NOATIME", 0))
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (source.inode not in (None, st.st_ino)):
-            return None  # now a pipe, a device or another file: the worker says so
         while block := os.read(fd, 1 << 20):
             h.update(block)
     except OSError:
         return None
     finally:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
     return (h.digest(), source.name, source.kind_hint or "")
 
 

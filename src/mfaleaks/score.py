@@ -106,6 +106,7 @@ class Engine:
             )
             for name, (_, rules) in self.by_shape.items()
         }
+        self._wordings = frozenset(self._relevant.values())  # shapes share them (_spans)
         # Per term pattern: does a hit of it seed a span (see _spans)?
         self._seeds = [
             any(_seeds_span(t) for t in self.terms.terms_of(i))
@@ -191,7 +192,7 @@ class Engine:
         # (text dense with codes and wording has thousands of seeds).
         by_wording: dict[frozenset[str], list[tuple[int, int]]] = {}
         end = len(text)
-        for relevant in set(self._relevant.values()):
+        for relevant in self._wordings:
             spans: list[tuple[int, int]] = []
             lo_open = hi_open = -1
             for start, kinds in seeds:

@@ -76,46 +76,44 @@ def maildir_sources(folder: str | os.PathLike[str]) -> Iterator[Source]:
 def _maildir(root: Path, folder: Path) -> Iterator[Source]:
     for part in MAILDIR_PARTS:
         where = folder / part
-        try:
-            fd = open_folder(str(where))  # listed without touching its access time
-        except OSError:
-            continue
-        try:
-            try:
-                entries = in_order(os.scandir(fd))  # bounded: a cur/ can be huge
-            except OSError:
+        for entry in _entries(where):
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                 continue
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
-                    continue
-                stat = entry.stat(follow_symlinks=False)
-                path = where / entry.name
-                yield Source(
-                    origin=Origin(str(root), (path.relative_to(root).as_posix(),)),
-                    name=entry.name,
-                    fs_path=str(path),
-                    size=stat.st_size,
-                    mtime=stat.st_mtime,
-                    kind_hint=Kind.EML.value,
-                    uid=stat.st_uid,
-                    gid=stat.st_gid,
-                    mode=stat.st_mode,
-                )
-        finally:
-            os.close(fd)
+            stat = entry.stat(follow_symlinks=False)
+            path = where / entry.name
+            yield Source(
+                origin=Origin(str(root), (path.relative_to(root).as_posix(),)),
+                name=entry.name,
+                fs_path=str(path),
+                size=stat.st_size,
+                mtime=stat.st_mtime,
+                kind_hint=Kind.EML.value,
+                uid=stat.st_uid,
+                gid=stat.st_gid,
+                mode=stat.st_mode,
+            )
+    subfolders = sorted(e.name for e in _entries(folder) if e.is_dir(follow_symlinks=False))
+    for name in subfolders:
+        if name not in MAILDIR_PARTS and is_maildir(folder / name):
+            yield from _maildir(root, folder / name)
+
+
+def _entries(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """A folder's entries in name order (bounded: a cur/ can be huge), listed without
+    touching its access time; none if it cannot be listed. The entries stat through the
+    folder's descriptor, open while they are iterated."""
     try:
         fd = open_folder(str(folder))
     except OSError:
         return
     try:
-        subfolders = sorted(e.name for e in os.scandir(fd) if e.is_dir(follow_symlinks=False))
-    except OSError:
-        return
+        try:
+            entries = in_order(os.scandir(fd))
+        except OSError:
+            return
+        yield from entries
     finally:
         os.close(fd)
-    for name in subfolders:
-        if name not in MAILDIR_PARTS and is_maildir(folder / name):
-            yield from _maildir(root, folder / name)
 
 
 def not_this_format(

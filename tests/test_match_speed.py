@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-import regex
+from dataclasses import replace
+from pathlib import Path
 
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mfaleaks import prefilter as prefilter_module
+from mfaleaks.config import ScanConfig
 from mfaleaks.gates import Gates, gate_of
-from mfaleaks.match import TermIndex
+from mfaleaks.limits import Limits
+from mfaleaks.match import TermIndex, lowered
 from mfaleaks.models import Confidence, Origin, Source, TextChunk
+from mfaleaks.prefilter import Prefilter
 from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.rules.model import Shape
+from mfaleaks.scan import run_scan
 from mfaleaks.score import Engine
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 PACK = load_pack([DEFAULT_RULES_DIR])
 ENGINE = Engine(PACK, min_confidence=Confidence.MEDIUM)
@@ -125,3 +138,86 @@ def test_gates_open_for_letters_that_lower_to_something_else() -> None:
 def test_gates_stay_shut_on_ordinary_non_ascii_text() -> None:
     gates = Gates([ENGINE.by_shape[n][0] for n in ENGINE.distinctive])
     assert _open(gates, "Grüße aus Köln — keine Codes hier, nur Text.") == set(gates.always)
+
+
+# The prefilter (prefilter.py) may only dismiss text the engine's own search
+# would dismiss too: no gate open and no seed word respecting word boundaries.
+
+
+def _search_finds_something(text: str) -> bool:
+    _, lowb, low = lowered(text)
+    return bool(ENGINE.gates.open(text, lowb)) or ENGINE.terms.scan_lowered(
+        text, lowb, low
+    ).any_accepted(ENGINE._seeds)
+
+
+def _prefilter() -> Prefilter:
+    assert ENGINE._prefilter is not None  # hyperscan is a dependency: the prefilter is on
+    return ENGINE._prefilter
+
+
+def test_prefilter_keeps_every_text_the_search_keeps() -> None:
+    prefilter, kept = _prefilter(), 0
+    seeds = [ENGINE.terms.pattern(i) for i, s in enumerate(ENGINE._seeds) if s]
+    texts = _samples() + [f"x {w.upper()} y" for w in seeds] + [f"{w.title()}:" for w in seeds]
+    for text in texts:
+        if _search_finds_something(text):
+            kept += 1
+            assert prefilter.may_match(text), text
+    assert kept > len(seeds)
+
+
+def test_prefilter_lowers_non_ascii_text_as_the_engine_does() -> None:
+    prefilter = _prefilter()
+    # KELVIN SIGN lowers to "k": only the lower-cased text holds "backup codes".
+    for text in ("BAC\u212aUP CODES: 1234 5678", "x AUTENTICACIÓN DE DOS FACTORES y", "Grüße, otpauth://totp/x"):
+        assert _search_finds_something(text), text
+        assert prefilter.may_match(text), text
+
+
+def test_prefilter_finds_anchors_without_look_behind() -> None:
+    prefilter = _prefilter()
+    assert prefilter.may_match("key 1a2b3-4c5d6 here")
+    assert not prefilter.may_match("see ab-cd 12345 and -decade and 1a2b3-4c5dz")
+
+
+def test_prefilter_dismisses_ordinary_text() -> None:
+    prefilter = _prefilter()
+    for text in (
+        "def f(x):\n    return x + 1  # see RFC 1234-5678\n" * 50,
+        "Order 12345678 shipped to 221B Baker Street. Phone +44 20 7946 0958.",
+        "Grüße aus Köln — keine Codes hier, nur Text.",
+    ):
+        assert not _search_finds_something(text)
+        assert not prefilter.may_match(text), text
+
+
+_PIECES = st.sampled_from(
+    ["backup", "codes", "recovery", "Code", "2FA", "seed", "TOTP", "otpauth://totp/",
+     "\u212a", "\u0130", "\u017f", "ß", "é", "日本", "a3-", "-", "1a2b3", "4c5d6", "12345678",
+     " ", "\n", "_", ".", ":", "Wiederherstellungscodes", "CÓDIGOS", '"shared_secret"']
+)
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_prefilter_never_dismisses_what_the_search_keeps(text: str) -> None:
+    if _search_finds_something(text):
+        assert _prefilter().may_match(text)
+
+
+def test_findings_are_the_same_without_the_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every text of the bundled fixtures, through the real pipeline (OCR off)."""
+    config = ScanConfig(paths=(str(FIXTURES),), jobs=1, min_confidence=Confidence.LOW,
+                        limits=replace(Limits(), ocr=False))
+
+    def findings() -> list[tuple[str, str | None, str, str, float]]:
+        result = run_scan(config)
+        return sorted((f.path, f.member, f.rule_id, f.fingerprint, f.score)
+                      for f in result.findings)
+
+    with_prefilter = findings()
+    monkeypatch.setattr(prefilter_module, "HYPERSCAN", False)
+    assert Engine(PACK, min_confidence=Confidence.LOW)._prefilter is None
+    assert findings() == with_prefilter
+    assert len(with_prefilter) >= 30

@@ -184,12 +184,15 @@ class Gate:
     text does. With `ascii_only`, some of it is matched case-insensitively,
     which non-ASCII text can satisfy with other letters (Kelvin sign, long s):
     then the gate only speaks for ASCII text. `anchor`: a stdlib `re` pattern
-    every match contains, searched in the text as it is.
+    every match contains, searched in the text as it is; `forward`: the same
+    condition without look-behind (slower in `re`, which cannot start from the
+    literal, but what engines without look-behind can take).
     """
 
     literals: tuple[str, ...] = ()
     ascii_only: bool = False
     anchor: re.Pattern[str] | None = None
+    forward: str = ""
 
 
 def gate_of(pattern: regex.Pattern[str]) -> Gate | None:
@@ -242,7 +245,7 @@ def _anchor_gate(items: list[_Item], runs: list[tuple[_Lit, int, int]]) -> Gate 
         item = items[k] if 0 <= k < len(items) else None
         return item if isinstance(item, _Class) else None
 
-    best: tuple[int, str] | None = None
+    best: tuple[int, str, str] | None = None
     for lit, first, last in runs:
         if lit.ci or len(lit.options) != 1:
             continue
@@ -251,15 +254,17 @@ def _anchor_gate(items: list[_Item], runs: list[tuple[_Lit, int, int]]) -> Gate 
         if before is None and after is None:
             continue
         esc = re.escape(text)
-        source = esc
+        source = forward = esc
         if before is not None:
             source += f"(?<={before.source}{{{before.least}}}{esc})"
+            forward = f"{before.source}{{{before.least}}}{esc}"
         if after is not None:
             source += f"{after.source}{{{after.least}}}"
+            forward += f"{after.source}{{{after.least}}}"
         weight = len(text) + (before.least if before else 0) + (after.least if after else 0)
         if best is None or weight > best[0]:
-            best = (weight, source)
-    return Gate(anchor=re.compile(best[1])) if best is not None else None
+            best = (weight, source, forward)
+    return Gate(anchor=re.compile(best[1]), forward=best[2]) if best is not None else None
 
 
 # Letters that (?i) matches with a character whose lower() is not that letter:
@@ -286,13 +291,13 @@ class Gates:
     def __init__(self, shapes: Iterable[Shape]) -> None:
         always: set[str] = set()
         self._literals: list[tuple[bytes, str, bool]] = []  # (literal, shape, ASCII only)
-        self._anchors: list[tuple[re.Pattern[str], str]] = []
+        self._anchors: list[tuple[re.Pattern[str], str, str]] = []  # (anchor, forward, shape)
         for shape in shapes:
             gate = gate_of(shape.pattern)
             if gate is None:
                 always.add(shape.name)
             elif gate.anchor is not None:
-                self._anchors.append((gate.anchor, shape.name))
+                self._anchors.append((gate.anchor, gate.forward, shape.name))
             else:
                 for lit in gate.literals:
                     spellings = _lowered_spellings(lit) if gate.ascii_only else [lit]
@@ -307,6 +312,21 @@ class Gates:
         first = ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
         self._ac = ahocorasick_rs.BytesAhoCorasick(words, matchkind=first) if words else None
 
+    @property
+    def literals(self) -> list[bytes]:
+        """Every gate literal, lower-cased, as UTF-8."""
+        return [lit for lit, _, _ in self._literals]
+
+    @property
+    def non_ascii_opens(self) -> bool:
+        """Does some gate open on any text that is not ASCII (see open)?"""
+        return any(ascii_only for _, _, ascii_only in self._literals)
+
+    @property
+    def anchors(self) -> list[tuple[re.Pattern[str], str]]:
+        """Every gate anchor, with its form without look-behind (see Gate)."""
+        return [(anchor, forward) for anchor, forward, _ in self._anchors]
+
     def open(self, text: str, low: bytes) -> set[str]:
         """Shapes to run on text; `low` is text lower-cased, as UTF-8."""
         out = set(self.always)
@@ -314,5 +334,5 @@ class Gates:
             out.update(name for lit, name, _ in self._literals if lit in low)
         if not text.isascii():
             out.update(name for _, name, ascii_only in self._literals if ascii_only)
-        out.update(name for anchor, name in self._anchors if anchor.search(text))
+        out.update(name for anchor, _, name in self._anchors if anchor.search(text))
         return out

@@ -137,6 +137,10 @@ class TermIndex:
             low = low.encode("utf-8", "replace").decode("utf-8")
             return self._ac.find_matches_as_indexes(low, overlapping=True)
 
+    def pattern(self, index: int) -> str:
+        """Pattern number `index`: a spelling of a term, lower-cased."""
+        return self._patterns[index]
+
     def terms_of(self, index: int) -> list[Term]:
         """The terms pattern number `index` (as in Found.accepted) stands for."""
         return self._terms.get(self._keys[index], [])

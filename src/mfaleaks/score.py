@@ -30,6 +30,7 @@ from mfaleaks.match import (
 )
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
 from mfaleaks.ocrfix import normalise_ocr
+from mfaleaks.prefilter import Prefilter
 from mfaleaks.rules.model import Rule, RulePack, Shape
 from mfaleaks.suppress import allow_marker
 
@@ -38,6 +39,7 @@ WIDE, NEAR = 1500, 300  # characters around a cluster searched for words
 MAX_LISTED = 50  # masked codes listed per finding; `count` has the full number
 WEAK_VOCABULARY = frozenset({"twofactor"})
 NEGATIVE_VOCABULARY = "negative"
+_LOOKALIKE_KIND = frozenset({f"vocab:{NEGATIVE_VOCABULARY}"})
 
 _BULLETS = regex.compile(
     r"(?<![\p{L}\p{N}])(?:\d{1,2}[.):]|[-*•·>#|]|\((?:used|utilisé|benutzt|usado)\)|used|✓|✔)"
@@ -112,16 +114,29 @@ class Engine:
             any(_seeds_span(t) for t in self.terms.terms_of(i))
             for i in range(self.terms.pattern_count)
         ]
+        # Text with neither a seed word nor a gate is dismissed below; the
+        # prefilter finds that out in one pass (None: no shape may always run).
+        self._prefilter = None if self.gates.always else Prefilter.build(
+            (self.terms.pattern(i) for i, seed in enumerate(self._seeds) if seed),
+            self.gates.literals,
+            self.gates.anchors,
+            self.gates.non_ascii_opens,
+        )
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         text = chunk.text
         if chunk.source == "ocr":
             text = normalise_ocr(text)
-        _, lowb, low = lowered(text)
         name_rules, name_kinds = self._name_evidence(source.name)
-        name_evidence = bool(name_rules or name_kinds)
+        # Look-alike words in a name ("uuid", "order") only lower scores: they do
+        # not make the whole text worth running every shape over.
+        name_evidence = bool(name_rules or name_kinds - _LOOKALIKE_KIND)
+        must_look = name_evidence or self.min_confidence is Confidence.LOW
+        if not must_look and self._prefilter is not None and not self._prefilter.may_match(text):
+            return  # no seed word and no gate: the search below would stop too
+        _, lowb, low = lowered(text)
         gated = self.gates.open(text, lowb)
-        must_look = bool(gated or name_evidence or self.min_confidence is Confidence.LOW)
+        must_look = must_look or bool(gated)
         raw = self.terms.scan_lowered(text, lowb, low)
         if not (must_look or raw.any_accepted(self._seeds)):
             # No distinctive shape can match and _spans would be empty, so no

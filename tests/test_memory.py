@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mfaleaks import discover
+from mfaleaks import discover, listing
 from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions
 from mfaleaks.models import Origin, Source
@@ -39,7 +39,8 @@ def test_big_folder_is_walked_without_listing_it_first(
 ) -> None:
     for i in range(300):
         (tmp_path / f"f{i:03d}.txt").write_text("x")
-    monkeypatch.setattr(discover, "SORT_LIMIT", 50)
+    monkeypatch.setattr(listing, "SORT_LIMIT", 50)
+    monkeypatch.setattr(listing, "PART", 50)  # files of a folder handed on at a time
     pulled = [0]
     real = os.scandir
 

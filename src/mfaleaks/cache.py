@@ -191,12 +191,14 @@ class ScanCache:
         self._entered: set[bytes] = set()  # folders the walk gave files of
         self._swept = True  # _entered holds every folder entered: the end sweep may run
         self._preloaded: dict[bytes, dict[bytes, _Row]] | None = None
+        self._to_preload = False
         self._roots_here: frozenset[bytes] = frozenset()  # names in _folder that are roots
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
         self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
         self._ids: dict[str, int] = {}  # result text -> id
         self._empty_ids: dict[str, int] = {}  # kind -> id of its empty result
         self._results: dict[int, Stored] = {}  # id -> result
+        self._clean: dict[int, bool] = {}  # id -> is it a result without findings or errors
         db.execute("BEGIN")
 
     @classmethod
@@ -226,8 +228,9 @@ class ScanCache:
         roots = [r.rstrip(b"/") or b"/" for r in roots]
         self._listed = tuple(r.rstrip(b"/") + b"/" for r in roots if os.path.isdir(r))
         self._roots = {_split(r) for r in roots}
-        if not self.fresh:
-            self._preload()
+        # Rows are read when the walk enters its first folder: by then a rescan's
+        # listing child (listing.py) is making its system calls meanwhile.
+        self._to_preload = not self.fresh
 
     def _preload(self) -> None:
         """A cache of up to PRELOAD_ROWS files is read in one query (a bigger one folder by
@@ -260,7 +263,34 @@ class ScanCache:
 
     def by_name(self, name: bytes, key: StatKey) -> tuple[Stored, int] | None:
         """by_stat for a file of the folder the walk is in."""
-        # A plain path: a rescan asks this for every file of the tree.
+        row = self._row(name)
+        if row is None or row[0] != key:
+            return None
+        stored = self._result(row[1])
+        return (stored, row[1]) if stored is not None else None
+
+    def rows(self, names: list[bytes]) -> list[_Row | None]:
+        """The cached rows of some files of the folder the walk is in (noting that they
+        are there): a rescan asks this for every file, a folder at a time."""
+        known, visited = self._known, self._visited
+        if known is None or self._roots_here:
+            return [self._row(name) for name in names]
+        if visited is not None:
+            visited.update(names)
+        get = known.get
+        return [get(name) for name in names]
+
+    def clean(self, result_id: int) -> bool:
+        """Is this stored result free of findings and errors?"""
+        clean = self._clean.get(result_id)
+        if clean is None:
+            stored = self._result(result_id)
+            clean = stored is not None and not stored.findings and not stored.errors
+            _keep(self._clean, result_id, clean)
+        return clean
+
+    def _row(self, name: bytes) -> _Row | None:
+        """The cached row of a file of the folder the walk is in; notes that it is there."""
         if self._visited is not None:
             self._visited.add(name)
         elif self._walked is not None:
@@ -271,16 +301,11 @@ class ScanCache:
             assert self._folder is not None
             self._found.add((self._folder, name))
         if self._known is not None:
-            row = self._known.get(name)
-        else:
-            found = self.db.execute(
-                "SELECT size, mtime_ns, ctime_ns, ino, result FROM files "
-                "WHERE dir = ? AND name = ?", (self._folder, name)).fetchone()
-            row = ((found[0], found[1], found[2], found[3]), found[4]) if found else None
-        if row is None or row[0] != key:
-            return None
-        stored = self._result(row[1])
-        return (stored, row[1]) if stored is not None else None
+            return self._known.get(name)
+        found = self.db.execute(
+            "SELECT size, mtime_ns, ctime_ns, ino, result FROM files "
+            "WHERE dir = ? AND name = ?", (self._folder, name)).fetchone()
+        return ((found[0], found[1], found[2], found[3]), found[4]) if found else None
 
     def by_content(self, key: ContentKey) -> tuple[Stored, int] | None:
         self._flush()
@@ -301,6 +326,9 @@ class ScanCache:
         self._walked = None
         self._roots_here = frozenset(n for f, n in self._roots if f == folder)
         whole = not again and folder.startswith(self._listed) and bool(self._listed)
+        if self._to_preload:
+            self._to_preload = False
+            self._preload()
         if self._preloaded is not None and not again:
             self._known = self._preloaded.pop(folder, {})
             # Names not listed are gone only if the walk listed this whole folder, once.

@@ -42,7 +42,7 @@ from mfaleaks.cache import (
     stat_key,
 )
 from mfaleaks.config import ScanConfig
-from mfaleaks.discover import display
+from mfaleaks.listing import Stat, display
 from mfaleaks.models import FileResult, Source, open_fd_noatime
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
@@ -271,13 +271,18 @@ class _Unchanged:
         self._cache, self._counts, self._shown = cache, counts, shown
         self._files = self._bytes = 0
 
-    def file(self, name: str, st: os.stat_result) -> bool:
-        hit = self._cache.by_name(name.encode(_FS_ENCODING, _FS_ERRORS), stat_key(st))
-        if hit is None or hit[0].findings or hit[0].errors:
-            return False  # read it, or place its findings with the file's facts
-        self._files += 1
-        self._bytes += st.st_size
-        return True
+    def files(self, files: list[tuple[str, Stat]]) -> list[tuple[str, Stat]]:
+        cache = self._cache
+        rows = cache.rows([name.encode(_FS_ENCODING, _FS_ERRORS) for name, _ in files])
+        rest = []
+        for (name, st), row in zip(files, rows, strict=True):
+            # st[1:5]: size, mtime_ns, ctime_ns, inode, as the cache's StatKey
+            if row is not None and row[0] == st[1:5] and cache.clean(row[1]):
+                self._files += 1
+                self._bytes += st[1]
+            else:
+                rest.append((name, st))  # read it, or place its findings with its facts
+        return rest
 
     def done(self) -> FileResult | None:
         if not self._files:

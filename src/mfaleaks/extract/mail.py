@@ -21,11 +21,11 @@ from email.policy import compat32
 from pathlib import Path
 
 from mfaleaks.classify import SNIFF_BYTES, Kind, classify_bytes
-from mfaleaks.discover import in_order, open_folder
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.extract.mailhead import read_info
 from mfaleaks.extract.mbox import extract_mbox
 from mfaleaks.extract.mime import inline_child, is_labelled, message_child, size_text, walk_message
+from mfaleaks.listing import in_order, open_folder
 from mfaleaks.models import Origin, Skip, Source
 
 __all__ = ["extract_eml", "extract_mbox", "is_maildir", "maildir_sources", "not_this_format"]

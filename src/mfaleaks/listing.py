@@ -1,0 +1,326 @@
+"""Folder listings: the system calls of a walk, as plain records.
+
+A rescan spends half its walk in the kernel (a stat per file, ~2 us here) and
+the other half comparing what stat says with the cache. The listings are
+plain tuples, so a forked child can make the calls while this process does
+the comparing: the two overlap instead of adding up. discover.py decides
+what each listed entry becomes; nothing here reads a file.
+
+Records, in walk order:
+  (SEEN, (dev, ino))            a folder entered (loops are told by these)
+  (FILES, folder, files, first, last)
+                                regular files and other non-folders of a
+                                folder, as (name, Stat); a huge folder comes in
+                                parts, `first` and `last` mark its ends
+  (MAILDIR, folder)             a Maildir: the caller reads it as a mailbox
+  (ERROR, shown path, reason)   something skipped, and why
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import gc
+import itertools
+import marshal
+import operator
+import os
+import signal
+import stat
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows, where there is no fork either
+    fcntl = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    excludes: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    max_file_size: int = 0  # 0: no limit
+
+
+def display(path: str) -> str:
+    """A printable form of a file name that is not valid UTF-8."""
+    if path.isascii():
+        return path  # the common case, and a constant-time check
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+SORT_LIMIT = 10_000  # a folder with more entries is walked in listing order, not sorted
+
+
+def in_order(
+    listing: Iterator[os.DirEntry[str]],
+) -> list[os.DirEntry[str]] | Iterator[os.DirEntry[str]]:
+    """A folder's entries sorted by name, or in listing order past SORT_LIMIT entries.
+
+    Memory stays bounded whatever the folder: a mail spool or a Maildir cur/ can
+    hold hundreds of thousands of files, and only SORT_LIMIT entries are held.
+    The report is sorted anyway; only the order of reading changes.
+    """
+    head = list(itertools.islice(listing, SORT_LIMIT))
+    if len(head) < SORT_LIMIT:
+        close_listing(listing)
+        head.sort(key=_NAME)
+        return head
+    return _rest(head, listing)
+
+
+_NAME = operator.attrgetter("name")
+
+
+def _rest(
+    head: list[os.DirEntry[str]], listing: Iterator[os.DirEntry[str]]
+) -> Iterator[os.DirEntry[str]]:
+    try:
+        yield from head
+        del head[:]
+        yield from listing
+    except OSError:
+        return  # the folder failed part way (I/O error): what was listed is scanned
+    finally:
+        close_listing(listing)
+
+
+def close_listing(listing: object) -> None:
+    close = getattr(listing, "close", None)
+    if close is not None:
+        close()
+
+
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_folder(path: str) -> int:
+    """A descriptor to list a folder without touching its access time where the OS
+    allows it (O_NOATIME: folders we own, or as root): the scanned tree is left as it
+    was, folders included. os.scandir(path) would update it (relatime: once a day)."""
+    if _NOATIME:
+        try:
+            return os.open(path, _FOLDER_FLAGS | _NOATIME)
+        except PermissionError:
+            pass  # someone else's folder: O_NOATIME is refused, list it the plain way
+    return os.open(path, _FOLDER_FLAGS)
+
+
+def excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
+    return any(
+        fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, f"*/{p}")
+        for p in patterns
+    )
+
+
+_MAILDIR = ("cur", "new", "tmp")
+
+
+def is_maildir(path: str) -> bool:
+    return all(os.path.isdir(os.path.join(path, d)) for d in _MAILDIR)
+
+
+def listed_maildir(entries: list[os.DirEntry[str]]) -> bool:
+    """is_maildir, told from a folder's sorted listing (no stat for the usual folder)."""
+    found = [e for e in entries if e.name in _MAILDIR]
+    return len(found) == 3 and all(e.is_dir() for e in found)
+
+
+
+Stat = tuple[int, int, int, int, int, int, int]  # mode, size, mtime_ns, ctime_ns, ino, uid, gid
+Record = tuple[Any, ...]
+
+SEEN, FILES, MAILDIR, ERROR = 0, 1, 2, 3
+PART = 4096  # files of a huge folder per record: memory stays bounded
+_BATCH = 64  # records per message from the child
+_END = b"\0\0\0\0"
+PIPE_SIZE = 1 << 20  # Linux's default most for a pipe (/proc/sys/fs/pipe-max-size)
+
+
+def stat_of(st: os.stat_result) -> Stat:
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_uid,
+            st.st_gid)
+
+
+def mtime_of(st: Stat) -> float:
+    """st_mtime as os.stat gives it (seconds plus nanoseconds times 1e-9)."""
+    sec, nsec = divmod(st[2], 1_000_000_000)
+    return sec + nsec * 1e-9
+
+
+def listings(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterator[Record]:
+    """The records of the folder tree under top, made in this process."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            yield (ERROR, display(folder), f"cannot open folder: {exc.strerror}")
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            yield (ERROR, display(folder), "skipped: symbolic link loop")
+            continue
+        seen.add(key)
+        yield (SEEN, key)
+        try:
+            fd = open_folder(folder)
+        except OSError as exc:
+            if is_maildir(folder):  # cur/new/tmp are what matter: try them
+                yield (MAILDIR, folder)
+            else:
+                yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
+            continue
+        try:
+            # Entries listed from a descriptor stat through it: it stays open until the
+            # folder is done (their .path is only the name, hence the joins below).
+            subdirs = yield from _folder(folder, fd, opts)
+        finally:
+            os.close(fd)
+        if subdirs is None:
+            yield (MAILDIR, folder)
+        else:
+            stack.extend(reversed(subdirs))
+
+
+def _folder(
+    folder: str, fd: int, opts: WalkOptions
+) -> Generator[Record, None, list[str] | None]:
+    """The records of one listed folder; returns its subfolders (None: a Maildir)."""
+    try:
+        entries = in_order(os.scandir(fd))
+    except OSError as exc:
+        yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
+        return []
+    # A Maildir is one mailbox. A folder listed in full tells it by its entries;
+    # a huge one (never a Maildir's root, in practice) is asked with stat.
+    if listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
+        close_listing(entries)
+        return None
+    subdirs: list[str] = []
+    files: list[tuple[str, Stat]] = []
+    first = True
+    join = os.path.join
+    try:
+        for entry in entries:
+            name = entry.name
+            # The path is built only when used: most entries are plain files.
+            if opts.excludes and excluded(display(join(folder, name)), display(name),
+                                          opts.excludes):
+                continue
+            try:
+                if entry.is_symlink():
+                    if not opts.follow_symlinks:
+                        yield (ERROR, display(join(folder, name)),
+                               "skipped: symbolic link not followed (use --follow-symlinks)")
+                        continue
+                    est = os.stat(join(folder, name))
+                else:
+                    est = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield (ERROR, display(join(folder, name)), f"cannot open: {exc.strerror}")
+                continue
+            if stat.S_ISDIR(est.st_mode):
+                subdirs.append(join(folder, name))
+                continue
+            files.append((name, (est.st_mode, est.st_size, est.st_mtime_ns, est.st_ctime_ns,
+                                 est.st_ino, est.st_uid, est.st_gid)))
+            if len(files) >= PART:
+                yield (FILES, folder, files, first, False)
+                files, first = [], False
+    finally:
+        close_listing(entries)
+    yield (FILES, folder, files, first, True)
+    return subdirs
+
+
+def listings_by_child(
+    top: str, opts: WalkOptions, seen: set[tuple[int, int]]
+) -> Iterator[Record]:
+    """listings(), made by a forked child and read from a pipe (where fork exists)."""
+    # Objects the collector would walk are written to (their GC headers): after a
+    # fork that copies the page of each one, in this process as in the child.
+    gc.freeze()
+    try:
+        read_end, write_end = os.pipe()
+        _widen(write_end)
+        pid = os.fork()
+    except (AttributeError, OSError):  # no fork here, or no process to spare
+        gc.unfreeze()
+        yield from listings(top, opts, seen)
+        return
+    if pid == 0:  # pragma: no cover - the child; its records are what the tests check
+        os.close(read_end)
+        _child(top, opts, seen, write_end)
+    os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
+    finished = False
+    try:
+        while True:
+            head = pipe.read(4)
+            if head == _END:
+                finished = True
+                return
+            size = int.from_bytes(head, "little") if len(head) == 4 else 0
+            batch = marshal.loads(pipe.read(size)) if size else None
+            if not isinstance(batch, list):
+                yield (ERROR, display(top), "walk stopped: the listing process ended early")
+                return
+            yield from batch
+    finally:
+        pipe.close()  # a child still writing gets EPIPE and stops
+        if not finished:
+            _kill(pid)
+        os.waitpid(pid, 0)
+        gc.unfreeze()
+
+
+def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> None:
+    """Write the records of top to fd in batches; never return (os._exit)."""
+    code = 0
+    try:
+        # The records hold no cycles, and a collection would walk (and copy, page by
+        # page) the whole heap inherited from the parent.
+        gc.disable()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides on Ctrl-C
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        batch: list[Record] = []
+        for record in listings(top, opts, seen):
+            batch.append(record)
+            if len(batch) >= _BATCH:
+                _send(fd, batch)
+                batch = []
+        if batch:
+            _send(fd, batch)
+        _write(fd, _END)
+    except BaseException:  # the parent reports a walk that ended early
+        code = 1
+    finally:
+        os._exit(code)  # no cleanup: the parent's buffers and files are the parent's
+
+
+def _send(fd: int, batch: list[Record]) -> None:
+    data = marshal.dumps(batch)
+    _write(fd, len(data).to_bytes(4, "little") + data)
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _widen(fd: int) -> None:
+    """A pipe of up to 1 MB (Linux): the child goes on listing while this process
+    is busy elsewhere (reading the cache's rows) instead of waiting for it."""
+    with contextlib.suppress(AttributeError, OSError):  # the default (64 kB) will do
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # AttributeError: not Linux
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(OSError):  # it has just ended by itself
+        os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,133 @@
+"""The walk's system calls made by a child (listing.py) give what this process gives."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mfaleaks import discover, listing
+from mfaleaks.config import ScanConfig
+from mfaleaks.listing import ERROR, FILES, MAILDIR, SEEN, WalkOptions, listings, listings_by_child
+from mfaleaks.scan import run_scan
+
+
+def _codes(seed: int) -> str:
+    """GitHub's download: 16 codes of 5+5 hex digits under its heading."""
+    codes = [f"{(seed * 7919 + i * 104729) % 16**5:05x}-{(seed + i) * 65537 % 16**5:05x}"
+             for i in range(16)]
+    return "GitHub recovery codes\n" + "\n".join(codes) + "\n"
+
+
+def _tree(root: Path) -> Path:
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "github-recovery-codes.txt").write_text(_codes(1))
+    (root / "a" / "notes.md").write_text("nothing here\n")
+    (root / "top.txt").write_text("top\n")
+    (root / "skip").mkdir()
+    (root / "skip" / "x.txt").write_text("excluded\n")
+    (root / "link-to-file").symlink_to(root / "top.txt")
+    (root / "link-to-dir").symlink_to(root / "a")
+    os.mkfifo(root / "pipe")
+    for box in ("cur", "new", "tmp"):
+        (root / "mail" / box).mkdir(parents=True)
+    (root / "mail" / "cur" / "1.eml").write_text("Subject: hi\n\nhello\n")
+    # A name that is not UTF-8 (os.scandir gives it with surrogate escapes).
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 name\n")
+    many = root / "many"
+    many.mkdir()
+    for i in range(30):
+        (many / f"f{i:02}.txt").write_text(f"{i}\n")
+    return root
+
+
+def _options() -> Iterator[WalkOptions]:
+    yield WalkOptions()
+    yield WalkOptions(excludes=("skip", "*.md"))
+    yield WalkOptions(follow_symlinks=True, max_file_size=10)
+
+
+def test_the_child_lists_what_this_process_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_tree(tmp_path))
+    # Small parts and an early unsorted listing: the child inherits both settings.
+    monkeypatch.setattr(listing, "PART", 7)
+    monkeypatch.setattr(listing, "SORT_LIMIT", 20)
+    for opts in _options():
+        here = list(listings(top, opts, set()))
+        there = list(listings_by_child(top, opts, set()))
+        assert there == here, opts
+    assert {r[0] for r in here} == {SEEN, FILES, MAILDIR, ERROR}  # a loop, through a link
+    parts = [r for r in here if r[0] == FILES and r[1].endswith("many")]
+    assert len(parts) == 5 and parts[0][3] and parts[-1][4]  # 30 files in parts of 7
+
+
+def test_a_child_that_dies_is_reported_and_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_tree(tmp_path))
+
+    def dies(*_: object) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(listing, "_child", dies)
+    records = list(listings_by_child(top, WalkOptions(), set()))
+    assert records == [(ERROR, top, "walk stopped: the listing process ended early")]
+
+
+def test_a_walk_stopped_early_stops_its_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_tree(tmp_path))
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(listing.os, "fork", fork)
+    monkeypatch.setattr(listing, "_BATCH", 1)  # the child is still writing after one record
+    records = listings_by_child(top, WalkOptions(), set())
+    assert next(records)[0] == SEEN
+    records.close()  # as a scan interrupted by Ctrl-C does
+    assert len(pids) == 1
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+def _report(config: ScanConfig) -> tuple[list[tuple[str, str]], list[tuple[str, str]], int]:
+    result = run_scan(config)
+    findings = sorted((f.path, f.fingerprint) for f in result.findings)
+    errors = sorted((e.path, e.reason) for e in result.errors)
+    return findings, errors, result.stats.files
+
+
+def test_rescans_are_the_same_with_and_without_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = _tree(tmp_path / "tree")
+    cache = tmp_path / "cache.db"
+    config = ScanConfig(paths=(str(top),), cache=cache, jobs=1)
+    first = _report(config)
+    assert first[0], "the planted GitHub codes are found"
+    again = _report(config)  # every file unchanged: answered by the cache, through the child
+    assert again == first
+    # A changed file and a new one are read; a gone one is forgotten.
+    time.sleep(0.01)
+    (top / "a" / "notes.md").write_text(_codes(2))
+    (top / "top.txt").unlink()
+    (top / "new.txt").write_text("new\n")
+    with_child = _report(config)
+    monkeypatch.setattr(discover, "PIPELINE", False)
+    cache.unlink()
+    without = _report(config)
+    assert with_child == without
+    assert len(with_child[0]) == len(first[0]) + 1

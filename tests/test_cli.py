@@ -181,3 +181,19 @@ def test_missing_path_is_a_usage_error(tmp_path: Path, run_cli: Callable[..., Cl
     res = run_cli("scan", "--jobs", "1", str(tmp_path / "no-such-folder"))
     assert res.exit_code == 2
     assert "no such file or folder" in res.stderr
+
+
+def test_installed_command_flushes_and_exits_with_its_code(share: Path) -> None:
+    """The console script leaves without the interpreter's teardown (cli._exit): the
+    report must still be complete and the exit code kept."""
+    import subprocess
+    import sys
+
+    command = Path(sys.executable).parent / "mfaleaks"
+    done = subprocess.run([str(command), "scan", "--format", "json", str(share)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert {f["service"] for f in json.loads(done.stdout)["findings"]} == {"github", "google"}
+    clean = subprocess.run([str(command), "scan", str(share / "notes.txt")],
+                           capture_output=True, text=True, timeout=120)
+    assert clean.returncode == 0, clean.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -354,7 +355,21 @@ def entry() -> None:
     except Exception as exc:  # a bug in mfaleaks: exit 2, never 1 (which means "found")
         _crash(exc)
         code = EXIT_USAGE
-    sys.exit(code)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit without the interpreter's teardown: freeing every object one by one took
+    8-30 ms here (a tenth of a cached rescan), and nothing is left to do then. The
+    exit handlers (the worker pool's among them) still run, and the output is flushed."""
+    import atexit
+
+    with contextlib.suppress(BrokenPipeError, ValueError):  # `| head`: nothing more to say
+        sys.stdout.flush()
+    atexit._run_exitfuncs()
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _crash(exc: Exception) -> None:

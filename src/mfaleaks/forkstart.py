@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never need it
     from multiprocessing.context import BaseContext
 
-PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workers", "magic"]
+# prebuilt: the default rule engine, built once here rather than in every worker.
+PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workers", "magic", "mfaleaks.prebuilt"]
 
 
 def context() -> BaseContext:

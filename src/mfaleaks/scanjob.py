@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
@@ -78,7 +79,10 @@ def init(spec: EngineSpec) -> None:
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_alarm)
         _alarm_installed = True
-    _engine = spec.build()
+    # The worker server may have built this engine already (prebuilt.py).
+    prebuilt = sys.modules.get("mfaleaks.prebuilt")
+    engine = prebuilt.engine_for(spec) if prebuilt is not None else None
+    _engine = engine if engine is not None else spec.build()
     _limits = spec.limits
 
 

@@ -1,0 +1,48 @@
+"""Start-up shortcuts: the worker server started from the raw arguments (launch.py) and
+the default engine it builds once for every worker (prebuilt.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mfaleaks import prebuilt
+from mfaleaks.config import ScanConfig
+from mfaleaks.launch import will_read
+from mfaleaks.models import Confidence
+from mfaleaks.scan import engine_spec
+
+
+def test_the_worker_server_starts_early_only_for_a_scan_that_reads(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.db"
+    assert will_read(["scan", "share/", "--jobs", "2"])
+    assert will_read(["scan", "-j2", "--cache", str(cache), "share/"])  # no cache file yet
+    assert not will_read(["scan", "--jobs=1", "share/"])
+    assert not will_read(["scan", "-j", "1", "share/"])
+    assert not will_read(["rules", "check"])
+    assert not will_read(["scan", "--help"])
+    assert not will_read([])
+    cache.write_bytes(b"")
+    assert not will_read(["scan", "--jobs", "2", f"--cache={cache}", "share/"])  # a rescan
+
+
+def test_workers_take_the_prebuilt_engine_only_when_it_is_the_one_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = engine_spec(ScanConfig(paths=("x",)))
+    engine = prebuilt.engine_for(spec)
+    assert engine is not None and engine.min_confidence is Confidence.MEDIUM
+    assert prebuilt.engine_for(replace(spec, min_confidence=Confidence.LOW)) is None
+    assert prebuilt.engine_for(replace(spec, show_secrets=True)) is None
+    extra = tmp_path / "extra.toml"
+    extra.write_text("")
+    assert prebuilt.engine_for(replace(spec, rule_files=(*spec.rule_files, extra))) is None
+    # A rule file edited since the server built its engine: the worker builds its own.
+    key = prebuilt._key(spec)
+    assert key is not None
+    (name, size, mtime), *others = key[0]
+    edited = (((name, size + 1, mtime), *others), *key[1:])
+    monkeypatch.setattr(prebuilt, "_default", (edited, engine))
+    assert prebuilt.engine_for(spec) is None

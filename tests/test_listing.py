@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,20 @@ def _options() -> Iterator[WalkOptions]:
     yield WalkOptions(follow_symlinks=True, max_file_size=10)
 
 
+def _counting_forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(listing.os, "fork", fork)
+    return pids
+
+
 def test_the_child_lists_what_this_process_lists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,10 +73,12 @@ def test_the_child_lists_what_this_process_lists(
     # Small parts and an early unsorted listing: the child inherits both settings.
     monkeypatch.setattr(listing, "PART", 7)
     monkeypatch.setattr(listing, "SORT_LIMIT", 20)
+    forks = _counting_forks(monkeypatch)
     for opts in _options():
         here = list(listings(top, opts, set()))
         there = list(listings_by_child(top, opts, set()))
         assert there == here, opts
+    assert len(forks) == 3  # one child per walk: this process had one thread
     assert {r[0] for r in here} == {SEEN, FILES, MAILDIR, ERROR}  # a loop, through a link
     parts = [r for r in here if r[0] == FILES and r[1].endswith("many")]
     assert len(parts) == 5 and parts[0][3] and parts[-1][4]  # 30 files in parts of 7
@@ -84,16 +101,7 @@ def test_a_walk_stopped_early_stops_its_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     top = str(_tree(tmp_path))
-    pids: list[int] = []
-    real_fork = os.fork
-
-    def fork() -> int:
-        pid = real_fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(listing.os, "fork", fork)
+    pids = _counting_forks(monkeypatch)
     monkeypatch.setattr(listing, "_BATCH", 1)  # the child is still writing after one record
     records = listings_by_child(top, WalkOptions(), set())
     assert next(records)[0] == SEEN
@@ -101,6 +109,22 @@ def test_a_walk_stopped_early_stops_its_child(
     assert len(pids) == 1
     with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
         os.waitpid(pids[0], os.WNOHANG)
+
+
+def test_a_process_with_threads_lists_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_tree(tmp_path))
+    forks = _counting_forks(monkeypatch)
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()
+    try:
+        records = list(listings_by_child(top, WalkOptions(), set()))
+    finally:
+        stop.set()
+        helper.join()
+    assert forks == [] and records == list(listings(top, WalkOptions(), set()))
 
 
 def _report(config: ScanConfig) -> tuple[list[tuple[str, str]], list[tuple[str, str]], int]:

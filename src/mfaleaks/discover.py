@@ -132,8 +132,8 @@ def _file(path: str, st: Stat, opts: WalkOptions, name: str | None = None) -> So
 def _walk_dir(
     top: str, opts: WalkOptions, seen_dirs: set[tuple[int, int]], probe: Probe | None
 ) -> Iterator[Source | ScanError | FileResult]:
-    # A rescan (a probe) has a child make the walk's system calls while this process
-    # compares with the cache; a first scan's workers keep both cores busy anyway.
+    # With a cache (a probe) a child makes the walk's system calls while this process
+    # compares what they say with the cache: on a rescan that is all there is to do.
     records = (listings_by_child if probe is not None and PIPELINE else listings)(
         top, opts, seen_dirs)
     check = None
@@ -148,12 +148,9 @@ def _walk_dir(
                 # (a FIFO, a file too big) go to _file for their reason.
                 limit = opts.max_file_size or sys.maxsize
                 asked = [f for f in files if stat.S_ISREG(f[1][0]) and f[1][1] <= limit]
-                if len(asked) < len(files):
-                    files = [f for f in files
-                             if not (stat.S_ISREG(f[1][0]) and f[1][1] <= limit)]
-                else:
-                    files = []
-                files += check.files(asked)
+                others = [] if len(asked) == len(files) else [
+                    f for f in files if not (stat.S_ISREG(f[1][0]) and f[1][1] <= limit)]
+                files = others + check.files(asked)
             for name, st in files:
                 yield _file(os.path.join(folder, name), st, opts, name)
             if last and check is not None and (answered := check.done()) is not None:

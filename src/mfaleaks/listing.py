@@ -27,6 +27,7 @@ import operator
 import os
 import signal
 import stat
+import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -241,16 +242,21 @@ def _folder(
 def listings_by_child(
     top: str, opts: WalkOptions, seen: set[tuple[int, int]]
 ) -> Iterator[Record]:
-    """listings(), made by a forked child and read from a pipe (where fork exists)."""
-    # Objects the collector would walk are written to (their GC headers): after a
-    # fork that copies the page of each one, in this process as in the child.
-    gc.freeze()
+    """listings(), made by a forked child and read from a pipe (where fork exists).
+
+    Only from a process with one thread: a thread holding a lock at the fork (a
+    worker pool's) could leave the child stuck. A later root of the same scan is
+    then listed here."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        yield from listings(top, opts, seen)
+        return
+    read_end, write_end = os.pipe()
     try:
-        read_end, write_end = os.pipe()
         _widen(write_end)
         pid = os.fork()
-    except (AttributeError, OSError):  # no fork here, or no process to spare
-        gc.unfreeze()
+    except OSError:  # no process to spare
+        os.close(read_end)
+        os.close(write_end)
         yield from listings(top, opts, seen)
         return
     if pid == 0:  # pragma: no cover - the child; its records are what the tests check
@@ -276,7 +282,6 @@ def listings_by_child(
         if not finished:
             _kill(pid)
         os.waitpid(pid, 0)
-        gc.unfreeze()
 
 
 def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> None:

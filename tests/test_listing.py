@@ -97,6 +97,20 @@ def test_a_child_that_dies_is_reported_and_does_not_hang(
     assert records == [(ERROR, top, "walk stopped: the listing process ended early")]
 
 
+def test_a_child_that_dies_mid_message_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_tree(tmp_path))
+
+    def dies_writing(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
+        os.write(fd, (64).to_bytes(4, "little") + b"\xdb\x02")  # 64 bytes announced, 2 sent
+        os._exit(9)
+
+    monkeypatch.setattr(listing, "_child", dies_writing)
+    records = list(listings_by_child(top, WalkOptions(), set()))
+    assert records == [(ERROR, top, "walk stopped: the listing process ended early")]
+
+
 def test_a_walk_stopped_early_stops_its_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

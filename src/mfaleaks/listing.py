@@ -272,7 +272,11 @@ def listings_by_child(
                 finished = True
                 return
             size = int.from_bytes(head, "little") if len(head) == 4 else 0
-            batch = marshal.loads(pipe.read(size)) if size else None
+            data = pipe.read(size) if size else b""
+            try:
+                batch = marshal.loads(data) if size and len(data) == size else None
+            except (EOFError, ValueError, TypeError):  # cut short: the child died writing
+                batch = None
             if not isinstance(batch, list):
                 yield (ERROR, display(top), "walk stopped: the listing process ended early")
                 return

@@ -9,14 +9,13 @@ in-process (--jobs 1), which keeps the matching libraries out of its start-up.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
 from collections.abc import Iterator
 from types import FrameType
 
-from mfaleaks import contents
+from mfaleaks import contents, heap
 from mfaleaks.extract.base import Limits
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.pipeline import scan_source
@@ -37,19 +36,6 @@ _limits: Limits | None = None
 
 
 BIG_FILE = 32 * 1024 * 1024  # from this size on, a file is read with bounded_malloc on
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-_libc: ctypes.CDLL | None = None
-
-
-def _mmap_threshold(size: int) -> None:
-    global _libc
-    try:
-        _libc = _libc or ctypes.CDLL(None)
-        _libc.mallopt(_M_MMAP_THRESHOLD, size)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
 @contextlib.contextmanager
 def bounded_malloc() -> Iterator[None]:
     """Keep a big file's blocks out of the heap, so memory stays flat however big it is.
@@ -61,13 +47,12 @@ def bounded_malloc() -> Iterator[None]:
     threshold both peak at 125 MB, for ~50% more time (fresh pages for every
     block), so only files of BIG_FILE bytes and more are read that way (timed_scan).
     """
-    _mmap_threshold(2 * 1024 * 1024)
+    heap.mmap_threshold(2 * 1024 * 1024)
     try:
         yield
     finally:
-        _mmap_threshold(32 * 1024 * 1024)  # glibc's own ceiling for the dynamic threshold
-        if _libc is not None and hasattr(_libc, "malloc_trim"):
-            _libc.malloc_trim(0)
+        heap.mmap_threshold(32 * 1024 * 1024)  # glibc's own ceiling for the dynamic threshold
+        heap.release_free_heap()
 
 
 _alarm_installed = False  # in a worker process the SIGALRM handler stays for good

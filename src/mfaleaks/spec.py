@@ -32,8 +32,11 @@ class EngineSpec:
         return load_pack(self.rule_files)
 
     def build(self) -> Engine:
+        from mfaleaks.heap import release_free_heap
         from mfaleaks.score import Engine
 
-        return Engine(
+        engine = Engine(
             self.pack(), show_secrets=self.show_secrets, min_confidence=self.min_confidence
         )
+        release_free_heap()  # what compiling it freed, not carried through the scan
+        return engine

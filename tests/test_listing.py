@@ -84,29 +84,21 @@ def test_the_child_lists_what_this_process_lists(
     assert len(parts) == 5 and parts[0][3] and parts[-1][4]  # 30 files in parts of 7
 
 
+def _dies_at_once(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
+    os._exit(3)
+
+
+def _dies_mid_message(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
+    os.write(fd, (64).to_bytes(4, "little") + b"\xdb\x02")  # 64 bytes announced, 2 sent
+    os._exit(9)
+
+
+@pytest.mark.parametrize("child", [_dies_at_once, _dies_mid_message])
 def test_a_child_that_dies_is_reported_and_does_not_hang(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: object
 ) -> None:
     top = str(_tree(tmp_path))
-
-    def dies(*_: object) -> None:
-        os._exit(3)
-
-    monkeypatch.setattr(listing, "_child", dies)
-    records = list(listings_by_child(top, WalkOptions(), set()))
-    assert records == [(ERROR, top, "walk stopped: the listing process ended early")]
-
-
-def test_a_child_that_dies_mid_message_is_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    top = str(_tree(tmp_path))
-
-    def dies_writing(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
-        os.write(fd, (64).to_bytes(4, "little") + b"\xdb\x02")  # 64 bytes announced, 2 sent
-        os._exit(9)
-
-    monkeypatch.setattr(listing, "_child", dies_writing)
+    monkeypatch.setattr(listing, "_child", child)
     records = list(listings_by_child(top, WalkOptions(), set()))
     assert records == [(ERROR, top, "walk stopped: the listing process ended early")]
 

@@ -13,6 +13,7 @@ from mfaleaks.config import ScanConfig
 from mfaleaks.launch import will_read
 from mfaleaks.models import Confidence
 from mfaleaks.scan import engine_spec
+from mfaleaks.spec import EngineSpec
 
 
 def test_the_worker_server_starts_early_only_for_a_scan_that_reads(tmp_path: Path) -> None:
@@ -46,3 +47,13 @@ def test_workers_take_the_prebuilt_engine_only_when_it_is_the_one_asked_for(
     edited = (((name, size + 1, mtime), *others), *key[1:])
     monkeypatch.setattr(prebuilt, "_default", (edited, engine))
     assert prebuilt.engine_for(spec) is None
+
+
+def test_a_failing_build_leaves_the_worker_server_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server dies of anything but ImportError raised while it preloads."""
+
+    def broken(self: object) -> None:
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(EngineSpec, "build", broken)
+    assert prebuilt._build() is None

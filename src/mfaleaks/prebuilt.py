@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 from mfaleaks.rules.files import DEFAULT_RULES_DIR, rule_files
@@ -39,7 +38,9 @@ def engine_for(spec: EngineSpec) -> Engine | None:
 
 
 def _build() -> tuple[_Key, Engine] | None:
-    with contextlib.suppress(ConfigError, OSError):  # the workers build (and report) it
+    # Any failure leaves the workers to build (and report) it. The fork server only
+    # tolerates ImportError while it preloads: anything else raised here would stop it.
+    with contextlib.suppress(Exception):
         spec = EngineSpec(tuple(rule_files([DEFAULT_RULES_DIR])), show_secrets=False,
                           min_confidence=Confidence.MEDIUM, limits=Limits())
         key = _key(spec)

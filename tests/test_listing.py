@@ -155,7 +155,9 @@ def test_rescans_are_the_same_with_and_without_the_child(
     (top / "a" / "notes.md").write_text(_codes(2))
     (top / "top.txt").unlink()
     (top / "new.txt").write_text("new\n")
+    forks = _counting_forks(monkeypatch)
     with_child = _report(config)
+    assert len(forks) == 1  # the rescan's walk was the child's
     monkeypatch.setattr(discover, "PIPELINE", False)
     cache.unlink()
     without = _report(config)

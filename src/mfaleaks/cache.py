@@ -198,7 +198,6 @@ class ScanCache:
         self._ids: dict[str, int] = {}  # result text -> id
         self._empty_ids: dict[str, int] = {}  # kind -> id of its empty result
         self._results: dict[int, Stored] = {}  # id -> result
-        self._clean: dict[int, bool] = {}  # id -> is it a result without findings or errors
         db.execute("BEGIN")
 
     @classmethod
@@ -282,12 +281,8 @@ class ScanCache:
 
     def clean(self, result_id: int) -> bool:
         """Is this stored result free of findings and errors?"""
-        clean = self._clean.get(result_id)
-        if clean is None:
-            stored = self._result(result_id)
-            clean = stored is not None and not stored.findings and not stored.errors
-            _keep(self._clean, result_id, clean)
-        return clean
+        stored = self._result(result_id)
+        return stored is not None and not stored.findings and not stored.errors
 
     def _row(self, name: bytes) -> _Row | None:
         """The cached row of a file of the folder the walk is in; notes that it is there."""

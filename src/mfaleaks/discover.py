@@ -24,6 +24,7 @@ from mfaleaks.listing import (
     WalkOptions,
     display,
     excluded,
+    key_of,
     listings,
     listings_by_child,
     mtime_of,
@@ -125,7 +126,7 @@ def _file(path: str, st: Stat, opts: WalkOptions, name: str | None = None) -> So
         uid=st[5],
         gid=st[6],
         mode=mode,
-        stat_key=(size, st[2], st[3], st[4]),
+        stat_key=key_of(st),
     )
 
 
@@ -147,9 +148,10 @@ def _walk_dir(
                 # Regular files within the size limit are asked about; the others
                 # (a FIFO, a file too big) go to _file for their reason.
                 limit = opts.max_file_size or sys.maxsize
-                asked = [f for f in files if stat.S_ISREG(f[1][0]) and f[1][1] <= limit]
-                others = [] if len(asked) == len(files) else [
-                    f for f in files if not (stat.S_ISREG(f[1][0]) and f[1][1] <= limit)]
+                asked: list[tuple[str, Stat]] = []
+                others: list[tuple[str, Stat]] = []
+                for f in files:
+                    (asked if stat.S_ISREG(f[1][0]) and f[1][1] <= limit else others).append(f)
                 files = others + check.files(asked)
             for name, st in files:
                 yield _file(os.path.join(folder, name), st, opts, name)

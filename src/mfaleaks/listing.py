@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import gc
 import itertools
 import marshal
 import operator
@@ -130,7 +129,6 @@ def listed_maildir(entries: list[os.DirEntry[str]]) -> bool:
     return len(found) == 3 and all(e.is_dir() for e in found)
 
 
-
 Stat = tuple[int, int, int, int, int, int, int]  # mode, size, mtime_ns, ctime_ns, ino, uid, gid
 Record = tuple[Any, ...]
 
@@ -144,6 +142,11 @@ PIPE_SIZE = 1 << 20  # Linux's default most for a pipe (/proc/sys/fs/pipe-max-si
 def stat_of(st: os.stat_result) -> Stat:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_uid,
             st.st_gid)
+
+
+def key_of(st: Stat) -> tuple[int, int, int, int]:
+    """(size, mtime_ns, ctime_ns, ino): how the cache tells an unchanged file (StatKey)."""
+    return st[1:5]
 
 
 def mtime_of(st: Stat) -> float:
@@ -228,8 +231,7 @@ def _folder(
             if stat.S_ISDIR(est.st_mode):
                 subdirs.append(join(folder, name))
                 continue
-            files.append((name, (est.st_mode, est.st_size, est.st_mtime_ns, est.st_ctime_ns,
-                                 est.st_ino, est.st_uid, est.st_gid)))
+            files.append((name, stat_of(est)))
             if len(files) >= PART:
                 yield (FILES, folder, files, first, False)
                 files, first = [], False
@@ -292,9 +294,6 @@ def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> 
     """Write the records of top to fd in batches; never return (os._exit)."""
     code = 0
     try:
-        # The records hold no cycles, and a collection would walk (and copy, page by
-        # page) the whole heap inherited from the parent.
-        gc.disable()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides on Ctrl-C
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         batch: list[Record] = []

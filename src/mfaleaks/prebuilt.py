@@ -1,10 +1,11 @@
 """The default rule engine, built once in the worker server (forkstart.PRELOAD).
 
 Each worker parsed the rule pack and built its engine (~65 ms) after it was
-forked, before its first file. The server builds the default one (the bundled
-rules, medium confidence, codes masked) while it loads, so the workers forked
-from it start with it. A worker asked for anything else builds its own; so
-does one where this module was not preloaded (one job, no fork server).
+forked, before its first file. The server builds the one a scan gets with
+default options (bundled rules, medium confidence, codes masked) while it
+loads, so the workers forked from it start with it. A worker asked for
+anything else builds its own; so does one where this module was not
+preloaded (one job, no fork server).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from mfaleaks.limits import Limits
+from mfaleaks.config import ScanConfig
 from mfaleaks.models import Confidence
-from mfaleaks.rules.files import DEFAULT_RULES_DIR, rule_files
 from mfaleaks.score import Engine
-from mfaleaks.spec import EngineSpec
+from mfaleaks.spec import EngineSpec, engine_spec
 
 _Key = tuple[tuple[tuple[str, int, int], ...], bool, Confidence]
 
@@ -41,8 +41,7 @@ def _build() -> tuple[_Key, Engine] | None:
     # Any failure leaves the workers to build (and report) it. The fork server only
     # tolerates ImportError while it preloads: anything else raised here would stop it.
     with contextlib.suppress(Exception):
-        spec = EngineSpec(tuple(rule_files([DEFAULT_RULES_DIR])), show_secrets=False,
-                          min_confidence=Confidence.MEDIUM, limits=Limits())
+        spec = engine_spec(ScanConfig(paths=()))  # the options a scan has by default
         key = _key(spec)
         if key is not None:
             return key, spec.build()

@@ -90,8 +90,9 @@ class Prefilter:
         except hyperscan.error:
             return None
 
-    def may_match(self, text: str) -> bool:
-        """False only if the text holds none of the words and gates."""
+    def may_match(self, text: str, low: bytes | None = None) -> bool:
+        """False only if the text holds none of the words and gates. `low`: the text as
+        match.lowered() gives it, when the caller has it (not needed for ASCII text)."""
         if text.isascii():
             if _found(self._db, text.encode("ascii"), self._scratch):
                 return True
@@ -100,7 +101,9 @@ class Prefilter:
             return True
         # Lower-cased as the engine's lowered() does it. The anchors searched in
         # it can only add a "maybe"; they are searched in the text as it is.
-        if _found(self._db, text.lower().encode("utf-8", "surrogatepass"), self._scratch):
+        if low is None:
+            low = text.lower().encode("utf-8", "surrogatepass")
+        if _found(self._db, low, self._scratch):
             return True
         return any(anchor.search(text) for anchor in self._anchors)
 

@@ -42,7 +42,7 @@ from mfaleaks.cache import (
     stat_key,
 )
 from mfaleaks.config import ScanConfig
-from mfaleaks.listing import Stat, display
+from mfaleaks.listing import Stat, display, key_of
 from mfaleaks.models import FileResult, Source, open_fd_noatime
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
@@ -276,8 +276,7 @@ class _Unchanged:
         rows = cache.rows([name.encode(_FS_ENCODING, _FS_ERRORS) for name, _ in files])
         rest = []
         for (name, st), row in zip(files, rows, strict=True):
-            # st[1:5]: size, mtime_ns, ctime_ns, inode, as the cache's StatKey
-            if row is not None and row[0] == st[1:5] and cache.clean(row[1]):
+            if row is not None and row[0] == key_of(st) and cache.clean(row[1]):
                 self._files += 1
                 self._bytes += st[1]
             else:

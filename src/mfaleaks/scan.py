@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfaleaks import forkstart, suppress
@@ -18,29 +16,13 @@ from mfaleaks.config import ScanConfig
 from mfaleaks.discover import WalkOptions, discover
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.reuse import cache_key, rules_known_good, scan_sources
-from mfaleaks.rules.files import DEFAULT_RULES_DIR, rule_files
-from mfaleaks.spec import EngineSpec
+from mfaleaks.spec import engine_spec
 
 if TYPE_CHECKING:
     from mfaleaks.discover import Probe
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024
-
-
-def rule_paths(config: ScanConfig) -> tuple[Path, ...]:
-    roots = ([DEFAULT_RULES_DIR] if config.default_rules else []) + list(config.rule_paths)
-    return tuple(rule_files(roots))
-
-
-def engine_spec(config: ScanConfig) -> EngineSpec:
-    return EngineSpec(
-        rule_files=rule_paths(config),
-        show_secrets=config.show_secrets,
-        min_confidence=config.min_confidence,
-        # With --cache, ocrcache.py keeps its verdicts on empty images in the same file.
-        limits=replace(config.limits, ocr_cache=str(config.cache) if config.cache else None),
-    )
 
 
 def _stdin_source() -> tuple[Source, bool]:

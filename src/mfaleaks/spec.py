@@ -6,14 +6,16 @@ itself (and the matching libraries) is imported where files are read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
+from mfaleaks.rules.files import DEFAULT_RULES_DIR, rule_files
 
 if TYPE_CHECKING:
+    from mfaleaks.config import ScanConfig
     from mfaleaks.rules.model import RulePack
     from mfaleaks.score import Engine
 
@@ -40,3 +42,18 @@ class EngineSpec:
         )
         release_free_heap()  # what compiling it freed, not carried through the scan
         return engine
+
+
+def rule_paths(config: ScanConfig) -> tuple[Path, ...]:
+    roots = ([DEFAULT_RULES_DIR] if config.default_rules else []) + list(config.rule_paths)
+    return tuple(rule_files(roots))
+
+
+def engine_spec(config: ScanConfig) -> EngineSpec:
+    return EngineSpec(
+        rule_files=rule_paths(config),
+        show_secrets=config.show_secrets,
+        min_confidence=config.min_confidence,
+        # With --cache, ocrcache.py keeps its verdicts on empty images in the same file.
+        limits=replace(config.limits, ocr_cache=str(config.cache) if config.cache else None),
+    )

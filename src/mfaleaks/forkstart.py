@@ -13,13 +13,13 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never need it
-    from multiprocessing.context import BaseContext
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 # prebuilt: the default rule engine, built once here rather than in every worker.
 PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workers", "magic", "mfaleaks.prebuilt"]
 
 
-def context() -> BaseContext:
+def context() -> ForkServerContext | SpawnContext:
     import multiprocessing as mp
 
     if not hasattr(os, "fork"):

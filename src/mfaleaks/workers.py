@@ -4,54 +4,46 @@ files (with everything inside them) and streams FileResults back.
 No per-file process start-up; SIGINT is left to the parent, which stops the
 pool and still writes the report of what was scanned. What runs inside a
 worker is scanjob.py, which this module does not import: the main process
-only routes files.
+only routes files. Each worker is a WorkerProcess (workerproc.py) with its own
+pipes; the parent waits on all of them at once with poll(2), from one thread.
 """
 
 from __future__ import annotations
 
+import select
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mfaleaks import contents, forkstart, memo
+from mfaleaks import contents, memo
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.spec import EngineSpec
+from mfaleaks.workerproc import WorkerProcess
 
 if TYPE_CHECKING:
     from mfaleaks.score import Engine
 
-
-def _init(spec: EngineSpec) -> None:
-    """In a new worker (the fork server has imported scanjob already)."""
-    from mfaleaks import scanjob
-
-    scanjob.init(spec)
-
-
-def _scan_batch(batch: list[Source]) -> list[FileResult]:
-    from mfaleaks import scanjob
-
-    return scanjob.scan_batch(batch)
-
-
 Done = tuple[object, Source, FileResult]
 """(the caller's tag, the source, its result)."""
+
+Batch = list[tuple[object, Source]]
 
 BATCH_FILES = 64  # files per round trip to a worker ...
 BATCH_BYTES = 4 * 1024 * 1024  # ... or this many bytes, whichever comes first
 RECYCLE_BATCHES = 1000  # then a fresh worker process (leaks in C libraries stay small)
+_READY = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
 @dataclass
 class _Lane:
     """One worker process with its own queue of batches."""
 
-    pool: ProcessPoolExecutor | None = None
+    proc: WorkerProcess | None = None
     sent: int = 0  # batches sent to this process (recycled after RECYCLE_BATCHES)
     out: int = 0  # batches out now
-    batch: list[tuple[object, Source]] = field(default_factory=list)
+    queue: deque[Batch] = field(default_factory=deque)  # those batches, oldest first
+    batch: Batch = field(default_factory=list)
     bytes: int = 0
 
 
@@ -88,8 +80,6 @@ class Workers:
             contents.clear()
             memo.clear()
         self._lanes = [_Lane() for _ in range(max(1, jobs))]
-        self._old: list[ProcessPoolExecutor] = []
-        self._out: dict[Future[list[FileResult]], tuple[_Lane, list[tuple[object, Source]]]] = {}
         self.max_backlog = 0  # most sources out at once (tests check the bound)
         self._held = 0  # sources submitted whose results have not been returned
         self.before_block: Callable[[], None] | None = None  # e.g. commit the cache first
@@ -119,49 +109,45 @@ class Workers:
         self._held += 1
         self.max_backlog = max(self.max_backlog, self._held)
         full = len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES
-        # Asking every future costs more than the file: ask when a batch is due to leave,
-        # and now and then, so an idle worker gets a partial batch soon enough.
+        # Polling costs more than the file: poll when a batch is due to leave, and now
+        # and then, so an idle worker gets a partial batch soon enough.
         done = self._collect(block=False) if full or self._held % 8 == 0 else []
         if full or lane.out == 0:
-            self._send(lane)
+            done.extend(self._send(lane))
         while lane.out >= self.window:
             done.extend(self._collect(block=True))
         return done
 
     def wait(self) -> list[Done]:
         """Block until something finishes (sends the partial batches first)."""
+        done: list[Done] = []
         for lane in self._lanes:
             if lane.batch:
-                self._send(lane)
-        return self._collect(block=True) if self._out else []
+                done.extend(self._send(lane))
+        if not done and any(lane.out for lane in self._lanes):
+            done.extend(self._collect(block=True))
+        return done
 
     def finish(self) -> Iterator[Done]:
         """Everything still out, as it finishes."""
-        while self._out or any(lane.batch for lane in self._lanes):
+        while any(lane.out or lane.batch for lane in self._lanes):
             yield from self.wait()
 
     def close(self) -> None:
-        for pool in self._pools():
-            pool.shutdown(wait=True)
-        self._drop_all()
+        for lane in self._lanes:
+            if lane.proc is not None:
+                lane.proc.stop(wait=True)
+                lane.proc, lane.sent = None, 0
 
     def terminate(self) -> None:
         """Stop at once (Ctrl-C): kill the workers, drop what is queued."""
-        for pool in self._pools():
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-        self._drop_all()
-        self._out = {}
-        self._held = 0
-
-    def _pools(self) -> list[ProcessPoolExecutor]:
-        return [*self._old, *(lane.pool for lane in self._lanes if lane.pool is not None)]
-
-    def _drop_all(self) -> None:
-        self._old = []
         for lane in self._lanes:
-            lane.pool, lane.sent = None, 0
+            if lane.proc is not None:
+                lane.proc.stop(wait=False)
+            lane.proc, lane.sent, lane.out = None, 0, 0
+            lane.queue.clear()
+            lane.batch, lane.bytes = [], 0
+        self._held = 0
 
     def _lane_for(self, source: Source) -> _Lane:
         if not contents.small(source):
@@ -173,81 +159,104 @@ class Workers:
                 return idle[0]
         return home
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            1, mp_context=forkstart.context(), initializer=_init, initargs=(self.spec,)
-        )
-
-    def _send(self, lane: _Lane) -> None:
-        if lane.pool is None:
-            lane.pool = self._new_pool()
-        elif lane.sent >= RECYCLE_BATCHES:
-            lane.pool.shutdown(wait=False)  # its batches still finish
-            self._old.append(lane.pool)
-            lane.pool, lane.sent = self._new_pool(), 0
+    def _send(self, lane: _Lane) -> list[Done]:
+        """The lane's batch to its worker (a new one first, when due)."""
+        done: list[Done] = []
+        if lane.proc is not None and lane.sent >= RECYCLE_BATCHES:
+            while lane.out:  # its replies come in order: let it answer what it has
+                done.extend(self._collect(block=True))
+            if lane.proc is not None:  # (or it died meanwhile)
+                lane.proc.stop(wait=True)
+                lane.proc, lane.sent = None, 0
+        if lane.proc is None:
+            lane.proc = WorkerProcess(self.spec)
         batch = lane.batch
         lane.batch, lane.bytes = [], 0
         lane.sent += 1
         lane.out += 1
-        self._out[lane.pool.submit(_scan_batch, [source for _, source in batch])] = (lane, batch)
+        lane.queue.append(batch)
+        lane.proc.send([source for _, source in batch])
+        return done
 
     def _collect(self, block: bool) -> list[Done]:
+        """Replies that are in (block: wait for at least one); writes what waits to go."""
         if block and self.before_block is not None:
             self.before_block()
-        if block:
-            finished = wait(self._out, return_when=FIRST_COMPLETED).done
-        else:  # asked on every submit: done() is far cheaper than wait(timeout=0)
-            finished = {future for future in self._out if future.done()}
         done: list[Done] = []
-        lost: dict[int, list[tuple[object, Source]]] = {}
-        for future in finished:
-            lane, batch = self._out.pop(future)
-            lane.out -= 1
-            try:
-                results = future.result()
-            except BrokenProcessPool:
-                lost.setdefault(self._lanes.index(lane), []).extend(batch)
-                continue
-            except Exception as exc:  # e.g. a result that cannot be pickled
-                results = [_failed(s, f"internal error: {type(exc).__name__}") for _, s in batch]
-            done.extend((tag, s, r) for (tag, s), r in zip(batch, results, strict=True))
-        for index, batch in lost.items():
-            done.extend(self._recover(self._lanes[index], batch))
+        wait = block
+        while True:
+            poller = select.poll()
+            by_fd: dict[int, _Lane] = {}
+            for lane in self._lanes:
+                proc = lane.proc
+                if proc is None or not lane.out:
+                    continue
+                if proc.outbox.pending:
+                    proc.flush()
+                writing = select.POLLOUT if proc.outbox.pending else 0
+                poller.register(proc.read_fd, _READY | writing)
+                poller.register(proc.sentinel, _READY)
+                by_fd[proc.read_fd] = by_fd[proc.sentinel] = lane
+            if not by_fd:
+                break
+            answered: list[_Lane] = []
+            for fd, events in poller.poll(-1 if wait else 0):
+                lane = by_fd[fd]
+                if events & _READY and lane not in answered:
+                    answered.append(lane)
+            for lane in answered:  # (only writable: flushed on the next round)
+                done.extend(self._answer(lane))
+            if not answered and not wait:
+                break
+            if done:
+                wait = False  # take what else is in, without waiting
         self._held -= len(done)
         return done
 
-    def _recover(self, lane: _Lane, lost: list[tuple[object, Source]]) -> list[Done]:
+    def _answer(self, lane: _Lane) -> list[Done]:
+        """The oldest batch's results, or, the worker gone, all its batches read again."""
+        assert lane.proc is not None
+        reply = lane.proc.receive()
+        if reply is None:
+            return self._recover(lane)
+        lane.out -= 1
+        batch = lane.queue.popleft()
+        ok, results = reply
+        if not ok:
+            results = [_failed(s, str(results)) for _, s in batch]
+        return [(tag, s, r) for (tag, s), r in zip(batch, results, strict=True)]
+
+    def _recover(self, lane: _Lane) -> list[Done]:
         """A worker died, and with it every batch out in its lane: read those files again
         one at a time, so that a file that kills a worker again is known for sure."""
-        mine = [f for f, (owner, _) in self._out.items() if owner is lane]
-        wait(mine)  # they fail (or finish) promptly once the process is gone
+        lost = [item for batch in lane.queue for item in batch]
+        lane.queue.clear()
+        lane.out = 0
+        self._drop(lane)
         done: list[Done] = []
-        for future in mine:
-            _, batch = self._out.pop(future)
-            lane.out -= 1
-            try:
-                done.extend((t, s, r) for (t, s), r in zip(batch, future.result(), strict=True))
-            except Exception:  # BrokenProcessPool and the like
-                lost.extend(batch)
-        self._drop_pool(lane)
         for tag, source in lost:
-            if lane.pool is None:
-                lane.pool = self._new_pool()
-            try:
-                result = lane.pool.submit(_scan_batch, [source]).result()[0]
-            except BrokenProcessPool:
-                self._drop_pool(lane)
+            if lane.proc is None:
+                lane.proc = WorkerProcess(self.spec)
+            lane.proc.send([source])
+            while lane.proc.outbox.pending:
+                select.select([], [lane.proc.outbox.fd], [], 0.1)
+                lane.proc.flush()
+            reply = lane.proc.receive()
+            if reply is None:
+                self._drop(lane)
                 result = _failed(source, "the worker process died reading this file; not scanned")
-            except Exception as exc:  # a worker that failed otherwise
-                result = _failed(source, f"internal error: {type(exc).__name__}")
+            elif not reply[0]:
+                result = _failed(source, str(reply[1]))
+            else:
+                result = reply[1][0]
             done.append((tag, source, result))
         return done
 
     @staticmethod
-    def _drop_pool(lane: _Lane) -> None:
-        if lane.pool is not None:
-            lane.pool.shutdown(wait=False, cancel_futures=True)
-        lane.pool, lane.sent = None, 0
+    def _drop(lane: _Lane) -> None:
+        if lane.proc is not None:
+            lane.proc.stop(wait=False)
+        lane.proc, lane.sent = None, 0
 
 
 def _failed(source: Source, reason: str) -> FileResult:

@@ -1,0 +1,118 @@
+"""One worker process and its two pipes: batches of sources in, their results out.
+
+The parent talks to each worker over its own pair of pipes, from its own
+thread. (A ProcessPoolExecutor per worker cost the parent two threads per
+worker; every batch then went through a wake-up pipe, a queue thread and a
+result thread, each taking the GIL from the thread that walks the tree.)
+A worker answers batches in the order they came; an empty frame asks it to
+leave. Results are pickled here; a result that cannot be pickled comes back as
+an error for the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import pickle
+import select
+from typing import TYPE_CHECKING, Any
+
+from mfaleaks import forkstart
+from mfaleaks.frames import Outbox, read_frame, write_frame
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from mfaleaks.models import Source
+    from mfaleaks.spec import EngineSpec
+
+PIPE_BYTES = 1 << 20  # room for several batches and their results without a wait
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+Reply = tuple[bool, Any]
+"""(True, [FileResult, ...]) or (False, the reason the batch failed)."""
+
+
+def _serve(inbox: Connection, outbox: Connection, spec: EngineSpec) -> None:
+    """In the worker process: build the engine, then answer batches until told to stop."""
+    from mfaleaks import scanjob
+
+    scanjob.init(spec)
+    rfd, wfd = inbox.fileno(), outbox.fileno()
+    while frame := read_frame(rfd):
+        batch: list[Source] = pickle.loads(frame)
+        del frame
+        try:
+            reply = pickle.dumps((True, scanjob.scan_batch(batch)), _PROTOCOL)
+        except Exception as exc:  # e.g. a result that cannot be pickled
+            reply = pickle.dumps((False, f"internal error: {type(exc).__name__}"), _PROTOCOL)
+        write_frame(wfd, reply)
+
+
+def _widen(fd: int) -> None:
+    """A bigger pipe buffer (Linux), so that neither side waits for the other to read."""
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+class WorkerProcess:
+    """A started worker: `send` queues a batch without blocking, `receive` waits for the
+    oldest batch's reply (None: the process is gone, with every batch it had)."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        ctx = forkstart.context()
+        their_in, my_in = ctx.Pipe(duplex=False)  # (reader, writer)
+        my_out, their_out = ctx.Pipe(duplex=False)
+        for conn in (my_in, my_out):
+            _widen(conn.fileno())
+        self.process = ctx.Process(target=_serve, args=(their_in, their_out, spec), daemon=True)
+        self.process.start()
+        their_in.close()  # the worker holds them now: its death is our EOF
+        their_out.close()
+        self._writer, self._reader = my_in, my_out
+        self.outbox = Outbox(my_in.fileno())
+        self.read_fd = my_out.fileno()
+        self.sentinel: int = self.process.sentinel
+
+    def send(self, batch: list[Source]) -> None:
+        try:
+            self.outbox.put(pickle.dumps(batch, _PROTOCOL))
+        except BrokenPipeError:
+            self.outbox.drop()  # it died: receive() says so
+
+    def flush(self) -> None:
+        try:
+            self.outbox.flush()
+        except BrokenPipeError:
+            self.outbox.drop()
+
+    def receive(self) -> Reply | None:
+        """Blocks until a whole reply is in (call when the read fd is ready)."""
+        try:
+            frame = read_frame(self.read_fd)
+        except (EOFError, OSError):
+            return None
+        if frame is None:
+            return None
+        reply: Reply = pickle.loads(frame)
+        return reply
+
+    def stop(self, wait: bool) -> None:
+        """Ask it to leave once its batches are done and wait for it, or kill it now."""
+        if wait:
+            try:
+                self.outbox.put(b"")
+                while self.outbox.pending and self.process.is_alive():
+                    select.select([], [self.outbox.fd], [], 0.1)
+                    self.outbox.flush()
+            except BrokenPipeError:
+                pass  # gone already
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                self.process.kill()
+        self.outbox.drop()
+        self._writer.close()
+        self._reader.close()
+        self.process.join(None if wait else 5)
+        with contextlib.suppress(ValueError):  # still running after 5 s: left to the OS
+            self.process.close()

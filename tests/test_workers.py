@@ -1,0 +1,132 @@
+"""The worker pool (workers.py, workerproc.py, frames.py) with real worker processes:
+replies in order, workers that die, recycled workers, and the wire format."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+
+import pytest
+
+from mfaleaks import frames, workers
+from mfaleaks.config import ScanConfig
+from mfaleaks.models import Origin, Source
+from mfaleaks.scan import engine_spec
+from mfaleaks.spec import EngineSpec
+from mfaleaks.workerproc import WorkerProcess
+from mfaleaks.workers import Workers
+from sample_codes import GITHUB
+
+
+def _note(i: int, text: str = "") -> Source:
+    data = (text or f"meeting notes {i}\n").encode()
+    return Source(Origin(f"m{i}.txt"), name=f"m{i}.txt", data=data, size=len(data))
+
+
+def _spec() -> EngineSpec:
+    return engine_spec(ScanConfig(paths=(), jobs=2))
+
+
+def test_every_source_comes_back_once_with_its_own_result() -> None:
+    codes = "\n".join(GITHUB)
+    with Workers(_spec(), jobs=2) as pool:
+        done = []
+        for i in range(500):
+            text = f"GitHub recovery codes\n{codes}\n" if i % 100 == 7 else ""
+            done.extend(pool.submit(_note(i, text), tag=i))
+        done.extend(pool.finish())
+    assert sorted(tag for tag, _, _ in done) == list(range(500))  # type: ignore[type-var]
+    for tag, source, result in done:
+        assert result.path == source.origin.path == f"m{tag}.txt"
+        assert bool(result.findings) == (tag % 100 == 7), (tag, result.findings)
+        assert not result.errors
+
+
+def test_a_killed_worker_s_files_are_read_again_in_a_new_one() -> None:
+    codes = "\n".join(GITHUB)
+    with Workers(_spec(), jobs=2) as pool:
+        done = pool.submit(_note(0, f"GitHub recovery codes\n{codes}\n"), tag=0)
+        # The first file leaves at once, to a process that is still starting: killed
+        # before it can answer (after would be fine too: its reply is read first).
+        (victim,) = [lane.proc for lane in pool._lanes if lane.proc is not None]
+        os.kill(victim.process.pid, signal.SIGKILL)
+        for i in range(1, 40):
+            done.extend(pool.submit(_note(i, f"GitHub recovery codes\n{codes}\n"), tag=i))
+        done.extend(pool.finish())
+        assert all(lane.proc is not victim for lane in pool._lanes)
+    assert sorted(tag for tag, _, _ in done) == list(range(40))  # type: ignore[type-var]
+    assert all(result.findings and not result.errors for _, _, result in done)
+
+
+class _Doomed(WorkerProcess):
+    """A real worker process, killed as soon as it is given work."""
+
+    def send(self, batch: list[Source]) -> None:
+        super().send(batch)
+        with contextlib.suppress(ProcessLookupError):  # killed at its first batch already
+            os.kill(self.process.pid, signal.SIGKILL)
+
+
+def test_a_file_that_kills_every_worker_is_reported_not_retried_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "WorkerProcess", _Doomed)
+    with Workers(_spec(), jobs=2) as pool:
+        done = []
+        for i in range(5):
+            done.extend(pool.submit(_note(i), tag=i))
+        done.extend(pool.finish())
+    assert sorted(tag for tag, _, _ in done) == list(range(5))  # type: ignore[type-var]
+    for _, _, result in done:
+        assert [e.reason for e in result.errors] == [
+            "the worker process died reading this file; not scanned"]
+
+
+def test_workers_are_recycled_after_their_share_of_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "RECYCLE_BATCHES", 3)
+    monkeypatch.setattr(workers, "BATCH_FILES", 4)
+    pids = set()
+    with Workers(_spec(), jobs=2) as pool:
+        done = []
+        for i in range(200):
+            done.extend(pool.submit(_note(i), tag=i))
+            pids.update(lane.proc.process.pid for lane in pool._lanes if lane.proc)
+        done.extend(pool.finish())
+    assert sorted(tag for tag, _, _ in done) == list(range(200))  # type: ignore[type-var]
+    assert len(pids) >= 200 // 4 // 3 // 2  # a new process every 3 batches (per lane)
+    assert all(not result.errors for _, _, result in done)
+
+
+def test_frames_cross_a_pipe_whole_whatever_their_size() -> None:
+    r, w = os.pipe()
+    payloads = [b"", b"x", os.urandom(3 * 1024 * 1024 + 7), b"end"]
+    box = frames.Outbox(w)
+
+    def writer() -> None:  # a non-blocking writer: flush until the reader took it all
+        for p in payloads:
+            box.put(p)
+        while box.pending:
+            box.flush()
+        os.close(w)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    got = []
+    while (frame := frames.read_frame(r)) is not None:
+        got.append(bytes(frame))
+    thread.join()
+    os.close(r)
+    assert got == payloads
+
+
+def test_a_frame_cut_short_is_an_error_not_a_message() -> None:
+    r, w = os.pipe()
+    os.write(w, (100).to_bytes(8, "big") + b"only ten b")
+    os.close(w)
+    with pytest.raises(EOFError):
+        frames.read_frame(r)
+    os.close(r)

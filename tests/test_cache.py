@@ -368,3 +368,49 @@ def test_the_folder_sweep_gives_way_to_bounded_memory(
     monkeypatch.setattr(cache_module, "ENTERED_KEPT", 200_000)
     scan("--cache", str(cache), str(tree))
     assert str(tree / "docs" / "readme.md") not in cached_paths(cache)
+
+
+def _stored(reason: str) -> Any:
+    from mfaleaks.stored import Stored
+
+    return Stored(findings=(), errors=((None, reason),), kind="text", lasting=True)
+
+
+def test_the_write_lock_is_free_between_writes(tmp_path: Path) -> None:
+    """Workers keep their verdicts on empty images in the same file (ocrcache.py) while
+    the parent waits for them: the parent's gathered writes must not hold the lock."""
+    from mfaleaks.cache import ScanCache
+
+    path = tmp_path / "cache.sqlite"
+    cache = ScanCache.open(path, "key")
+    result_id = cache.store(_stored("could not parse"))
+    cache.remember((b"/share/", b"a.txt"), (1, 2, 3, 4), (b"d" * 32, "a.txt", ""), result_id)
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)  # a worker that never waits
+    other.execute("CREATE TABLE IF NOT EXISTS images (key TEXT PRIMARY KEY, verdict TEXT)")
+    other.execute("INSERT INTO images VALUES ('image:x', 'empty')")
+    # The row not written yet is still found by its content (written first, then read).
+    found = cache.by_content((b"d" * 32, "a.txt", ""))
+    assert found is not None and found[1] == result_id and found[0].errors
+    other.execute("INSERT INTO images VALUES ('image:y', 'empty')")  # and free again
+    cache.close(complete=True, roots=[])
+    rows = other.execute("SELECT dir, name, result FROM files").fetchall()
+    assert rows == [(b"/share/", b"a.txt", result_id)]
+    other.close()
+
+
+def test_a_result_keeps_its_id_from_scan_to_scan(tmp_path: Path) -> None:
+    """Ids come from the result's text: the same result written by two scans is one row,
+    and distinct results do not share one."""
+    from mfaleaks.cache import ScanCache
+
+    path = tmp_path / "cache.sqlite"
+    ids = []
+    for _ in range(2):
+        cache = ScanCache.open(path, "key")
+        ids.append([cache.store(_stored(f"reason {i}")) for i in range(50)])
+        for i, result_id in enumerate(ids[-1]):
+            cache.remember((b"/s/", f"{i}".encode()), (i, 0, 0, i), None, result_id)
+        cache.close(complete=True, roots=[])
+    assert ids[0] == ids[1] and len(set(ids[0])) == 50
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM results").fetchone() == (50,)

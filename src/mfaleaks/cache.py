@@ -11,7 +11,16 @@ touch these tables). Two tables:
   to PRELOAD_ROWS files is read in one query, a bigger one a folder at a time
   as the walk enters it. A moved or copied file is hashed, found by its
   content key and not read again.
-- `results`: each distinct result once (most files share the empty one).
+- `results`: each distinct result once (most files share the empty one), under
+  an id taken from the hash of its text, so that a new result needs no round
+  trip to the file.
+
+Writes are gathered in memory and written together (WRITE_BATCH rows or
+COMMIT_EVERY seconds), each time in a short transaction of its own: the write
+lock is never held while the parent waits for a worker, and workers keep their
+verdicts on empty images (ocrcache.py) in the same file. (A transaction held
+open between writes had to be committed each time the parent waited: ~135
+commits for 12,000 files.)
 
 Results are stored as JSON (stored.py) with masked codes and fingerprints only:
 `secrets` is always dropped, so with --show-secrets cached findings are not
@@ -53,10 +62,10 @@ from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.stored import Stored, from_json, to_json
 
-SCHEMA = 2
+SCHEMA = 3  # 3: result ids from the hash of the result
 APP_ID = 0x6D66614C  # "mfaL" in the SQLite header: this file is an mfaleaks cache
-COMMIT_EVERY = 0.5  # seconds: workers write the OCR table of the same file meanwhile
-WRITE_BATCH = 500  # file rows written together
+COMMIT_EVERY = 1.0  # seconds: what waits longer is written even if WRITE_BATCH is not reached
+WRITE_BATCH = 2000  # file rows written together
 FOLDER_ROWS = 50_000  # a bigger folder is looked up file by file (bounded memory)
 PRELOAD_ROWS = 100_000  # a cache of up to this many files is read at once (~34 MB)
 ENTERED_KEPT = 200_000  # folders remembered for the end sweep (~25 MB)
@@ -179,9 +188,10 @@ class ScanCache:
         self.fresh = fresh  # a new cache, or one just reset: nothing to reuse
         self.reset = reset  # results of another engine key were dropped
         self.problem: str | None = None  # a write failed: the cache is left as it was
-        self._last_commit = time.monotonic()
-        self._dirty = False  # written since the last commit: the write lock is held
+        self._last_flush = time.monotonic()
         self._rows: list[tuple[object, ...]] = []  # file rows not written yet
+        self._new_results: list[tuple[int, str]] = []  # results not written yet
+        self._new_digests: set[bytes] = set()  # contents of the rows not written yet
         self._listed: tuple[bytes, ...] = ()  # folders walked in full (scanned folders)
         self._folder: bytes | None = None  # the folder whose rows are in _known
         self._known: dict[bytes, _Row] | None = None
@@ -198,7 +208,6 @@ class ScanCache:
         self._ids: dict[str, int] = {}  # result text -> id
         self._empty_ids: dict[str, int] = {}  # kind -> id of its empty result
         self._results: dict[int, Stored] = {}  # id -> result
-        db.execute("BEGIN")
 
     @classmethod
     def open(cls, path: Path, key: str, rule_ids: Iterable[str] | None = None) -> ScanCache:
@@ -303,7 +312,8 @@ class ScanCache:
         return ((found[0], found[1], found[2], found[3]), found[4]) if found else None
 
     def by_content(self, key: ContentKey) -> tuple[Stored, int] | None:
-        self._flush()
+        if key[0] in self._new_digests:
+            self._flush()  # its row is still in memory
         row = self.db.execute(
             "SELECT result FROM files WHERE digest = ? AND label = ? AND hint = ? LIMIT 1", key
         ).fetchone()
@@ -378,8 +388,6 @@ class ScanCache:
                 self.db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
             except sqlite3.Error as exc:
                 self._failed(exc)
-                return
-            self._wrote()
 
     def _result(self, result_id: int) -> Stored | None:
         stored = self._results.get(result_id)
@@ -393,8 +401,8 @@ class ScanCache:
 
     # ---- writes -----------------------------------------------------------------------------
 
-    def store(self, stored: Stored) -> int | None:
-        """Keep a result (each distinct one once); its row id (None if the write failed)."""
+    def store(self, stored: Stored) -> int:
+        """Keep a result (each distinct one once): its id. Written with the next rows."""
         # Most files have the empty result of their kind: its id is kept by kind, so no
         # JSON is built for those.
         empty = not stored.findings and not stored.errors
@@ -403,14 +411,8 @@ class ScanCache:
         text = to_json(stored)
         result_id = self._ids.get(text)
         if result_id is None:
-            row = self._write(
-                "INSERT INTO results (json) VALUES (?) "
-                "ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id",
-                (text,),
-            )
-            if row is None:
-                return None
-            result_id = int(row[0])
+            result_id = result_id_of(text)
+            self._new_results.append((result_id, text))
             _keep(self._ids, text, result_id)
         if empty:
             self._empty_ids[stored.kind] = result_id
@@ -424,19 +426,21 @@ class ScanCache:
             return
         digest, label, hint = content if content else (None, "", "")
         self._rows.append((*path, *key, digest, label, hint, result_id))
-        if len(self._rows) >= WRITE_BATCH:
+        if digest is not None:
+            self._new_digests.add(digest)
+        if len(self._rows) >= WRITE_BATCH or time.monotonic() - self._last_flush > COMMIT_EVERY:
             self._flush()
 
     def close(self, complete: bool, roots: Iterable[bytes]) -> None:
-        """Commit; after a complete scan forget files that are gone from the scanned roots."""
+        """Write what waits; after a complete scan forget files gone from the scanned roots."""
         self._flush()
         if complete and self.problem is None and not self.fresh:  # fresh: nothing old
+            self._write("BEGIN IMMEDIATE", ())  # one transaction for the sweep
             self._leave()
             for root in roots:
                 self._sweep(root.rstrip(b"/") or b"/")
             self._write("DELETE FROM results WHERE id NOT IN (SELECT result FROM files)", ())
-        with contextlib.suppress(sqlite3.Error):
-            self.db.execute("COMMIT")
+            self._write("COMMIT", ())
         self.db.close()
 
     def _sweep(self, root: bytes) -> None:
@@ -459,35 +463,26 @@ class ScanCache:
             self._write("DELETE FROM files WHERE dir = ?", (folder,))
 
     def _flush(self) -> None:
+        """The results and rows gathered so far, in one short transaction."""
         rows, self._rows = self._rows, []
-        if rows and self.problem is None:
-            try:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO files (dir, name, size, mtime_ns, ctime_ns, ino, "
-                    "digest, label, hint, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except sqlite3.Error as exc:
-                self._failed(exc)
-                return
-            self._wrote()
-
-    def commit(self) -> None:
-        """Release the write lock (workers keep OCR verdicts in the same file) when held:
-        called each time the parent waits for a worker, so it must cost nothing otherwise."""
-        if self.problem is None and self._dirty:
-            try:
-                self.db.execute("COMMIT")
-                self.db.execute("BEGIN")
-            except sqlite3.Error as exc:
-                self.problem = f"cache {self.path} not updated: {exc}"
-            self._dirty = False
-            self._last_commit = time.monotonic()
-
-    def _wrote(self) -> None:
-        self._dirty = True
-        if time.monotonic() - self._last_commit > COMMIT_EVERY:
-            self.commit()
+        results, self._new_results = self._new_results, []
+        self._new_digests.clear()
+        self._last_flush = time.monotonic()
+        if not (rows or results) or self.problem is not None:
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            # An id is a function of the text: a result already there is the same one.
+            self.db.executemany("INSERT OR IGNORE INTO results (id, json) VALUES (?, ?)",
+                                results)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files (dir, name, size, mtime_ns, ctime_ns, ino, "
+                "digest, label, hint, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._failed(exc)
 
     def _write(self, sql: str, args: tuple[object, ...]) -> tuple[Any, ...] | None:
         """Run one statement; its first row (RETURNING), None if none or if it failed."""
@@ -495,7 +490,6 @@ class ScanCache:
             return None
         try:
             row: tuple[Any, ...] | None = self.db.execute(sql, args).fetchone()
-            self._wrote()
             return row
         except sqlite3.Error as exc:
             self._failed(exc)
@@ -507,6 +501,13 @@ class ScanCache:
         self._rows.clear()
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("ROLLBACK")
+
+
+def result_id_of(text: str) -> int:
+    """The id of a result: 64 bits of the SHA-256 of its text, as SQLite's signed integer.
+    Two distinct results share one with a chance of 1 in 2**64 per pair (the later one's
+    files would then be given the earlier one's result)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
 def _keep(memory: dict[Any, Any], key: object, value: object) -> None:
@@ -559,7 +560,7 @@ def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
     db.executescript(
         """
         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS results (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+        CREATE TABLE IF NOT EXISTS results (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS files (
             dir BLOB NOT NULL, name BLOB NOT NULL, size INTEGER NOT NULL,
             mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,

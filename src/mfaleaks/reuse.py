@@ -330,10 +330,7 @@ def scan_sources(
     def start() -> Workers:
         from mfaleaks.workers import Workers  # the pool and the engine: only when reading
 
-        workers = Workers(spec, config.jobs)
-        if cache is not None:
-            workers.before_block = cache.commit
-        return workers
+        return Workers(spec, config.jobs)
 
     planner = Planner(start, cache, reuse_cache=not spec.show_secrets)
     try:

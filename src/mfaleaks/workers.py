@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import select
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -82,7 +82,6 @@ class Workers:
         self._lanes = [_Lane() for _ in range(max(1, jobs))]
         self.max_backlog = 0  # most sources out at once (tests check the bound)
         self._held = 0  # sources submitted whose results have not been returned
-        self.before_block: Callable[[], None] | None = None  # e.g. commit the cache first
 
     def __enter__(self) -> Workers:
         return self
@@ -180,8 +179,6 @@ class Workers:
 
     def _collect(self, block: bool) -> list[Done]:
         """Replies that are in (block: wait for at least one); writes what waits to go."""
-        if block and self.before_block is not None:
-            self.before_block()
         done: list[Done] = []
         wait = block
         while True:

@@ -84,3 +84,16 @@ def test_copies_go_to_one_lane_unless_it_is_full_and_another_idle() -> None:
     assert workers._lane_for(source(sizes[0])) is home  # both busy: wait for its own
     big = source(contents.SMALL_FILE + 1)
     assert workers._lane_for(big) is other  # big files: the least busy lane
+
+
+def test_with_data_keeps_every_other_field() -> None:
+    """Source.with_data spells its fields out (for speed): one added to Source later must
+    be added there too, or a small file read whole would lose it."""
+    import dataclasses
+
+    values: dict[str, object] = {}
+    for i, f in enumerate(dataclasses.fields(Source)):
+        values[f.name] = {"origin": Origin("p", ("m",), {"k": "v"}),
+                          "stat_key": (1, 2, 3, 4)}.get(f.name, f"{f.name}-{i}")
+    source = Source(**values)  # type: ignore[arg-type]
+    assert source.with_data(b"abc") == dataclasses.replace(source, data=b"abc", size=3)

@@ -15,7 +15,6 @@ import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 
 from mfaleaks.models import FileResult, Source, open_fd_noatime
 from mfaleaks.stored import Stored, place, stored_of
@@ -67,7 +66,7 @@ def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResu
     data = read_whole(source.fs_path, source.size, source.inode)
     if data is None:
         return None
-    whole = replace(source, data=data, size=len(data))
+    whole = source.with_data(data)
     digest = hashlib.sha256(data).digest()
     key = (digest, source.name, source.kind_hint or "")
     stored = _memo.get(key)

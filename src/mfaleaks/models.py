@@ -95,6 +95,15 @@ class Source:
         assert self.fs_path is not None
         return open_noatime(self.fs_path, self.inode)
 
+    def with_data(self, data: bytes) -> Source:
+        """This file with its bytes in memory (a worker reads small files whole).
+        Spelled out: dataclasses.replace costs 6 us a call, a tenth of a small file."""
+        return Source(
+            origin=self.origin, name=self.name, fs_path=self.fs_path, data=data,
+            size=len(data), depth=self.depth, mtime=self.mtime, kind_hint=self.kind_hint,
+            uid=self.uid, gid=self.gid, mode=self.mode, stat_key=self.stat_key,
+        )
+
     @property
     def inode(self) -> int | None:
         """The inode the walk saw at fs_path: the file that must be the one opened."""

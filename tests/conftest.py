@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ def corpus(name: str) -> Path:
 
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# Compiled prefilters (hscache.py) go to a folder of this test run, not the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mfaleaks-test-cache-")
 
 
 _engine: Engine | None = None

@@ -16,13 +16,17 @@ text is lower-cased as the engine does it, then searched. A gate anchor is
 searched in its form without look-behind (gates.Gate.forward), which holds
 exactly where the anchor does, in the text as it is. Without Hyperscan (no
 wheel for the platform, a CPU without SSSE3) the engine searches every text.
+The compiled database is kept between runs (hscache.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from mfaleaks import hscache
 
 try:
     import hyperscan
@@ -78,17 +82,11 @@ class Prefilter:
                 exprs.append((forward.encode("ascii"), once))
         if not exprs:
             return None
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        try:
-            database.compile(
-                expressions=[e for e, _ in exprs],
-                ids=list(range(len(exprs))),
-                elements=len(exprs),
-                flags=[f for _, f in exprs],
-            )
-            return cls(database, left, [a for a, _ in anchors], non_ascii_opens)
-        except hyperscan.error:
+        exprs.sort()  # the same set, the same database (and cache file)
+        database = _loaded(exprs) or _compiled(exprs)
+        if database is None:
             return None
+        return cls(database, left, [a for a, _ in anchors], non_ascii_opens)
 
     def may_match(self, text: str, low: bytes | None = None) -> bool:
         """False only if the text holds none of the words and gates. `low`: the text as
@@ -106,6 +104,39 @@ class Prefilter:
         if _found(self._db, low, self._scratch):
             return True
         return any(anchor.search(text) for anchor in self._anchors)
+
+
+def _key(exprs: list[tuple[bytes, int]]) -> str:
+    h = hashlib.sha256(f"hyperscan {getattr(hyperscan, '__version__', '')}\n".encode())
+    for expr, flags in exprs:
+        h.update(b"%d %d %s\n" % (flags, len(expr), expr))
+    return h.hexdigest()
+
+
+def _loaded(exprs: list[tuple[bytes, int]]) -> Any:
+    """The database compiled by an earlier run (hscache.py), if Hyperscan takes it."""
+    data = hscache.load(_key(exprs))
+    if data is None:
+        return None
+    try:
+        return hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK)
+    except Exception:  # another engine version or CPU, or junk: compiled again
+        return None
+
+
+def _compiled(exprs: list[tuple[bytes, int]]) -> Any:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(
+            expressions=[e for e, _ in exprs],
+            ids=list(range(len(exprs))),
+            elements=len(exprs),
+            flags=[f for _, f in exprs],
+        )
+    except hyperscan.error:
+        return None
+    hscache.save(_key(exprs), hyperscan.dumpb(database))
+    return database
 
 
 def _found(database: Any, data: bytes, scratch: Any) -> bool:

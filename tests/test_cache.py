@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -414,3 +415,23 @@ def test_a_result_keeps_its_id_from_scan_to_scan(tmp_path: Path) -> None:
     assert ids[0] == ids[1] and len(set(ids[0])) == 50
     db = sqlite3.connect(path)
     assert db.execute("SELECT count(*) FROM results").fetchone() == (50,)
+
+
+def test_results_no_file_gives_any_more_are_dropped(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+
+    def results() -> list[str]:
+        with contextlib.closing(sqlite3.connect(cache)) as db:
+            return sorted(r[0] for r in db.execute("SELECT json FROM results"))
+
+    scan("--cache", str(cache), str(tree))
+    first = results()
+    assert any("github" in r for r in first)
+    scan("--cache", str(cache), str(tree))
+    assert results() == first  # an unchanged rescan keeps them all
+    (tree / "jdoe" / "github-recovery-codes.txt").unlink()
+    scan("--cache", str(cache), str(tree))
+    assert not any("github" in r for r in results())
+    shutil.rmtree(tree / "docs")  # a gone folder, told from the rows read at the start
+    scan("--cache", str(cache), str(tree))
+    assert str(tree / "docs" / "readme.md") not in cached_paths(cache)

@@ -435,3 +435,24 @@ def test_results_no_file_gives_any_more_are_dropped(tree: Path, tmp_path: Path) 
     shutil.rmtree(tree / "docs")  # a gone folder, told from the rows read at the start
     scan("--cache", str(cache), str(tree))
     assert str(tree / "docs" / "readme.md") not in cached_paths(cache)
+
+
+def test_the_content_index_is_built_at_the_end_of_a_first_scan(
+    tree: Path, tmp_path: Path
+) -> None:
+    """A fresh cache is written without its index on content (built once at the end, from
+    sorted keys); a rescan looks moved files up through it."""
+    from mfaleaks.cache import ScanCache
+
+    cache = tmp_path / "cache.sqlite"
+    opened = ScanCache.open(cache, "key")
+    with contextlib.closing(sqlite3.connect(cache)) as db:
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "files_digest" not in indexes  # fresh: dropped while rows go in
+    opened.close(complete=False, roots=[])
+    scan("--cache", str(cache), str(tree))
+    with contextlib.closing(sqlite3.connect(cache)) as db:
+        plan = " ".join(str(r) for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT result FROM files WHERE digest = ? AND label = ? "
+            "AND hint = ? LIMIT 1", (b"x" * 32, "a", "")))
+    assert "files_digest" in plan

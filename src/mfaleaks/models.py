@@ -14,7 +14,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 Box = tuple[int, int, int, int]
 """A bounding box in pixels: left, top, width, height."""
@@ -104,6 +104,15 @@ class Source:
             uid=self.uid, gid=self.gid, mode=self.mode, stat_key=self.stat_key,
         )
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickled as a flat tuple: a batch of sources goes to a worker (workers.py), and
+        the default form of a slotted dataclass (a dict of field names per source) took
+        three times as long to pickle (1.6 against 0.5 us a source)."""
+        o = self.origin
+        return (_source, (o.path, o.chain, o.meta, self.name, self.fs_path, self.data,
+                          self.size, self.depth, self.mtime, self.kind_hint, self.uid,
+                          self.gid, self.mode, self.stat_key))
+
     @property
     def inode(self) -> int | None:
         """The inode the walk saw at fs_path: the file that must be the one opened."""
@@ -126,6 +135,11 @@ class Source:
             size=len(data),
             depth=self.depth + 1,
         )
+
+
+def _source(path: str, chain: tuple[str, ...], meta: Mapping[str, str], *rest: Any) -> Source:
+    """Source.__reduce__'s other half (the fields in their order)."""
+    return Source(Origin(path, chain, meta), *rest)
 
 
 def printable(text: str) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never n
     from multiprocessing.context import ForkServerContext, SpawnContext
 
 # prebuilt: the default rule engine, built once here rather than in every worker.
-PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workers", "magic", "mfaleaks.prebuilt"]
+PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workerproc", "magic", "mfaleaks.prebuilt"]
 
 
 def context() -> ForkServerContext | SpawnContext:

@@ -246,9 +246,9 @@ def listings_by_child(
 ) -> Iterator[Record]:
     """listings(), made by a forked child and read from a pipe (where fork exists).
 
-    Only from a process with one thread: a thread holding a lock at the fork (a
-    worker pool's) could leave the child stuck. A later root of the same scan is
-    then listed here."""
+    Only from a process with one thread: a thread holding a lock at the fork could
+    leave the child stuck. (The worker pool has no thread in this process: every
+    root of a scan is listed by a child.)"""
     if not hasattr(os, "fork") or threading.active_count() > 1:
         yield from listings(top, opts, seen)
         return

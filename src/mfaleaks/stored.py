@@ -59,8 +59,16 @@ def transient(reason: str) -> bool:
     return bool(_TRANSIENT.search(reason))
 
 
+_EMPTY: dict[str, Stored] = {}  # kind -> its empty result: most files, one object (frozen)
+
+
 def stored_of(result: FileResult, source: Source) -> Stored | None:
     """The location-free form of a file's result (None if a member is not below the file)."""
+    if not result.findings and not result.errors:
+        empty = _EMPTY.get(result.kind)
+        if empty is None:
+            empty = _EMPTY[result.kind] = Stored((), (), result.kind, True)
+        return empty
     prefix = source.origin.member
     findings = []
     for f in result.findings:

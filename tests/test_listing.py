@@ -163,3 +163,93 @@ def test_rescans_are_the_same_with_and_without_the_child(
     without = _report(config)
     assert with_child == without
     assert len(with_child[0]) == len(first[0]) + 1
+
+
+def test_a_walk_takes_the_child_started_early_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_tree(tmp_path))
+    opts = WalkOptions(excludes=("skip",))
+    listing.start_early(top, opts)
+    forks = _counting_forks(monkeypatch)  # counted from here: the early child is there
+    assert list(listings_by_child(top, WalkOptions(excludes=("skip",), max_file_size=5),
+                                  set())) == list(listings(top, opts, set()))
+    assert forks == []  # max_file_size is not the listing's business: the early one served
+
+
+@pytest.mark.parametrize("asked", [
+    ("other", WalkOptions(excludes=("skip",))),  # another folder
+    ("same", WalkOptions()),  # other excludes
+    ("same", WalkOptions(excludes=("skip",), follow_symlinks=True)),
+])
+def test_an_early_child_for_another_walk_is_stopped_and_a_new_one_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: tuple[str, WalkOptions]
+) -> None:
+    top = str(_tree(tmp_path / "same"))
+    other = _tree(tmp_path / "other")
+    early_pids = _counting_forks(monkeypatch)
+    listing.start_early(top, WalkOptions(excludes=("skip",)))
+    (early,) = early_pids
+    where = top if asked[0] == "same" else str(other)
+    records = list(listings_by_child(where, asked[1], set()))
+    assert records == list(listings(where, asked[1], set()))
+    assert len(early_pids) == 2  # a child of its own
+    with pytest.raises(ChildProcessError):  # the early one was stopped and reaped
+        os.waitpid(early, os.WNOHANG)
+
+
+def test_an_early_child_nobody_asks_for_is_stopped_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = _counting_forks(monkeypatch)
+    listing.start_early(str(_tree(tmp_path)), WalkOptions())
+    listing._drop_early()  # what the exit handler does (a usage error, say)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)
+    assert listing._early is None
+
+
+@pytest.mark.parametrize(("args", "guess"), [
+    (["scan", "--cache", "C", "D"], ("D", (), False)),
+    (["scan", "--cache=C", "-q", "--format", "json", "--exclude", "*.log",
+      "--exclude=tmp", "--follow-symlinks", "-j", "2", "D", "E"], ("D", ("*.log", "tmp"), True)),
+    (["scan", "-o", "D", "--cache", "C", "--", "-D"], None),  # -D is not a folder here
+    (["scan", "--cache", "C", "F"], None),  # a file, not a folder
+    (["scan", "--cache", "missing.sqlite", "D"], None),  # a first scan
+    (["scan", "-qv", "--cache", "C", "D"], None),  # combined flags: left to click
+    (["scan", "--unknown", "--cache", "C", "D"], None),
+    (["report", "--cache", "C", "D"], None),
+])
+def test_a_rescan_s_walk_is_guessed_from_the_raw_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
+    guess: tuple[str, tuple[str, ...], bool] | None,
+) -> None:
+    from mfaleaks.launch import rescan_walk
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "C").write_text("")
+    (tmp_path / "D").mkdir()
+    (tmp_path / "E").mkdir()
+    (tmp_path / "F").write_text("")
+    assert rescan_walk(args) == guess
+
+
+def test_a_cached_rescan_through_the_command_lists_early_and_finds_the_same(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    top = _tree(tmp_path / "tree")
+    cache = tmp_path / "cache.sqlite"
+    command = [sys.executable, "-c", "from mfaleaks.launch import entry; entry()", "scan",
+               "--format", "json", "-q", "--jobs", "2", "--cache", str(cache),
+               "--exclude", "skip", str(top)]
+    first = subprocess.run(command, capture_output=True, check=False)
+    again = subprocess.run(command, capture_output=True, check=False)
+    assert first.returncode == again.returncode == 1, again.stderr
+    import json
+
+    one, two = json.loads(first.stdout), json.loads(again.stdout)
+    assert two["findings"] == one["findings"] and two["errors"] == one["errors"]
+    assert "cache: 35 unchanged file(s) not read" in two["notices"][0], two["notices"]

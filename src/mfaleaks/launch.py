@@ -5,7 +5,9 @@ loads the matching code and builds the default engine (prebuilt.py), ~0.15 s.
 Loading the CLI itself takes ~40 ms, so when the raw arguments already say
 that a scan will read files, the server starts first and loads meanwhile on
 the other core. Click reads the arguments properly afterwards; a wrong guess
-costs only a server that goes unused.
+costs only a server that goes unused. A rescan (its cache file exists) starts
+listing its first folder instead (listing.start_early), in a child that the
+walk takes only if it asks for that very listing.
 """
 
 from __future__ import annotations
@@ -15,13 +17,62 @@ import sys
 
 
 def entry() -> None:
-    if will_read(sys.argv[1:]):
+    args = sys.argv[1:]
+    if will_read(args):
         from mfaleaks import forkstart
 
         forkstart.start_early()
+    elif (walk := rescan_walk(args)) is not None:
+        from mfaleaks import listing
+
+        listing.start_early(walk[0], listing.WalkOptions(excludes=walk[1],
+                                                         follow_symlinks=walk[2]))
     from mfaleaks.cli import entry as cli_entry
 
     cli_entry()
+
+
+# scan's options that take a value, and its flags: anything else and no guess is made.
+_VALUED = frozenset({
+    "--format", "--output", "-o", "--rules", "--min-confidence", "--exclude",
+    "--max-file-size", "--max-depth", "--max-expanded", "--max-members", "--max-ratio",
+    "--ocr-timeout", "--file-timeout", "--jobs", "-j", "--cache", "--config", "--baseline"})
+_FLAGS = frozenset({
+    "--no-default-rules", "--show-secrets", "--exit-zero", "--follow-symlinks", "--no-ocr",
+    "--no-inline-allow", "--quiet", "-q", "--verbose", "-v"})
+
+
+def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
+    """(first folder, excludes, follow links) of a scan whose cache file exists (a rescan,
+    whose walk is most of its work), guessed from the raw arguments; None when unsure.
+    The walk checks the guess (listing._take_early): a wrong one costs an unused child."""
+    if args[:1] != ["scan"]:
+        return None
+    paths: list[str] = []
+    excludes: list[str] = []
+    cache = None
+    follow = False
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg == "--":
+            paths.extend(rest)
+            break
+        name, eq, value = arg.partition("=")
+        if name in _VALUED:
+            value = value if eq else next(rest, "")
+            if name == "--exclude":
+                excludes.append(value)
+            elif name == "--cache":
+                cache = value
+        elif arg in _FLAGS:
+            follow = follow or arg == "--follow-symlinks"
+        elif arg.startswith("-") and arg != "-":
+            return None  # -qv, -j4, --help ...: left to click
+        else:
+            paths.append(arg)
+    if not cache or not paths or not os.path.exists(cache) or not os.path.isdir(paths[0]):
+        return None
+    return paths[0], tuple(excludes), follow
 
 
 def will_read(args: list[str]) -> bool:

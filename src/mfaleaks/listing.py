@@ -18,6 +18,7 @@ Records, in walk order:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fnmatch
 import itertools
@@ -249,22 +250,16 @@ def listings_by_child(
     Only from a process with one thread: a thread holding a lock at the fork could
     leave the child stuck. (The worker pool has no thread in this process: every
     root of a scan is listed by a child.)"""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    child = _take_early(top, opts, seen)
+    if child is None:
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            yield from listings(top, opts, seen)
+            return
+        child = _fork(top, opts, seen)
+    if child is None:  # no process to spare
         yield from listings(top, opts, seen)
         return
-    read_end, write_end = os.pipe()
-    try:
-        _widen(write_end)
-        pid = os.fork()
-    except OSError:  # no process to spare
-        os.close(read_end)
-        os.close(write_end)
-        yield from listings(top, opts, seen)
-        return
-    if pid == 0:  # pragma: no cover - the child; its records are what the tests check
-        os.close(read_end)
-        _child(top, opts, seen, write_end)
-    os.close(write_end)
+    pid, read_end = child
     pipe = os.fdopen(read_end, "rb")
     finished = False
     try:
@@ -287,6 +282,69 @@ def listings_by_child(
         pipe.close()  # a child still writing gets EPIPE and stops
         if not finished:
             _kill(pid)
+        os.waitpid(pid, 0)
+
+
+def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> tuple[int, int] | None:
+    """A listing child started on top: (its pid, the read end of its pipe)."""
+    read_end, write_end = os.pipe()
+    try:
+        _widen(write_end)
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    if pid == 0:  # pragma: no cover - the child; its records are what the tests check
+        os.close(read_end)
+        _child(top, opts, seen, write_end)
+    os.close(write_end)
+    return pid, read_end
+
+
+# A child started before the command line was parsed (start_early), waiting for its walk.
+_early: tuple[str, tuple[tuple[str, ...], bool], int, int] | None = None
+
+
+def start_early(top: str, opts: WalkOptions) -> None:
+    """Start listing top now, from a process that has loaded almost nothing yet: a cached
+    rescan spends ~40 ms loading the CLI, and the listing (as long again) overlaps it.
+    The walk takes this child only if it asks for the very same listing (_take_early)."""
+    global _early
+    if _early is not None or not hasattr(os, "fork") or threading.active_count() > 1:
+        return
+    child = _fork(top, opts, set())
+    if child is not None:
+        _early = (top, (opts.excludes, opts.follow_symlinks), *child)
+        atexit.register(_drop_early)  # a usage error, a scan that never walks
+
+
+def _take_early(
+    top: str, opts: WalkOptions, seen: set[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """The early child, if it lists what is asked now (else it is stopped)."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    wanted = (top, (opts.excludes, opts.follow_symlinks))
+    if (early[0], early[1]) == wanted and not seen:
+        return early[2], early[3]
+    _stop(early[2], early[3])
+    return None
+
+
+def _drop_early() -> None:
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        _stop(early[2], early[3])
+
+
+def _stop(pid: int, read_end: int) -> None:
+    os.close(read_end)
+    _kill(pid)
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
 

@@ -130,3 +130,22 @@ def test_a_frame_cut_short_is_an_error_not_a_message() -> None:
     with pytest.raises(EOFError):
         frames.read_frame(r)
     os.close(r)
+
+
+def test_workers_let_go_at_the_end_leave_by_themselves() -> None:
+    """close() does not wait for the workers (that cost every scan ~4 ms a worker): the
+    end of its inbox is a worker's cue to leave, and it does."""
+    import time
+
+    pool = Workers(_spec(), jobs=2)
+    done = [d for i in range(200) for d in pool.submit(_note(i), tag=i)]
+    done.extend(pool.finish())
+    procs = [lane.proc.process for lane in pool._lanes if lane.proc is not None]
+    assert len(procs) == 2 and all(p.is_alive() for p in procs)
+    pool.close()
+    deadline = time.monotonic() + 10
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(p.is_alive() for p in procs)
+    assert [p.exitcode for p in procs] == [0, 0]  # left, not killed
+    assert len(done) == 200

@@ -133,16 +133,17 @@ class Workers:
             yield from self.wait()
 
     def close(self) -> None:
+        """Let the workers go (every batch has been answered: see finish)."""
         for lane in self._lanes:
             if lane.proc is not None:
-                lane.proc.stop(wait=True)
+                lane.proc.leave()
                 lane.proc, lane.sent = None, 0
 
     def terminate(self) -> None:
         """Stop at once (Ctrl-C): kill the workers, drop what is queued."""
         for lane in self._lanes:
             if lane.proc is not None:
-                lane.proc.stop(wait=False)
+                lane.proc.kill()
             lane.proc, lane.sent, lane.out = None, 0, 0
             lane.queue.clear()
             lane.batch, lane.bytes = [], 0
@@ -165,7 +166,7 @@ class Workers:
             while lane.out:  # its replies come in order: let it answer what it has
                 done.extend(self._collect(block=True))
             if lane.proc is not None:  # (or it died meanwhile)
-                lane.proc.stop(wait=True)
+                lane.proc.leave()
                 lane.proc, lane.sent = None, 0
         if lane.proc is None:
             lane.proc = WorkerProcess(self.spec)
@@ -252,7 +253,7 @@ class Workers:
     @staticmethod
     def _drop(lane: _Lane) -> None:
         if lane.proc is not None:
-            lane.proc.stop(wait=False)
+            lane.proc.kill()
         lane.proc, lane.sent = None, 0
 
 

@@ -65,3 +65,22 @@ def test_small_folder_is_walked_in_name_order(tmp_path: Path) -> None:
     names = [s.name for s in discover.discover((str(tmp_path),), WalkOptions())
              if isinstance(s, Source)]
     assert names == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_a_fixed_mmap_threshold_comes_with_glibc_s_trim_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Setting the mmap threshold by hand stops glibc adjusting the trim threshold with
+    it; heap.py sets the pair as glibc does (trim at twice the threshold)."""
+    from mfaleaks import heap
+
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(heap, "_libc", Libc())
+    heap.mmap_threshold(2 * 1024 * 1024)
+    assert calls == [(-3, 2 * 1024 * 1024), (-1, 4 * 1024 * 1024)]  # M_MMAP_, M_TRIM_THRESHOLD

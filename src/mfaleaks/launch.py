@@ -32,7 +32,7 @@ def entry() -> None:
     cli_entry()
 
 
-# scan's options that take a value, and its flags: anything else and no guess is made.
+# scan's options that take a value, and its flags (click reads them properly later).
 _VALUED = frozenset({
     "--format", "--output", "-o", "--rules", "--min-confidence", "--exclude",
     "--max-file-size", "--max-depth", "--max-expanded", "--max-members", "--max-ratio",
@@ -42,54 +42,57 @@ _FLAGS = frozenset({
     "--no-inline-allow", "--quiet", "-q", "--verbose", "-v"})
 
 
+class _Scan:
+    """What the raw arguments of `mfaleaks scan` say, as far as the guesses below need."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.jobs = os.cpu_count() or 1
+        self.cache: str | None = None
+        self.paths: list[str] = []
+        self.excludes: list[str] = []
+        self.follow = False
+        self.unknown = False  # an option not above (--help, -qv ...): click will decide
+        rest = iter(args)
+        for arg in rest:
+            if arg == "--":
+                self.paths.extend(rest)
+                break
+            name, eq, value = arg.partition("=")
+            if name in _VALUED:
+                value = value if eq else next(rest, "")
+                if name == "--exclude":
+                    self.excludes.append(value)
+                elif name == "--cache":
+                    self.cache = value
+                elif name in ("--jobs", "-j") and value.isdigit():
+                    self.jobs = int(value)
+            elif arg in _FLAGS:
+                self.follow = self.follow or arg == "--follow-symlinks"
+            elif arg.startswith("-j") and arg[2:].isdigit():
+                self.jobs = int(arg[2:])
+            elif arg.startswith("-") and arg != "-":
+                self.unknown = True
+            else:
+                self.paths.append(arg)
+
+
 def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
     """(first folder, excludes, follow links) of a scan whose cache file exists (a rescan,
     whose walk is most of its work), guessed from the raw arguments; None when unsure.
     The walk checks the guess (listing._take_early): a wrong one costs an unused child."""
     if args[:1] != ["scan"]:
         return None
-    paths: list[str] = []
-    excludes: list[str] = []
-    cache = None
-    follow = False
-    rest = iter(args[1:])
-    for arg in rest:
-        if arg == "--":
-            paths.extend(rest)
-            break
-        name, eq, value = arg.partition("=")
-        if name in _VALUED:
-            value = value if eq else next(rest, "")
-            if name == "--exclude":
-                excludes.append(value)
-            elif name == "--cache":
-                cache = value
-        elif arg in _FLAGS:
-            follow = follow or arg == "--follow-symlinks"
-        elif arg.startswith("-") and arg != "-":
-            return None  # -qv, -j4, --help ...: left to click
-        else:
-            paths.append(arg)
-    if not cache or not paths or not os.path.exists(cache) or not os.path.isdir(paths[0]):
+    scan = _Scan(args[1:])
+    if scan.unknown or not scan.cache or not scan.paths or not os.path.exists(scan.cache):
         return None
-    return paths[0], tuple(excludes), follow
+    if not os.path.isdir(scan.paths[0]):
+        return None
+    return scan.paths[0], tuple(scan.excludes), scan.follow
 
 
 def will_read(args: list[str]) -> bool:
     """A scan with more than one job and no cache file yet (a rescan may read nothing)."""
     if args[:1] != ["scan"] or "--help" in args:
         return False
-    jobs = os.cpu_count() or 1
-    cache: str | None = None
-    rest = iter(args[1:])
-    for arg in rest:
-        name, eq, value = arg.partition("=")
-        if name in ("--jobs", "-j", "--cache"):
-            value = value if eq else next(rest, "")
-            if name == "--cache":
-                cache = value
-            elif value.isdigit():
-                jobs = int(value)
-        elif arg.startswith("-j") and arg[2:].isdigit():
-            jobs = int(arg[2:])
-    return jobs > 1 and (cache is None or not os.path.exists(cache))
+    scan = _Scan(args[1:])
+    return scan.jobs > 1 and (scan.cache is None or not os.path.exists(scan.cache))

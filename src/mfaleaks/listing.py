@@ -289,7 +289,7 @@ def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> tuple[int,
     """A listing child started on top: (its pid, the read end of its pipe)."""
     read_end, write_end = os.pipe()
     try:
-        _widen(write_end)
+        widen_pipe(write_end)
         pid = os.fork()
     except OSError:
         os.close(read_end)
@@ -380,9 +380,10 @@ def _write(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _widen(fd: int) -> None:
-    """A pipe of up to 1 MB (Linux): the child goes on listing while this process
-    is busy elsewhere (reading the cache's rows) instead of waiting for it."""
+def widen_pipe(fd: int) -> None:
+    """A pipe of up to 1 MB (Linux), so that the writer goes on while the reader is busy
+    elsewhere: the listing child while this process reads the cache's rows, a worker
+    while the parent routes files."""
     with contextlib.suppress(AttributeError, OSError):  # the default (64 kB) will do
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # AttributeError: not Linux
 

@@ -12,12 +12,12 @@ an error for the whole batch.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import pickle
 from typing import TYPE_CHECKING, Any
 
 from mfaleaks import forkstart
 from mfaleaks.frames import Outbox, read_frame, write_frame
+from mfaleaks.listing import widen_pipe
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from mfaleaks.models import Source
     from mfaleaks.spec import EngineSpec
 
-PIPE_BYTES = 1 << 20  # room for several batches and their results without a wait
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 Reply = tuple[bool, Any]
@@ -48,12 +47,6 @@ def _serve(inbox: Connection, outbox: Connection, spec: EngineSpec) -> None:
         write_frame(wfd, reply)
 
 
-def _widen(fd: int) -> None:
-    """A bigger pipe buffer (Linux), so that neither side waits for the other to read."""
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-
-
 class WorkerProcess:
     """A started worker: `send` queues a batch without blocking, `receive` waits for the
     oldest batch's reply (None: the process is gone, with every batch it had)."""
@@ -63,7 +56,7 @@ class WorkerProcess:
         their_in, my_in = ctx.Pipe(duplex=False)  # (reader, writer)
         my_out, their_out = ctx.Pipe(duplex=False)
         for conn in (my_in, my_out):
-            _widen(conn.fileno())
+            widen_pipe(conn.fileno())
         self.process = ctx.Process(target=_serve, args=(their_in, their_out, spec), daemon=True)
         self.process.start()
         their_in.close()  # the worker holds them now: its death is our EOF

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,8 +73,10 @@ def corpus(name: str) -> Path:
 
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-# Compiled prefilters (hscache.py) go to a folder of this test run, not the user's ~/.cache.
+# Compiled prefilters (hscache.py) go to a folder of this test run, not the user's ~/.cache,
+# removed when the run ends.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mfaleaks-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 _engine: Engine | None = None

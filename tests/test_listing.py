@@ -89,7 +89,7 @@ def _dies_at_once(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
 
 
 def _dies_mid_message(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
-    os.write(fd, (64).to_bytes(4, "little") + b"\xdb\x02")  # 64 bytes announced, 2 sent
+    os.write(fd, (64).to_bytes(8, "big") + b"\xdb\x02")  # 64 bytes announced, 2 sent
     os._exit(9)
 
 

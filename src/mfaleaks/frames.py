@@ -1,4 +1,5 @@
-"""Length-prefixed messages over a pipe: the wire between the parent and its workers.
+"""Length-prefixed messages over a pipe: the wire between the parent and its workers,
+and between the parent and its listing child (listing.py).
 
 A frame is an 8-byte big-endian length and that many bytes. The reader blocks
 until it has a whole frame (the writer always finishes one it has begun, unless
@@ -10,12 +11,27 @@ result can never wait on each other.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import struct
 from collections import deque
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
+
 _HEADER = struct.Struct("!Q")
+PIPE_SIZE = 1 << 20  # Linux's default most for a pipe (/proc/sys/fs/pipe-max-size)
+
+
+def widen_pipe(fd: int) -> None:
+    """A pipe of up to 1 MB (Linux), so that the writer goes on while the reader is busy
+    elsewhere: the listing child while the parent reads the cache's rows, a worker
+    while the parent routes files."""
+    with contextlib.suppress(AttributeError, OSError):  # the default (64 kB) will do
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # AttributeError: not Linux
 
 
 def read_frame(fd: int) -> bytearray | None:

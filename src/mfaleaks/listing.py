@@ -32,10 +32,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on Windows, where there is no fork either
-    fcntl = None  # type: ignore[assignment]
+from mfaleaks.frames import read_frame, widen_pipe, write_frame
 
 
 @dataclass(frozen=True)
@@ -136,8 +133,6 @@ Record = tuple[Any, ...]
 SEEN, FILES, MAILDIR, ERROR = 0, 1, 2, 3
 PART = 4096  # files of a huge folder per record: memory stays bounded
 _BATCH = 64  # records per message from the child
-_END = b"\0\0\0\0"
-PIPE_SIZE = 1 << 20  # Linux's default most for a pipe (/proc/sys/fs/pipe-max-size)
 
 
 def stat_of(st: os.stat_result) -> Stat:
@@ -260,29 +255,33 @@ def listings_by_child(
         yield from listings(top, opts, seen)
         return
     pid, read_end = child
-    pipe = os.fdopen(read_end, "rb")
     finished = False
     try:
         while True:
-            head = pipe.read(4)
-            if head == _END:
+            try:
+                frame = read_frame(read_end)
+            except EOFError:  # cut short: the child died writing
+                frame = None
+            if frame is not None and len(frame) == 0:  # an empty frame: the walk is done
                 finished = True
                 return
-            size = int.from_bytes(head, "little") if len(head) == 4 else 0
-            data = pipe.read(size) if size else b""
-            try:
-                batch = marshal.loads(data) if size and len(data) == size else None
-            except (EOFError, ValueError, TypeError):  # cut short: the child died writing
-                batch = None
-            if not isinstance(batch, list):
+            batch = _records(frame)
+            if batch is None:  # EOF before the end, or a damaged message: the child died
                 yield (ERROR, display(top), "walk stopped: the listing process ended early")
                 return
             yield from batch
     finally:
-        pipe.close()  # a child still writing gets EPIPE and stops
-        if not finished:
-            _kill(pid)
-        os.waitpid(pid, 0)
+        _stop(pid, read_end, kill=not finished)
+
+
+def _records(frame: bytearray | None) -> list[Record] | None:
+    if frame is None:
+        return None
+    try:
+        batch = marshal.loads(frame)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return batch if isinstance(batch, list) else None
 
 
 def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> tuple[int, int] | None:
@@ -341,9 +340,13 @@ def _drop_early() -> None:
         _stop(early[2], early[3])
 
 
-def _stop(pid: int, read_end: int) -> None:
+def _stop(pid: int, read_end: int, kill: bool = True) -> None:
+    """Close the pipe (a child still writing gets EPIPE), kill the child unless it has
+    finished, and reap it."""
     os.close(read_end)
-    _kill(pid)
+    if kill:
+        with contextlib.suppress(OSError):  # it has just ended by itself
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
@@ -358,36 +361,15 @@ def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> 
         for record in listings(top, opts, seen):
             batch.append(record)
             if len(batch) >= _BATCH:
-                _send(fd, batch)
+                write_frame(fd, marshal.dumps(batch))
                 batch = []
         if batch:
-            _send(fd, batch)
-        _write(fd, _END)
+            write_frame(fd, marshal.dumps(batch))
+        write_frame(fd, b"")  # the end: an empty frame
     except BaseException:  # the parent reports a walk that ended early
         code = 1
     finally:
         os._exit(code)  # no cleanup: the parent's buffers and files are the parent's
 
 
-def _send(fd: int, batch: list[Record]) -> None:
-    data = marshal.dumps(batch)
-    _write(fd, len(data).to_bytes(4, "little") + data)
 
-
-def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def widen_pipe(fd: int) -> None:
-    """A pipe of up to 1 MB (Linux), so that the writer goes on while the reader is busy
-    elsewhere: the listing child while this process reads the cache's rows, a worker
-    while the parent routes files."""
-    with contextlib.suppress(AttributeError, OSError):  # the default (64 kB) will do
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # AttributeError: not Linux
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(OSError):  # it has just ended by itself
-        os.kill(pid, signal.SIGKILL)

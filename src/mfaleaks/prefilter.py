@@ -83,7 +83,8 @@ class Prefilter:
         if not exprs:
             return None
         exprs.sort()  # the same set, the same database (and cache file)
-        database = _loaded(exprs) or _compiled(exprs)
+        key = _key(exprs)
+        database = _loaded(key) or _compiled(exprs, key)
         if database is None:
             return None
         return cls(database, left, [a for a, _ in anchors], non_ascii_opens)
@@ -113,9 +114,9 @@ def _key(exprs: list[tuple[bytes, int]]) -> str:
     return h.hexdigest()
 
 
-def _loaded(exprs: list[tuple[bytes, int]]) -> Any:
+def _loaded(key: str) -> Any:
     """The database compiled by an earlier run (hscache.py), if Hyperscan takes it."""
-    data = hscache.load(_key(exprs))
+    data = hscache.load(key)
     if data is None:
         return None
     try:
@@ -124,7 +125,7 @@ def _loaded(exprs: list[tuple[bytes, int]]) -> Any:
         return None
 
 
-def _compiled(exprs: list[tuple[bytes, int]]) -> Any:
+def _compiled(exprs: list[tuple[bytes, int]], key: str) -> Any:
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(
@@ -135,7 +136,7 @@ def _compiled(exprs: list[tuple[bytes, int]]) -> Any:
         )
     except hyperscan.error:
         return None
-    hscache.save(_key(exprs), hyperscan.dumpb(database))
+    hscache.save(key, hyperscan.dumpb(database))
     return database
 
 

@@ -1,6 +1,6 @@
 """One worker process and its two pipes: batches of sources in, their results out.
 
-The parent talks to each worker over its own pair of pipes, from its own
+The parent talks to each worker over its own pair of pipes, from its one
 thread. (A ProcessPoolExecutor per worker cost the parent two threads per
 worker; every batch then went through a wake-up pipe, a queue thread and a
 result thread, each taking the GIL from the thread that walks the tree.)
@@ -16,8 +16,7 @@ import pickle
 from typing import TYPE_CHECKING, Any
 
 from mfaleaks import forkstart
-from mfaleaks.frames import Outbox, read_frame, write_frame
-from mfaleaks.listing import widen_pipe
+from mfaleaks.frames import Outbox, read_frame, widen_pipe, write_frame
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection

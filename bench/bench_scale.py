@@ -178,6 +178,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.folder:
         folder = Path(args.folder)
+        if not folder.is_dir():
+            # Timing a scan that stops at once on a usage error means nothing.
+            sys.exit(f"bench_scale: no such folder: {folder} (leave it out to build one)")
     else:
         kind = "unique" if args.unique else "text"
         folder = Path(f"/tmp/mfaleaks-bench-{kind}-{args.size_mb}")

@@ -335,7 +335,6 @@ def test_gone_files_of_a_folder_too_big_to_hold_are_forgotten(
     a temporary table, so files gone from it still leave the cache (no memory per file)."""
     from mfaleaks import cache as cache_module
 
-    monkeypatch.setattr(cache_module, "PRELOAD_ROWS", 1)
     monkeypatch.setattr(cache_module, "FOLDER_ROWS", 3)
     monkeypatch.setattr(cache_module, "WRITE_BATCH", 2)  # several inserts per folder
     big = tree / "big"

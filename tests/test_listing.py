@@ -50,6 +50,7 @@ def _options() -> Iterator[WalkOptions]:
     yield WalkOptions()
     yield WalkOptions(excludes=("skip", "*.md"))
     yield WalkOptions(follow_symlinks=True, max_file_size=10)
+    yield WalkOptions(excludes=("skip",), digests=True)
 
 
 def _counting_forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -78,10 +79,14 @@ def test_the_child_lists_what_this_process_lists(
         here = list(listings(top, opts, set()))
         there = list(listings_by_child(top, opts, set()))
         assert there == here, opts
-    assert len(forks) == 3  # one child per walk: this process had one thread
+    assert len(forks) == 4  # one child per walk: this process had one thread
     assert {r[0] for r in here} == {SEEN, FILES, MAILDIR, ERROR}  # a loop, through a link
     parts = [r for r in here if r[0] == FILES and r[1].endswith("many")]
     assert len(parts) == 5 and parts[0][3] and parts[-1][4]  # 30 files in parts of 7
+    # Digests (asked in the last walk) only for folders listed in one part.
+    assert all(r[5] is None for r in parts)
+    whole = [r for r in here if r[0] == FILES and r[3] and r[4]]
+    assert whole and all(len(r[5]) == 16 for r in whole)
 
 
 def _dies_at_once(top: str, opts: WalkOptions, seen: object, fd: int) -> None:

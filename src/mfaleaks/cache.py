@@ -1,16 +1,25 @@
 """--cache FILE: what earlier scans found, so that a rescan reads only what changed.
 
 An SQLite file that only the parent process reads and writes (workers never
-touch these tables). Two tables:
+touch these tables). Three tables:
 
 - `files`: one row per file on disk (its folder and name) with the stat facts
   that tell a changed file (size, mtime_ns, ctime_ns, inode), the key of its
   content (the SHA-256 of the bytes plus the file name and kind hint, both of
   which count in scoring) and the result it produced. Same facts on the next
-  run: the stored result is used and the file is not opened. A cache of up
-  to PRELOAD_ROWS files is read in one query, a bigger one a folder at a time
-  as the walk enters it. A moved or copied file is hashed, found by its
-  content key and not read again.
+  run: the stored result is used and the file is not opened. A folder's rows
+  are read in one query when the walk enters it, unless its digest matched
+  (below). A moved or copied file is hashed, found by its content key and not
+  read again.
+- `folders`: one row per folder that has rows in `files` (the end sweep reads
+  these, not the file rows), with the folder_digest (listing.py) of its rows
+  when they are all clean (no finding, no error) and few enough to be listed
+  in one part. A rescan's listing child makes the same digest of what it
+  lists: equal, the folder is answered whole and its rows are not read (a
+  rescan of an unchanged share reads ~900 folder rows instead of 12,000 file
+  rows). An old digest is stale, not wrong: it describes rows that were
+  clean for files with those very stat facts, so it can only match a folder
+  whose files are still exactly those.
 - `results`: each distinct result once (most files share the empty one), under
   an id taken from the hash of its text, so that a new result needs no round
   trip to the file.
@@ -60,14 +69,17 @@ from typing import Any
 from mfaleaks import __version__
 from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
+from mfaleaks.listing import PART, folder_digest
 from mfaleaks.stored import Stored, from_json, to_json
 
-SCHEMA = 3  # 3: result ids from the hash of the result
+SCHEMA = 4  # 3: result ids from the hash of the result; 4: folders
 APP_ID = 0x6D66614C  # "mfaL" in the SQLite header: this file is an mfaleaks cache
 COMMIT_EVERY = 1.0  # seconds: what waits longer is written even if WRITE_BATCH is not reached
 WRITE_BATCH = 2000  # file rows written together
 FOLDER_ROWS = 50_000  # a bigger folder is looked up file by file (bounded memory)
-PRELOAD_ROWS = 100_000  # a cache of up to this many files is read at once (~34 MB)
+FOLDERS_KEPT = 200_000  # a cache of up to this many folders has its digests read at once
+DIGEST_ROWS = 100_000  # a first scan keeps up to this many files' facts for the digests
+DIRTY_KEPT = 10_000  # folders whose digest is made again at the end (the rest go stale)
 ENTERED_KEPT = 200_000  # folders remembered for the end sweep (~25 MB)
 RESULTS_KEPT = 4096  # results remembered by text and by id
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -201,10 +213,18 @@ class ScanCache:
         self._walked: list[tuple[bytes]] | None = None
         self._entered: set[bytes] = set()  # folders the walk gave files of
         self._swept = True  # _entered holds every folder entered: the end sweep may run
-        self._preloaded: dict[bytes, dict[bytes, _Row]] | None = None
-        self._to_preload = False
+        self._digests: dict[bytes, bytes | None] | None = None  # folders table, at the start
+        self._to_load = False
+        # Digests to write at the end: a first scan keeps the facts of the rows it writes
+        # (bounded); a rescan notes the folders whose rows it changed and reads them again.
+        self._facts: dict[bytes, dict[bytes, StatKey]] = {}
+        self._facts_kept = 0
+        self._unclean: set[bytes] = set()  # folders of _facts with a result that is not clean
+        self._dirty: set[bytes] = set()
+        self._clean_ids: set[int] = set()
         self._roots_here: frozenset[bytes] = frozenset()  # names in _folder that are roots
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
+        self._root_folders: set[bytes] = set()  # the folders they are in
         self._found: set[tuple[bytes, bytes]] = set()  # the scanned files the walk gave
         self._ids: dict[str, int] = {}  # result text -> id
         self._empty_ids: dict[str, int] = {}  # kind -> id of its empty result
@@ -242,25 +262,37 @@ class ScanCache:
         roots = [r.rstrip(b"/") or b"/" for r in roots]
         self._listed = tuple(r.rstrip(b"/") + b"/" for r in roots if os.path.isdir(r))
         self._roots = {_split(r) for r in roots}
-        # Rows are read when the walk enters its first folder: by then a rescan's
+        self._root_folders = {f for f, _ in self._roots}
+        # Digests are read when the walk enters its first folder: by then a rescan's
         # listing child (listing.py) is making its system calls meanwhile.
-        self._to_preload = not self.fresh
+        self._to_load = not self.fresh
 
-    def _preload(self) -> None:
-        """A cache of up to PRELOAD_ROWS files is read in one query (a bigger one folder by
-        folder): ~2 us a file instead of a query per folder."""
+    def _load_digests(self) -> None:
+        """The folders table, if it has up to FOLDERS_KEPT rows (else no folder is skipped
+        whole, and the end sweep asks the files table)."""
         try:
-            rows = self.db.execute(
-                "SELECT dir, name, size, mtime_ns, ctime_ns, ino, result FROM files LIMIT ?",
-                (PRELOAD_ROWS + 1,)).fetchall()
+            rows = self.db.execute("SELECT dir, digest FROM folders LIMIT ?",
+                                   (FOLDERS_KEPT + 1,)).fetchall()
         except sqlite3.Error:
             return
-        if len(rows) > PRELOAD_ROWS:
-            return
-        folders: dict[bytes, dict[bytes, _Row]] = {}
-        for folder, name, size, mtime, ctime, ino, result in rows:
-            folders.setdefault(folder, {})[name] = ((size, mtime, ctime, ino), result)
-        self._preloaded = folders
+        if len(rows) <= FOLDERS_KEPT:
+            self._digests = dict(rows)
+
+    def same_folder(self, folder: bytes, digest: bytes) -> bool:
+        """Does the listing of this folder (absolute, with its trailing separator) have the
+        digest its clean rows had? Then the walk is in it, and every file is unchanged."""
+        if self._to_load:
+            self._to_load = False
+            self._load_digests()
+        if self._digests is None or self._digests.get(folder) != digest:
+            return False
+        if folder in self._root_folders:
+            return False  # a file named on the command line is in it: looked up by name
+        self._leave()
+        self._folder, self._known, self._visited, self._walked = folder, None, None, None
+        self._roots_here = frozenset()
+        self._note_entered(folder)
+        return True
 
     def by_stat(self, path: FilePath, key: StatKey) -> tuple[Stored, int] | None:
         """The stored result of an unchanged file. Asked for every file, in walk order."""
@@ -326,25 +358,24 @@ class ScanCache:
         stored = self._result(row[0]) if row else None
         return (stored, row[0]) if row and stored is not None else None
 
-    def _enter(self, folder: bytes) -> None:
-        """Fetch a folder's rows at once: the walk gives its files one after another."""
-        again = folder in self._entered
+    def _note_entered(self, folder: bytes) -> None:
         if len(self._entered) < ENTERED_KEPT:
             self._entered.add(folder)
         else:
             self._swept = False  # memory stays bounded; gone folders wait for a smaller scan
+
+    def _enter(self, folder: bytes) -> None:
+        """Fetch a folder's rows at once: the walk gives its files one after another."""
+        again = folder in self._entered
+        self._note_entered(folder)
         self._folder = folder
         self._walked = None
         self._roots_here = frozenset(n for f, n in self._roots if f == folder)
+        # Names not listed are gone only if the walk listed this whole folder, once.
         whole = not again and folder.startswith(self._listed) and bool(self._listed)
-        if self._to_preload:
-            self._to_preload = False
-            self._preload()
-        if self._preloaded is not None and not again:
-            self._known = self._preloaded.pop(folder, {})
-            # Names not listed are gone only if the walk listed this whole folder, once.
-            self._visited = set() if whole and self._known else None
-            return
+        if self._to_load:
+            self._to_load = False
+            self._load_digests()
         rows = self.db.execute(
             "SELECT name, size, mtime_ns, ctime_ns, ino, result FROM files WHERE dir = ? "
             "LIMIT ?", (folder, FOLDER_ROWS + 1)).fetchall()
@@ -381,9 +412,10 @@ class ScanCache:
         if self._walked is not None:
             kept = self._keep_walked()
             self._walked = None
-            if kept:
+            if kept and self._folder is not None:
                 self._write("DELETE FROM files WHERE dir = ? AND name NOT IN "
                             "(SELECT name FROM temp.walked)", (self._folder,))
+                self._changed(self._folder)
             return
         if self._known is None or self._visited is None or self._folder is None:
             return
@@ -394,6 +426,7 @@ class ScanCache:
                 self.db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
             except sqlite3.Error as exc:
                 self._failed(exc)
+            self._changed(gone[0][0])
 
     def _result(self, result_id: int) -> Stored | None:
         stored = self._results.get(result_id)
@@ -422,6 +455,7 @@ class ScanCache:
             _keep(self._ids, text, result_id)
         if empty:
             self._empty_ids[stored.kind] = result_id
+            self._clean_ids.add(result_id)
         return result_id
 
     def remember(
@@ -432,10 +466,32 @@ class ScanCache:
             return
         digest, label, hint = content if content else (None, "", "")
         self._rows.append((*path, *key, digest, label, hint, result_id))
+        if self.fresh:
+            self._keep_facts(path, key, result_id)
+        else:
+            self._changed(path[0])
         if digest is not None:
             self._new_digests.add(digest)
         if len(self._rows) >= WRITE_BATCH or time.monotonic() - self._last_flush > COMMIT_EVERY:
             self._flush()
+
+    def _keep_facts(self, path: FilePath, key: StatKey, result_id: int) -> None:
+        """A first scan's row, for its folder's digest at the end (no need to read back)."""
+        folder = path[0]
+        if self._facts_kept >= DIGEST_ROWS and folder not in self._facts:
+            return  # memory stays bounded: that folder gets its digest on a later change
+        if self._facts_kept >= DIGEST_ROWS or not (
+                result_id in self._clean_ids or self.clean(result_id)):
+            self._unclean.add(folder)  # (no digest: also for a folder not kept in full)
+            return
+        self._clean_ids.add(result_id)
+        self._facts.setdefault(folder, {})[path[1]] = key
+        self._facts_kept += 1
+
+    def _changed(self, folder: bytes) -> None:
+        """A rescan wrote or removed rows of this folder: its digest is made again at the end."""
+        if len(self._dirty) < DIRTY_KEPT:
+            self._dirty.add(folder)  # past that the old digest stays: stale, never wrong
 
     def close(self, complete: bool, roots: Iterable[bytes]) -> None:
         """Write what waits; after a complete scan forget files gone from the scanned roots."""
@@ -448,22 +504,63 @@ class ScanCache:
             if self.db.total_changes != self._changes:  # an unchanged rescan changed nothing
                 self._write("DELETE FROM results WHERE id NOT IN (SELECT result FROM files)", ())
             self._write("COMMIT", ())
+        self._save_digests()
         if self.fresh:
             self._write(_DIGEST_INDEX, ())  # (a run killed before this: the next one makes it)
         self.db.close()
+
+    def _save_digests(self) -> None:
+        """The digests of the folders whose rows this run wrote or removed."""
+        if self.problem is not None:
+            return
+        digests: list[tuple[bytes, bytes | None]] = []
+        for folder, facts in self._facts.items():
+            if folder not in self._unclean and len(facts) <= PART:
+                digests.append((folder, folder_digest(facts.items())))
+        emptied: list[tuple[bytes]] = []
+        for folder in self._dirty:
+            has_rows, digest = self._digest_of_rows(folder)
+            if has_rows:
+                digests.append((folder, digest))
+            else:
+                emptied.append((folder,))
+        if not digests and not emptied:
+            return  # an unchanged rescan writes nothing
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO folders (dir, digest) VALUES (?, ?)",
+                                digests)
+            self.db.executemany("DELETE FROM folders WHERE dir = ?", emptied)
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._failed(exc)
+
+    def _digest_of_rows(self, folder: bytes) -> tuple[bool, bytes | None]:
+        """(the folder has rows, their digest): None if one is not clean or they are too
+        many for one listing part."""
+        try:
+            rows = self.db.execute(
+                "SELECT name, size, mtime_ns, ctime_ns, ino, result FROM files WHERE dir = ? "
+                "LIMIT ?", (folder, PART + 1)).fetchall()
+        except sqlite3.Error:
+            return True, None
+        if len(rows) > PART or not all(self.clean(r[5]) for r in rows):
+            return bool(rows), None
+        return bool(rows), folder_digest((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
 
     def _sweep(self, root: bytes) -> None:
         """Rows below a scanned root that the walk did not give: the file or folder is gone."""
         folder, name = _split(root)
         if (folder, name) not in self._found:
             self._write("DELETE FROM files WHERE dir = ? AND name = ?", (folder, name))
+            self._changed(folder)
         if not self._swept:
             return
         prefix = root.rstrip(b"/") + b"/"
-        if self._preloaded is not None:
-            # Every row was read at the start, and entering a folder took its rows out:
-            # what is left are the folders the walk never entered (3 ms less a rescan).
-            gone = [f for f in self._preloaded if f.startswith(prefix)]
+        if self._digests is not None:
+            # Every folder with rows has a row in folders, read at the start: those the
+            # walk never entered are gone (the files table is not read: ~10 ms a rescan).
+            gone = [f for f in self._digests if f.startswith(prefix) and f not in self._entered]
         else:
             try:
                 rows = self.db.execute(
@@ -475,6 +572,7 @@ class ScanCache:
                 return
         for folder in gone:
             self._write("DELETE FROM files WHERE dir = ?", (folder,))
+            self._write("DELETE FROM folders WHERE dir = ?", (folder,))
 
     def _flush(self) -> None:
         """The results and rows gathered so far, in one short transaction."""
@@ -494,6 +592,9 @@ class ScanCache:
                 "digest, label, hint, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            # In the same transaction: every folder with rows has a row in folders.
+            self.db.executemany("INSERT OR IGNORE INTO folders (dir) VALUES (?)",
+                                [(d,) for d in {r[0] for r in rows}])
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._failed(exc)
@@ -573,7 +674,8 @@ def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA:
         db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS contents;"
-                         "DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS meta;")
+                         "DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS meta;"
+                         "DROP TABLE IF EXISTS folders;")
         db.execute(f"PRAGMA user_version = {SCHEMA}")
     db.executescript(
         """
@@ -584,6 +686,7 @@ def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
             mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
             digest BLOB, label TEXT NOT NULL, hint TEXT NOT NULL, result INTEGER NOT NULL,
             PRIMARY KEY (dir, name)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS folders (dir BLOB PRIMARY KEY, digest BLOB) WITHOUT ROWID;
         """
     )
     db.execute(_DIGEST_INDEX)
@@ -591,6 +694,7 @@ def _prepare(db: sqlite3.Connection, path: Path, key: str) -> tuple[bool, bool]:
     if row is not None and row[0] == key:
         return False, False
     db.execute("DELETE FROM files")
+    db.execute("DELETE FROM folders")
     db.execute("DELETE FROM results")
     db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('engine', ?)", (key,))
     return True, row is not None

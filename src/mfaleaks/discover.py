@@ -57,8 +57,9 @@ if TYPE_CHECKING:  # types only: a Protocol class costs start-up to build
         def done(self) -> FileResult | None:
             """One result for every file answered for in the folder, if any."""
 
-    Probe = Callable[[str], FolderCheck | None]
-    """A folder the walk is about to list -> how to check its files, or None."""
+    Probe = Callable[[str, bytes | None], FolderCheck | None]
+    """A folder the walk is about to list, and its listing's folder_digest if it has one
+    -> how to check its files, or None."""
 
 
 def discover(
@@ -141,9 +142,9 @@ def _walk_dir(
     for record in records:
         kind = record[0]
         if kind == FILES:
-            _, folder, files, first, last = record
+            _, folder, files, first, last, digest = record
             if first:
-                check = probe(folder) if probe is not None else None
+                check = probe(folder, digest) if probe is not None else None
             if check is not None:
                 # Regular files within the size limit are asked about; the others
                 # (a FIFO, a file too big) go to _file for their reason.

@@ -25,8 +25,8 @@ def entry() -> None:
     elif (walk := rescan_walk(args)) is not None:
         from mfaleaks import listing
 
-        listing.start_early(walk[0], listing.WalkOptions(excludes=walk[1],
-                                                         follow_symlinks=walk[2]))
+        listing.start_early(walk[0], listing.WalkOptions(
+            excludes=walk[1], follow_symlinks=walk[2], digests=True))
     from mfaleaks.cli import entry as cli_entry
 
     cli_entry()

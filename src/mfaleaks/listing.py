@@ -8,10 +8,12 @@ what each listed entry becomes; nothing here reads a file.
 
 Records, in walk order:
   (SEEN, (dev, ino))            a folder entered (loops are told by these)
-  (FILES, folder, files, first, last)
+  (FILES, folder, files, first, last, digest)
                                 regular files and other non-folders of a
                                 folder, as (name, Stat); a huge folder comes in
-                                parts, `first` and `last` mark its ends
+                                parts, `first` and `last` mark its ends; digest:
+                                folder_digest of a folder listed in one part,
+                                when asked (WalkOptions.digests), else None
   (MAILDIR, folder)             a Maildir: the caller reads it as a mailbox
   (ERROR, shown path, reason)   something skipped, and why
 """
@@ -21,14 +23,17 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fnmatch
+import hashlib
 import itertools
 import marshal
 import operator
 import os
 import signal
 import stat
+import sys
 import threading
-from collections.abc import Generator, Iterator
+from array import array
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +45,7 @@ class WalkOptions:
     excludes: tuple[str, ...] = ()
     follow_symlinks: bool = False
     max_file_size: int = 0  # 0: no limit
+    digests: bool = False  # a folder_digest per folder (a rescan compares them with the cache)
 
 
 def display(path: str) -> str:
@@ -145,6 +151,31 @@ def key_of(st: Stat) -> tuple[int, int, int, int]:
     return st[1:5]
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def folder_digest(files: Iterable[tuple[bytes, tuple[int, int, int, int]]]) -> bytes:
+    """One hash of a folder's files as (name as bytes, (size, mtime_ns, ctime_ns, inode)).
+
+    The same whether it comes from a listing or from the cache's rows of the folder:
+    equal digests say every file is there with the very stat facts the cache holds
+    for it, and no other (the rescan then skips the folder's rows: cache.py)."""
+    pairs = sorted(files)
+    h = hashlib.blake2b(len(pairs).to_bytes(8, "little"), digest_size=16)
+    h.update(b"\0".join(name for name, _ in pairs))  # a name never holds NUL
+    h.update(b"\0")
+    keys = [key for _, key in pairs]
+    try:
+        h.update(array("q", itertools.chain.from_iterable(keys)).tobytes())
+    except OverflowError:  # an inode number past 2**63 (some network file systems)
+        h.update(repr(keys).encode())
+    return h.digest()
+
+
+def _digest_of_listing(files: list[tuple[str, Stat]]) -> bytes:
+    return folder_digest((name.encode(_FS_ENCODING, _FS_ERRORS), st[1:5]) for name, st in files)
+
+
 def mtime_of(st: Stat) -> float:
     """st_mtime as os.stat gives it (seconds plus nanoseconds times 1e-9)."""
     sec, nsec = divmod(st[2], 1_000_000_000)
@@ -229,11 +260,12 @@ def _folder(
                 continue
             files.append((name, stat_of(est)))
             if len(files) >= PART:
-                yield (FILES, folder, files, first, False)
+                yield (FILES, folder, files, first, False, None)
                 files, first = [], False
     finally:
         close_listing(entries)
-    yield (FILES, folder, files, first, True)
+    digest = _digest_of_listing(files) if first and opts.digests else None
+    yield (FILES, folder, files, first, True, digest)
     return subdirs
 
 
@@ -326,6 +358,7 @@ def _take_early(
     early, _early = _early, None
     if early is None:
         return None
+    # (The early child makes digests: a walk that has no use for them ignores them.)
     wanted = (top, (opts.excludes, opts.follow_symlinks))
     if (early[0], early[1]) == wanted and not seen:
         return early[2], early[3]

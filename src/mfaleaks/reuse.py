@@ -134,14 +134,18 @@ class Planner:
         self.counts.unchanged += 1
         return place(hit[0], source)
 
-    def probe(self, folder: str) -> FolderCheck | None:
+    def probe(self, folder: str, digest: bytes | None = None) -> FolderCheck | None:
         """For the walk (discover.Probe): the unchanged files of one folder with nothing to
-        place but their path are answered together, without a Source: the bulk of a rescan."""
+        place but their path are answered together, without a Source: the bulk of a rescan.
+        A folder whose listing has the digest of its clean rows is answered whole."""
         cache = self.cache
         if cache is None or cache.fresh or not self.reuse_cache:
             return None
-        cache.folder(_abs_dir(folder))
-        return _Unchanged(cache, self.counts, display(folder))
+        where = _abs_dir(folder)
+        whole = digest is not None and cache.same_folder(where, digest)
+        if not whole:
+            cache.folder(where)
+        return _Unchanged(cache, self.counts, display(folder), whole)
 
     def add(self, source: Source) -> Iterator[FileResult]:
         """Everything but `unchanged`: copies, cache hits by content, reads."""
@@ -267,11 +271,16 @@ _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodee
 class _Unchanged:
     """discover.FolderCheck over the cache's rows of the folder the walk is in."""
 
-    def __init__(self, cache: ScanCache, counts: Counts, shown: str) -> None:
+    def __init__(self, cache: ScanCache, counts: Counts, shown: str, whole: bool) -> None:
         self._cache, self._counts, self._shown = cache, counts, shown
+        self._whole = whole  # the folder's digest matched: every file is unchanged and clean
         self._files = self._bytes = 0
 
     def files(self, files: list[tuple[str, Stat]]) -> list[tuple[str, Stat]]:
+        if self._whole:
+            self._files += len(files)
+            self._bytes += sum(st[1] for _, st in files)
+            return []
         cache = self._cache
         rows = cache.rows([name.encode(_FS_ENCODING, _FS_ERRORS) for name, _ in files])
         rest = []

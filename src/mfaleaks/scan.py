@@ -51,6 +51,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         excludes=config.excludes,
         follow_symlinks=config.follow_symlinks,
         max_file_size=config.limits.max_file_size,
+        digests=known is not None,  # a rescan: folders the cache vouches for are skipped whole
     )
 
     def sources(probe: Probe | None) -> Iterator[Source | FileResult]:

@@ -257,3 +257,27 @@ def test_a_changed_folder_is_skipped_whole_again_after_one_rescan(
         assert whole == []  # the listing differs: its rows are read and its digest made again
         scan("--cache", str(cache), str(root))
         assert whole == [folder]
+
+
+def test_folders_the_first_scan_left_without_a_digest_get_one_on_the_next_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: list[bytes]
+) -> None:
+    monkeypatch.setattr(cache_module, "DIGEST_ROWS", 2)  # the first scan keeps a/ only
+    root = tmp_path / "share"
+    for f in ("a", "b", "c"):
+        (root / f).mkdir(parents=True)
+        for i in range(2):
+            (root / f / f"n{i}.txt").write_text("plain\n")
+    (root / "c" / "github-recovery-codes.txt").write_text(CODES)
+    cache = tmp_path / "cache.sqlite"
+    first = scan("--cache", str(cache), str(root))
+    assert [f for f, d in sorted(digests(cache).items()) if d is not None] == [f"{root}/a/"]
+    assert comparable(scan("--cache", str(cache), str(root))) == comparable(first)
+    assert whole == [os.fsencode(root / "a") + b"/"]
+    # b/ was looked at file by file and found unchanged: now it has its digest. c/ holds
+    # codes: it never gets one.
+    assert sorted(f for f, d in digests(cache).items() if d is not None) == [
+        f"{root}/a/", f"{root}/b/"]
+    whole.clear()
+    assert comparable(scan("--cache", str(cache), str(root))) == comparable(first)
+    assert sorted(whole) == [os.fsencode(root / f) + b"/" for f in ("a", "b")]

@@ -14,7 +14,9 @@ touch these tables). Three tables:
 - `folders`: one row per folder that has rows in `files` (the end sweep reads
   these, not the file rows), with the folder_digest (listing.py) of its rows
   when they are all clean (no finding, no error) and few enough to be listed
-  in one part. A rescan's listing child makes the same digest of what it
+  in one part (made from the rows a first scan writes, and on a rescan for
+  the folders whose rows changed or that it found unchanged without a
+  digest). A rescan's listing child makes the same digest of what it
   lists: equal, the folder is answered whole and its rows are not read (a
   rescan of an unchanged share reads ~900 folder rows instead of 12,000 file
   rows). An old digest is stale, not wrong: it describes rows that were
@@ -221,6 +223,7 @@ class ScanCache:
         self._facts_kept = 0
         self._unclean: set[bytes] = set()  # folders of _facts with a result that is not clean
         self._dirty: set[bytes] = set()
+        self._refound: list[tuple[bytes, bytes | None]] = []  # digests of unchanged folders
         self._clean_ids: set[int] = set()
         self._roots_here: frozenset[bytes] = frozenset()  # names in _folder that are roots
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
@@ -419,14 +422,28 @@ class ScanCache:
             return
         if self._known is None or self._visited is None or self._folder is None:
             return
-        gone = [(self._folder, name) for name in self._known if name not in self._visited]
-        self._known = self._visited = None
+        known, visited, self._known, self._visited = self._known, self._visited, None, None
+        gone = [(self._folder, name) for name in known if name not in visited]
         if gone and self.problem is None:
             try:
                 self.db.executemany("DELETE FROM files WHERE dir = ? AND name = ?", gone)
             except sqlite3.Error as exc:
                 self._failed(exc)
             self._changed(gone[0][0])
+        elif len(visited) == len(known):
+            self._digest_known(self._folder, known)
+
+    def _digest_known(self, folder: bytes, known: dict[bytes, _Row]) -> None:
+        """A folder looked at file by file whose rows all stay (no name gone or new): the
+        digest of those rows, if they are clean and it is not the one stored. A folder
+        the first scan left without one (DIGEST_ROWS) gets it here. (A file of it that
+        changed is read again, and its folder's digest made again at the end.)"""
+        if (self._digests is None or len(known) > PART or len(self._refound) >= DIRTY_KEPT
+                or not all(self.clean(row[1]) for row in known.values())):
+            return
+        digest = folder_digest((name, row[0]) for name, row in known.items())
+        if digest != self._digests.get(folder):
+            self._refound.append((folder, digest))
 
     def _result(self, result_id: int) -> Stored | None:
         stored = self._results.get(result_id)
@@ -513,7 +530,7 @@ class ScanCache:
         """The digests of the folders whose rows this run wrote or removed."""
         if self.problem is not None:
             return
-        digests: list[tuple[bytes, bytes | None]] = []
+        digests = self._refound  # (the dirty ones below come later: they win)
         for folder, facts in self._facts.items():
             if folder not in self._unclean and len(facts) <= PART:
                 digests.append((folder, folder_digest(facts.items())))

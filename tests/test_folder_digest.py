@@ -205,6 +205,11 @@ def test_a_digest_covers_names_and_every_stat_fact() -> None:
           for i in range(4)),
         [(b"a.txt", (10, 1, 2, 2**64 - 1)), base[1]],  # an inode past 2**63
     ])
+    # Equal values give equal digests however the objects were made (shared or not).
+    big = 2**40 + 7
+    shared = [(b"a.txt", (big, big, big, big))]
+    made = [(bytes(bytearray(b"a.txt")), tuple(int(str(big)) for _ in range(4)))]
+    assert folder_digest(shared) == folder_digest(made)
     seen = {folder_digest(base)}
     for files in variants:
         digest = folder_digest(files)  # type: ignore[arg-type]

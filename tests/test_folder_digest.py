@@ -9,29 +9,15 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import invoke
 from mfaleaks import cache as cache_module
 from mfaleaks.listing import WalkOptions, folder_digest, listings
 from sample_codes import GITHUB
+from test_cache import comparable, scan
 
 CODES = "\n".join(GITHUB) + "\n"
-
-
-def scan(*args: str) -> dict[str, Any]:
-    res = invoke("scan", "--format", "json", "--jobs", "1", *args)
-    assert res.exit_code in (0, 1), res.stderr
-    return res.report
-
-
-def comparable(report: dict[str, Any]) -> dict[str, Any]:
-    out = dict(report)
-    out["stats"] = {k: v for k, v in report["stats"].items() if k != "seconds"}
-    out["notices"] = [n for n in report["notices"] if not n.startswith("cache:")]
-    return out
 
 
 def clean_text(length: int, seed: int) -> str:

@@ -150,7 +150,8 @@ def key_of(st: Stat) -> tuple[int, int, int, int]:
     return st[1:5]
 
 
-_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+# What os.fsencode does, without its call per file (here and in reuse.py).
+FS_ENCODING, FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def folder_digest(files: Iterable[tuple[bytes, tuple[int, int, int, int]]]) -> bytes:
@@ -169,7 +170,7 @@ _FIRST = operator.itemgetter(0)
 
 
 def _digest_of_listing(files: list[tuple[str, Stat]]) -> bytes:
-    return folder_digest((name.encode(_FS_ENCODING, _FS_ERRORS), st[1:5]) for name, st in files)
+    return folder_digest((name.encode(FS_ENCODING, FS_ERRORS), st[1:5]) for name, st in files)
 
 
 def mtime_of(st: Stat) -> float:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from mfaleaks.cache import (
     stat_key,
 )
 from mfaleaks.config import ScanConfig
-from mfaleaks.listing import Stat, display, key_of
+from mfaleaks.listing import FS_ENCODING, FS_ERRORS, Stat, display, key_of
 from mfaleaks.models import FileResult, Source, open_fd_noatime
 from mfaleaks.spec import EngineSpec
 from mfaleaks.stored import Stored, place, stored_of
@@ -264,10 +263,6 @@ class Planner:
             return None
 
 
-# What os.fsencode does, without its call per file.
-_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-
-
 class _Unchanged:
     """discover.FolderCheck over the cache's rows of the folder the walk is in."""
 
@@ -282,7 +277,7 @@ class _Unchanged:
             self._bytes += sum(st[1] for _, st in files)
             return []
         cache = self._cache
-        rows = cache.rows([name.encode(_FS_ENCODING, _FS_ERRORS) for name, _ in files])
+        rows = cache.rows([name.encode(FS_ENCODING, FS_ERRORS) for name, _ in files])
         rest = []
         for (name, st), row in zip(files, rows, strict=True):
             if row is not None and row[0] == key_of(st) and cache.clean(row[1]):
@@ -309,7 +304,7 @@ def _abs(source: Source) -> FilePath:
     """The cache's key of a file: its absolute folder and its name (one abspath a folder)."""
     assert source.fs_path is not None
     folder, sep, name = source.fs_path.rpartition("/")
-    return _abs_dir(folder or ("/" if sep else ".")), name.encode(_FS_ENCODING, _FS_ERRORS)
+    return _abs_dir(folder or ("/" if sep else ".")), name.encode(FS_ENCODING, FS_ERRORS)
 
 
 if TYPE_CHECKING:

@@ -496,7 +496,7 @@ class ScanCache:
         """A first scan's row, for its folder's digest at the end (no need to read back)."""
         folder = path[0]
         if self._facts_kept >= DIGEST_ROWS and folder not in self._facts:
-            return  # memory stays bounded: that folder gets its digest on a later change
+            return  # memory stays bounded: the next rescan makes its digest (_digest_known)
         if self._facts_kept >= DIGEST_ROWS or not (
                 result_id in self._clean_ids or self.clean(result_id)):
             self._unclean.add(folder)  # (no digest: also for a folder not kept in full)
@@ -508,7 +508,7 @@ class ScanCache:
     def _changed(self, folder: bytes) -> None:
         """A rescan wrote or removed rows of this folder: its digest is made again at the end."""
         if len(self._dirty) < DIRTY_KEPT:
-            self._dirty.add(folder)  # past that the old digest stays: stale, never wrong
+            self._dirty.add(folder)  # past that the old digest stays: stale, not wrong
 
     def close(self, complete: bool, roots: Iterable[bytes]) -> None:
         """Write what waits; after a complete scan forget files gone from the scanned roots."""
@@ -527,7 +527,8 @@ class ScanCache:
         self.db.close()
 
     def _save_digests(self) -> None:
-        """The digests of the folders whose rows this run wrote or removed."""
+        """The digests this run made: of the folders whose rows it wrote or removed, and of
+        those it found unchanged without their digest (_digest_known)."""
         if self.problem is not None:
             return
         digests = self._refound  # (the dirty ones below come later: they win)

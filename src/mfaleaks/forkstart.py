@@ -16,7 +16,9 @@ if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never n
     from multiprocessing.context import ForkServerContext, SpawnContext
 
 # prebuilt: the default rule engine, built once here rather than in every worker.
-PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workerproc", "magic", "mfaleaks.prebuilt"]
+# ocrshare: its table must be made here, before the fork, to be the workers' common one.
+PRELOAD = ["mfaleaks.scanjob", "mfaleaks.workerproc", "magic", "mfaleaks.prebuilt",
+           "mfaleaks.ocrshare"]
 
 
 def context() -> ForkServerContext | SpawnContext:

@@ -110,5 +110,9 @@ def _open(path: str) -> sqlite3.Connection | None:
 
 
 def clear_memory() -> None:
-    """Forget the per-process LRU (the bench measures cold reads)."""
+    """Forget the per-process LRU and what the workers share (the bench measures cold
+    reads)."""
+    from mfaleaks import ocrshare
+
     _lru.clear()
+    ocrshare.clear()

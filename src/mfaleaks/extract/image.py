@@ -18,6 +18,7 @@ applied). Look-alike characters are put right by the matcher
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -28,8 +29,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
-from mfaleaks import ocr, qr
+from mfaleaks import ocr, ocrshare, qr
 from mfaleaks.extract.base import Context, Item
+from mfaleaks.limits import Limits
 from mfaleaks.models import Skip, Source, TextChunk
 from mfaleaks.ocrcache import cache_key, lookup, store
 
@@ -53,11 +55,37 @@ def extract_image(source: Source, ctx: Context) -> Iterator[Item]:
     key = cache_key(hashlib.sha256(data).hexdigest(), ocr.SETTINGS if want_ocr else "qr-only")
     items = lookup(ctx, key)
     if items is None:
-        items = tuple(read_image(data, ctx, want_ocr))
+        items = _read_once(key, data, ctx, want_ocr)
         store(ctx, key, items)
     yield from items
     if ctx.limits.ocr and not want_ocr:
         yield Skip(NO_TESSERACT)
+
+
+def _read_once(key: str, data: bytes, ctx: Context, want_ocr: bool) -> tuple[TextChunk | Skip, ...]:
+    """read_image, unless another worker of this scan read these bytes (ocrshare.py)."""
+    shared = f"{key}:{_limits_id(ctx.limits)}"  # what is read depends on the limits too
+    got = ocrshare.claim(shared, ctx.limits.ocr_timeout + 1.0)
+    if isinstance(got, tuple):
+        return got
+    try:
+        items = tuple(read_image(data, ctx, want_ocr))
+    except BaseException:
+        if got is ocrshare.MINE:
+            ocrshare.release(shared)
+        raise
+    if got is ocrshare.MINE:
+        # A failure (a timeout, a damaged page) may not be the other worker's: it reads.
+        if any(isinstance(item, Skip) for item in items):
+            ocrshare.release(shared)
+        else:
+            ocrshare.publish(shared, items)
+    return items
+
+
+@functools.lru_cache(maxsize=8)
+def _limits_id(limits: Limits) -> str:
+    return hashlib.sha256(repr(limits).encode()).hexdigest()[:16]
 
 
 def _read(source: Source, ctx: Context) -> bytes | Skip:

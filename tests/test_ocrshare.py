@@ -1,0 +1,137 @@
+"""ocrshare.py: the workers of one scan read a picture once between them (real tesseract,
+real processes), and a worker that dies holding a claim stops no one."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import stat
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+import gen_mail
+from mfaleaks import ocr, ocrshare
+from mfaleaks.extract.base import Budget, Context, Limits
+from mfaleaks.extract.image import extract_image
+from mfaleaks.models import Origin, Source, TextChunk
+from mfaleaks.workers import _spread
+
+pytestmark = pytest.mark.skipif(not ocr.tesseract_available(), reason="tesseract not installed")
+
+
+@pytest.fixture
+def tesseract_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tesseract in front of the real one on PATH, writing one line per image it reads."""
+    real = ocr.shutil.which("tesseract")
+    assert real is not None
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    log = tmp_path / "tesseract-runs.log"
+    (shim / "tesseract").write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in --*) ;; *) echo "$$" >> "{log}" ;; esac\n'
+        f'exec "{real}" "$@"\n')
+    (shim / "tesseract").chmod(stat.S_IRWXU)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    log.touch()
+    return log
+
+
+def runs(log: Path) -> int:
+    return len(log.read_text().splitlines())
+
+
+def picture(seed: int) -> bytes:
+    """A screenshot of recovery codes no other test draws (so no cache knows it)."""
+    rng = random.Random(seed)
+    codes = [f"{rng.getrandbits(20):05x}-{rng.getrandbits(20):05x}" for _ in range(6)]
+    return gen_mail.screenshot("GitHub recovery codes\n" + "\n".join(codes))
+
+
+def read_in_child(data: bytes, go: int, out: Path) -> int:
+    """Fork a process that waits for `go`, reads the picture and writes what it read."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # pragma: no cover - the child
+        os.read(go, 1)  # (no clear_memory here: it would wipe the other child's claim)
+        source = Source(Origin("/share/shot.png"), "shot.png", data=data, size=len(data))
+        items = list(extract_image(source, Context(Limits(), Budget())))
+        texts = [i.text for i in items if isinstance(i, TextChunk)]
+        out.write_text(json.dumps(texts))
+    finally:
+        os._exit(0)
+
+
+def test_two_processes_meeting_one_picture_run_tesseract_once(
+    tmp_path: Path, tesseract_runs: Path
+) -> None:
+    data = picture(1)
+    go_r, go_w = os.pipe()
+    outs = [tmp_path / f"child{i}.json" for i in range(2)]
+    pids = [read_in_child(data, go_r, out) for out in outs]
+    os.write(go_w, b"xx")  # both start at once: one reads, the other waits for it
+    for pid in pids:
+        os.waitpid(pid, 0)
+    read = [json.loads(out.read_text()) for out in outs]
+    assert read[0] and read[0] == read[1]
+    assert runs(tesseract_runs) == 1
+
+
+def test_a_claim_whose_worker_died_is_taken_over(tmp_path: Path) -> None:
+    key = f"image:{os.urandom(8).hex()}:test"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child claims and dies without a word
+        os._exit(0 if ocrshare.claim(key, 5.0) is ocrshare.MINE else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert ocrshare.claim(key, 5.0) is ocrshare.MINE  # at once: its claimant is gone
+    ocrshare.publish(key, ("read",))
+    assert ocrshare.claim(key, 5.0) == ("read",)
+
+
+def test_a_released_claim_goes_to_the_next_worker_and_a_full_table_shares_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = f"image:{os.urandom(8).hex()}:test"
+    assert ocrshare.claim(key, 1.0) is ocrshare.MINE
+    ocrshare.release(key)
+    assert ocrshare.claim(key, 1.0) is ocrshare.MINE
+    monkeypatch.setattr(ocrshare, "DATA", 0)  # no room left for results
+    ocrshare.publish(key, ("too big",))
+    assert ocrshare.claim(key, 1.0) is ocrshare.MINE  # not published: read it again
+    monkeypatch.setattr(ocrshare, "PROBES", 0)  # no slot to look at: the table is full
+    assert ocrshare.claim(f"image:{os.urandom(8).hex()}:test", 1.0) is None
+
+
+def test_a_scan_with_two_workers_reads_one_attachment_once(
+    tmp_path: Path, tesseract_runs: Path
+) -> None:
+    """The same screenshot in twelve mails of different sizes, which go to both workers."""
+    shot = picture(2)
+    share = tmp_path / "mail"
+    share.mkdir()
+    sizes = []
+    for i in range(12):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", f"notes {i}"
+        msg.set_content("see the picture\n" + "x" * (97 * i))
+        msg.add_attachment(shot, maintype="image", subtype="png", filename="codes.png")
+        path = share / f"mail{i}.eml"
+        path.write_bytes(bytes(msg))
+        sizes.append(path.stat().st_size)
+    assert len({_spread(size) % 2 for size in sizes}) == 2  # both lanes get mails
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mfaleaks"), "scan", "--jobs", "2", "--format",
+         "json", "--min-confidence", "low", str(share)],
+        capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    found = json.loads(done.stdout)["findings"]
+    assert sorted({f["path"] for f in found}) == sorted(str(share / f"mail{i}.eml")
+                                                       for i in range(12))
+    assert runs(tesseract_runs) == 1

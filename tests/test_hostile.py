@@ -374,3 +374,30 @@ def test_unreadable_files_and_folders(tmp_path: Path) -> None:
     assert any("permission denied" in r.lower() for r in errors["secret.txt"]), errors
     assert any("permission denied" in r.lower() for r in errors["no-x/inside.txt"]), errors
     assert any("permission denied" in r.lower() for r in errors["no-r"]), errors
+
+
+def test_a_file_is_opened_only_if_it_is_the_device_and_inode_the_walk_saw(
+    tmp_path: Path,
+) -> None:
+    """Another file system can hold the same inode number: a symbolic link swapped in for
+    a listed file (or a folder above it) towards such a file must not be read either."""
+    import errno
+
+    from mfaleaks import contents
+    from mfaleaks.discover import discover
+    from mfaleaks.listing import WalkOptions
+    from mfaleaks.models import Source
+
+    (tmp_path / "notes.txt").write_text("Your GitHub recovery codes\n" + "\n".join(GITHUB))
+    [listed] = [s for s in discover((str(tmp_path),), WalkOptions()) if isinstance(s, Source)]
+    st = os.stat(tmp_path / "notes.txt")
+    assert listed.identity == (st.st_dev, st.st_ino)
+    with listed.open() as fh:
+        assert fh.read(4) == b"Your"
+    elsewhere = Source(listed.origin, listed.name, fs_path=listed.fs_path, size=listed.size,
+                       stat_key=listed.stat_key, device=st.st_dev + 1)
+    with pytest.raises(OSError) as refused:
+        elsewhere.open()
+    assert refused.value.errno == errno.ESTALE
+    assert contents.read_whole(str(tmp_path / "notes.txt"), st.st_size, elsewhere.identity) is None
+    assert contents.read_whole(str(tmp_path / "notes.txt"), st.st_size, listed.identity)

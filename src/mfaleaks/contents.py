@@ -16,7 +16,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable
 
-from mfaleaks.models import FileResult, Source, open_fd_noatime
+from mfaleaks.models import FileResult, Identity, Source, open_fd_noatime
 from mfaleaks.stored import Stored, place, stored_of
 
 SMALL_FILE = 4 * 1024 * 1024  # read whole up to this size; bigger ones are streamed
@@ -30,12 +30,12 @@ def small(source: Source) -> bool:
     return source.fs_path is not None and source.data is None and source.size <= SMALL_FILE
 
 
-def read_whole(path: str, size: int, inode: int | None = None) -> bytes | None:
+def read_whole(path: str, size: int, identity: Identity | None = None) -> bytes | None:
     """The file's bytes, or None when it is unreadable, not a regular file (or not the
-    inode the walk saw) or has grown past SMALL_FILE (the streaming path then reads it
+    file the walk saw) or has grown past SMALL_FILE (the streaming path then reads it
     or says why it cannot)."""
     try:
-        fd = open_fd_noatime(path, inode)
+        fd = open_fd_noatime(path, identity)
     except OSError:
         return None
     try:
@@ -63,7 +63,7 @@ def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResu
     if not small(source):
         return None
     assert source.fs_path is not None
-    data = read_whole(source.fs_path, source.size, source.inode)
+    data = read_whole(source.fs_path, source.size, source.identity)
     if data is None:
         return None
     whole = source.with_data(data)

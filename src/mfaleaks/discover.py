@@ -126,6 +126,7 @@ def _file(path: str, st: Stat, opts: WalkOptions, name: str | None = None) -> So
         mtime=mtime_of(st),
         uid=st[5],
         gid=st[6],
+        device=st[7],
         mode=mode,
         stat_key=key_of(st),
     )

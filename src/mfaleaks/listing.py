@@ -132,7 +132,8 @@ def listed_maildir(entries: list[os.DirEntry[str]]) -> bool:
     return len(found) == 3 and all(e.is_dir() for e in found)
 
 
-Stat = tuple[int, int, int, int, int, int, int]  # mode, size, mtime_ns, ctime_ns, ino, uid, gid
+# mode, size, mtime_ns, ctime_ns, ino, uid, gid, dev
+Stat = tuple[int, int, int, int, int, int, int, int]
 Record = tuple[Any, ...]
 
 SEEN, FILES, MAILDIR, ERROR = 0, 1, 2, 3
@@ -142,7 +143,7 @@ _BATCH = 64  # records per message from the child
 
 def stat_of(st: os.stat_result) -> Stat:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_uid,
-            st.st_gid)
+            st.st_gid, st.st_dev)
 
 
 def key_of(st: Stat) -> tuple[int, int, int, int]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, BinaryIO
 
+Identity = tuple[int | None, int]  # (device, inode) of a file on disk; device may be unknown
+
 Box = tuple[int, int, int, int]
 """A bounding box in pixels: left, top, width, height."""
 
@@ -87,13 +89,14 @@ class Source:
     mode: int | None = None
     # (size, mtime_ns, ctime_ns, inode) from the walk: the cache's test of an unchanged file.
     stat_key: tuple[int, int, int, int] | None = None
+    device: int | None = None  # st_dev from the walk: with the inode, the file to open
 
     def open(self) -> BinaryIO:
         """Open read-only without touching the access time where the OS allows."""
         if self.data is not None:
             return io.BytesIO(self.data)
         assert self.fs_path is not None
-        return open_noatime(self.fs_path, self.inode)
+        return open_noatime(self.fs_path, self.identity)
 
     def with_data(self, data: bytes) -> Source:
         """This file with its bytes in memory (a worker reads small files whole).
@@ -102,6 +105,7 @@ class Source:
             origin=self.origin, name=self.name, fs_path=self.fs_path, data=data,
             size=len(data), depth=self.depth, mtime=self.mtime, kind_hint=self.kind_hint,
             uid=self.uid, gid=self.gid, mode=self.mode, stat_key=self.stat_key,
+            device=self.device,
         )
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
@@ -111,12 +115,12 @@ class Source:
         o = self.origin
         return (_source, (o.path, o.chain, o.meta, self.name, self.fs_path, self.data,
                           self.size, self.depth, self.mtime, self.kind_hint, self.uid,
-                          self.gid, self.mode, self.stat_key))
+                          self.gid, self.mode, self.stat_key, self.device))
 
     @property
-    def inode(self) -> int | None:
-        """The inode the walk saw at fs_path: the file that must be the one opened."""
-        return self.stat_key[3] if self.stat_key is not None else None
+    def identity(self) -> Identity | None:
+        """(device, inode) the walk saw at fs_path: the file that must be the one opened."""
+        return (self.device, self.stat_key[3]) if self.stat_key is not None else None
 
     def head(self, n: int) -> bytes:
         if self.data is not None:
@@ -156,16 +160,18 @@ def printable(text: str) -> str:
         return raw.decode("utf-8", "backslashreplace")
 
 
-def open_noatime(path: str, inode: int | None = None) -> BinaryIO:
-    return os.fdopen(open_fd_noatime(path, inode), "rb", buffering=1 << 20)
+def open_noatime(path: str, identity: Identity | None = None) -> BinaryIO:
+    return os.fdopen(open_fd_noatime(path, identity), "rb", buffering=1 << 20)
 
 
-def open_fd_noatime(path: str, inode: int | None = None) -> int:
+def open_fd_noatime(path: str, identity: Identity | None = None) -> int:
     """A blocking read-only descriptor of a regular file, access time untouched where allowed.
 
-    With `inode` (what the walk saw at path), a file replaced since then is refused:
-    a symbolic link swapped in for a listed file (or for a folder above it) must not
-    make the scan read what it points to, such as a file outside the scanned tree.
+    With `identity` (the device and inode the walk saw at path), a file replaced since
+    then is refused: a symbolic link swapped in for a listed file (or for a folder above
+    it) must not make the scan read what it points to, such as a file outside the
+    scanned tree. The device counts too: another file system can hold the same inode
+    number.
     """
     # O_NONBLOCK: a file swapped for a FIFO after discovery would block open() forever.
     flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -179,7 +185,8 @@ def open_fd_noatime(path: str, inode: int | None = None) -> int:
         if not stat.S_ISREG(st.st_mode):
             # Replaced since discovery by a pipe or a device (/dev/zero never ends).
             raise OSError(errno.EINVAL, "no longer a regular file")
-        if inode is not None and st.st_ino != inode:
+        if identity is not None and (st.st_ino != identity[1] or (
+                identity[0] is not None and st.st_dev != identity[0])):
             raise OSError(errno.ESTALE, "replaced since the folder was listed; not read")
         # O_NONBLOCK stays: it changes nothing for a regular file, and clearing it
         # costs two system calls per file.

@@ -76,7 +76,7 @@ def content_key(source: Source) -> ContentKey | None:
     h = hashlib.sha256()
     try:
         # The workers' own open: a regular file, still the one the walk listed.
-        fd = open_fd_noatime(source.fs_path, source.inode)
+        fd = open_fd_noatime(source.fs_path, source.identity)
     except OSError:
         return None  # gone, a pipe, a device or another file: the worker says why
     try:

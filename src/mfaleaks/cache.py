@@ -224,7 +224,6 @@ class ScanCache:
         self._unclean: set[bytes] = set()  # folders of _facts with a result that is not clean
         self._dirty: set[bytes] = set()
         self._refound: list[tuple[bytes, bytes | None]] = []  # digests of unchanged folders
-        self._clean_ids: set[int] = set()
         self._roots_here: frozenset[bytes] = frozenset()  # names in _folder that are roots
         self._roots: set[tuple[bytes, bytes]] = set()  # the scanned files and folders
         self._root_folders: set[bytes] = set()  # the folders they are in
@@ -438,11 +437,10 @@ class ScanCache:
         digest of those rows, if they are clean and it is not the one stored. A folder
         the first scan left without one (DIGEST_ROWS) gets it here. (A file of it that
         changed is read again, and its folder's digest made again at the end.)"""
-        if (self._digests is None or len(known) > PART or len(self._refound) >= DIRTY_KEPT
-                or not all(self.clean(row[1]) for row in known.values())):
+        if self._digests is None or len(self._refound) >= DIRTY_KEPT:
             return
-        digest = folder_digest((name, row[0]) for name, row in known.items())
-        if digest != self._digests.get(folder):
+        digest = self._clean_digest([(name, key, result) for name, (key, result) in known.items()])
+        if digest is not None and digest != self._digests.get(folder):
             self._refound.append((folder, digest))
 
     def _result(self, result_id: int) -> Stored | None:
@@ -472,7 +470,6 @@ class ScanCache:
             _keep(self._ids, text, result_id)
         if empty:
             self._empty_ids[stored.kind] = result_id
-            self._clean_ids.add(result_id)
         return result_id
 
     def remember(
@@ -497,11 +494,11 @@ class ScanCache:
         folder = path[0]
         if self._facts_kept >= DIGEST_ROWS and folder not in self._facts:
             return  # memory stays bounded: the next rescan makes its digest (_digest_known)
+        # An empty result may not be written yet (clean() reads the file): its id is known.
         if self._facts_kept >= DIGEST_ROWS or not (
-                result_id in self._clean_ids or self.clean(result_id)):
+                result_id in self._empty_ids.values() or self.clean(result_id)):
             self._unclean.add(folder)  # (no digest: also for a folder not kept in full)
             return
-        self._clean_ids.add(result_id)
         self._facts.setdefault(folder, {})[path[1]] = key
         self._facts_kept += 1
 
@@ -562,9 +559,15 @@ class ScanCache:
                 "LIMIT ?", (folder, PART + 1)).fetchall()
         except sqlite3.Error:
             return True, None
-        if len(rows) > PART or not all(self.clean(r[5]) for r in rows):
-            return bool(rows), None
-        return bool(rows), folder_digest((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
+        return bool(rows), self._clean_digest([(r[0], (r[1], r[2], r[3], r[4]), r[5])
+                                               for r in rows])
+
+    def _clean_digest(self, rows: list[tuple[bytes, StatKey, int]]) -> bytes | None:
+        """folder_digest of a folder's rows (name, stat key, result id), if every result is
+        clean and they are few enough to be listed in one part; else None."""
+        if len(rows) > PART or not all(self.clean(result) for _, _, result in rows):
+            return None
+        return folder_digest((name, key) for name, key, _ in rows)
 
     def _sweep(self, root: bytes) -> None:
         """Rows below a scanned root that the walk did not give: the file or folder is gone."""

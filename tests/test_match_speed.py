@@ -170,9 +170,37 @@ def test_prefilter_keeps_every_text_the_search_keeps() -> None:
 def test_prefilter_lowers_non_ascii_text_as_the_engine_does() -> None:
     prefilter = _prefilter()
     # KELVIN SIGN lowers to "k": only the lower-cased text holds "backup codes".
-    for text in ("BAC\u212aUP CODES: 1234 5678", "x AUTENTICACIÓN DE DOS FACTORES y", "Grüße, otpauth://totp/x"):
+    for text in ("BAC\u212aUP CODES: 1234 5678", "x AUTENTICACIÓN DE DOS FACTORES y", "Grüße, otpauth://totp/x",
+                 "x CÓDIGOS DE RECUPERAÇÃO", "x Códigos De RecuperaÇão", "clÉ secrÈte"):
         assert _search_finds_something(text), text
         assert prefilter.may_match(text), text
+
+
+def test_lower_odd_is_what_this_pythons_unicode_says() -> None:
+    assert prefilter_module.lower_odd() == prefilter_module.compute_lower_odd()
+    assert "\u212a" in prefilter_module.lower_odd() and "Å" not in prefilter_module.lower_odd()
+
+
+def test_prefilter_finds_words_in_every_case_the_engine_lowers() -> None:
+    """Each letter of a seed word replaced by every character that lowers to it."""
+    prefilter = _prefilter()
+    lowers_to: dict[str, list[str]] = {}
+    for c in map(chr, range(0x80, 0x110000)):
+        if len(c.lower()) == 1 and c.lower() != c:
+            lowers_to.setdefault(c.lower(), []).append(c)
+    lowers_to.setdefault("ς", []).append("Σ")  # at a word's end, "Σ" lowers to "ς"
+    tried = 0
+    for i, seed in enumerate(ENGINE._seeds):
+        word = ENGINE.terms.pattern(i)
+        if not seed or word.isascii():
+            continue
+        for k, ch in enumerate(word):
+            for other in [*lowers_to.get(ch, []), ch.upper()]:
+                text = f"x {word[:k]}{other}{word[k + 1:].upper()} y"
+                if _search_finds_something(text):
+                    tried += 1
+                    assert prefilter.may_match(text), text
+    assert tried > 1000
 
 
 def test_prefilter_finds_anchors_without_look_behind() -> None:
@@ -194,7 +222,8 @@ def test_prefilter_dismisses_ordinary_text() -> None:
 
 _PIECES = st.sampled_from(
     ["backup", "codes", "recovery", "Code", "2FA", "seed", "TOTP", "otpauth://totp/",
-     "\u212a", "\u0130", "\u017f", "ß", "é", "日本", "a3-", "-", "1a2b3", "4c5d6", "12345678",
+     "\u212a", "\u0130", "\u017f", "ß", "\u1e9e", "é", "É", "Ó", "ó", "\u212b", "日本",
+     "a3-", "-", "1a2b3", "4c5d6", "12345678",
      " ", "\n", "_", ".", ":", "Wiederherstellungscodes", "CÓDIGOS", '"shared_secret"']
 )
 

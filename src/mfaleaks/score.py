@@ -132,12 +132,10 @@ class Engine:
         # not make the whole text worth running every shape over.
         name_evidence = bool(name_rules or name_kinds - _LOOKALIKE_KIND)
         must_look = name_evidence or self.min_confidence is Confidence.LOW
-        # Text that is not ASCII is lower-cased once, for the prefilter and the search.
-        low_forms = None if text.isascii() else lowered(text)
         if (not must_look and self._prefilter is not None
-                and not self._prefilter.may_match(text, low_forms[1] if low_forms else None)):
+                and not self._prefilter.may_match(text)):
             return  # no seed word and no gate: the search below would stop too
-        _, lowb, low = low_forms or lowered(text)
+        _, lowb, low = lowered(text)
         gated = self.gates.open(text, lowb)
         must_look = must_look or bool(gated)
         raw = self.terms.scan_lowered(text, lowb, low)

@@ -149,3 +149,49 @@ def test_workers_let_go_at_the_end_leave_by_themselves() -> None:
     assert not any(p.is_alive() for p in procs)
     assert [p.exitcode for p in procs] == [0, 0]  # left, not killed
     assert len(done) == 200
+
+
+def _own_handler(signum: int, frame: object) -> None:
+    raise AssertionError("the test's SIGALRM handler ran")
+
+
+@pytest.mark.parametrize("how", ["close", "terminate"])
+def test_a_scan_in_this_process_puts_the_alarm_handler_back(how: str) -> None:
+    from mfaleaks import scanjob
+
+    before = signal.signal(signal.SIGALRM, _own_handler)
+    try:
+        pool = Workers(_spec(), jobs=1)
+        # Installed once for the whole scan, not swapped per file.
+        assert signal.getsignal(signal.SIGALRM) is scanjob._on_alarm
+        done = [d for i in range(3) for d in pool.submit(_note(i), tag=i)]
+        assert len(done) == 3 and signal.getsignal(signal.SIGALRM) is scanjob._on_alarm
+        getattr(pool, how)()
+        assert signal.getsignal(signal.SIGALRM) is _own_handler
+    finally:
+        signal.signal(signal.SIGALRM, before)
+
+
+def test_a_file_over_its_time_limit_is_reported_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+    from dataclasses import replace
+
+    from mfaleaks import scanjob
+
+    real = scanjob.scan_source
+
+    def slow(source: Source, *args: object) -> object:
+        if source.name == "m1.txt":
+            time.sleep(5)  # the alarm interrupts it
+        return real(source, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanjob, "scan_source", slow)
+    spec = _spec()
+    spec = replace(spec, limits=replace(spec.limits, parse_timeout=0.2))
+    with Workers(spec, jobs=1) as pool:
+        done = {tag: result for i in range(3) for tag, _, result in pool.submit(_note(i), tag=i)}
+    assert [e.reason for e in done[1].errors] == [
+        "time limit reached (0 s for this file); not fully scanned"]
+    assert not done[0].errors and not done[2].errors

@@ -10,6 +10,7 @@ pipes; the parent waits on all of them at once with poll(2), from one thread.
 
 from __future__ import annotations
 
+import contextlib
 import select
 from collections import deque
 from collections.abc import Iterator
@@ -79,9 +80,13 @@ class Workers:
         self.jobs = jobs
         self.window = window or 4  # batches out per lane: fewer stalls than 2 (1.85 -> 1.67 s)
         self._engine: Engine | None = spec.build() if jobs <= 1 or not POOL else None
+        self._in_process = contextlib.ExitStack()  # undone by close() and terminate()
         if self._engine is not None:  # in this process: forget what another engine saw
+            from mfaleaks import scanjob
+
             contents.clear()
             memo.clear()
+            self._in_process.enter_context(scanjob.alarm_held())
         self._lanes = [_Lane() for _ in range(max(1, jobs))]
         self.max_backlog = 0  # most sources out at once (tests check the bound)
         self._held = 0  # sources submitted whose results have not been returned
@@ -137,6 +142,7 @@ class Workers:
 
     def close(self) -> None:
         """Let the workers go (every batch has been answered: see finish)."""
+        self._in_process.close()
         for lane in self._lanes:
             if lane.proc is not None:
                 lane.proc.leave()
@@ -144,6 +150,7 @@ class Workers:
 
     def terminate(self) -> None:
         """Stop at once (Ctrl-C): kill the workers, drop what is queued."""
+        self._in_process.close()
         for lane in self._lanes:
             if lane.proc is not None:
                 lane.proc.kill()

@@ -195,3 +195,37 @@ def test_a_file_over_its_time_limit_is_reported_in_this_process(
     assert [e.reason for e in done[1].errors] == [
         "time limit reached (0 s for this file); not fully scanned"]
     assert not done[0].errors and not done[2].errors
+
+
+def test_a_stopped_worker_does_not_hold_up_the_others() -> None:
+    """Batches of a worker at its window go to one with room (the parent used to wait for
+    the busy one while the others, done with what they had, sat idle)."""
+    with Workers(_spec(), jobs=2) as pool:
+        i, done = 0, []
+        while not all(lane.proc for lane in pool._lanes):  # both workers running
+            done.extend(pool.submit(_note(i), tag=i))
+            i += 1
+        done.extend(pool.finish())
+        stopped = pool._lanes[0].proc
+        assert stopped is not None
+        os.kill(stopped.process.pid, signal.SIGSTOP)
+        previous = signal.signal(signal.SIGALRM, _timed_out)
+        signal.alarm(30)
+        try:
+            start, count = len(done), workers.BATCH_FILES * pool.window * 6
+            for k in range(i, i + count):
+                done.extend(pool.submit(_note(k), tag=k))
+            got = len(done) - start  # while one worker is stopped
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+            os.kill(stopped.process.pid, signal.SIGCONT)
+        # Only what the stopped one holds (its window and a batch being filled) waits,
+        # besides the other's batches still out.
+        assert got >= count - pool.jobs * (pool.window + 1) * workers.BATCH_FILES
+        done.extend(pool.finish())
+    assert sorted(tag for tag, _, _ in done) == list(range(i + count))  # type: ignore[type-var]
+
+
+def _timed_out(signum: int, frame: object) -> None:
+    raise AssertionError("submit waited for the stopped worker")

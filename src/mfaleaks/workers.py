@@ -51,6 +51,10 @@ class _Lane:
     bytes: int = 0
 
 
+def _full(lane: _Lane) -> bool:
+    return len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES
+
+
 def _spread(size: int) -> int:
     """Sizes to lanes: copies (same size) meet in one worker, other sizes scatter."""
     return (size * 0x9E3779B1 >> 16) & 0xFFFF
@@ -62,12 +66,14 @@ class Workers:
     Each worker has its own lane. A small file goes to the lane its size picks,
     so copies of a content reach the worker that remembers it (contents.py)
     without the parent reading anything; when that lane is full while another
-    sits idle, the file goes to the idle one instead (both cores stay busy; a
-    copy may then be scanned twice). Big files go to the least busy lane.
+    sits idle, the file goes to the idle one instead, and a lane's batch whose
+    worker has `window` batches out goes to a worker with room (both cores stay
+    busy; a copy may then be scanned twice). Big files go to the least busy lane.
 
     `submit` queues a source and returns what has finished meanwhile; it blocks
-    while its lane has `window` batches out, so the parent never holds more
-    than jobs x (window + 1) x BATCH_FILES sources however big the tree. A
+    while its lane's batch is full and every worker has `window` batches out, so
+    the parent never holds more than jobs x (window + 1) x BATCH_FILES sources
+    however big the tree. A
     batch leaves early when its worker would otherwise sit idle. With jobs=1
     everything runs in this process. A worker that dies (a crash in a parser,
     the OOM killer) takes its lane's batches with it: those files are read
@@ -115,14 +121,15 @@ class Workers:
         lane.bytes += source.size
         self._held += 1
         self.max_backlog = max(self.max_backlog, self._held)
-        full = len(lane.batch) >= BATCH_FILES or lane.bytes >= BATCH_BYTES
+        full = _full(lane)
         # Polling costs more than the file: poll when a batch is due to leave, and now
         # and then, so an idle worker gets a partial batch soon enough.
         done = self._collect(block=False) if full or self._held % 8 == 0 else []
         if full or lane.out == 0:
-            done.extend(self._send(lane))
-        while lane.out >= self.window:
+            done.extend(self._dispatch(lane))
+        while _full(lane):  # it could not leave: every worker is at its window
             done.extend(self._collect(block=True))
+            done.extend(self._dispatch(lane))
         return done
 
     def wait(self) -> list[Done]:
@@ -169,8 +176,22 @@ class Workers:
                 return idle[0]
         return home
 
-    def _send(self, lane: _Lane) -> list[Done]:
-        """The lane's batch to its worker (a new one first, when due)."""
+    def _dispatch(self, lane: _Lane) -> list[Done]:
+        """The lane's batch to its worker or, that one at its window, to one with room:
+        waiting for a worker busy with one slow file (a picture, a large mailbox) left
+        the others idle once they had answered what they had (~0.1 s a scan)."""
+        if lane.out < self.window:
+            return self._send(lane)
+        spare = [other for other in self._lanes if other.out < self.window]
+        if not spare:
+            return []
+        batch = lane.batch
+        lane.batch, lane.bytes = [], 0
+        return self._send(min(spare, key=lambda other: other.out), batch)
+
+    def _send(self, lane: _Lane, batch: Batch | None = None) -> list[Done]:
+        """A batch (by default the lane's own) to the lane's worker (a new one first, when
+        due)."""
         done: list[Done] = []
         if lane.proc is not None and lane.sent >= RECYCLE_BATCHES:
             while lane.out:  # its replies come in order: let it answer what it has
@@ -180,8 +201,9 @@ class Workers:
                 lane.proc, lane.sent = None, 0
         if lane.proc is None:
             lane.proc = WorkerProcess(self.spec)
-        batch = lane.batch
-        lane.batch, lane.bytes = [], 0
+        if batch is None:
+            batch = lane.batch
+            lane.batch, lane.bytes = [], 0
         lane.sent += 1
         lane.out += 1
         lane.queue.append(batch)

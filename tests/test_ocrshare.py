@@ -3,6 +3,7 @@ real processes), and a worker that dies holding a claim stops no one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -137,3 +138,116 @@ def test_a_scan_with_two_workers_reads_one_attachment_once(
     assert sorted({f["path"] for f in found}) == sorted(str(share / f"mail{i}.eml")
                                                        for i in range(12))
     assert runs(tesseract_runs) == 1
+
+
+def _hold_claim(key: str) -> tuple[int, int]:
+    """Fork a process that claims `key` and holds it until the returned fd is written to."""
+    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(w)
+            ok = ocrshare.claim(key, 5.0) is ocrshare.MINE
+            os.write(ready_w, b"1" if ok else b"0")
+            os.read(r, 1)
+        finally:
+            os._exit(0)
+    os.close(r)
+    assert os.read(ready_r, 1) == b"1"
+    os.close(ready_r)
+    os.close(ready_w)
+    return pid, w
+
+
+def _let_go(pid: int, w: int) -> None:
+    os.write(w, b"x")
+    os.close(w)
+    os.waitpid(pid, 0)
+
+
+def test_a_worker_puts_a_picture_being_read_off_once_then_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = f"image:{os.urandom(8).hex()}:test"
+    pid, w = _hold_claim(key)
+    try:
+        assert ocrshare.claim(key, 0.05) is ocrshare.MINE  # not in a worker: it waits
+        ocrshare.release(key)
+    finally:
+        _let_go(pid, w)
+    pid, w = _hold_claim(key)
+    try:
+        monkeypatch.setattr(ocrshare, "may_put_off", True)
+        with pytest.raises(ocrshare.Busy):
+            ocrshare.claim(key, 0.05)
+        # The second time it waits (here until its wait runs out, then reads it).
+        assert ocrshare.claim(key, 0.05) is ocrshare.MINE
+    finally:
+        _let_go(pid, w)
+
+
+def test_a_file_put_off_comes_back_as_such_and_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfaleaks import scanjob
+    from mfaleaks.config import ScanConfig
+    from mfaleaks.extract.image import _limits_id
+    from mfaleaks.ocrcache import cache_key
+    from mfaleaks.spec import engine_spec
+
+    spec = engine_spec(ScanConfig(paths=()))
+    monkeypatch.setattr(scanjob, "_engine", spec.build())
+    monkeypatch.setattr(scanjob, "_limits", spec.limits)
+    monkeypatch.setattr(ocrshare, "may_put_off", True)
+    data = picture(3)
+    shot, note = tmp_path / "shot.png", tmp_path / "github-recovery-codes.txt"
+    shot.write_bytes(data)
+    note.write_text("GitHub recovery codes\n" + "\n".join(
+        f"{i:05x}-{i * 7:05x}" for i in range(0x1a2b3, 0x1a2b3 + 16)) + "\n")
+    batch = [Source(Origin(str(p)), p.name, fs_path=str(p), size=p.stat().st_size)
+             for p in (shot, note)]
+    key = cache_key(hashlib.sha256(data).hexdigest(), ocr.SETTINGS)
+    pid, w = _hold_claim(f"{key}:{_limits_id(spec.limits)}")
+    try:
+        first = scanjob.scan_batch(batch)
+    finally:
+        _let_go(pid, w)
+    assert [r.put_off for r in first] == [True, False]
+    assert not first[0].findings and first[1].findings
+    again = scanjob.scan_batch(batch[:1])  # its claimant gone: read here
+    assert not again[0].put_off and again[0].findings
+
+
+def test_a_worker_goes_on_while_the_other_reads_the_picture_then_takes_its_reading(
+    tmp_path: Path,
+) -> None:
+    """Two mails with one screenshot, one per worker, sent at once: one worker reads it;
+    the other puts its mail off, and gets it back from finish() once the reading is in."""
+    from mfaleaks.config import ScanConfig
+    from mfaleaks.spec import engine_spec
+    from mfaleaks.workers import Workers
+
+    shot = picture(4)
+    paths: list[Path] = []
+    pad = 0
+    while len(paths) < 2:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", "codes"
+        msg.set_content("see the picture\n" + "x" * pad)
+        msg.add_attachment(shot, maintype="image", subtype="png", filename="codes.png")
+        data, pad = bytes(msg), pad + 1
+        if not paths or _spread(len(data)) % 2 != _spread(paths[0].stat().st_size) % 2:
+            paths.append(tmp_path / f"mail{len(paths)}.eml")
+            paths[-1].write_bytes(data)
+    sources = [Source(Origin(str(p)), p.name, fs_path=str(p), size=p.stat().st_size)
+               for p in paths]
+    with Workers(engine_spec(ScanConfig(paths=(), jobs=2)), jobs=2) as pool:
+        done = [d for i, s in enumerate(sources) for d in pool.submit(s, tag=i)]
+        done.extend(pool.finish())
+        put_off = pool.put_off
+    assert sorted(tag for tag, _, _ in done) == [0, 1]  # type: ignore[type-var]
+    assert all(result.findings and not result.put_off for _, _, result in done)
+    # (Not counting tesseract runs here: the workers of an earlier test's fork server
+    # do not see this test's PATH. The CLI test above counts them.)
+    assert put_off == 1

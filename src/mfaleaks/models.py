@@ -294,3 +294,4 @@ class FileResult:
     digest: builtins.bytes | None = None
     reused: bool = False  # the worker had read the same content under this name before
     files: int = 1  # files this result stands for (a rescan answers unchanged ones together)
+    put_off: bool = False  # not scanned yet: its worker met a picture another one is reading

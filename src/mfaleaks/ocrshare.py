@@ -9,9 +9,11 @@ scan sees it, none of it is ever written to a file, and it ends with the
 processes.
 
 A worker about to read an image claims its key. Another worker that meets the
-key while it is claimed waits for the result (the claimant is reading it at
-that moment) instead of reading it too; if the claimant dies, gives up or
-takes longer than the wait allowed, the waiter reads it itself. Slots and bytes
+key while it is claimed puts the file off (Busy: its parent sends it again at
+the end of the scan, when the result is in) the first time, and waits for the
+result (the claimant is reading it at that moment) after that, instead of
+reading it too; if the claimant dies, gives up or takes longer than the wait
+allowed, the waiter reads it itself. Slots and bytes
 are bounded (SLOTS, DATA): past them, images are read per worker as before.
 A POSIX record lock (fcntl.lockf) on an unlinked temporary file guards the
 table: the kernel drops it when its holder dies, so a killed worker cannot
@@ -52,6 +54,17 @@ class Mine:
 
 
 MINE = Mine()
+
+
+class Busy(BaseException):
+    """claim() said: another worker is reading this picture now; put the whole file off.
+    A BaseException, so that extractors' `except Exception` lets it through."""
+
+
+# Workers set this (scanjob.init): their parent sends a file put off again at the end.
+may_put_off = False
+PUT_OFF_KEPT = 4096  # keys put off once by this process; past that, forgotten
+_put_off: set[bytes] = set()
 
 
 class _Table:
@@ -97,7 +110,10 @@ def _digest(key: str) -> bytes:
 
 def claim(key: str, wait: float) -> tuple[Any, ...] | Mine | None:
     """What another worker of this scan read for `key`; MINE when this worker is to read
-    it (then publish or release); None when the table is full (read it, keep it)."""
+    it (then publish or release); None when the table is full (read it, keep it).
+    Raises Busy when another worker is reading it and this one (may_put_off) has not
+    put a file off for this key yet: it goes on with other files meanwhile, where
+    waiting left a core idle while the other one ran tesseract."""
     if _table is None:
         return None
     digest, me = _digest(key), os.getpid()
@@ -113,6 +129,11 @@ def claim(key: str, wait: float) -> tuple[Any, ...] | Mine | None:
             if state == _VACANT or pid == me or not _alive(pid) or time.monotonic() > deadline:
                 _table.put(at, digest, _CLAIMED, me, 0, 0)
                 return MINE
+            if may_put_off and digest not in _put_off:
+                if len(_put_off) >= PUT_OFF_KEPT:
+                    _put_off.clear()
+                _put_off.add(digest)
+                raise Busy  # (the lock is let go on the way out)
         time.sleep(POLL)  # another worker is reading it right now
 
 
@@ -150,6 +171,7 @@ def release(key: str) -> None:
 
 def clear() -> None:
     """Forget everything (ocrcache.clear_memory: the bench and the tests read cold)."""
+    _put_off.clear()
     if _table is None:
         return
     with _table.locked():

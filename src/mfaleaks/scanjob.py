@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from types import FrameType
 
-from mfaleaks import contents, heap
+from mfaleaks import contents, heap, ocrshare
 from mfaleaks.extract.base import Limits
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.pipeline import scan_source
@@ -61,6 +61,7 @@ _alarm_installed = False  # in a worker process the SIGALRM handler stays for go
 def init(spec: EngineSpec) -> None:
     global _engine, _limits, _alarm_installed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ocrshare.may_put_off = True  # the parent sends a file put off again (Workers.finish)
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_alarm)
         _alarm_installed = True
@@ -130,6 +131,13 @@ def scan_one(source: Source, engine: Engine, limits: Limits) -> FileResult:
 
 
 def scan_batch(batch: list[Source]) -> list[FileResult]:
-    """In a worker: several small files per round trip (the parent sends batches)."""
+    """In a worker: several small files per round trip (the parent sends batches). A file
+    put off (ocrshare.Busy) comes back as such, for the parent to send again later."""
     assert _engine is not None and _limits is not None
-    return [scan_one(source, _engine, _limits) for source in batch]
+    results = []
+    for source in batch:
+        try:
+            results.append(scan_one(source, _engine, _limits))
+        except ocrshare.Busy:
+            results.append(FileResult(path=source.origin.path, put_off=True))
+    return results

@@ -73,7 +73,9 @@ class Workers:
     `submit` queues a source and returns what has finished meanwhile; it blocks
     while its lane's batch is full and every worker has `window` batches out, so
     the parent never holds more than jobs x (window + 1) x BATCH_FILES sources
-    however big the tree. A
+    however big the tree, besides the files workers put off while another one
+    read a picture they hold (at most one per picture and worker), which
+    finish() sends again. A
     batch leaves early when its worker would otherwise sit idle. With jobs=1
     everything runs in this process. A worker that dies (a crash in a parser,
     the OOM killer) takes its lane's batches with it: those files are read
@@ -96,6 +98,10 @@ class Workers:
         self._lanes = [_Lane() for _ in range(max(1, jobs))]
         self.max_backlog = 0  # most sources out at once (tests check the bound)
         self._held = 0  # sources submitted whose results have not been returned
+        # Sources a worker put off (ocrshare.Busy), sent again by finish(): at most one
+        # per picture and worker, since a worker waits the second time it meets one.
+        self._later: list[tuple[object, Source]] = []
+        self.put_off = 0  # files put off (the bench and the tests look)
 
     def __enter__(self) -> Workers:
         return self
@@ -143,9 +149,18 @@ class Workers:
         return done
 
     def finish(self) -> Iterator[Done]:
-        """Everything still out, as it finishes."""
-        while any(lane.out or lane.batch for lane in self._lanes):
-            yield from self.wait()
+        """Everything still out, as it finishes, then what workers put off (by now the
+        pictures they met are read, and shared: see ocrshare)."""
+        while True:
+            while any(lane.out or lane.batch for lane in self._lanes):
+                yield from self.wait()
+            if not self._later:
+                return
+            later, self._later = self._later, []
+            for tag, source in later:  # (still counted in _held)
+                lane = self._lane_for(source)
+                lane.batch.append((tag, source))
+                lane.bytes += source.size
 
     def close(self) -> None:
         """Let the workers go (every batch has been answered: see finish)."""
@@ -164,6 +179,7 @@ class Workers:
             lane.proc, lane.sent, lane.out = None, 0, 0
             lane.queue.clear()
             lane.batch, lane.bytes = [], 0
+        self._later.clear()
         self._held = 0
 
     def _lane_for(self, source: Source) -> _Lane:
@@ -240,6 +256,11 @@ class Workers:
                 break
             if done:
                 wait = False  # take what else is in, without waiting
+        later = [(tag, source) for tag, source, result in done if result.put_off]
+        if later:  # not results: finish() sends them again
+            self._later.extend(later)
+            self.put_off += len(later)
+            done = [item for item in done if not item[2].put_off]
         self._held -= len(done)
         return done
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaleaks.decode import StreamDecoder, decode_bytes, sniff_encoding
+from mfaleaks.decode import StreamDecoder, decode_bytes, decode_with, sniff_encoding
 from mfaleaks.extract import text as text_mod
 from mfaleaks.models import Origin, Source
 
@@ -40,6 +41,18 @@ def test_any_bytes_decode_without_error(data: bytes) -> None:
     assert isinstance(decode_bytes(data), str)
     dec = StreamDecoder(data[:100])
     assert isinstance(dec.decode(data[:50]) + dec.decode(data[50:], final=True), str)
+
+
+@given(st.one_of(st.binary(max_size=5000), st.text(max_size=3000).map(str.encode),
+                 st.text(max_size=300).map(lambda t: t.encode("utf-16-le"))))
+@settings(max_examples=300)
+def test_decoding_is_what_sniffing_says(data: bytes) -> None:
+    """decode_bytes skips the sniffing where it would pick UTF-8: the text is the same."""
+    encoding, bom = sniff_encoding(data[:8192])
+    assert decode_bytes(data) == decode_with(data[bom:], encoding)
+    utf8_bom = codecs.BOM_UTF8 + data
+    encoding, bom = sniff_encoding(utf8_bom[:8192])
+    assert decode_bytes(utf8_bom) == decode_with(utf8_bom[bom:], encoding)
 
 
 @given(st.text(max_size=3000), st.integers(min_value=1, max_value=64))

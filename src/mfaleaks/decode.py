@@ -57,6 +57,13 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
             return data.decode(declared)
         except (LookupError, ValueError):  # ValueError: a charset label with a NUL in it
             pass
+    if b"\x00" not in data[:4096] and not data.startswith(codecs.BOM_UTF8):
+        # No BOM and no UTF-16 NULs: sniffing would pick UTF-8 if it all decodes as
+        # UTF-8 (most files), and decoding it is what finds that out.
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     encoding, bom = sniff_encoding(data[:8192])
     return decode_with(data[bom:], encoding)
 

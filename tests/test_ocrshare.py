@@ -10,13 +10,14 @@ import random
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 import gen_mail
-from mfaleaks import ocr, ocrshare
+from mfaleaks import contents, ocr, ocrcache, ocrshare
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import extract_image
 from mfaleaks.models import Origin, Source, TextChunk
@@ -197,9 +198,9 @@ def test_a_file_put_off_comes_back_as_such_and_the_batch_goes_on(
     from mfaleaks.spec import engine_spec
 
     spec = engine_spec(ScanConfig(paths=()))
+    limits = replace(spec.limits, ocr_timeout=0.5)  # the wait: ocr_timeout + 1 s
     monkeypatch.setattr(scanjob, "_engine", spec.build())
-    monkeypatch.setattr(scanjob, "_limits", spec.limits)
-    monkeypatch.setattr(ocrshare, "may_put_off", True)
+    monkeypatch.setattr(scanjob, "_limits", limits)
     data = picture(3)
     shot, note = tmp_path / "shot.png", tmp_path / "github-recovery-codes.txt"
     shot.write_bytes(data)
@@ -207,16 +208,27 @@ def test_a_file_put_off_comes_back_as_such_and_the_batch_goes_on(
         f"{i:05x}-{i * 7:05x}" for i in range(0x1a2b3, 0x1a2b3 + 16)) + "\n")
     batch = [Source(Origin(str(p)), p.name, fs_path=str(p), size=p.stat().st_size)
              for p in (shot, note)]
-    key = cache_key(hashlib.sha256(data).hexdigest(), ocr.SETTINGS)
-    pid, w = _hold_claim(f"{key}:{_limits_id(spec.limits)}")
+    key = f"{cache_key(hashlib.sha256(data).hexdigest(), ocr.SETTINGS)}:{_limits_id(limits)}"
+    pid, w = _hold_claim(key)
     try:
         first = scanjob.scan_batch(batch)
+        assert [r.put_off for r in first] == [True, False]
+        assert not first[0].findings and first[1].findings
+        # A file too big to be read whole is not put off (that could throw away minutes
+        # of a mailbox): it waits, here until the wait runs out, and reads it itself.
+        monkeypatch.setattr(contents, "SMALL_FILE", 100)
+        ocrshare._put_off.clear()
+        streamed = scanjob.scan_batch(batch[:1])
+        assert not streamed[0].put_off and streamed[0].findings
+        monkeypatch.undo()
     finally:
         _let_go(pid, w)
-    assert [r.put_off for r in first] == [True, False]
-    assert not first[0].findings and first[1].findings
+    monkeypatch.setattr(scanjob, "_engine", spec.build())
+    monkeypatch.setattr(scanjob, "_limits", limits)
+    ocrcache.clear_memory()  # (the streamed read above is remembered by this process)
     again = scanjob.scan_batch(batch[:1])  # its claimant gone: read here
     assert not again[0].put_off and again[0].findings
+    assert not ocrshare.may_put_off  # only while a worker scans a small file
 
 
 def test_a_worker_goes_on_while_the_other_reads_the_picture_then_takes_its_reading(

@@ -61,7 +61,8 @@ class Busy(BaseException):
     A BaseException, so that extractors' `except Exception` lets it through."""
 
 
-# Workers set this (scanjob.init): their parent sends a file put off again at the end.
+# Set by a worker while it scans a small file (scanjob.scan_one): its parent sends a
+# file put off again at the end.
 may_put_off = False
 PUT_OFF_KEPT = 4096  # keys put off once by this process; past that, forgotten
 _put_off: set[bytes] = set()

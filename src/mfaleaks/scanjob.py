@@ -61,7 +61,6 @@ _alarm_installed = False  # in a worker process the SIGALRM handler stays for go
 def init(spec: EngineSpec) -> None:
     global _engine, _limits, _alarm_installed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ocrshare.may_put_off = True  # the parent sends a file put off again (Workers.finish)
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_alarm)
         _alarm_installed = True
@@ -124,9 +123,17 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
             signal.signal(signal.SIGALRM, previous)
 
 
-def scan_one(source: Source, engine: Engine, limits: Limits) -> FileResult:
-    """A small file read whole (and its content scanned once per worker), else streamed."""
-    result = contents.scan_small(source, lambda whole: timed_scan(whole, engine, limits))
+def scan_one(
+    source: Source, engine: Engine, limits: Limits, may_put_off: bool = False
+) -> FileResult:
+    """A small file read whole (and its content scanned once per worker), else streamed.
+    may_put_off: a small file may raise ocrshare.Busy (a big one waits instead: putting
+    it off would throw away minutes of a large mailbox)."""
+    ocrshare.may_put_off = may_put_off
+    try:
+        result = contents.scan_small(source, lambda whole: timed_scan(whole, engine, limits))
+    finally:
+        ocrshare.may_put_off = False
     return result if result is not None else timed_scan(source, engine, limits)
 
 
@@ -137,7 +144,7 @@ def scan_batch(batch: list[Source]) -> list[FileResult]:
     results = []
     for source in batch:
         try:
-            results.append(scan_one(source, _engine, _limits))
+            results.append(scan_one(source, _engine, _limits, may_put_off=True))
         except ocrshare.Busy:
             results.append(FileResult(path=source.origin.path, put_off=True))
     return results

@@ -89,6 +89,7 @@ def lower_odd() -> str:
 
 
 def compute_lower_odd() -> str:
+    """_LOWER_ODD worked out from this Python's str.lower() (every code point past ASCII)."""
     odd = []
     for start in range(0, 0x110000, 0x400):
         block = "".join(map(chr, range(max(start, 0x80), start + 0x400)))

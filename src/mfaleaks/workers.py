@@ -122,9 +122,7 @@ class Workers:
             from mfaleaks.scanjob import scan_one
 
             return [(tag, source, scan_one(source, self._engine, self.spec.limits))]
-        lane = self._lane_for(source)
-        lane.batch.append((tag, source))
-        lane.bytes += source.size
+        lane = self._queue(tag, source)
         self._held += 1
         self.max_backlog = max(self.max_backlog, self._held)
         full = _full(lane)
@@ -158,9 +156,7 @@ class Workers:
                 return
             later, self._later = self._later, []
             for tag, source in later:  # (still counted in _held)
-                lane = self._lane_for(source)
-                lane.batch.append((tag, source))
-                lane.bytes += source.size
+                self._queue(tag, source)
 
     def close(self) -> None:
         """Let the workers go (every batch has been answered: see finish)."""
@@ -181,6 +177,13 @@ class Workers:
             lane.batch, lane.bytes = [], 0
         self._later.clear()
         self._held = 0
+
+    def _queue(self, tag: object, source: Source) -> _Lane:
+        """Into the batch of the lane it goes to."""
+        lane = self._lane_for(source)
+        lane.batch.append((tag, source))
+        lane.bytes += source.size
+        return lane
 
     def _lane_for(self, source: Source) -> _Lane:
         if not contents.small(source):

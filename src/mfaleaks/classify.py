@@ -107,6 +107,10 @@ def classify_bytes(head: bytes, name: str = "", source: Source | None = None) ->
 def _sniff(head: bytes) -> Kind | None:
     if head.startswith(b"%PDF-"):
         return Kind.PDF
+    if head.startswith(b"\x7fELF") or _is_pyc(head):
+        # Binaries of code trees, not read: libmagic took ~0.26 ms per .pyc to say so
+        # (5.5 s of CPU for the 20,749 of a Python install with its packages).
+        return Kind.BINARY
     if head.startswith(b"!BDN"):
         return Kind.PST
     if head.startswith(_OLE_MAGIC):
@@ -126,6 +130,13 @@ def _sniff(head: bytes) -> Kind | None:
     if _MBOX_FROM.match(head.lstrip(b"\r\n")):  # exports may start with blank lines
         return Kind.MBOX
     return None
+
+
+def _is_pyc(head: bytes) -> bool:
+    """CPython 3 bytecode (PEP 552): a 2-byte magic number of 3.x then CR LF, then flags."""
+    return (len(head) >= 16 and head[2:4] == b"\r\n"
+            and 3000 <= int.from_bytes(head[:2], "little") < 4000
+            and head[4:8] in (b"\0\0\0\0", b"\1\0\0\0", b"\3\0\0\0"))
 
 
 _MSG_STREAM = "__substg1.0_".encode("utf-16-le")

@@ -216,15 +216,13 @@ def test_a_file_put_off_comes_back_as_such_and_the_batch_goes_on(
         assert not first[0].findings and first[1].findings
         # A file too big to be read whole is not put off (that could throw away minutes
         # of a mailbox): it waits, here until the wait runs out, and reads it itself.
-        monkeypatch.setattr(contents, "SMALL_FILE", 100)
-        ocrshare._put_off.clear()
-        streamed = scanjob.scan_batch(batch[:1])
+        with monkeypatch.context() as m:
+            m.setattr(contents, "SMALL_FILE", 100)
+            ocrshare._put_off.clear()
+            streamed = scanjob.scan_batch(batch[:1])
         assert not streamed[0].put_off and streamed[0].findings
-        monkeypatch.undo()
     finally:
         _let_go(pid, w)
-    monkeypatch.setattr(scanjob, "_engine", spec.build())
-    monkeypatch.setattr(scanjob, "_limits", limits)
     ocrcache.clear_memory()  # (the streamed read above is remembered by this process)
     again = scanjob.scan_batch(batch[:1])  # its claimant gone: read here
     assert not again[0].put_off and again[0].findings

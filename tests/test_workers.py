@@ -229,3 +229,24 @@ def test_a_stopped_worker_does_not_hold_up_the_others() -> None:
 
 def _timed_out(signum: int, frame: object) -> None:
     raise AssertionError("submit waited for the stopped worker")
+
+
+def test_a_file_scanned_outside_a_scan_gets_the_handler_for_itself_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+    from dataclasses import replace
+
+    from mfaleaks import scanjob
+
+    monkeypatch.setattr(scanjob, "scan_source", lambda *a: time.sleep(5))
+    spec = _spec()
+    limits = replace(spec.limits, parse_timeout=0.2)
+    before = signal.signal(signal.SIGALRM, _own_handler)
+    try:
+        result = scanjob.timed_scan(_note(0), spec.build(), limits)
+        assert signal.getsignal(signal.SIGALRM) is _own_handler
+    finally:
+        signal.signal(signal.SIGALRM, before)
+    assert [e.reason for e in result.errors] == [
+        "time limit reached (0 s for this file); not fully scanned"]

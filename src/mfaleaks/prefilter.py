@@ -81,11 +81,12 @@ _LOWER_ODD = (
 )
 
 
+@functools.cache
 def lower_odd() -> str:
     """The characters of _LOWER_ODD for the Unicode version this Python lower-cases by."""
     if unicodedata.unidata_version == _LOWER_ODD_UNICODE:
         return _LOWER_ODD
-    return compute_lower_odd()  # ~80 ms: another Python's Unicode tables
+    return compute_lower_odd()  # ~80 ms, once per process: another Python's Unicode tables
 
 
 def compute_lower_odd() -> str:

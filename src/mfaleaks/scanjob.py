@@ -95,11 +95,12 @@ def alarm_held() -> Iterator[None]:
 def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     """scan_source under a wall-clock limit, so one pathological file cannot hang a scan."""
     use_alarm = limits.parse_timeout > 0 and hasattr(signal, "setitimer")
+    if use_alarm and not _alarm_installed:
+        # Called outside a scan (workers install the handler in init, a scan in this
+        # process with alarm_held): the handler for this file only.
+        with alarm_held():
+            return timed_scan(source, engine, limits)
     budget = limits.parse_timeout + source.size / 1e6
-    # Installing a handler costs more than the timer: a worker keeps its own (_init).
-    swap = use_alarm and not _alarm_installed
-    if swap:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
     if use_alarm:
         signal.setitimer(signal.ITIMER_REAL, budget)
     try:
@@ -119,8 +120,6 @@ def timed_scan(source: Source, engine: Engine, limits: Limits) -> FileResult:
     finally:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        if swap:
-            signal.signal(signal.SIGALRM, previous)
 
 
 def scan_one(

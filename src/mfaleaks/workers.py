@@ -101,7 +101,7 @@ class Workers:
         # Sources a worker put off (ocrshare.Busy), sent again by finish(): at most one
         # per picture and worker, since a worker waits the second time it meets one.
         self._later: list[tuple[object, Source]] = []
-        self.put_off = 0  # files put off (the bench and the tests look)
+        self.put_off = 0  # files put off (the tests look)
 
     def __enter__(self) -> Workers:
         return self

@@ -53,6 +53,8 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/mypy
+	@# The package layering of docs/architecture.md (contracts in pyproject.toml).
+	$(BIN)/lint-imports
 
 test: setup system-test lint
 	$(BIN)/mfaleaks rules check

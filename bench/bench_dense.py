@@ -17,7 +17,7 @@ import time
 
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import Origin, Source, TextChunk
-from mfaleaks.scan import engine_spec
+from mfaleaks.run.scan import engine_spec
 
 
 def dense_text(size: int, seed: int = 1) -> str:

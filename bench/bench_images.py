@@ -28,11 +28,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mfaleaks import ocrcache
+from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import extract_image
+from mfaleaks.images import ocrcache
 from mfaleaks.models import Origin, Source, TextChunk
-from mfaleaks.ocrfix import normalise_ocr
 
 REPO = Path(__file__).resolve().parents[1]
 MFALEAKS = str(Path(sys.executable).parent / "mfaleaks")

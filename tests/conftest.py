@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mfaleaks.cli import cli
+from mfaleaks.cli.command import cli
 from mfaleaks.config import ScanConfig
-from mfaleaks.scan import engine_spec
-from mfaleaks.score import Engine
+from mfaleaks.detect.score import Engine
+from mfaleaks.run.scan import engine_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -27,7 +27,7 @@ BOOT = (
     "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "sys.argv[0] = 'mfaleaks'\n"
     "{prelude}\n"
-    "from mfaleaks.cli import entry\n"
+    "from mfaleaks.cli.command import entry\n"
     "entry()\n"
 )
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from conftest import REPO, CliRun, invoke
-from mfaleaks import scanjob
-from mfaleaks.rules.load import DEFAULT_RULES_DIR
+from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR
+from mfaleaks.run import scanjob
 from sample_codes import GITHUB
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -276,8 +276,8 @@ def test_a_rescan_takes_the_rule_ids_its_cache_vouches_for(
     """The run that compiled the rules keeps their ids with its key; the next run with the
     same key compiles nothing before it knows a file must be read (and disabling a rule
     still works from those ids)."""
-    from mfaleaks import cache as cache_module
-    from mfaleaks.rules import load
+    from mfaleaks.cache import store as cache_module
+    from mfaleaks.detect.rules import load
 
     cache = tmp_path / "cache.sqlite"
     first = scan("--cache", str(cache), str(tree))
@@ -333,7 +333,7 @@ def test_gone_files_of_a_folder_too_big_to_hold_are_forgotten(
 ) -> None:
     """Past FOLDER_ROWS a folder is looked up file by file; the names the walk gives go to
     a temporary table, so files gone from it still leave the cache (no memory per file)."""
-    from mfaleaks import cache as cache_module
+    from mfaleaks.cache import store as cache_module
 
     monkeypatch.setattr(cache_module, "FOLDER_ROWS", 3)
     monkeypatch.setattr(cache_module, "WRITE_BATCH", 2)  # several inserts per folder
@@ -356,7 +356,7 @@ def test_the_folder_sweep_gives_way_to_bounded_memory(
 ) -> None:
     """Past ENTERED_KEPT folders the scan stops remembering them: rows of folders that are
     gone then stay in the cache (harmless) instead of memory growing with the tree."""
-    from mfaleaks import cache as cache_module
+    from mfaleaks.cache import store as cache_module
 
     cache = tmp_path / "cache.sqlite"
     scan("--cache", str(cache), str(tree))
@@ -371,7 +371,7 @@ def test_the_folder_sweep_gives_way_to_bounded_memory(
 
 
 def _stored(reason: str) -> Any:
-    from mfaleaks.stored import Stored
+    from mfaleaks.cache.record import Stored
 
     return Stored(findings=(), errors=((None, reason),), kind="text", lasting=True)
 
@@ -379,7 +379,7 @@ def _stored(reason: str) -> Any:
 def test_the_write_lock_is_free_between_writes(tmp_path: Path) -> None:
     """Workers keep their verdicts on empty images in the same file (ocrcache.py) while
     the parent waits for them: the parent's gathered writes must not hold the lock."""
-    from mfaleaks.cache import ScanCache
+    from mfaleaks.cache.store import ScanCache
 
     path = tmp_path / "cache.sqlite"
     cache = ScanCache.open(path, "key")
@@ -401,7 +401,7 @@ def test_the_write_lock_is_free_between_writes(tmp_path: Path) -> None:
 def test_a_result_keeps_its_id_from_scan_to_scan(tmp_path: Path) -> None:
     """Ids come from the result's text: the same result written by two scans is one row,
     and distinct results do not share one."""
-    from mfaleaks.cache import ScanCache
+    from mfaleaks.cache.store import ScanCache
 
     path = tmp_path / "cache.sqlite"
     ids = []
@@ -441,7 +441,7 @@ def test_the_content_index_is_built_at_the_end_of_a_first_scan(
 ) -> None:
     """A fresh cache is written without its index on content (built once at the end, from
     sorted keys); a rescan looks moved files up through it."""
-    from mfaleaks.cache import ScanCache
+    from mfaleaks.cache.store import ScanCache
 
     cache = tmp_path / "cache.sqlite"
     opened = ScanCache.open(cache, "key")

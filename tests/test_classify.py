@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks import classify
-from mfaleaks.classify import Kind, classify_bytes
+from mfaleaks.sources import classify
+from mfaleaks.sources.classify import Kind, classify_bytes
 
 
 def _no_libmagic() -> None:

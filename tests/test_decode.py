@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaleaks.decode import StreamDecoder, decode_bytes, decode_with, sniff_encoding
 from mfaleaks.extract import text as text_mod
 from mfaleaks.models import Origin, Source
+from mfaleaks.sources.decode import StreamDecoder, decode_bytes, decode_with, sniff_encoding
 
 SAMPLE = "Backup-Codes für jdoe – «sécurité» 5305 2471\n"
 

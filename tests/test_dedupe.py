@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from conftest import REPO, invoke
-from mfaleaks import contents, memo, reuse, scanjob
+from mfaleaks.cache import children as memo
+from mfaleaks.cache import contents
+from mfaleaks.run import plan as reuse
+from mfaleaks.run import scanjob
 from sample_codes import GITHUB
 
 sys.path.insert(0, str(REPO / "tests"))

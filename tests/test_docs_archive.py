@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import gen_docs as gen
-from mfaleaks.classify import Kind
 from mfaleaks.extract.base import Limits
 from mfaleaks.models import Origin, Source
+from mfaleaks.sources.classify import Kind
 from test_docs_extract import Out, extract, source_of
 
 BOUND = 48 * 1024 * 1024  # bytes of Python memory an extractor may peak at on a bomb

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from conftest import REPO, CliRun
-from mfaleaks.cli import cli
+from mfaleaks.cli.command import cli
 
 
 def test_readme_documents_every_scan_option() -> None:

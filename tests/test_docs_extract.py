@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 import gen_docs as gen
-from mfaleaks.classify import Kind, classify
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.models import Origin, Skip, Source, TextChunk
+from mfaleaks.sources.classify import Kind, classify
 
 
 @dataclass

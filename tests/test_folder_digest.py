@@ -1,4 +1,4 @@
-"""Folder digests (cache.py, listing.py): a rescan skips the rows of a folder whose listing
+"""Folder digests (cache/store.py, listing.py): a rescan skips the rows of a folder whose listing
 has the digest of its clean rows. It must report exactly what a scan without a cache does."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks import cache as cache_module
-from mfaleaks.listing import WalkOptions, folder_digest, listings
+from mfaleaks.cache import store as cache_module
+from mfaleaks.sources.listing import WalkOptions, folder_digest, listings
 from sample_codes import GITHUB
 from test_cache import comparable, scan
 

@@ -32,7 +32,7 @@ import gen_hostile as gen
 from conftest import default_engine
 from mfaleaks.extract.base import Limits
 from mfaleaks.models import FileResult, Origin, Source
-from mfaleaks.scanjob import timed_scan
+from mfaleaks.run.scanjob import timed_scan
 from test_hostile import CATCH_ALL
 
 FUZZ_EXAMPLES = int(os.environ.get("MFALEAKS_FUZZ_EXAMPLES", "100"))

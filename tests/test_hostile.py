@@ -247,7 +247,7 @@ def test_large_input_within_bounds(name: str, tmp_path: Path) -> None:
 # Runs inside the scanner's process: after discovery yields a file, and before it is
 # read, do to it what its name says. Deterministic: no race to win.
 CHANGE_HOOK = r'''
-import os, mfaleaks.scan as _scan
+import os, mfaleaks.run.scan as _scan
 _discover = _scan.discover
 def _changing(paths, opts, probe=None):
     for item in _discover(paths, opts, probe):
@@ -383,10 +383,10 @@ def test_a_file_is_opened_only_if_it_is_the_device_and_inode_the_walk_saw(
     a listed file (or a folder above it) towards such a file must not be read either."""
     import errno
 
-    from mfaleaks import contents
-    from mfaleaks.discover import discover
-    from mfaleaks.listing import WalkOptions
+    from mfaleaks.cache import contents
     from mfaleaks.models import Source
+    from mfaleaks.sources.discover import discover
+    from mfaleaks.sources.listing import WalkOptions
 
     (tmp_path / "notes.txt").write_text("Your GitHub recovery codes\n" + "\n".join(GITHUB))
     [listed] = [s for s in discover((str(tmp_path),), WalkOptions()) if isinstance(s, Source)]

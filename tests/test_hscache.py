@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks import hscache, prefilter
-from mfaleaks.prefilter import Prefilter
+from mfaleaks.detect import hscache, prefilter
+from mfaleaks.detect.prefilter import Prefilter
 
 WORDS = ["backup codes", "recovery", "wiederherstellungscodes"]
 TEXTS = ["my Backup Codes are", "RECOVERY key", "nothing here", "WIEDERHERSTELLUNGSCODES",

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from conftest import invoke
-from mfaleaks import ocr, ocrcache
 from mfaleaks.extract.image import NO_TESSERACT
+from mfaleaks.images import ocr, ocrcache
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gen_images as gen

@@ -16,12 +16,12 @@ import pytesseract
 import pytest
 from PIL import Image
 
-from mfaleaks import ocr, ocrcache
+from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import NO_TESSERACT, extract_image, no_text_reason
+from mfaleaks.images import ocr, ocrcache
+from mfaleaks.images.qr import migration_lines
 from mfaleaks.models import Origin, Skip, Source, TextChunk
-from mfaleaks.ocrfix import normalise_ocr
-from mfaleaks.qr import migration_lines
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gen_images as gen

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from mfaleaks.detect.ocrfix import normalise_ocr
+from mfaleaks.images.ocr import OcrText, read_text, tesseract_available
 from mfaleaks.models import Box
-from mfaleaks.ocr import OcrText, read_text, tesseract_available
-from mfaleaks.ocrfix import normalise_ocr
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gen_images as gen

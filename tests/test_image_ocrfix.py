@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mfaleaks.ocrfix import normalise_ocr
+from mfaleaks.detect.ocrfix import normalise_ocr
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,10 @@ import pytest
 
 from conftest import CliRun
 from gen_incidents import ALL_CODES, GOOGLE, build_share
-from mfaleaks.incidents import Exposure, build_incidents, exposure_of
 from mfaleaks.models import Confidence, Finding, Origin, Severity, Source
-from mfaleaks.owner import Clue, clues, file_facts, home_user, probable_owner
 from mfaleaks.report.load import load_report
+from mfaleaks.sources.owner import Clue, clues, file_facts, home_user, probable_owner
+from mfaleaks.triage.incidents import Exposure, build_incidents, exposure_of
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gen_ci import every_code, github_codes, google_codes, google_text
-from mfaleaks.suppress import MARKERS, allow_marker
+from mfaleaks.detect.inline import MARKERS, allow_marker
 
 ScanJson = Callable[..., dict[str, Any]]
 

@@ -1,4 +1,4 @@
-"""Small files in workers (contents.py) and the lanes that route them (workers.py)."""
+"""Small files in workers (contents.py) and the lanes that route them (run/pool.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks import contents
+from mfaleaks.cache import contents
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import FileResult, Origin, Source
-from mfaleaks.scan import engine_spec
-from mfaleaks.workers import Workers, _spread
+from mfaleaks.run.pool import Workers, _spread
+from mfaleaks.run.scan import engine_spec
 
 
 def test_a_small_file_is_read_whole_in_one_piece(tmp_path: Path) -> None:

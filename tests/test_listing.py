@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks import discover, listing
 from mfaleaks.config import ScanConfig
-from mfaleaks.listing import ERROR, FILES, MAILDIR, SEEN, WalkOptions, listings, listings_by_child
-from mfaleaks.scan import run_scan
+from mfaleaks.run.scan import run_scan
+from mfaleaks.sources import discover, listing
+from mfaleaks.sources.listing import (
+    ERROR,
+    FILES,
+    MAILDIR,
+    SEEN,
+    WalkOptions,
+    listings,
+    listings_by_child,
+)
 
 
 def _codes(seed: int) -> str:
@@ -229,7 +237,7 @@ def test_a_rescan_s_walk_is_guessed_from_the_raw_arguments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
     guess: tuple[str, tuple[str, ...], bool] | None,
 ) -> None:
-    from mfaleaks.launch import rescan_walk
+    from mfaleaks.cli.launch import rescan_walk
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "C").write_text("")
@@ -247,7 +255,7 @@ def test_a_cached_rescan_through_the_command_lists_early_and_finds_the_same(
 
     top = _tree(tmp_path / "tree")
     cache = tmp_path / "cache.sqlite"
-    command = [sys.executable, "-c", "from mfaleaks.launch import entry; entry()", "scan",
+    command = [sys.executable, "-c", "from mfaleaks.cli.launch import entry; entry()", "scan",
                "--format", "json", "-q", "--jobs", "2", "--cache", str(cache),
                "--exclude", "skip", str(top)]
     first = subprocess.run(command, capture_output=True, check=False)

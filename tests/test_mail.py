@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks.classify import Kind, classify
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
-from mfaleaks.extract.mail import extract_eml, is_maildir, maildir_sources
+from mfaleaks.extract.mail import extract_eml
 from mfaleaks.extract.mailhead import mask_codes, read_info
 from mfaleaks.extract.mbox import extract_mbox, split_mbox
 from mfaleaks.models import Origin, Skip, Source, TextChunk
+from mfaleaks.sources.classify import Kind, classify
+from mfaleaks.sources.maildir import is_maildir, maildir_sources
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gen_mail as gen

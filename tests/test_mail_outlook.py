@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import corpus
-from mfaleaks.classify import Kind, classify
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.mailbuild import Attachment, Draft, to_rfc822
 from mfaleaks.models import Origin, Skip, Source, TextChunk
+from mfaleaks.sources.classify import Kind, classify
 
 
 def file_source(path: Path) -> Source:

@@ -10,17 +10,17 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaleaks import prefilter as prefilter_module
 from mfaleaks.config import ScanConfig
-from mfaleaks.gates import Gates, gate_of
+from mfaleaks.detect import prefilter as prefilter_module
+from mfaleaks.detect.gates import Gates, gate_of
+from mfaleaks.detect.match import TermIndex, lowered
+from mfaleaks.detect.prefilter import Prefilter
+from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.detect.rules.model import Shape
+from mfaleaks.detect.score import Engine
 from mfaleaks.limits import Limits
-from mfaleaks.match import TermIndex, lowered
 from mfaleaks.models import Confidence, Origin, Source, TextChunk
-from mfaleaks.prefilter import Prefilter
-from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
-from mfaleaks.rules.model import Shape
-from mfaleaks.scan import run_scan
-from mfaleaks.score import Engine
+from mfaleaks.run.scan import run_scan
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

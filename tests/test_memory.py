@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from mfaleaks import discover, listing
 from mfaleaks.config import ScanConfig
-from mfaleaks.discover import WalkOptions
 from mfaleaks.models import Origin, Source
-from mfaleaks.scan import engine_spec
-from mfaleaks.workers import BATCH_FILES, Workers
+from mfaleaks.run.pool import BATCH_FILES, Workers
+from mfaleaks.run.scan import engine_spec
+from mfaleaks.sources import discover, listing
+from mfaleaks.sources.discover import WalkOptions
 
 
 def test_feeder_holds_a_bounded_backlog() -> None:
@@ -72,7 +72,7 @@ def test_a_fixed_mmap_threshold_comes_with_glibc_s_trim_threshold(
 ) -> None:
     """Setting the mmap threshold by hand stops glibc adjusting the trim threshold with
     it; heap.py sets the pair as glibc does (trim at twice the threshold)."""
-    from mfaleaks import heap
+    from mfaleaks.run import heap
 
     calls: list[tuple[int, int]] = []
 

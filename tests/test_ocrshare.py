@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 import gen_mail
-from mfaleaks import contents, ocr, ocrcache, ocrshare
+from mfaleaks.cache import contents
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import extract_image
+from mfaleaks.images import ocr, ocrcache, ocrshare
 from mfaleaks.models import Origin, Source, TextChunk
-from mfaleaks.workers import _spread
+from mfaleaks.run.pool import _spread
 
 pytestmark = pytest.mark.skipif(not ocr.tesseract_available(), reason="tesseract not installed")
 
@@ -191,11 +192,11 @@ def test_a_worker_puts_a_picture_being_read_off_once_then_waits(
 def test_a_file_put_off_comes_back_as_such_and_the_batch_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mfaleaks import scanjob
     from mfaleaks.config import ScanConfig
     from mfaleaks.extract.image import _limits_id
-    from mfaleaks.ocrcache import cache_key
-    from mfaleaks.spec import engine_spec
+    from mfaleaks.images.ocrcache import cache_key
+    from mfaleaks.run import scanjob
+    from mfaleaks.run.spec import engine_spec
 
     spec = engine_spec(ScanConfig(paths=()))
     limits = replace(spec.limits, ocr_timeout=0.5)  # the wait: ocr_timeout + 1 s
@@ -235,8 +236,8 @@ def test_a_worker_goes_on_while_the_other_reads_the_picture_then_takes_its_readi
     """Two mails with one screenshot, one per worker, sent at once: one worker reads it;
     the other puts its mail off, and gets it back from finish() once the reading is in."""
     from mfaleaks.config import ScanConfig
-    from mfaleaks.spec import engine_spec
-    from mfaleaks.workers import Workers
+    from mfaleaks.run.pool import Workers
+    from mfaleaks.run.spec import engine_spec
 
     shot = picture(4)
     paths: list[Path] = []

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import default_engine
-from mfaleaks.classify import Kind, classify_bytes
-from mfaleaks.decode import StreamDecoder, decode_bytes
-from mfaleaks.htmltext import _BLANKS, _BREAK, _CELL, _CELLS, _SPACES, _TAG, html_to_text
-from mfaleaks.mask import MASK, fingerprint, mask
-from mfaleaks.match import looks_placeholder
+from mfaleaks.detect.mask import MASK, fingerprint, mask
+from mfaleaks.detect.match import looks_placeholder
+from mfaleaks.detect.reasons import scrub
 from mfaleaks.models import Origin, Source, TextChunk
-from mfaleaks.reasons import scrub
+from mfaleaks.sources.classify import Kind, classify_bytes
+from mfaleaks.sources.decode import StreamDecoder, decode_bytes
+from mfaleaks.sources.htmltext import _BLANKS, _BREAK, _CELL, _CELLS, _SPACES, _TAG, html_to_text
 
 EXAMPLES = int(os.environ.get("MFALEAKS_PROPERTY_EXAMPLES", "150"))
 # In CI the examples are the same every run: a red run there must be one anyone can

@@ -34,14 +34,14 @@ from gen_images import (
     render_google,
 )
 from gen_incidents import ALL_CODES, build_share
-from mfaleaks.mask import mask
+from mfaleaks.detect.mask import mask
+from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.detect.score import Engine
+from mfaleaks.images.ocr import read_text
 from mfaleaks.models import Origin, Source, TextChunk
-from mfaleaks.ocr import read_text
-from mfaleaks.owner import file_facts, mtime_text
 from mfaleaks.report.json import finding_dict
 from mfaleaks.report.thumbnail import thumbnail
-from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
-from mfaleaks.score import Engine
+from mfaleaks.sources.owner import file_facts, mtime_text
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOT_CODES = google_codes(random.Random(11))

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from mfaleaks.detect.rules.check import check_pack, scan_example
+from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.detect.rules.model import Example
+from mfaleaks.detect.score import Engine
 from mfaleaks.errors import ConfigError
 from mfaleaks.models import Confidence
-from mfaleaks.rules.check import check_pack, scan_example
-from mfaleaks.rules.load import DEFAULT_RULES_DIR, load_pack
-from mfaleaks.rules.model import Example
-from mfaleaks.score import Engine
 
 PACK = load_pack([DEFAULT_RULES_DIR])
 ENGINE = Engine(PACK)

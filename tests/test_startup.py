@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks import prebuilt
+from mfaleaks.cli.launch import will_read
 from mfaleaks.config import ScanConfig
-from mfaleaks.launch import will_read
 from mfaleaks.models import Confidence
-from mfaleaks.scan import engine_spec
-from mfaleaks.spec import EngineSpec
+from mfaleaks.run import prebuilt
+from mfaleaks.run.scan import engine_spec
+from mfaleaks.run.spec import EngineSpec
 
 
 def test_the_worker_server_starts_early_only_for_a_scan_that_reads(tmp_path: Path) -> None:

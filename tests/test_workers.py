@@ -1,4 +1,4 @@
-"""The worker pool (workers.py, workerproc.py, frames.py) with real worker processes:
+"""The worker pool (run/pool.py, workerproc.py, frames.py) with real worker processes:
 replies in order, workers that die, recycled workers, and the wire format."""
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import threading
 
 import pytest
 
-from mfaleaks import frames, workers
+from mfaleaks import frames
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import Origin, Source
-from mfaleaks.scan import engine_spec
-from mfaleaks.spec import EngineSpec
-from mfaleaks.workerproc import WorkerProcess
-from mfaleaks.workers import Workers
+from mfaleaks.run import pool as workers
+from mfaleaks.run.pool import Workers
+from mfaleaks.run.scan import engine_spec
+from mfaleaks.run.spec import EngineSpec
+from mfaleaks.run.workerproc import WorkerProcess
 from sample_codes import GITHUB
 
 
@@ -157,7 +158,7 @@ def _own_handler(signum: int, frame: object) -> None:
 
 @pytest.mark.parametrize("how", ["close", "terminate"])
 def test_a_scan_in_this_process_puts_the_alarm_handler_back(how: str) -> None:
-    from mfaleaks import scanjob
+    from mfaleaks.run import scanjob
 
     before = signal.signal(signal.SIGALRM, _own_handler)
     try:
@@ -178,7 +179,7 @@ def test_a_file_over_its_time_limit_is_reported_in_this_process(
     import time
     from dataclasses import replace
 
-    from mfaleaks import scanjob
+    from mfaleaks.run import scanjob
 
     real = scanjob.scan_source
 
@@ -237,7 +238,7 @@ def test_a_file_scanned_outside_a_scan_gets_the_handler_for_itself_only(
     import time
     from dataclasses import replace
 
-    from mfaleaks import scanjob
+    from mfaleaks.run import scanjob
 
     monkeypatch.setattr(scanjob, "scan_source", lambda *a: time.sleep(5))
     spec = _spec()

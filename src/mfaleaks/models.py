@@ -109,7 +109,7 @@ class Source:
         )
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        """Pickled as a flat tuple: a batch of sources goes to a worker (workers.py), and
+        """Pickled as a flat tuple: a batch of sources goes to a worker (run/pool.py), and
         the default form of a slotted dataclass (a dict of field names per source) took
         three times as long to pickle (1.6 against 0.5 us a source)."""
         o = self.origin

@@ -13,8 +13,8 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import cast
 
-from mfaleaks.classify import Kind
 from mfaleaks.extract.base import Extractor
+from mfaleaks.sources.classify import Kind
 
 # kind -> (module under mfaleaks.extract, function): imported when first asked for.
 _WHERE: dict[Kind, tuple[str, str]] = {

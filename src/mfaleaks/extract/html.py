@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mfaleaks.decode import decode_bytes
 from mfaleaks.extract.base import Context, Item, read_capped
-from mfaleaks.htmltext import html_to_text
 from mfaleaks.models import Source, TextChunk
+from mfaleaks.sources.decode import decode_bytes
+from mfaleaks.sources.htmltext import html_to_text
 
 MAX_HTML = 64 * 1024 * 1024
 

@@ -8,12 +8,12 @@ check, and at full size only when OCR is due.
 
 Icons, tiny images, blank images and photos without sharp detail or without
 lines of text are dismissed in a few milliseconds instead of costing a
-tesseract run. What is read is cached by content hash (`mfaleaks.ocrcache`).
+tesseract run. What is read is cached by content hash (`mfaleaks.images.ocrcache`).
 
 The chunks carry `source="ocr"` or `"qr"` and a pixel box per word (per QR
 code), in the coordinates of the image as a viewer shows it (EXIF rotation
 applied). Look-alike characters are put right by the matcher
-(`mfaleaks.ocrfix.normalise_ocr` for chunks whose source is "ocr"), not here.
+(`mfaleaks.detect.ocrfix.normalise_ocr` for chunks whose source is "ocr"), not here.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
 
-from mfaleaks import ocr, ocrshare, qr
 from mfaleaks.extract.base import Context, Item
+from mfaleaks.images import ocr, ocrshare, qr
+from mfaleaks.images.ocrcache import cache_key, lookup, store
 from mfaleaks.limits import Limits
 from mfaleaks.models import Skip, Source, TextChunk
-from mfaleaks.ocrcache import cache_key, lookup, store
 
 MIN_SIDE = 12  # px: nothing narrower holds a readable line
 MIN_PIXELS = 4_000  # icons and spacers

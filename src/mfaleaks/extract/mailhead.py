@@ -19,7 +19,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from mfaleaks.decode import decode_bytes
+from mfaleaks.sources.decode import decode_bytes
 
 MAX_HEADER_BLOCK = 256 * 1024  # header blocks beyond this are junk, not headers
 SUBJECT_LABEL = 60

@@ -27,7 +27,6 @@ from email.parser import BytesParser
 from email.policy import compat32
 from io import BytesIO
 
-from mfaleaks.classify import Kind
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.extract.mailhead import (
     MessageInfo,
@@ -36,8 +35,9 @@ from mfaleaks.extract.mailhead import (
     read_info,
     unescape,
 )
-from mfaleaks.htmltext import html_to_text
 from mfaleaks.models import Skip, Source, TextChunk
+from mfaleaks.sources.classify import Kind
+from mfaleaks.sources.htmltext import html_to_text
 
 MAX_NESTING = 40  # multipart inside multipart; real mail stays under 10
 _B64_VALID = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n\t "

@@ -15,13 +15,13 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from mfaleaks.classify import Kind
-from mfaleaks.decode import decode_bytes
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.extract.mail import not_this_format, read_all
 from mfaleaks.extract.mailbuild import Attachment, Draft, add_rtf_body, to_rfc822
 from mfaleaks.extract.mime import message_child, size_text
 from mfaleaks.models import Skip, Source
+from mfaleaks.sources.classify import Kind
+from mfaleaks.sources.decode import decode_bytes
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_EMBEDDED = 10  # .msg inside .msg inside ...

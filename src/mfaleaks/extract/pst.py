@@ -18,13 +18,13 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from mfaleaks.classify import Kind
-from mfaleaks.decode import decode_bytes
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.extract.mail import not_this_format
 from mfaleaks.extract.mailbuild import Attachment, Draft, add_rtf_body, to_rfc822
 from mfaleaks.extract.mime import message_child
 from mfaleaks.models import Skip, Source
+from mfaleaks.sources.classify import Kind
+from mfaleaks.sources.decode import decode_bytes
 
 PST_MAGIC = b"!BDN"
 MAX_FOLDER_DEPTH = 64

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mfaleaks.decode import StreamDecoder, decode_bytes
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.models import Source, TextChunk
+from mfaleaks.sources.decode import StreamDecoder, decode_bytes
 
 BLOCK = 4 * 1024 * 1024
 _TAIL = 256 * 1024  # how far back from a block's end to look for a clean cut

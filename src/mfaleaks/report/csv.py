@@ -12,8 +12,8 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from mfaleaks.incidents import Incident, build_incidents
 from mfaleaks.models import ScanResult
+from mfaleaks.triage.incidents import Incident, build_incidents
 
 COLUMNS = (
     "id", "rank", "status", "summary", "service", "title", "severity", "confidence", "owner",

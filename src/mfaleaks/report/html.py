@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from html import escape
 
 from mfaleaks import __version__
-from mfaleaks.incidents import (
+from mfaleaks.models import ScanResult
+from mfaleaks.report.thumbnail import thumbnail
+from mfaleaks.triage.incidents import (
     SEVERITY_RANK,
     Incident,
     Location,
@@ -26,8 +28,6 @@ from mfaleaks.incidents import (
     build_incidents,
     summarise,
 )
-from mfaleaks.models import ScanResult
-from mfaleaks.report.thumbnail import thumbnail
 
 MAX_THUMBNAILS = 200  # each is ~10-20 KB; past this the file grows without helping
 SHOWN_LOCATIONS = 3  # more copies fold into a <details>

@@ -7,7 +7,7 @@ from typing import Any
 
 from mfaleaks import __version__
 from mfaleaks.models import Finding, ScanError, ScanResult
-from mfaleaks.suppress import counts
+from mfaleaks.triage.suppress import counts
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from mfaleaks.incidents import Incident, build_incidents, summarise
 from mfaleaks.models import ScanResult
+from mfaleaks.triage.incidents import Incident, build_incidents, summarise
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!])")
 

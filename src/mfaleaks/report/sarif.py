@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from mfaleaks import __version__
 from mfaleaks.models import Confidence, Finding, ScanError, ScanResult, Severity
-from mfaleaks.suppress import counts
+from mfaleaks.triage.suppress import counts
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "mfaleaks/v1"

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw, ImageOps, ImageStat
 
 from mfaleaks.models import Box, open_noatime
-from mfaleaks.owner import mtime_text
+from mfaleaks.sources.owner import mtime_text
 
 SIDE = 320  # longest side of a thumbnail, pixels
 MAX_BYTES = 64 * 1024**2

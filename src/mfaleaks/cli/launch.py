@@ -1,0 +1,98 @@
+"""The `mfaleaks` command: starts the worker server before loading the CLI.
+
+A first scan waits for its workers: the server that forks them (forkstart.py)
+loads the matching code and builds the default engine (prebuilt.py), ~0.15 s.
+Loading the CLI itself takes ~40 ms, so when the raw arguments already say
+that a scan will read files, the server starts first and loads meanwhile on
+the other core. Click reads the arguments properly afterwards; a wrong guess
+costs only a server that goes unused. A rescan (its cache file exists) starts
+listing its first folder instead (listing.start_early), in a child that the
+walk takes only if it asks for that very listing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def entry() -> None:
+    args = sys.argv[1:]
+    if will_read(args):
+        from mfaleaks.run import forkstart
+
+        forkstart.start_early()
+    elif (walk := rescan_walk(args)) is not None:
+        from mfaleaks.sources import listing
+
+        listing.start_early(walk[0], listing.WalkOptions(
+            excludes=walk[1], follow_symlinks=walk[2], digests=True))
+    from mfaleaks.cli.command import entry as cli_entry
+
+    cli_entry()
+
+
+# scan's options that take a value, and its flags (click reads them properly later).
+_VALUED = frozenset({
+    "--format", "--output", "-o", "--rules", "--min-confidence", "--exclude",
+    "--max-file-size", "--max-depth", "--max-expanded", "--max-members", "--max-ratio",
+    "--ocr-timeout", "--file-timeout", "--jobs", "-j", "--cache", "--config", "--baseline"})
+_FLAGS = frozenset({
+    "--no-default-rules", "--show-secrets", "--exit-zero", "--follow-symlinks", "--no-ocr",
+    "--no-inline-allow", "--quiet", "-q", "--verbose", "-v"})
+
+
+class _Scan:
+    """What the raw arguments of `mfaleaks scan` say, as far as the guesses below need."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.jobs = os.cpu_count() or 1
+        self.cache: str | None = None
+        self.paths: list[str] = []
+        self.excludes: list[str] = []
+        self.follow = False
+        self.unknown = False  # an option not above (--help, -qv ...): click will decide
+        rest = iter(args)
+        for arg in rest:
+            if arg == "--":
+                self.paths.extend(rest)
+                break
+            name, eq, value = arg.partition("=")
+            if name in _VALUED:
+                value = value if eq else next(rest, "")
+                if name == "--exclude":
+                    self.excludes.append(value)
+                elif name == "--cache":
+                    self.cache = value
+                elif name in ("--jobs", "-j") and value.isdigit():
+                    self.jobs = int(value)
+            elif arg in _FLAGS:
+                self.follow = self.follow or arg == "--follow-symlinks"
+            elif arg.startswith("-j") and arg[2:].isdigit():
+                self.jobs = int(arg[2:])
+            elif arg.startswith("-") and arg != "-":
+                self.unknown = True
+            else:
+                self.paths.append(arg)
+
+
+def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
+    """(first folder, excludes, follow links) of a scan whose cache file exists (a rescan,
+    whose walk is most of its work), guessed from the raw arguments; None when unsure.
+    The walk checks the guess (listing._take_early): a wrong one costs an unused child."""
+    if args[:1] != ["scan"]:
+        return None
+    scan = _Scan(args[1:])
+    if scan.unknown or not scan.cache or not scan.paths or not os.path.exists(scan.cache):
+        return None
+    if not os.path.isdir(scan.paths[0]):
+        return None
+    return scan.paths[0], tuple(scan.excludes), scan.follow
+
+
+def will_read(args: list[str]) -> bool:
+    """A scan with more than one job and no cache file yet (a rescan may read nothing)."""
+    if args[:1] != ["scan"] or "--help" in args:
+        return False
+    scan = _Scan(args[1:])
+    return scan.jobs > 1 and (scan.cache is None or not os.path.exists(scan.cache))

@@ -1,0 +1,345 @@
+"""Compiled rules x text chunks -> code tokens, clusters and nearby words.
+
+Shapes shared by several rules are scanned once per chunk; every context word
+of every rule is found in one Aho-Corasick pass over the lower-cased text (as
+bytes), turned into Terms only when a chunk needs them. gates.py tells which
+distinctive shapes can match at all.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import ahocorasick_rs
+import regex
+
+from mfaleaks.detect.rules.model import Rule, RulePack, Shape
+
+MAX_GAP_LINES = 3  # codes further apart than this many line breaks start a new cluster
+MAX_GAP_CHARS = 400
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    shape: Shape
+    tokens: tuple[Token, ...]
+
+    @property
+    def start(self) -> int:
+        return self.tokens[0].start
+
+    @property
+    def end(self) -> int:
+        return self.tokens[-1].end
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase looked for near codes, and what it is evidence of."""
+
+    label: str  # the term as written in the rule file
+    kind: str  # "vocab:<set>" | "keyword:<rule id>" | "name:<rule id>"
+
+
+_JOINERS = regex.compile(r"[\s_\-.]+")  # compiled once: an engine keys ~1,000 terms
+_SEPARATORS = regex.compile(r"[\s_\-]+")
+
+
+def _term_key(text: str) -> str:
+    return str(_JOINERS.sub("", text.lower()))
+
+
+def _variants(term: str) -> set[str]:
+    """Spellings of a multi-word term: 'backup codes', backup-codes, backup_codes, backupcodes."""
+    parts = [p for p in _SEPARATORS.split(term.lower()) if p]
+    return {sep.join(parts) for sep in (" ", "-", "_", "")}
+
+
+class TermIndex:
+    """Finds every context term in a text in one Aho-Corasick pass."""
+
+    def __init__(self, pack: RulePack) -> None:
+        terms: dict[str, list[Term]] = {}
+
+        def add(words: Iterable[str], kind: str) -> None:
+            for word in words:
+                known = terms.setdefault(_term_key(word), [])
+                if all(t.kind != kind for t in known):
+                    known.append(Term(word, kind))
+
+        for name, words in pack.vocabulary.items():
+            add(words, f"vocab:{name}")
+        for rule in pack.rules:
+            add(rule.keywords, f"keyword:{rule.id}")
+            add(rule.names, f"name:{rule.id}")
+        self._terms = terms
+        patterns: dict[str, str] = {}
+        for ts in terms.values():
+            for t in ts:
+                for v in _variants(t.label):
+                    patterns.setdefault(v, _term_key(t.label))
+        self._patterns = sorted(patterns)
+        self._keys = [patterns[p] for p in self._patterns]
+        # Word boundaries are checked after the search: a term starting with an
+        # ASCII letter or digit must not continue a word; short ones (2fa, mfa,
+        # tel) must not be followed by one either.
+        self._lead = [p[:1].isascii() and p[:1].isalnum() for p in self._patterns]
+        self._tail = [len(p) <= 4 and p.isascii() for p in self._patterns]
+        # The DFA costs a little memory and runs ~3x faster than the default NFA here.
+        self._ac = (
+            ahocorasick_rs.AhoCorasick(
+                self._patterns, implementation=ahocorasick_rs.Implementation.DFA
+            )
+            if self._patterns
+            else None
+        )
+        self._bytes_ac = (
+            ahocorasick_rs.BytesAhoCorasick(
+                [p.encode("utf-8") for p in self._patterns],
+                implementation=ahocorasick_rs.Implementation.DFA,
+            )
+            if self._patterns
+            else None
+        )
+
+    def find(self, text: str) -> list[tuple[int, int, tuple[Term, ...]]]:
+        """(start, end, terms) in text order; offsets index the lower-cased text."""
+        return self.scan(text).hits()
+
+    def scan(self, text: str) -> Found:
+        """Every raw match in text, not yet checked or turned into Terms."""
+        return self.scan_lowered(*lowered(text))
+
+    def scan_lowered(self, text: str, lowb: bytes, low: str | None) -> Found:
+        """scan(text), given lowered(text)."""
+        return Found(self, text, lowb, self._search(lowb), low)
+
+    def _search(self, low: bytes) -> list[tuple[int, int, int]]:
+        if self._bytes_ac is None:
+            return []
+        return self._bytes_ac.find_matches_as_indexes(low, overlapping=True)
+
+    def search_text(self, low: str) -> list[tuple[int, int, int]]:
+        """Matches in lower-cased text at character offsets."""
+        if self._ac is None:
+            return []
+        try:
+            return self._ac.find_matches_as_indexes(low, overlapping=True)
+        except UnicodeEncodeError:
+            # Lone surrogates cannot cross into Rust; '?' keeps every offset.
+            low = low.encode("utf-8", "replace").decode("utf-8")
+            return self._ac.find_matches_as_indexes(low, overlapping=True)
+
+    def pattern(self, index: int) -> str:
+        """Pattern number `index`: a spelling of a term, lower-cased."""
+        return self._patterns[index]
+
+    def terms_of(self, index: int) -> list[Term]:
+        """The terms pattern number `index` (as in Found.accepted) stands for."""
+        return self._terms.get(self._keys[index], [])
+
+    @property
+    def pattern_count(self) -> int:
+        return len(self._patterns)
+
+
+def lowered(text: str) -> tuple[str, bytes, str | None]:
+    """(text, text lower-cased as UTF-8, the lower-cased str when not ASCII)."""
+    if text.isascii():
+        # Bytes offsets are character offsets here, and lower-casing and
+        # searching bytes costs about half of doing both on a str.
+        return text, text.encode("ascii").lower(), None
+    low = text.lower()
+    # Searched as UTF-8 the matches are the same but at byte offsets: enough
+    # to tell which patterns occur; offsets are only worked out if asked.
+    return text, low.encode("utf-8", "surrogatepass"), low
+
+
+def _char_before(data: bytes, i: int) -> str:
+    """The character that ends at byte i of UTF-8 data."""
+    j = i - 1
+    while j > 0 and data[j] & 0xC0 == 0x80:  # continuation bytes
+        j -= 1
+    return data[j:i].decode("utf-8", "surrogatepass")
+
+
+def _char_at(data: bytes, i: int) -> str:
+    """The character that starts at byte i of UTF-8 data."""
+    j = i + 1
+    while j < len(data) and data[j] & 0xC0 == 0x80:
+        j += 1
+    return data[i:j].decode("utf-8", "surrogatepass")
+
+
+class Found:
+    """Raw term matches in one text: checked and turned into Terms only on demand."""
+
+    def __init__(
+        self,
+        index: TermIndex,
+        text: str,
+        low: bytes,
+        matches: list[tuple[int, int, int]],
+        low_text: str | None,
+    ) -> None:
+        self._index = index
+        self.text = text
+        self.low = low  # the lower-cased text as UTF-8 (ASCII: offsets are the text's)
+        self._matches = matches
+        # What the offsets of _matches index: `low` (ASCII), or else first UTF-8
+        # bytes and, once worked out, the lower-cased str.
+        self._haystack: str | bytes = low if low_text is None else low_text
+        self._exact = low_text is None
+
+    def any_accepted(self, wanted: Sequence[bool]) -> bool:
+        """Does a match of a wanted pattern number respect word boundaries?"""
+        if not any(wanted[i] for i, _, _ in self._matches):
+            return False  # cheap: without an occurrence there is no match
+        if self._exact:
+            return any(wanted[i] for i, _, _ in self.accepted())
+        # Non-ASCII text, matched as UTF-8: the characters around a match are decoded
+        # where they are, instead of searching the str again for character offsets.
+        low, n = self.low, len(self.low)
+        lead, tail = self._index._lead, self._index._tail
+        for index, start, end in self._matches:
+            if not wanted[index]:
+                continue
+            if lead[index] and start > 0 and _char_before(low, start).isalnum():
+                continue
+            if tail[index] and end < n and _char_at(low, end).isalnum():
+                continue
+            return True
+        return False
+
+    def accepted(self) -> Iterator[tuple[int, int, int]]:
+        """(pattern number, start, end) of the matches that respect word boundaries."""
+        low = self._haystack
+        if not self._exact:
+            assert isinstance(low, str)
+            self._matches = self._index.search_text(low)
+            self._exact = True
+        lead, tail = self._index._lead, self._index._tail
+        n = len(low)
+        # low[i:i+1] is a one-character str or bytes: isalnum() agrees on ASCII.
+        for index, start, end in self._matches:
+            if lead[index] and start > 0 and low[start - 1 : start].isalnum():
+                continue
+            if tail[index] and end < n and low[end : end + 1].isalnum():
+                continue
+            yield index, start, end
+
+    def hits(self) -> list[tuple[int, int, tuple[Term, ...]]]:
+        out = []
+        text, index = self.text, self._index
+        for number, start, end in self.accepted():
+            hit = index.terms_of(number)
+            if hit:
+                # Report the words as written in the text, not every spelling variant.
+                word = text[start:end]
+                out.append((start, end, tuple(Term(word, t.kind) for t in hit)))
+        out.sort(key=lambda h: h[0])
+        return out
+
+
+class Hits:
+    """Term hits of one chunk, searchable by window."""
+
+    def __init__(self, hits: list[tuple[int, int, tuple[Term, ...]]]) -> None:
+        self._hits = hits
+        self._starts = [h[0] for h in hits]
+
+    def __bool__(self) -> bool:
+        return bool(self._hits)
+
+    def within(self, lo: int, hi: int) -> list[Term]:
+        i = bisect.bisect_left(self._starts, lo)
+        j = bisect.bisect_right(self._starts, hi)
+        return [t for h in self._hits[i:j] for t in h[2]]
+
+
+def shape_tokens(
+    shape: Shape, text: str, spans: list[tuple[int, int]] | None = None
+) -> list[Token]:
+    """Codes of one shape, in text order; only inside `spans` when given."""
+    if spans is None:
+        return _tokens(shape, text, 0, len(text))
+    return [t for lo, hi in spans for t in _tokens(shape, text, lo, hi)]
+
+
+def _tokens(shape: Shape, text: str, lo: int, hi: int) -> list[Token]:
+    tokens = []
+    has_code_group = "code" in shape.pattern.groupindex
+    for m in shape.pattern.finditer(text, lo, hi):
+        span = m.span("code") if has_code_group else m.span()
+        if span[0] < 0:
+            continue
+        value = text[span[0] : span[1]]
+        if shape.validate is not None and not shape.validate.search(value):
+            continue
+        if looks_placeholder(value):
+            continue
+        tokens.append(Token(span[0], span[1], value))
+    return tokens
+
+
+def clusters(shape: Shape, tokens: list[Token], text: str) -> list[Cluster]:
+    out: list[Cluster] = []
+    current: list[Token] = []
+    for token in tokens:
+        if current:
+            gap = text[current[-1].end : token.start]
+            if gap.count("\n") > MAX_GAP_LINES or len(gap) > MAX_GAP_CHARS:
+                out.append(Cluster(shape, tuple(current)))
+                current = []
+        current.append(token)
+    if current:
+        out.append(Cluster(shape, tuple(current)))
+    return out
+
+
+_ALNUM = regex.compile(r"[\p{L}\p{N}]")
+
+
+def looks_placeholder(code: str) -> bool:
+    """Made-up examples in docs: XXXX-XXXX, 1234 5678, abcde-01234, 0000 0000."""
+    low = code.lower()
+    ascii_only = low.isascii()  # nearly every code: then the tests below run in C
+    chars = (low.translate(_ASCII_NOT_ALNUM) if ascii_only
+             else "".join(c for c in low if c.isalnum()))
+    if len(chars) < 6:
+        return False
+    if len(set(chars)) <= max(2, len(chars) // 5) or chars.count("x") * 2 >= len(chars):
+        return True
+    if ascii_only:  # five ASCII letters or digits whose code points follow each other
+        return _ASCII_RUN.search(chars) is not None
+    run = longest = 1
+    for a, b in itertools.pairwise(chars):
+        run = run + 1 if ord(b) - ord(a) == 1 else 1
+        longest = max(longest, run)
+    return longest >= 5
+
+
+_ASCII_NOT_ALNUM = {i: None for i in range(128) if not chr(i).isalnum()}
+_ASCII_RUN = re.compile("|".join(
+    seq[i : i + 5] for seq in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
+    for i in range(len(seq) - 4)
+))
+
+
+def rules_by_shape(rules: Iterable[Rule]) -> dict[str, tuple[Shape, list[Rule]]]:
+    out: dict[str, tuple[Shape, list[Rule]]] = {}
+    for rule in rules:
+        for shape in rule.shapes:
+            out.setdefault(shape.name, (shape, []))[1].append(rule)
+    return out

@@ -1,0 +1,90 @@
+"""One file on disk in, findings and errors out: the only place that recurses.
+
+classify -> extract -> (children back to classify) -> match/score per chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+from mfaleaks.cache import children as memo
+from mfaleaks.detect.reasons import scrub
+from mfaleaks.detect.score import Engine
+from mfaleaks.extract import EXTRACTORS
+from mfaleaks.extract.base import Budget, Context, Limits
+from mfaleaks.models import FileResult, Finding, ScanError, Skip, Source, TextChunk
+from mfaleaks.sources.classify import Kind, classify
+from mfaleaks.sources.owner import file_facts
+
+
+def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
+    start = time.perf_counter()
+    result = FileResult(path=source.origin.path, bytes=source.size)
+    ctx = Context(limits=limits, budget=Budget())
+    try:
+        for item in _walk(source, engine, ctx):
+            if isinstance(item, Finding):
+                result.findings.append(item)
+            else:
+                result.errors.append(item)
+    except MemoryError:
+        result.errors.append(_error(source, "out of memory while reading this file"))
+    except Exception as exc:  # a bug past every other guard: lose this file, not the scan
+        result.errors.append(_error(source, f"internal error: {type(exc).__name__}: {exc}"))
+    if result.findings and source.fs_path is not None:
+        facts = file_facts(source)  # owner, mode, mtime: for owners and exposure in reports
+        result.findings = [replace(f, meta={**facts, **f.meta}) for f in result.findings]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _error(source: Source, reason: str) -> ScanError:
+    return ScanError(path=source.origin.path, member=source.origin.member, reason=scrub(reason))
+
+
+def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | ScanError]:
+    try:
+        kind = Kind(source.kind_hint) if source.kind_hint else classify(source)
+    except OSError as exc:
+        yield _error(source, f"cannot read: {exc.strerror or exc}")
+        return
+    except Exception as exc:  # a sniffer's library choking on a crafted header
+        yield _error(source, f"could not tell the file type: {type(exc).__name__}: {exc}")
+        return
+    extractor = EXTRACTORS.get(kind)
+    if extractor is None:
+        return  # binary or empty: nothing we can read as text
+    try:
+        for item in extractor(source, ctx):
+            if isinstance(item, TextChunk):
+                yield from engine.scan_chunk(item, source)
+            elif isinstance(item, Source):
+                yield from _child(item, engine, ctx)
+            elif isinstance(item, Skip):
+                origin = item.origin or source.origin
+                # scrub: reasons quote library messages, which can quote the input.
+                yield ScanError(path=origin.path, member=origin.member, reason=scrub(item.reason))
+    except OSError as exc:
+        yield _error(source, f"cannot read: {exc.strerror or exc}")
+    except RecursionError:
+        yield _error(source, "nesting too deep to parse")
+    except Exception as exc:
+        yield _error(source, f"{kind.value} could not be parsed: {type(exc).__name__}: {exc}")
+
+
+def _child(child: Source, engine: Engine, ctx: Context) -> Iterator[Finding | ScanError]:
+    limits = ctx.limits
+    if child.depth > limits.max_depth:
+        yield _error(child, f"nesting depth limit reached ({limits.max_depth}); not read")
+        return
+    ctx.budget.expanded += child.size
+    if ctx.budget.expanded > limits.max_expanded:
+        yield _error(
+            child,
+            f"expansion limit reached ({limits.max_expanded} bytes from one file); not read",
+        )
+        return
+    # The same attachment in many mails is read once per worker (cache/children.py).
+    yield from memo.walk_child(child, ctx, lambda c: _walk(c, engine, ctx))

@@ -1,0 +1,221 @@
+"""Files on disk -> results, reading each content once: cache hits, moved files, copies.
+
+For each discovered file, in the parent process:
+
+1. with --cache, an unchanged file (same size, mtime, ctime, inode at the same
+   path) gets its stored result without being opened;
+2. a small file (contents.SMALL_FILE) goes to a worker, which reads it whole,
+   hashes it and scans each content once (copies have the same size, and the
+   same size goes to the same worker); on a rescan one that changed is hashed
+   here first, so that a moved or copied file is found in the cache;
+3. a bigger file is hashed here (SHA-256, ~2 GB/s) and known content (the same
+   bytes under the same name earlier in this scan, or in the cache) is placed
+   at this path without being read again; a copy of content that a worker is
+   reading right now waits for it;
+4. anything else goes to the workers.
+
+What is known comes from cache/recall.py; this module only decides and
+schedules. Results come back identical to reading every file (timings aside):
+the location-dependent parts (path, member prefix, file facts) are redone for
+each place (cache/record.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mfaleaks.cache import contents
+from mfaleaks.cache.recall import Recall
+from mfaleaks.cache.store import (
+    ContentKey,
+    ScanCache,
+    StatKey,
+    engine_key,
+    holds_engine,
+    options_of,
+)
+from mfaleaks.config import ScanConfig
+from mfaleaks.models import FileResult, Source, open_fd_noatime
+from mfaleaks.run.spec import EngineSpec
+
+if TYPE_CHECKING:
+    from mfaleaks.run.pool import Workers
+    from mfaleaks.sources.discover import Probe
+
+HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only
+MAX_WAITING = 1_000  # copies waiting for a content being read; more: wait for the workers
+
+
+@dataclass
+class _Tag:
+    content: ContentKey | None
+    stat: StatKey | None
+    waiting: list[tuple[Source, StatKey | None]] = field(default_factory=list)
+
+
+def content_key(source: Source) -> ContentKey | None:
+    """SHA-256 of the file plus name and kind hint; None when not worth or not able to hash."""
+    if source.fs_path is None or source.size > HASH_LIMIT:
+        return None
+    h = hashlib.sha256()
+    try:
+        # The workers' own open: a regular file, still the one the walk listed.
+        fd = open_fd_noatime(source.fs_path, source.identity)
+    except OSError:
+        return None  # gone, a pipe, a device or another file: the worker says why
+    try:
+        # Plain reads into the hash: a buffered file object costs more than the hash on
+        # the small files that make up most of a share.
+        while block := os.read(fd, 1 << 20):
+            h.update(block)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return (h.digest(), source.name, source.kind_hint or "")
+
+
+def cache_key(spec: EngineSpec) -> str:
+    """What cached results depend on besides the files (cache.engine_key): reads every
+    rule file and the package's code, so computed once per run."""
+    options = options_of(spec.limits, spec.min_confidence.value)
+    return engine_key(spec.rule_files, options, spec.limits.ocr)
+
+
+def rules_known_good(config: ScanConfig, key: str) -> frozenset[str] | None:
+    """Their rule ids, if the cache was written by a run with these very rule files (and
+    this mfaleaks): they loaded then, so the parent need not compile them again."""
+    return holds_engine(config.cache, key) if config.cache is not None else None
+
+
+class Planner:
+    """Decides per file: stored result, copy of known content, or a read by a worker."""
+
+    def __init__(self, start: Callable[[], Workers], recall: Recall) -> None:
+        self._start = start
+        self._workers: Workers | None = None
+        self.recall = recall
+        self.reading: dict[ContentKey, _Tag] = {}
+        self.waiting = 0
+
+    def add(self, source: Source) -> Iterator[FileResult]:
+        """A file that is not unchanged (Recall.unchanged): copies, known content, reads."""
+        if source.fs_path is None:  # stdin
+            yield from self._finished(self.workers.submit(source, _Tag(None, None)))
+            return
+        recall = self.recall
+        st = recall.stat(source)
+        # A small file is hashed by its worker, unless the cache may know its content.
+        hash_here = not contents.small(source) or recall.reuse_cache
+        content = content_key(source) if hash_here else None
+        if content is not None:
+            tag = self.reading.get(content)
+            if tag is not None:  # a worker is reading this very content
+                tag.waiting.append((source, st))
+                self.waiting += 1
+                while self.waiting > MAX_WAITING:
+                    yield from self._finished(self.workers.wait())
+                return
+            known = recall.known(content)
+            if known is not None:
+                yield recall.place(known, source, st, content)
+                return
+        tag = _Tag(content, st)
+        if content is not None:
+            self.reading[content] = tag
+        yield from self._finished(self.workers.submit(source, tag))
+
+    @property
+    def workers(self) -> Workers:
+        """The pool, started at the first file to read: a rescan of unchanged files has none."""
+        if self._workers is None:
+            self._workers = self._start()
+        return self._workers
+
+    def finish(self) -> Iterator[FileResult]:
+        if self._workers is not None:
+            for done in self._workers.finish():
+                yield from self._finished([done])
+
+    def stop(self, ok: bool) -> None:
+        """Close the pool (wait for it), or kill it after an error or Ctrl-C."""
+        if self._workers is None:
+            return
+        if ok:
+            self._workers.close()
+        else:
+            self._workers.terminate()
+
+    def _finished(self, done: Iterable[tuple[object, Source, FileResult]]) -> Iterator[FileResult]:
+        recall = self.recall
+        for tag, source, result in done:
+            assert isinstance(tag, _Tag)
+            yield result
+            if tag.content is not None:
+                self.reading.pop(tag.content, None)
+            elif not recall.keeps:
+                recall.count_read(result)
+                continue  # nothing to remember it for, and no copy waits for it
+            known = recall.keep(source, result, tag.content, tag.stat)
+            for copy, st in tag.waiting:
+                self.waiting -= 1
+                if known is None:  # a member outside the file: nothing to share, read it
+                    yield from self._finished(self.workers.submit(copy, _Tag(None, None)))
+                else:
+                    yield recall.place(known, copy, st, tag.content)
+
+
+if TYPE_CHECKING:
+    Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
+    """The files to scan, given a probe that may answer some of them (discover.discover)."""
+
+
+def scan_sources(
+    walk: Walk,
+    spec: EngineSpec,
+    config: ScanConfig,
+    notices: list[str],
+    key: str | None = None,
+    rule_ids: Iterable[str] | None = None,
+) -> Iterator[FileResult]:
+    """Every source's result, as it finishes; reads only what neither cache nor copies give.
+    `key` is cache_key(spec) when the caller has it already; `rule_ids` those of the rules
+    the caller compiled, for the cache to vouch for them next time (rules_known_good)."""
+    cache = None
+    if config.cache is not None:
+        cache = ScanCache.open(config.cache, key or cache_key(spec), rule_ids)
+    roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
+    if cache is not None:
+        cache.listing(roots)
+    complete = False
+
+    def start() -> Workers:
+        from mfaleaks.run.pool import Workers  # the pool and the engine: only when reading
+
+        return Workers(spec, config.jobs)
+
+    recall = Recall(cache, reuse_cache=not spec.show_secrets)
+    planner = Planner(start, recall)
+    try:
+        try:
+            for source in walk(recall.probe):
+                if isinstance(source, FileResult):  # answered by the probe
+                    yield source
+                    continue
+                result = recall.unchanged(source)
+                if result is not None:
+                    yield result
+                else:
+                    yield from planner.add(source)
+            yield from planner.finish()
+        except BaseException:
+            planner.stop(ok=False)
+            raise
+        planner.stop(ok=True)
+        complete = True
+    finally:
+        notices.extend(recall.close(complete, roots, spec.show_secrets))

@@ -1,0 +1,106 @@
+"""The scan as one call: discover -> workers -> filter -> ScanResult.
+
+The CLI and the tests call `run_scan`; a progress callback sees every file as
+it finishes. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from mfaleaks.config import ScanConfig
+from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
+from mfaleaks.run import forkstart
+from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
+from mfaleaks.run.spec import engine_spec
+from mfaleaks.sources.discover import WalkOptions, discover
+from mfaleaks.triage import suppress
+
+if TYPE_CHECKING:
+    from mfaleaks.sources.discover import Probe
+
+Progress = Callable[[FileResult], None]
+STDIN_LIMIT = 512 * 1024 * 1024
+
+
+def _stdin_source() -> tuple[Source, bool]:
+    """Standard input, held in memory up to STDIN_LIMIT; True when it was cut."""
+    data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
+    cut = len(data) > STDIN_LIMIT
+    data = data[:STDIN_LIMIT]
+    return Source(origin=Origin("-"), name="-", data=data, size=len(data)), cut
+
+
+def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+    spec = engine_spec(config)
+    key = cache_key(spec) if config.cache is not None else None
+    known = rules_known_good(config, key) if key is not None else None
+    if config.jobs > 1 and known is None:
+        # A first scan will read files: let the worker server load meanwhile. (A rescan
+        # may read nothing, and starts it only when a file changed.)
+        forkstart.start_early()
+    # A rescan takes the ids its cache vouches for; otherwise the rules are compiled
+    # here, to fail fast (exit 2) before any worker starts.
+    ids = set(known) if known is not None else {r.id for r in spec.pack().rules}
+    policy = suppress.policy_for(config, ids)
+    result = ScanResult()
+    start = time.perf_counter()
+    walk = WalkOptions(
+        excludes=config.excludes,
+        follow_symlinks=config.follow_symlinks,
+        max_file_size=config.limits.max_file_size,
+        digests=known is not None,  # a rescan: folders the cache vouches for are skipped whole
+    )
+
+    def sources(probe: Probe | None) -> Iterator[Source | FileResult]:
+        for path in config.paths:
+            if path == "-":
+                source, cut = _stdin_source()
+                if cut:
+                    result.errors.append(ScanError(
+                        "-", None, f"standard input is larger than {STDIN_LIMIT // 2**20} MiB: "
+                        "only the first part was scanned (save it to a file to scan it all)"))
+                yield source
+                continue
+            for item in discover((path,), walk, probe):
+                if isinstance(item, ScanError):
+                    result.errors.append(item)
+                    result.stats.skipped += 1
+                else:
+                    yield item
+
+    try:
+        # Cache hits and copies of content already read are not read again (run/plan.py).
+        compiled = ids if known is None else None
+        for file_result in scan_sources(sources, spec, config, result.notices, key, compiled):
+            result.stats.files += file_result.files
+            result.stats.bytes += file_result.bytes
+            if file_result.findings:
+                result.findings.extend(file_result.findings)
+            if file_result.errors:
+                result.errors.extend(file_result.errors)
+            if progress is not None:
+                progress(file_result)
+    except KeyboardInterrupt:
+        result.incomplete = True
+        result.notices.append("interrupted: the report covers the files scanned so far")
+    result.findings = sorted(
+        (f for f in result.findings if f.confidence.rank >= config.min_confidence.rank),
+        key=_order,
+    )
+    outcome = suppress.apply(result.findings, policy)
+    result.findings, result.suppressed = outcome.kept, outcome.suppressed
+    # An interrupted scan saw only part of the tree: its unmatched entries prove nothing.
+    result.baseline_stale = [] if result.incomplete else outcome.stale
+    result.notices.extend(suppress.notices(result.suppressed, result.baseline_stale))
+    result.errors.sort(key=lambda e: (e.path, e.member or ""))
+    result.stats.skipped = len({(e.path, e.member) for e in result.errors})
+    result.stats.seconds = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _order(f: Finding) -> tuple[str, str, int, str]:
+    return (f.path, f.member or "", f.line or 0, f.rule_id)

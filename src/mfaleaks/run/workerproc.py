@@ -1,0 +1,108 @@
+"""One worker process and its two pipes: batches of sources in, their results out.
+
+The parent talks to each worker over its own pair of pipes, from its one
+thread. (A ProcessPoolExecutor per worker cost the parent two threads per
+worker; every batch then went through a wake-up pipe, a queue thread and a
+result thread, each taking the GIL from the thread that walks the tree.)
+A worker answers batches in the order they came, until its inbox ends (or an
+empty frame). Results are pickled here; a result that cannot be pickled comes back as
+an error for the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from mfaleaks.frames import Outbox, read_frame, widen_pipe, write_frame
+from mfaleaks.run import forkstart
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from mfaleaks.models import Source
+    from mfaleaks.run.spec import EngineSpec
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+Reply = tuple[bool, Any]
+"""(True, [FileResult, ...]) or (False, the reason the batch failed)."""
+
+
+def _serve(inbox: Connection, outbox: Connection, spec: EngineSpec) -> None:
+    """In the worker process: build the engine, then answer batches until told to stop."""
+    from mfaleaks.run import scanjob
+
+    scanjob.init(spec)
+    rfd, wfd = inbox.fileno(), outbox.fileno()
+    while frame := read_frame(rfd):
+        batch: list[Source] = pickle.loads(frame)
+        del frame
+        try:
+            reply = pickle.dumps((True, scanjob.scan_batch(batch)), _PROTOCOL)
+        except Exception as exc:  # e.g. a result that cannot be pickled
+            reply = pickle.dumps((False, f"internal error: {type(exc).__name__}"), _PROTOCOL)
+        write_frame(wfd, reply)
+
+
+class WorkerProcess:
+    """A started worker: `send` queues a batch without blocking, `receive` waits for the
+    oldest batch's reply (None: the process is gone, with every batch it had)."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        ctx = forkstart.context()
+        their_in, my_in = ctx.Pipe(duplex=False)  # (reader, writer)
+        my_out, their_out = ctx.Pipe(duplex=False)
+        for conn in (my_in, my_out):
+            widen_pipe(conn.fileno())
+        self.process = ctx.Process(target=_serve, args=(their_in, their_out, spec), daemon=True)
+        self.process.start()
+        their_in.close()  # the worker holds them now: its death is our EOF
+        their_out.close()
+        self._writer, self._reader = my_in, my_out
+        self.outbox = Outbox(my_in.fileno())
+        self.read_fd = my_out.fileno()
+        self.sentinel: int = self.process.sentinel
+
+    def send(self, batch: list[Source]) -> None:
+        try:
+            self.outbox.put(pickle.dumps(batch, _PROTOCOL))
+        except BrokenPipeError:
+            self.outbox.drop()  # it died: receive() says so
+
+    def flush(self) -> None:
+        try:
+            self.outbox.flush()
+        except BrokenPipeError:
+            self.outbox.drop()
+
+    def receive(self) -> Reply | None:
+        """Blocks until a whole reply is in (call when the read fd is ready)."""
+        try:
+            frame = read_frame(self.read_fd)
+        except (EOFError, OSError):
+            return None
+        if frame is None:
+            return None
+        reply: Reply = pickle.loads(frame)
+        return reply
+
+    def leave(self) -> None:
+        """Let it go once it has answered all it was sent: the end of its inbox (EOF) is
+        its cue. Not waited for: it ends while the scan finishes (a join took ~4 ms a
+        worker, one after the other, at the end of every scan)."""
+        self.outbox.drop()
+        self._writer.close()
+        self._reader.close()
+
+    def kill(self) -> None:
+        """Stop it now (Ctrl-C, or it stopped answering), and reap it."""
+        with contextlib.suppress(OSError, ValueError):
+            self.process.kill()
+        self.outbox.drop()
+        self._writer.close()
+        self._reader.close()
+        self.process.join(5)
+        with contextlib.suppress(ValueError):  # still running after 5 s: left to the OS
+            self.process.close()

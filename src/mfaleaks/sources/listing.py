@@ -1,0 +1,406 @@
+"""Folder listings: the system calls of a walk, as plain records.
+
+A rescan spends half its walk in the kernel (a stat per file, ~2 us here) and
+the other half comparing what stat says with the cache. The listings are
+plain tuples, so a forked child can make the calls while this process does
+the comparing: the two overlap instead of adding up. discover.py decides
+what each listed entry becomes; nothing here reads a file.
+
+Records, in walk order:
+  (SEEN, (dev, ino))            a folder entered (loops are told by these)
+  (FILES, folder, files, first, last, digest)
+                                regular files and other non-folders of a
+                                folder, as (name, Stat); a huge folder comes in
+                                parts, `first` and `last` mark its ends; digest:
+                                folder_digest of a folder listed in one part,
+                                when asked (WalkOptions.digests), else None
+  (MAILDIR, folder)             a Maildir: the caller reads it as a mailbox
+  (ERROR, shown path, reason)   something skipped, and why
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fnmatch
+import hashlib
+import itertools
+import marshal
+import operator
+import os
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mfaleaks.frames import read_frame, widen_pipe, write_frame
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    excludes: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    max_file_size: int = 0  # 0: no limit
+    digests: bool = False  # a folder_digest per folder (a rescan compares them with the cache)
+
+
+def display(path: str) -> str:
+    """A printable form of a file name that is not valid UTF-8."""
+    if path.isascii():
+        return path  # the common case, and a constant-time check
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+SORT_LIMIT = 10_000  # a folder with more entries is walked in listing order, not sorted
+
+
+def in_order(
+    listing: Iterator[os.DirEntry[str]],
+) -> list[os.DirEntry[str]] | Iterator[os.DirEntry[str]]:
+    """A folder's entries sorted by name, or in listing order past SORT_LIMIT entries.
+
+    Memory stays bounded whatever the folder: a mail spool or a Maildir cur/ can
+    hold hundreds of thousands of files, and only SORT_LIMIT entries are held.
+    The report is sorted anyway; only the order of reading changes.
+    """
+    head = list(itertools.islice(listing, SORT_LIMIT))
+    if len(head) < SORT_LIMIT:
+        close_listing(listing)
+        head.sort(key=_NAME)
+        return head
+    return _rest(head, listing)
+
+
+_NAME = operator.attrgetter("name")
+
+
+def _rest(
+    head: list[os.DirEntry[str]], listing: Iterator[os.DirEntry[str]]
+) -> Iterator[os.DirEntry[str]]:
+    try:
+        yield from head
+        del head[:]
+        yield from listing
+    except OSError:
+        return  # the folder failed part way (I/O error): what was listed is scanned
+    finally:
+        close_listing(listing)
+
+
+def close_listing(listing: object) -> None:
+    close = getattr(listing, "close", None)
+    if close is not None:
+        close()
+
+
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_folder(path: str) -> int:
+    """A descriptor to list a folder without touching its access time where the OS
+    allows it (O_NOATIME: folders we own, or as root): the scanned tree is left as it
+    was, folders included. os.scandir(path) would update it (relatime: once a day)."""
+    if _NOATIME:
+        try:
+            return os.open(path, _FOLDER_FLAGS | _NOATIME)
+        except PermissionError:
+            pass  # someone else's folder: O_NOATIME is refused, list it the plain way
+    return os.open(path, _FOLDER_FLAGS)
+
+
+def excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
+    return any(
+        fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, f"*/{p}")
+        for p in patterns
+    )
+
+
+_MAILDIR = ("cur", "new", "tmp")
+
+
+def is_maildir(path: str) -> bool:
+    return all(os.path.isdir(os.path.join(path, d)) for d in _MAILDIR)
+
+
+def listed_maildir(entries: list[os.DirEntry[str]]) -> bool:
+    """is_maildir, told from a folder's sorted listing (no stat for the usual folder)."""
+    found = [e for e in entries if e.name in _MAILDIR]
+    return len(found) == 3 and all(e.is_dir() for e in found)
+
+
+# mode, size, mtime_ns, ctime_ns, ino, uid, gid, dev
+Stat = tuple[int, int, int, int, int, int, int, int]
+Record = tuple[Any, ...]
+
+SEEN, FILES, MAILDIR, ERROR = 0, 1, 2, 3
+PART = 4096  # files of a huge folder per record: memory stays bounded
+_BATCH = 64  # records per message from the child
+
+
+def stat_of(st: os.stat_result) -> Stat:
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_uid,
+            st.st_gid, st.st_dev)
+
+
+def key_of(st: Stat) -> tuple[int, int, int, int]:
+    """(size, mtime_ns, ctime_ns, ino): how the cache tells an unchanged file (StatKey)."""
+    return st[1:5]
+
+
+# What os.fsencode does, without its call per file (here and in run/plan.py).
+FS_ENCODING, FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def folder_digest(files: Iterable[tuple[bytes, tuple[int, int, int, int]]]) -> bytes:
+    """One hash of a folder's files as (name as bytes, (size, mtime_ns, ctime_ns, inode)).
+
+    The same whether it comes from a listing or from the cache's rows of the folder:
+    equal digests say every file is there with the very stat facts the cache holds
+    for it, and no other (the rescan then skips the folder's rows: cache/store.py)."""
+    pairs = sorted(files, key=_FIRST)  # a folder never holds one name twice
+    # marshal's format 2 is a function of the values alone (3 and later mark objects
+    # seen twice, which depends on how they were made), and fast (30 ms for 50,000 files).
+    return hashlib.blake2b(marshal.dumps(pairs, 2), digest_size=16).digest()
+
+
+_FIRST = operator.itemgetter(0)
+
+
+def _digest_of_listing(files: list[tuple[str, Stat]]) -> bytes:
+    return folder_digest((name.encode(FS_ENCODING, FS_ERRORS), st[1:5]) for name, st in files)
+
+
+def mtime_of(st: Stat) -> float:
+    """st_mtime as os.stat gives it (seconds plus nanoseconds times 1e-9)."""
+    sec, nsec = divmod(st[2], 1_000_000_000)
+    return sec + nsec * 1e-9
+
+
+def listings(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterator[Record]:
+    """The records of the folder tree under top, made in this process."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            yield (ERROR, display(folder), f"cannot open folder: {exc.strerror}")
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            yield (ERROR, display(folder), "skipped: symbolic link loop")
+            continue
+        seen.add(key)
+        yield (SEEN, key)
+        try:
+            fd = open_folder(folder)
+        except OSError as exc:
+            if is_maildir(folder):  # cur/new/tmp are what matter: try them
+                yield (MAILDIR, folder)
+            else:
+                yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
+            continue
+        try:
+            # Entries listed from a descriptor stat through it: it stays open until the
+            # folder is done (their .path is only the name, hence the joins below).
+            subdirs = yield from _folder(folder, fd, opts)
+        finally:
+            os.close(fd)
+        if subdirs is None:
+            yield (MAILDIR, folder)
+        else:
+            stack.extend(reversed(subdirs))
+
+
+def _folder(
+    folder: str, fd: int, opts: WalkOptions
+) -> Generator[Record, None, list[str] | None]:
+    """The records of one listed folder; returns its subfolders (None: a Maildir)."""
+    try:
+        entries = in_order(os.scandir(fd))
+    except OSError as exc:
+        yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
+        return []
+    # A Maildir is one mailbox. A folder listed in full tells it by its entries;
+    # a huge one (never a Maildir's root, in practice) is asked with stat.
+    if listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
+        close_listing(entries)
+        return None
+    subdirs: list[str] = []
+    files: list[tuple[str, Stat]] = []
+    first = True
+    join = os.path.join
+    try:
+        for entry in entries:
+            name = entry.name
+            # The path is built only when used: most entries are plain files.
+            if opts.excludes and excluded(display(join(folder, name)), display(name),
+                                          opts.excludes):
+                continue
+            try:
+                if entry.is_symlink():
+                    if not opts.follow_symlinks:
+                        yield (ERROR, display(join(folder, name)),
+                               "skipped: symbolic link not followed (use --follow-symlinks)")
+                        continue
+                    est = os.stat(join(folder, name))
+                else:
+                    est = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield (ERROR, display(join(folder, name)), f"cannot open: {exc.strerror}")
+                continue
+            if stat.S_ISDIR(est.st_mode):
+                subdirs.append(join(folder, name))
+                continue
+            files.append((name, stat_of(est)))
+            if len(files) >= PART:
+                yield (FILES, folder, files, first, False, None)
+                files, first = [], False
+    finally:
+        close_listing(entries)
+    digest = _digest_of_listing(files) if first and opts.digests else None
+    yield (FILES, folder, files, first, True, digest)
+    return subdirs
+
+
+def listings_by_child(
+    top: str, opts: WalkOptions, seen: set[tuple[int, int]]
+) -> Iterator[Record]:
+    """listings(), made by a forked child and read from a pipe (where fork exists).
+
+    Only from a process with one thread: a thread holding a lock at the fork could
+    leave the child stuck. (The worker pool has no thread in this process: every
+    root of a scan is listed by a child.)"""
+    child = _take_early(top, opts, seen)
+    if child is None:
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            yield from listings(top, opts, seen)
+            return
+        child = _fork(top, opts, seen)
+    if child is None:  # no process to spare
+        yield from listings(top, opts, seen)
+        return
+    pid, read_end = child
+    finished = False
+    try:
+        while True:
+            try:
+                frame = read_frame(read_end)
+            except EOFError:  # cut short: the child died writing
+                frame = None
+            if frame is not None and len(frame) == 0:  # an empty frame: the walk is done
+                finished = True
+                return
+            batch = _records(frame)
+            if batch is None:  # EOF before the end, or a damaged message: the child died
+                yield (ERROR, display(top), "walk stopped: the listing process ended early")
+                return
+            yield from batch
+    finally:
+        _stop(pid, read_end, kill=not finished)
+
+
+def _records(frame: bytearray | None) -> list[Record] | None:
+    if frame is None:
+        return None
+    try:
+        batch = marshal.loads(frame)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return batch if isinstance(batch, list) else None
+
+
+def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> tuple[int, int] | None:
+    """A listing child started on top: (its pid, the read end of its pipe)."""
+    read_end, write_end = os.pipe()
+    try:
+        widen_pipe(write_end)
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    if pid == 0:  # pragma: no cover - the child; its records are what the tests check
+        os.close(read_end)
+        _child(top, opts, seen, write_end)
+    os.close(write_end)
+    return pid, read_end
+
+
+# A child started before the command line was parsed (start_early), waiting for its walk.
+_early: tuple[str, tuple[tuple[str, ...], bool], int, int] | None = None
+
+
+def start_early(top: str, opts: WalkOptions) -> None:
+    """Start listing top now, from a process that has loaded almost nothing yet: a cached
+    rescan spends ~40 ms loading the CLI, and the listing (as long again) overlaps it.
+    The walk takes this child only if it asks for the very same listing (_take_early)."""
+    global _early
+    if _early is not None or not hasattr(os, "fork") or threading.active_count() > 1:
+        return
+    child = _fork(top, opts, set())
+    if child is not None:
+        _early = (top, (opts.excludes, opts.follow_symlinks), *child)
+        atexit.register(_drop_early)  # a usage error, a scan that never walks
+
+
+def _take_early(
+    top: str, opts: WalkOptions, seen: set[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """The early child, if it lists what is asked now (else it is stopped)."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    # (The early child makes digests: a walk that has no use for them ignores them.)
+    wanted = (top, (opts.excludes, opts.follow_symlinks))
+    if (early[0], early[1]) == wanted and not seen:
+        return early[2], early[3]
+    _stop(early[2], early[3])
+    return None
+
+
+def _drop_early() -> None:
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        _stop(early[2], early[3])
+
+
+def _stop(pid: int, read_end: int, kill: bool = True) -> None:
+    """Close the pipe (a child still writing gets EPIPE), kill the child unless it has
+    finished, and reap it."""
+    os.close(read_end)
+    if kill:
+        with contextlib.suppress(OSError):  # it has just ended by itself
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> None:
+    """Write the records of top to fd in batches; never return (os._exit)."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides on Ctrl-C
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        batch: list[Record] = []
+        for record in listings(top, opts, seen):
+            batch.append(record)
+            if len(batch) >= _BATCH:
+                write_frame(fd, marshal.dumps(batch))
+                batch = []
+        if batch:
+            write_frame(fd, marshal.dumps(batch))
+        write_frame(fd, b"")  # the end: an empty frame
+    except BaseException:  # the parent reports a walk that ended early
+        code = 1
+    finally:
+        os._exit(code)  # no cleanup: the parent's buffers and files are the parent's
+
+
+

@@ -70,9 +70,11 @@ class _Doomed(WorkerProcess):
             os.kill(self.process.pid, signal.SIGKILL)
 
 
-def test_a_file_that_kills_every_worker_is_reported_not_retried_forever(
+def test_workers_that_die_before_reading_anything_end_in_errors_not_a_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Killed as soon as they are given work, before any file: no file to blame, so the
+    batch is sent again, and after BARREN_DEATHS such deaths its files are reported."""
     monkeypatch.setattr(workers, "WorkerProcess", _Doomed)
     with Workers(_spec(), jobs=2) as pool:
         done = []
@@ -82,7 +84,9 @@ def test_a_file_that_kills_every_worker_is_reported_not_retried_forever(
     assert sorted(tag for tag, _, _ in done) == list(range(5))  # type: ignore[type-var]
     for _, _, result in done:
         assert [e.reason for e in result.errors] == [
-            "the worker process died reading this file; not scanned"]
+            "not scanned: worker processes kept dying (signal 9)"]
+    assert pool.unread == 5 and pool.deaths[-signal.SIGKILL] >= workers.BARREN_DEATHS
+    assert "kept dying" in pool.notices()[-1]
 
 
 def test_workers_are_recycled_after_their_share_of_batches(

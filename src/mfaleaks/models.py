@@ -259,6 +259,11 @@ class ScanError:
     reason: str
 
 
+# The reason given for a file whose reader (a worker process) died twice while reading it
+# (run/pool.py), followed by the signal or exit status; kept by --cache for its content.
+READER_CRASHED = "the reader crashed on this file"
+
+
 @dataclass
 class Stats:
     files: int = 0
@@ -277,6 +282,9 @@ class ScanResult:
     notices: list[str] = field(default_factory=list)
     # Baseline fingerprints that matched no finding in this scan.
     baseline_stale: list[str] = field(default_factory=list)
+    # Notices that the CLI also prints on stderr: the scan could not read what it should
+    # have (a worker process died). Each is in `notices` too.
+    alerts: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -126,6 +126,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     except ConfigError as exc:
         click.echo(f"mfaleaks: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    _alert(result.alerts)
     color = config.format is Format.TEXT and output is None and sys.stdout.isatty()
     text = render(result, config.format, color=color)
     if verbose and config.format is Format.TEXT:
@@ -138,6 +139,13 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
         sys.exit(EXIT_FINDINGS)
     # An interrupted scan found nothing so far: that is not a clean result.
     sys.exit(EXIT_INTERRUPTED if result.incomplete else EXIT_CLEAN)
+
+
+def _alert(alerts: list[str]) -> None:
+    """What the scan could not read because a process died: on stderr even with --quiet
+    (the report has it too), since a CI log may show nothing else."""
+    for alert in alerts:
+        click.echo(f"mfaleaks: {alert}", err=True)
 
 
 # ScanConfig fields that the config file also sets: the command line wins when given.
@@ -294,8 +302,9 @@ def baseline_create(file: str, **_: object) -> None:
     except ConfigError as exc:
         click.echo(f"mfaleaks: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    _alert(result.alerts)
     if result.incomplete:
-        click.echo("mfaleaks: scan interrupted; baseline not written", err=True)
+        click.echo("mfaleaks: scan incomplete; baseline not written", err=True)
         sys.exit(EXIT_INTERRUPTED)
     from mfaleaks.triage.baseline import write
 

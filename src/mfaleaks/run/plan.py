@@ -39,7 +39,7 @@ from mfaleaks.cache.store import (
     options_of,
 )
 from mfaleaks.config import ScanConfig
-from mfaleaks.models import FileResult, Source, open_fd_noatime
+from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
 from mfaleaks.run.spec import EngineSpec
 
 if TYPE_CHECKING:
@@ -130,6 +130,11 @@ class Planner:
         yield from self._finished(self.workers.submit(source, tag))
 
     @property
+    def started(self) -> Workers | None:
+        """The pool, if one was started."""
+        return self._workers
+
+    @property
     def workers(self) -> Workers:
         """The pool, started at the first file to read: a rescan of unchanged files has none."""
         if self._workers is None:
@@ -178,13 +183,15 @@ def scan_sources(
     walk: Walk,
     spec: EngineSpec,
     config: ScanConfig,
-    notices: list[str],
+    report: ScanResult,
     key: str | None = None,
     rule_ids: Iterable[str] | None = None,
 ) -> Iterator[FileResult]:
     """Every source's result, as it finishes; reads only what neither cache nor copies give.
     `key` is cache_key(spec) when the caller has it already; `rule_ids` those of the rules
-    the caller compiled, for the cache to vouch for them next time (rules_known_good)."""
+    the caller compiled, for the cache to vouch for them next time (rules_known_good).
+    What the cache did and workers that died go to report's notices (and alerts); files
+    the pool could not read at all make it incomplete."""
     cache = None
     if config.cache is not None:
         cache = ScanCache.open(config.cache, key or cache_key(spec), rule_ids)
@@ -218,4 +225,11 @@ def scan_sources(
         planner.stop(ok=True)
         complete = True
     finally:
-        notices.extend(recall.close(complete, roots, spec.show_secrets))
+        report.notices.extend(recall.close(complete, roots, spec.show_secrets))
+        pool = planner.started
+        if pool is not None:
+            said = pool.notices()
+            report.notices.extend(said)
+            report.alerts.extend(said)
+            if pool.unread:
+                report.incomplete = True

@@ -11,15 +11,17 @@ pipes; the parent waits on all of them at once with poll(2), from one thread.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import select
-from collections import deque
+import signal
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mfaleaks.cache import children as memo
 from mfaleaks.cache import contents
-from mfaleaks.models import FileResult, ScanError, Source
+from mfaleaks.models import READER_CRASHED, FileResult, ScanError, Source
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.run.workerproc import WorkerProcess
 
@@ -34,6 +36,9 @@ Batch = list[tuple[object, Source]]
 BATCH_FILES = 64  # files per round trip to a worker ...
 BATCH_BYTES = 4 * 1024 * 1024  # ... or this many bytes, whichever comes first
 RECYCLE_BATCHES = 1000  # then a fresh worker process (leaks in C libraries stay small)
+# Workers that die one after another without reading a file (killed as they start, a
+# crash while building the engine): after this many, what they held is reported unread.
+BARREN_DEATHS = 3
 # poll(2) and non-blocking pipes: where there are none (Windows), everything is scanned
 # in this process (jobs=1).
 POOL = hasattr(select, "poll")
@@ -50,6 +55,7 @@ class _Lane:
     queue: deque[Batch] = field(default_factory=deque)  # those batches, oldest first
     batch: Batch = field(default_factory=list)
     bytes: int = 0
+    alone: bool = False  # a file that was being read when its worker died, read again alone
 
 
 def _full(lane: _Lane) -> bool:
@@ -78,10 +84,14 @@ class Workers:
     read a picture they hold (at most one per picture and worker), which
     finish() sends again. A
     batch leaves early when its worker would otherwise sit idle. With jobs=1
-    everything runs in this process. A worker that dies (a crash in a parser,
-    the OOM killer) takes its lane's batches with it: those files are read
-    again one at a time in a new process, and a file that kills a worker again
-    is reported instead of read.
+    everything runs in this process.
+
+    A worker that dies (a crash in a native parser, the OOM killer) is noticed
+    when its pipe closes or its process sentinel fires, whichever comes first.
+    The file it was reading (workerproc.py tells which) is read again alone, in
+    a fresh process of its own beside the lanes; the rest of its batches go to a
+    new worker in its lane, as they were. A file whose second reader dies too is
+    reported (READER_CRASHED) instead of read.
     """
 
     def __init__(self, spec: EngineSpec, jobs: int, window: int | None = None) -> None:
@@ -103,6 +113,11 @@ class Workers:
         # per picture and worker, since a worker waits the second time it meets one.
         self._later: list[tuple[object, Source]] = []
         self.put_off = 0  # files put off (the tests look)
+        self._alone: list[_Lane] = []  # one process per file read again after a death
+        self.deaths: Counter[int] = Counter()  # worker exit codes (negative: signals)
+        self.crashed = 0  # files reported unread: their reader died twice
+        self.unread = 0  # files reported unread: workers kept dying before reading
+        self._barren = 0  # deaths in a row without a file to blame
 
     def __enter__(self) -> Workers:
         return self
@@ -143,15 +158,32 @@ class Workers:
         for lane in self._lanes:
             if lane.batch:
                 done.extend(self._send(lane))
-        if not done and any(lane.out for lane in self._lanes):
+        if not done and (self._alone or any(lane.out for lane in self._lanes)):
             done.extend(self._collect(block=True))
         return done
+
+    def notices(self) -> list[str]:
+        """What the report says of workers that died (nothing when none did)."""
+        if not self.deaths:
+            return []
+        total = sum(self.deaths.values())
+        how = ", ".join(f"{n} by {_cause(code, named=True)}"
+                        for code, n in sorted(self.deaths.items()))
+        out = [f"workers: {total} worker process(es) died during the scan ({how}); the files "
+               "they held were read again by new ones"]
+        if self.crashed:
+            out.append(f"workers: {self.crashed} file(s) crashed their reader twice and were "
+                       "not scanned: they are listed in the errors")
+        if self.unread:
+            out.append(f"workers: {self.unread} file(s) were not scanned: worker processes kept "
+                       "dying before they read anything")
+        return out
 
     def finish(self) -> Iterator[Done]:
         """Everything still out, as it finishes, then what workers put off (by now the
         pictures they met are read, and shared: see ocrshare)."""
         while True:
-            while any(lane.out or lane.batch for lane in self._lanes):
+            while self._alone or any(lane.out or lane.batch for lane in self._lanes):
                 yield from self.wait()
             if not self._later:
                 return
@@ -162,7 +194,7 @@ class Workers:
     def close(self) -> None:
         """Let the workers go (every batch has been answered: see finish)."""
         self._in_process.close()
-        for lane in self._lanes:
+        for lane in [*self._lanes, *self._alone]:
             if lane.proc is not None:
                 lane.proc.leave()
                 lane.proc, lane.sent = None, 0
@@ -170,12 +202,13 @@ class Workers:
     def terminate(self) -> None:
         """Stop at once (Ctrl-C): kill the workers, drop what is queued."""
         self._in_process.close()
-        for lane in self._lanes:
+        for lane in [*self._lanes, *self._alone]:
             if lane.proc is not None:
                 lane.proc.kill()
             lane.proc, lane.sent, lane.out = None, 0, 0
             lane.queue.clear()
             lane.batch, lane.bytes = [], 0
+        self._alone.clear()
         self._later.clear()
         self._held = 0
 
@@ -214,21 +247,25 @@ class Workers:
         due)."""
         done: list[Done] = []
         if lane.proc is not None and lane.sent >= RECYCLE_BATCHES:
-            while lane.out:  # its replies come in order: let it answer what it has
-                done.extend(self._collect(block=True))
-            if lane.proc is not None:  # (or it died meanwhile)
+            while lane.out and lane.sent >= RECYCLE_BATCHES:  # its replies come in order:
+                done.extend(self._collect(block=True))  # let it answer what it has
+            if lane.proc is not None and lane.sent >= RECYCLE_BATCHES:  # (not a new one)
                 lane.proc.leave()
                 lane.proc, lane.sent = None, 0
-        if lane.proc is None:
-            lane.proc = WorkerProcess(self.spec)
         if batch is None:
             batch = lane.batch
             lane.batch, lane.bytes = [], 0
+        self._put(lane, batch)
+        return done
+
+    def _put(self, lane: _Lane, batch: Batch) -> None:
+        """A batch down the lane's pipe (to a new worker if it has none)."""
+        if lane.proc is None:
+            lane.proc = WorkerProcess(self.spec)
         lane.sent += 1
         lane.out += 1
         lane.queue.append(batch)
         lane.proc.send([source for _, source in batch])
-        return done
 
     def _collect(self, block: bool) -> list[Done]:
         """Replies that are in (block: wait for at least one); writes what waits to go."""
@@ -237,7 +274,7 @@ class Workers:
         while True:
             poller = select.poll()
             by_fd: dict[int, _Lane] = {}
-            for lane in self._lanes:
+            for lane in [*self._lanes, *self._alone] if self._alone else self._lanes:
                 proc = lane.proc
                 if proc is None or not lane.out:
                     continue
@@ -269,52 +306,96 @@ class Workers:
         return done
 
     def _answer(self, lane: _Lane) -> list[Done]:
-        """The oldest batch's results, or, the worker gone, all its batches read again."""
+        """The oldest batch's results, or, the worker gone, what it held sent again."""
         assert lane.proc is not None
         reply = lane.proc.receive()
         if reply is None:
             return self._recover(lane)
+        self._barren = 0
         lane.out -= 1
         batch = lane.queue.popleft()
         ok, results = reply
         if not ok:
             results = [_failed(s, str(results)) for _, s in batch]
+        if lane.alone:  # its one file is read: let the process go
+            lane.proc.leave()
+            lane.proc = None
+            self._alone.remove(lane)
         return [(tag, s, r) for (tag, s), r in zip(batch, results, strict=True)]
 
     def _recover(self, lane: _Lane) -> list[Done]:
-        """A worker died, and with it every batch out in its lane: read those files again
-        one at a time, so that a file that kills a worker again is known for sure."""
-        lost = [item for batch in lane.queue for item in batch]
+        """A worker died, and with it every batch out in its lane (each reply it wrote has
+        been read: its pipe is at its end). The file it was reading is read again alone in
+        a fresh process, or, if that was its second reader, reported; the rest of its
+        batches go to a new worker in the lane, in their order."""
+        proc = lane.proc
+        assert proc is not None
+        at = proc.reading()
+        code = proc.ended()
+        self.deaths[code] += 1
+        lost = list(lane.queue)
         lane.queue.clear()
-        lane.out = 0
-        self._drop(lane)
+        lane.proc, lane.sent, lane.out = None, 0, 0
         done: list[Done] = []
-        for tag, source in lost:
-            if lane.proc is None:
-                lane.proc = WorkerProcess(self.spec)
-            lane.proc.send([source])
-            while lane.proc.outbox.pending:
-                select.select([], [lane.proc.outbox.fd], [], 0.1)
-                lane.proc.flush()
-            reply = lane.proc.receive()
-            if reply is None:
-                self._drop(lane)
-                result = _failed(source, "the worker process died reading this file; not scanned")
-            elif not reply[0]:
-                result = _failed(source, str(reply[1]))
+        if at is not None and lost and at < len(lost[0]):
+            suspect = lost[0][at]
+            lost[0] = lost[0][:at] + lost[0][at + 1 :]
+            if lane.alone:
+                tag, source = suspect
+                done.append((tag, source, _crashed(source, code)))
+                self.crashed += 1
             else:
-                result = reply[1][0]
-            done.append((tag, source, result))
+                self._read_alone(suspect)
+        else:
+            self._barren += 1
+        if lane.alone:
+            self._alone.remove(lane)
+        for batch in lost:
+            if not batch:
+                continue
+            if self._barren >= BARREN_DEATHS:
+                reason = f"not scanned: worker processes kept dying ({_cause(code)})"
+                done.extend((tag, source, _failed(source, reason)) for tag, source in batch)
+                self.unread += len(batch)
+            elif lane.alone:
+                self._read_alone(batch[0])  # it died before it began: once more
+            else:
+                self._put(lane, batch)
         return done
 
-    @staticmethod
-    def _drop(lane: _Lane) -> None:
-        if lane.proc is not None:
-            lane.proc.kill()
-        lane.proc, lane.sent = None, 0
-
+    def _read_alone(self, item: tuple[object, Source]) -> None:
+        lane = _Lane(alone=True)
+        self._alone.append(lane)
+        self._put(lane, [item])
 
 def _failed(source: Source, reason: str) -> FileResult:
     result = FileResult(path=source.origin.path, bytes=source.size)
     result.errors.append(ScanError(source.origin.path, source.origin.member, reason))
     return result
+
+
+def _crashed(source: Source, code: int) -> FileResult:
+    """The verdict on a file whose reader died twice. It depends on the content (and on
+    this mfaleaks: the cache's key): with the file's digest, --cache keeps it for the
+    content, as a worker's own result would be kept."""
+    result = _failed(source, f"{READER_CRASHED} ({_cause(code)})")
+    if contents.small(source):  # (a bigger one was hashed by the planner already)
+        result.digest = _digest(source)
+    return result
+
+
+def _digest(source: Source) -> bytes | None:
+    assert source.fs_path is not None
+    data = contents.read_whole(source.fs_path, source.size, source.identity)
+    return hashlib.sha256(data).digest() if data is not None else None
+
+
+def _cause(code: int, named: bool = False) -> str:
+    """An exit code as people say it: "signal 9" (named: "signal 9 (SIGKILL)"),
+    "exit status 1"."""
+    if code >= 0:
+        return f"exit status {code}"
+    if named:
+        with contextlib.suppress(ValueError):
+            return f"signal {-code} ({signal.Signals(-code).name})"
+    return f"signal {-code}"

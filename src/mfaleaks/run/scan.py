@@ -17,6 +17,7 @@ from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
+from mfaleaks.sources.listing import WALK_STOPPED
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
@@ -69,13 +70,18 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
                 if isinstance(item, ScanError):
                     result.errors.append(item)
                     result.stats.skipped += 1
+                    if item.reason == WALK_STOPPED:  # files under it were never listed
+                        result.incomplete = True
+                        result.alerts.append(f"{item.path}: the {WALK_STOPPED}; the files it "
+                                             "had not listed yet were not scanned")
+                        result.notices.append(result.alerts[-1])
                 else:
                     yield item
 
     try:
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
-        for file_result in scan_sources(sources, spec, config, result.notices, key, compiled):
+        for file_result in scan_sources(sources, spec, config, result, key, compiled):
             result.stats.files += file_result.files
             result.stats.bytes += file_result.bytes
             if file_result.findings:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSequence
 from types import FrameType
 
 from mfaleaks.cache import contents
@@ -138,14 +138,24 @@ def scan_one(
     return result if result is not None else timed_scan(source, engine, limits)
 
 
-def scan_batch(batch: list[Source]) -> list[FileResult]:
+def scan_batch(
+    batch: list[Source], reading: MutableSequence[int] | None = None
+) -> list[FileResult]:
     """In a worker: several small files per round trip (the parent sends batches). A file
-    put off (ocrshare.Busy) comes back as such, for the parent to send again later."""
+    put off (ocrshare.Busy) comes back as such, for the parent to send again later.
+    reading[0]: the place of the file being read, for the parent should this process die
+    (workerproc.py); -1 outside files."""
     assert _engine is not None and _limits is not None
     results = []
-    for source in batch:
-        try:
-            results.append(scan_one(source, _engine, _limits, may_put_off=True))
-        except ocrshare.Busy:
-            results.append(FileResult(path=source.origin.path, put_off=True))
+    if reading is None:
+        reading = [-1]
+    try:
+        for at, source in enumerate(batch):
+            reading[0] = at
+            try:
+                results.append(scan_one(source, _engine, _limits, may_put_off=True))
+            except ocrshare.Busy:
+                results.append(FileResult(path=source.origin.path, put_off=True))
+    finally:
+        reading[0] = -1
     return results

@@ -7,18 +7,25 @@ result thread, each taking the GIL from the thread that walks the tree.)
 A worker answers batches in the order they came, until its inbox ends (or an
 empty frame). Results are pickled here; a result that cannot be pickled comes back as
 an error for the whole batch.
+
+Before each file a worker writes the file's place in its batch to one word of
+memory it shares with the parent (`reading`): a store, not a frame, so the
+parent neither reads nor wakes up for it. Should the worker die, the parent
+knows which file it was reading (pool.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import pickle
+import signal
 from typing import TYPE_CHECKING, Any
 
 from mfaleaks.frames import Outbox, read_frame, widen_pipe, write_frame
 from mfaleaks.run import forkstart
 
 if TYPE_CHECKING:
+    from collections.abc import MutableSequence
     from multiprocessing.connection import Connection
 
     from mfaleaks.models import Source
@@ -30,7 +37,9 @@ Reply = tuple[bool, Any]
 """(True, [FileResult, ...]) or (False, the reason the batch failed)."""
 
 
-def _serve(inbox: Connection, outbox: Connection, spec: EngineSpec) -> None:
+def _serve(
+    inbox: Connection, outbox: Connection, spec: EngineSpec, reading: MutableSequence[int]
+) -> None:
     """In the worker process: build the engine, then answer batches until told to stop."""
     from mfaleaks.run import scanjob
 
@@ -40,7 +49,7 @@ def _serve(inbox: Connection, outbox: Connection, spec: EngineSpec) -> None:
         batch: list[Source] = pickle.loads(frame)
         del frame
         try:
-            reply = pickle.dumps((True, scanjob.scan_batch(batch)), _PROTOCOL)
+            reply = pickle.dumps((True, scanjob.scan_batch(batch, reading)), _PROTOCOL)
         except Exception as exc:  # e.g. a result that cannot be pickled
             reply = pickle.dumps((False, f"internal error: {type(exc).__name__}"), _PROTOCOL)
         write_frame(wfd, reply)
@@ -56,7 +65,11 @@ class WorkerProcess:
         my_out, their_out = ctx.Pipe(duplex=False)
         for conn in (my_in, my_out):
             widen_pipe(conn.fileno())
-        self.process = ctx.Process(target=_serve, args=(their_in, their_out, spec), daemon=True)
+        # The place in the oldest unanswered batch of the file being read, -1 between files.
+        self._reading = ctx.RawArray("q", 1)
+        self._reading[0] = -1
+        args = (their_in, their_out, spec, self._reading)
+        self.process = ctx.Process(target=_serve, args=args, daemon=True)
         self.process.start()
         their_in.close()  # the worker holds them now: its death is our EOF
         their_out.close()
@@ -87,6 +100,20 @@ class WorkerProcess:
             return None
         reply: Reply = pickle.loads(frame)
         return reply
+
+    def reading(self) -> int | None:
+        """Once it is gone, with every reply it wrote read: the place, in the oldest batch
+        it was not done with, of the file it was reading when it died (None: none)."""
+        at = int(self._reading[0])
+        return at if at >= 0 else None
+
+    def ended(self) -> int:
+        """Once its pipe has closed: its exit code (negative: the signal that ended it).
+        One still running after that (it closed its pipe itself?) is killed."""
+        self.process.join(5)
+        code = self.process.exitcode
+        self.kill()  # closes the pipes, reaps it
+        return code if code is not None else -signal.SIGKILL
 
     def leave(self) -> None:
         """Let it go once it has answered all it was sent: the end of its inbox (EOF) is

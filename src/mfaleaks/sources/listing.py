@@ -267,6 +267,11 @@ def _folder(
     return subdirs
 
 
+# What the walk of a root says when its listing child died: what it had not listed yet
+# is not scanned (the scan is then incomplete: run/scan.py).
+WALK_STOPPED = "walk stopped: the listing process ended early"
+
+
 def listings_by_child(
     top: str, opts: WalkOptions, seen: set[tuple[int, int]]
 ) -> Iterator[Record]:
@@ -297,7 +302,7 @@ def listings_by_child(
                 return
             batch = _records(frame)
             if batch is None:  # EOF before the end, or a damaged message: the child died
-                yield (ERROR, display(top), "walk stopped: the listing process ended early")
+                yield (ERROR, display(top), WALK_STOPPED)
                 return
             yield from batch
     finally:

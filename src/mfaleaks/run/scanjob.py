@@ -139,7 +139,7 @@ def scan_one(
 
 
 def scan_batch(
-    batch: list[Source], reading: MutableSequence[int] | None = None
+    batch: list[Source], reading: MutableSequence[int] | memoryview | None = None
 ) -> list[FileResult]:
     """In a worker: several small files per round trip (the parent sends batches). A file
     put off (ocrshare.Busy) comes back as such, for the parent to send again later.

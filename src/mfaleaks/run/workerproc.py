@@ -11,12 +11,16 @@ an error for the whole batch.
 Before each file a worker writes the file's place in its batch to one word of
 memory it shares with the parent (`reading`): a store, not a frame, so the
 parent neither reads nor wakes up for it. Should the worker die, the parent
-knows which file it was reading (pool.py).
+knows which file it was reading (pool.py). The word is a memfd mapped on both
+sides (mmap is loaded anyway; multiprocessing's shared ctypes cost the parent
+10-20 ms of imports).
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
 import pickle
 import signal
 from typing import TYPE_CHECKING, Any
@@ -25,7 +29,6 @@ from mfaleaks.frames import Outbox, read_frame, widen_pipe, write_frame
 from mfaleaks.run import forkstart
 
 if TYPE_CHECKING:
-    from collections.abc import MutableSequence
     from multiprocessing.connection import Connection
 
     from mfaleaks.models import Source
@@ -37,14 +40,51 @@ Reply = tuple[bool, Any]
 """(True, [FileResult, ...]) or (False, the reason the batch failed)."""
 
 
+class SharedWord:
+    """One 64-bit word of memory shared by the parent and a worker: a memfd mapped on each
+    side; the worker's copy comes through the fork server like the pipes do."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._map = mmap.mmap(fd, 8)
+        self.view = memoryview(self._map).cast("q")
+
+    @classmethod
+    def new(cls) -> SharedWord | None:
+        """A word holding -1; None where there are no memfds (not Linux)."""
+        try:
+            fd = os.memfd_create("mfaleaks-reading", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):
+            return None
+        os.ftruncate(fd, 8)
+        word = cls(fd)
+        word.view[0] = -1
+        return word
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from multiprocessing.reduction import DupFd
+
+        return (_inherit, (DupFd(self.fd),))
+
+    def close(self) -> None:
+        self.view.release()
+        self._map.close()
+        os.close(self.fd)
+
+
+def _inherit(dup: Any) -> SharedWord:
+    return SharedWord(dup.detach())
+
+
 def _serve(
-    inbox: Connection, outbox: Connection, spec: EngineSpec, reading: MutableSequence[int]
+    inbox: Connection, outbox: Connection, spec: EngineSpec, word: SharedWord | None
 ) -> None:
     """In the worker process: build the engine, then answer batches until told to stop."""
     from mfaleaks.run import scanjob
 
     scanjob.init(spec)
     rfd, wfd = inbox.fileno(), outbox.fileno()
+    reading = word.view if word is not None else None
     while frame := read_frame(rfd):
         batch: list[Source] = pickle.loads(frame)
         del frame
@@ -66,8 +106,7 @@ class WorkerProcess:
         for conn in (my_in, my_out):
             widen_pipe(conn.fileno())
         # The place in the oldest unanswered batch of the file being read, -1 between files.
-        self._reading = ctx.RawArray("q", 1)
-        self._reading[0] = -1
+        self._reading = SharedWord.new()
         args = (their_in, their_out, spec, self._reading)
         self.process = ctx.Process(target=_serve, args=args, daemon=True)
         self.process.start()
@@ -104,7 +143,9 @@ class WorkerProcess:
     def reading(self) -> int | None:
         """Once it is gone, with every reply it wrote read: the place, in the oldest batch
         it was not done with, of the file it was reading when it died (None: none)."""
-        at = int(self._reading[0])
+        if self._reading is None:
+            return None
+        at = self._reading.view[0]
         return at if at >= 0 else None
 
     def ended(self) -> int:
@@ -115,6 +156,11 @@ class WorkerProcess:
         self.kill()  # closes the pipes, reaps it
         return code if code is not None else -signal.SIGKILL
 
+    def _forget(self) -> None:
+        if self._reading is not None:
+            self._reading.close()
+            self._reading = None
+
     def leave(self) -> None:
         """Let it go once it has answered all it was sent: the end of its inbox (EOF) is
         its cue. Not waited for: it ends while the scan finishes (a join took ~4 ms a
@@ -122,6 +168,7 @@ class WorkerProcess:
         self.outbox.drop()
         self._writer.close()
         self._reader.close()
+        self._forget()
 
     def kill(self) -> None:
         """Stop it now (Ctrl-C, or it stopped answering), and reap it."""
@@ -130,6 +177,7 @@ class WorkerProcess:
         self.outbox.drop()
         self._writer.close()
         self._reader.close()
+        self._forget()
         self.process.join(5)
         with contextlib.suppress(ValueError):  # still running after 5 s: left to the OS
             self.process.close()

@@ -146,3 +146,33 @@ def test_a_file_that_crashes_every_reader_is_named_and_the_rest_scanned(
     assert fourth.code == 1 and retried["tool"]["version"] == "99.0"
     assert "4 by signal 6 (SIGABRT)" in _worker_notices(retried)[0]  # the file and its copy
     assert retried["errors"] == with_copy["errors"]
+
+
+# The listing child (sources/listing.py) is forked from the scanning process: a patch made
+# there before the walk reaches it. It dies by SIGKILL after its first few records.
+DYING_LISTER = """
+import os, signal
+from mfaleaks.sources import listing
+_main, _listings = os.getpid(), listing.listings
+def _dying(top, opts, seen, **kw):
+    for n, record in enumerate(_listings(top, opts, seen, **kw)):
+        if n == 4 and os.getpid() != _main:
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield record
+listing.listings = _dying
+"""
+
+
+def test_a_listing_process_that_dies_loses_nothing(tmp_path: Path) -> None:
+    """The process that lists folders, SIGKILLed after its first records: this process
+    lists the rest, and the scan covers the whole tree."""
+    tree = tmp_path / "tree"
+    _tree(tree)
+    _scan(tmp_path / "undisturbed", tree)
+    expected = _report(tmp_path / "undisturbed")
+    res = _scan(tmp_path / "run", tree, prelude=DYING_LISTER)
+    report = _report(tmp_path / "run")
+    assert res.code == 1, res.stderr
+    assert report["stats"]["files"] == expected["stats"]["files"] == 603
+    assert _found(report) == _found(expected) and len(expected["findings"]) == 3
+    assert report["errors"] == [] and report["incomplete"] is False

@@ -17,7 +17,6 @@ from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
-from mfaleaks.sources.listing import WALK_STOPPED
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
@@ -70,11 +69,6 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
                 if isinstance(item, ScanError):
                     result.errors.append(item)
                     result.stats.skipped += 1
-                    if item.reason == WALK_STOPPED:  # files under it were never listed
-                        result.incomplete = True
-                        result.alerts.append(f"{item.path}: the {WALK_STOPPED}; the files it "
-                                             "had not listed yet were not scanned")
-                        result.notices.append(result.alerts[-1])
                 else:
                     yield item
 

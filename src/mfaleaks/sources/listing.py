@@ -32,7 +32,7 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,8 +180,11 @@ def mtime_of(st: Stat) -> float:
     return sec + nsec * 1e-9
 
 
-def listings(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterator[Record]:
-    """The records of the folder tree under top, made in this process."""
+def listings(
+    top: str, opts: WalkOptions, seen: set[tuple[int, int]], skip: Set[str] = frozenset()
+) -> Iterator[Record]:
+    """The records of the folder tree under top, made in this process. Folders in `skip`
+    (listed already by a child that died) are listed for their subfolders only."""
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -199,6 +202,8 @@ def listings(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterato
         try:
             fd = open_folder(folder)
         except OSError as exc:
+            if folder in skip:
+                continue  # its error or its Maildir was told already
             if is_maildir(folder):  # cur/new/tmp are what matter: try them
                 yield (MAILDIR, folder)
             else:
@@ -207,13 +212,27 @@ def listings(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterato
         try:
             # Entries listed from a descriptor stat through it: it stays open until the
             # folder is done (their .path is only the name, hence the joins below).
-            subdirs = yield from _folder(folder, fd, opts)
+            if folder in skip:
+                subdirs = _subfolders(_folder(folder, fd, opts))
+                if subdirs is None:
+                    continue  # a Maildir, told already
+            else:
+                subdirs = yield from _folder(folder, fd, opts)
         finally:
             os.close(fd)
         if subdirs is None:
             yield (MAILDIR, folder)
         else:
             stack.extend(reversed(subdirs))
+
+
+def _subfolders(records: Generator[Record, None, list[str] | None]) -> list[str] | None:
+    """Only what _folder returns: its records were told already."""
+    while True:
+        try:
+            next(records)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
 
 
 def _folder(
@@ -267,11 +286,6 @@ def _folder(
     return subdirs
 
 
-# What the walk of a root says when its listing child died: what it had not listed yet
-# is not scanned (the scan is then incomplete: run/scan.py).
-WALK_STOPPED = "walk stopped: the listing process ended early"
-
-
 def listings_by_child(
     top: str, opts: WalkOptions, seen: set[tuple[int, int]]
 ) -> Iterator[Record]:
@@ -279,7 +293,9 @@ def listings_by_child(
 
     Only from a process with one thread: a thread holding a lock at the fork could
     leave the child stuck. (The worker pool has no thread in this process: every
-    root of a scan is listed by a child.)"""
+    root of a scan is listed by a child.) A child that dies (the OOM killer, a
+    signal) loses nothing: this process lists what it had not told (_Told)."""
+    at_start = set(seen)
     child = _take_early(top, opts, seen)
     if child is None:
         if not hasattr(os, "fork") or threading.active_count() > 1:
@@ -291,6 +307,7 @@ def listings_by_child(
         return
     pid, read_end = child
     finished = False
+    told = _Told()
     try:
         while True:
             try:
@@ -302,11 +319,65 @@ def listings_by_child(
                 return
             batch = _records(frame)
             if batch is None:  # EOF before the end, or a damaged message: the child died
-                yield (ERROR, display(top), WALK_STOPPED)
-                return
+                break
+            told.note(batch)
             yield from batch
     finally:
         _stop(pid, read_end, kill=not finished)
+    yield from told.rest(top, opts, at_start)
+
+
+class _Told:
+    """What a listing child has told so far, so that this process can list the rest if it
+    dies: the folders it listed in full, the one it was listing in parts (and the names it
+    gave), the errors it reported. Memory: a path per folder, at most PART names."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+        self.part: tuple[str, set[str]] | None = None
+        self.errors: set[tuple[str, str]] = set()
+
+    def note(self, batch: list[Record]) -> None:
+        for record in batch:
+            kind = record[0]
+            if kind == FILES:
+                folder, files, last = record[1], record[2], record[4]
+                if last:
+                    self.done.add(folder)
+                    self.part = None
+                else:
+                    names = self.part[1] if self.part and self.part[0] == folder else set()
+                    names.update(name for name, _ in files)
+                    self.part = (folder, names)
+            elif kind == MAILDIR:
+                self.done.add(record[1])
+            elif kind == ERROR:
+                self.errors.add((record[1], record[2]))
+
+    def rest(self, top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterator[Record]:
+        """The records the child did not send: the rest of the folder it was in first (the
+        walk is in the middle of it), then the folders it had not listed."""
+        if self.part is not None:
+            folder, names = self.part
+            self.done.add(folder)
+            try:
+                fd = open_folder(folder)
+            except OSError as exc:
+                yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
+            else:
+                try:
+                    for record in _folder(folder, fd, opts):
+                        if record[0] == FILES:
+                            files = [f for f in record[2] if f[0] not in names]
+                            yield (FILES, folder, files, False, record[4], None)
+                        elif record[0] != ERROR or (record[1], record[2]) not in self.errors:
+                            yield record
+                finally:
+                    os.close(fd)
+        for record in listings(top, opts, seen, skip=self.done):
+            if record[0] != ERROR or (record[1], record[2]) not in self.errors:
+                yield record
+
 
 
 def _records(frame: bytearray | None) -> list[Record] | None:

@@ -72,9 +72,8 @@ def _header(result: ScanResult, s: Summary, now: datetime) -> str:
     wide = ("world-readable", "mailed to others")
     exposed = sum(n for label, n in s.by_exposure if label in wide)
     critical = dict(s.by_severity).get("critical", 0)
-    banner = ('<p class="warn">The scan is incomplete (interrupted, or a process that listed '
-              "or read files died): this report covers only part of the files.</p>"
-              ) if result.incomplete else ""
+    banner = ('<p class="warn">The scan is incomplete (interrupted, or worker processes kept '
+              "dying): this report covers only part of the files.</p>") if result.incomplete else ""
     cards = "".join(
         f'<div class="card"><b>{n}</b><span>{_e(label)}</span></div>'
         for n, label in ((s.total, "incidents"), (s.copies, "copies"), (critical, "critical"),

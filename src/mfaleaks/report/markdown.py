@@ -42,8 +42,8 @@ def render(result: ScanResult, *, now: datetime | None = None) -> str:
         "regenerate the codes (the old set stops working), then delete every copy.",
     ]
     if result.incomplete:
-        out += ["", "**The scan is incomplete (interrupted, or a process that listed or read "
-                "files died: see the notices): this report covers only part of the files.**"]
+        out += ["", "**The scan is incomplete (interrupted, or worker processes kept dying: see "
+                "the notices): this report covers only part of the files.**"]
     out += ["", "## Summary", ""]
     for title, rows in (("Service", s.by_service), ("Exposure", s.by_exposure),
                         ("Age of the oldest copy", s.by_age)):

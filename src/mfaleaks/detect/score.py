@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import regex
 
+from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_code
 from mfaleaks.detect.gates import Gates
 from mfaleaks.detect.inline import allow_marker
 from mfaleaks.detect.mask import fingerprint, mask
@@ -294,6 +295,20 @@ class _ChunkView:
         self._nonempty: int | None = None
         self._facts: dict[tuple[str, int, int], _ClusterFacts] = {}
         self.generic_shapes: frozenset[str] = frozenset()
+        self._tests_or_docs: str | None | bool = False  # False: not worked out yet
+
+    @property
+    def tests_or_docs(self) -> str | None:
+        """Why the file is a test or documentation, or None (worked out once)."""
+        if self._tests_or_docs is False:
+            origin = self.source.origin
+            self._tests_or_docs = in_tests_or_docs(origin.path, origin.chain)
+        return self._tests_or_docs if isinstance(self._tests_or_docs, str) else None
+
+    @property
+    def code_name(self) -> bool:
+        """A source or test file: words in its name describe code, not saved codes."""
+        return names_code(self.source.name)
 
     @property
     def nonempty_lines(self) -> int:
@@ -427,8 +442,9 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     named = [t.label for t in wide if t.kind == f"name:{rule.id}"]
     own_keywords = [t.label for t in wide if t.kind == f"keyword:{rule.id}"]
     file_hint = rule.id in view.name_rules
-    name_in_filename = f"name:{rule.id}" in view.name_term_kinds
-    strong_in_filename = any(
+    code_name = bool(view.name_term_kinds) and view.code_name
+    name_in_filename = f"name:{rule.id}" in view.name_term_kinds and not code_name
+    strong_in_filename = not code_name and any(
         k.startswith("vocab:") and k[6:] in rule.context and k[6:] not in WEAK_VOCABULARY
         for k in view.name_term_kinds
     )
@@ -483,6 +499,15 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         if penalty:
             item.score -= penalty
             ev.append(why)
+
+    # Tests and documentation hold examples; published example secrets protect nothing.
+    why_docs = view.tests_or_docs
+    if why_docs:
+        item.score -= 2.0
+        ev.append(why_docs)
+    if known_examples(unique):
+        item.capped = True
+        ev.append("published example secret or RFC test vector")
 
     # A lone or unexplained cluster cannot be more than a hint.
     if rule.count == 1 and not strong and not file_hint and not rule.distinctive:

@@ -366,6 +366,7 @@ class _ChunkView:
                 one_signature=len(unique) > 1 and len({_signature(c) for c in unique}) == 1,
                 residues=len(residues),
                 pure=sum(1 for r in residues if _pure(r)),
+                stamped=sum(1 for r in residues if _TIMESTAMP.search(r)),
                 digit_lookalikes=(
                     _digit_lookalikes(unique) if cluster.shape.kind == "digits" else (0.0, "")
                 ),
@@ -403,6 +404,7 @@ class _ClusterFacts:
     one_signature: bool  # every code has the same layout of letters, digits and separators
     residues: int  # lines holding codes
     pure: int  # of which hold nothing but codes and bullets
+    stamped: int  # of which carry a time of day with seconds or an ISO date-time (logs)
     digit_lookalikes: tuple[float, str]
 
 
@@ -476,7 +478,8 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
 
     # Layout: a file of codes and nothing else (GitHub, GitLab, PyPI downloads).
     residues, pure = facts.residues, facts.pure
-    codes_only = view.chunk.whole and n >= max(rule.min_codes, 4)
+    mixed = n > 1 and residues > 0 and pure < 0.5 * residues
+    codes_only = view.chunk.whole and n >= max(rule.min_codes, 4) and not mixed
     if codes_only and residues >= 0.8 * view.nonempty_lines:
         item.score += 1.5
         ev.append("the file holds these codes and little else")
@@ -484,9 +487,12 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
             item.score += 1.0
             ev.append(f"exactly {rule.count} codes, as the service issues them")
     # Single keys sit inside sentences ("your code: X"); only clusters must be clean.
-    if n > 1 and residues and pure < 0.5 * residues:
+    if mixed:
         item.score -= 2.0
         ev.append("lines mix codes with other data")
+    if n > 1 and facts.stamped >= 0.5 * residues:
+        item.score -= 2.5  # one id per log line: sessions, requests, traces
+        ev.append("codes sit in time-stamped log lines")
 
     # Look-alikes.
     negatives = sorted({t.label for t in view.hits.within(near_lo, near_hi)
@@ -543,6 +549,10 @@ def _strong_terms(rule: Rule, terms: list[Term]) -> list[str]:
 _LETTER_OR_DIGIT = regex.compile(r"\p{L}|\p{N}")
 _A_DIGIT = regex.compile(r"\p{N}")
 _NOT_DIGITS = regex.compile(r"\D+")
+# A time of day with seconds, or an ISO date with a time: what log lines start with.
+_TIMESTAMP = regex.compile(
+    r"(?<!\d)(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d(?!\d)|\d{4}-\d\d-\d\d[T ]\d\d:\d\d"
+)
 
 
 def _signature(code: str) -> str:

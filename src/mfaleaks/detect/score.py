@@ -48,6 +48,7 @@ _BULLETS = regex.compile(
     regex.I,
 )
 
+_NUMBERING = regex.compile(r"(?<![\p{N}])(\d{1,2})[.)][ \t]*$")
 _ADDRESS = regex.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.\p{L}{2,}(?!\w)")
 
 
@@ -235,8 +236,15 @@ class Engine:
             item = score_cluster(rule, cluster, view)
             if item is None or item.confidence is None:
                 continue
-            if best is None or item.score > best.score:
+            # On a tie the service a reader can name wins over "generic".
+            if best is None or (item.score, not item.rule.generic) > (
+                best.score, not best.rule.generic
+            ):
                 best = item
+        if best is not None and best.rule.generic:
+            fits = sorted({r.service for r in rules if not r.generic})
+            if fits:
+                best.evidence.append(f"the shape fits {', '.join(fits)} codes")
         return best
 
     def _finding(self, item: _Scored, view: _ChunkView) -> Finding:
@@ -373,6 +381,18 @@ class _ChunkView:
             )
         return known
 
+    def numbered(self, cluster: Cluster) -> int:
+        """How many of 1, 2, 3... stand right before the cluster's codes ("3. 1186 8779")."""
+        seen = set()
+        for token in cluster.tokens:
+            m = _NUMBERING.search(self.text, max(0, token.start - 8), token.start)
+            if m:
+                seen.add(int(m.group(1)))
+        k = 0
+        while k + 1 in seen:
+            k += 1
+        return k
+
     def code_lines(self, cluster: Cluster) -> list[str]:
         """Each line holding codes, with the codes blanked: what else the line holds."""
         residues: list[str] = []
@@ -444,6 +464,10 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     named = [t.label for t in wide if t.kind == f"name:{rule.id}"]
     own_keywords = [t.label for t in wide if t.kind == f"keyword:{rule.id}"]
     file_hint = rule.id in view.name_rules
+    if file_hint and rule.generic and view.name_rules - {rule.id}:
+        # A service's own download name (Backup-codes-<user>.txt) speaks for it,
+        # not for the generic rule whose looser name pattern it also fits.
+        file_hint = False
     code_name = bool(view.name_term_kinds) and view.code_name
     name_in_filename = f"name:{rule.id}" in view.name_term_kinds and not code_name
     strong_in_filename = not code_name and any(
@@ -459,7 +483,8 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if file_hint:
         item.score += 3.0
         ev.append(f"file name {view.source.name!r} matches the service's download name")
-    elif strong_in_filename:
+    elif strong_in_filename or rule.id in view.name_rules:
+        strong_in_filename = True
         item.score += 2.0
         ev.append("file name speaks of backup/recovery codes")
     service_named = bool(named or own_keywords or name_in_filename)
@@ -469,10 +494,14 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if rule.distinctive:
         item.score += 3.0
         ev.append("shape unique to the service")
+    layout = rule.numbered and n == rule.count and view.numbered(cluster) == rule.count
+    if layout:
+        item.score += 1.5
+        ev.append(f"numbered 1 to {rule.count}, the service's own layout")
     if (
         not rule.generic
         and cluster.shape.name in view.generic_shapes
-        and not (service_named or file_hint or rule.distinctive)
+        and not (service_named or file_hint or rule.distinctive or layout)
     ):
         item.score -= 1.0  # let the generic rule speak for an unnamed service
 

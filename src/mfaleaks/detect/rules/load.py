@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 _RULE_KEYS = {
     "id", "service", "title", "severity", "shapes", "count", "min_codes", "names",
-    "keywords", "context", "filenames", "distinctive", "codes_only_file", "remediation",
+    "keywords", "context", "filenames", "distinctive", "codes_only_file", "numbered", "remediation",
     "url", "description", "examples", "negative_examples",
 }
 _SHAPE_KEYS = {"pattern", "validate", "kind", "description"}
@@ -188,6 +188,7 @@ def _rule(
         filenames=filenames,
         distinctive=bool(entry.get("distinctive", False)),
         codes_only_file=bool(entry.get("codes_only_file", False)),
+        numbered=bool(entry.get("numbered", False)),
         remediation=str(entry["remediation"]),
         url=str(url) if isinstance(url, str) else None,
         description=str(entry.get("description", "")),

@@ -48,6 +48,7 @@ class Rule:
     filenames: tuple[regex.Pattern[str], ...]
     distinctive: bool
     codes_only_file: bool
+    numbered: bool  # the service numbers its codes 1..count (Google's download and print)
     remediation: str
     url: str | None
     description: str

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import regex
 
 from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_code
+from mfaleaks.detect.fields import column_label, is_table, label_before, record_bounds
 from mfaleaks.detect.gates import Gates
 from mfaleaks.detect.inline import allow_marker
 from mfaleaks.detect.mask import fingerprint, mask
@@ -314,6 +315,11 @@ class _ChunkView:
         return self._tests_or_docs if isinstance(self._tests_or_docs, str) else None
 
     @property
+    def table(self) -> bool:
+        """A CSV/TSV: each row is a record with its own words."""
+        return is_table(self.source.name)
+
+    @property
     def code_name(self) -> bool:
         """A source or test file: words in its name describe code, not saved codes."""
         return names_code(self.source.name)
@@ -453,12 +459,21 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         item.score -= 2.0  # a table or log of code-like values, not one issued set
         ev.append(f"{n} codes: far more than the {rule.count} the service issues")
 
-    # Words near the codes.
-    lo, hi = view.window(cluster, WIDE)
+    # Words near the codes; in a table, only the words of the codes' own rows.
+    if view.table:
+        lo, hi = near_lo, near_hi = record_bounds(view.text, cluster.start, cluster.end)
+    else:
+        lo, hi = view.window(cluster, WIDE)
+        near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
     wide = view.hits.within(lo, hi)
-    near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
     near = view.hits.within(near_lo, near_hi)
     strong = _strong_terms(rule, near if rule.count == 1 else wide)
+    # A field named for a TOTP secret says what its value is, whatever the wording.
+    label = None
+    if rule.service == "totp" and rule.count == 1 and not rule.distinctive:
+        label = label_before(view.text, cluster.start) or (
+            column_label(view.text, cluster.start, view.source.name) if view.table else None
+        )
     weak = [t.label for t in wide if t.kind.startswith("vocab:") and
             t.kind[6:] in rule.context and t.kind[6:] in WEAK_VOCABULARY]
     named = [t.label for t in wide if t.kind == f"name:{rule.id}"]
@@ -474,6 +489,9 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         k.startswith("vocab:") and k[6:] in rule.context and k[6:] not in WEAK_VOCABULARY
         for k in view.name_term_kinds
     )
+    if label:
+        item.score += 3.0
+        ev.append(f"in a field named for a TOTP secret ({label})")
     if strong:
         item.score += 3.0
         ev.append(f"words nearby: {', '.join(sorted(set(strong))[:3])}")
@@ -526,7 +544,7 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     # Look-alikes.
     negatives = sorted({t.label for t in view.hits.within(near_lo, near_hi)
                         if t.kind == f"vocab:{NEGATIVE_VOCABULARY}"})
-    if negatives:
+    if negatives and not label:  # other fields' words are not this value's
         item.score -= 2.5 if len(negatives) == 1 else 4.0
         ev.append(f"look-alike wording nearby: {', '.join(negatives[:3])}")
     if cluster.shape.kind == "digits":
@@ -545,12 +563,12 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         ev.append("published example secret or RFC test vector")
 
     # A lone or unexplained cluster cannot be more than a hint.
-    if rule.count == 1 and not strong and not file_hint and not rule.distinctive:
+    if rule.count == 1 and not (strong or label or file_hint or rule.distinctive):
         return None
     if rule.generic and not (strong or strong_in_filename):
         return None
     # A service name alone (with no recovery or two-factor wording) is not enough.
-    if not (strong or weak or file_hint or rule.distinctive or strong_in_filename):
+    if not (strong or weak or label or file_hint or rule.distinctive or strong_in_filename):
         item.capped = True
     return item
 

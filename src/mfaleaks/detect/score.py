@@ -11,6 +11,7 @@ rules fit the same codes, the best-supported rule wins.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from mfaleaks.detect.match import (
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.prefilter import Prefilter
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
+from mfaleaks.detect.wrap import unwrap
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
 
 HIGH, MEDIUM, LOW = 7.0, 4.5, 2.5
@@ -127,6 +129,19 @@ class Engine:
         )
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
+        seen: set[str] = set()
+        for finding in self._scan(chunk, source):
+            seen.add(finding.fingerprint)
+            yield finding
+        # Codes broken across lines (PDF text, narrow mail): read again with them joined.
+        joined = unwrap(chunk.text)
+        if joined is not None:
+            again = dataclasses.replace(chunk, text=joined, boxes=())
+            for finding in self._scan(again, source):
+                if finding.fingerprint not in seen:
+                    yield finding
+
+    def _scan(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         text = chunk.text
         if chunk.source == "ocr":
             text = normalise_ocr(text)

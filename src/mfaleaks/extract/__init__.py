@@ -36,6 +36,7 @@ _WHERE: dict[Kind, tuple[str, str]] = {
     Kind.BZIP2: ("archive", "extract_bzip2"),
     Kind.XZ: ("archive", "extract_xz"),
     Kind.SEVENZ: ("archive", "extract_7z"),
+    Kind.SQLITE: ("sqlite", "extract_sqlite"),
 }
 
 

@@ -36,6 +36,7 @@ class Kind(StrEnum):
     BZIP2 = "bzip2"
     XZ = "xz"
     SEVENZ = "7z"
+    SQLITE = "sqlite"
     OLE = "ole"
     BINARY = "binary"
 
@@ -113,6 +114,8 @@ def _sniff(head: bytes) -> Kind | None:
         return Kind.BINARY
     if head.startswith(b"!BDN"):
         return Kind.PST
+    if head.startswith(b"SQLite format 3\x00"):
+        return Kind.SQLITE
     if head.startswith(_OLE_MAGIC):
         return Kind.OLE  # refined by _ole_kind when the whole source is at hand
     if head.startswith(b"{\\rtf"):

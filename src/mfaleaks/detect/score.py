@@ -21,6 +21,7 @@ from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_cod
 from mfaleaks.detect.fields import column_label, is_table, label_before, record_bounds
 from mfaleaks.detect.gates import Gates
 from mfaleaks.detect.inline import allow_marker
+from mfaleaks.detect.jsonstr import decoded
 from mfaleaks.detect.mask import fingerprint, mask
 from mfaleaks.detect.match import (
     Cluster,
@@ -51,7 +52,8 @@ _BULLETS = regex.compile(
     regex.I,
 )
 
-_NUMBERING = regex.compile(r"(?<![\p{N}])(\d{1,2})[.)][ \t]*$")
+# "3. 1186 8779"; OCR reads "4, 1266 3849", or "2 9558 2428" once ocrfix unglued it.
+_NUMBERING = regex.compile(r"(?<![\p{N}.,])(\d{1,2})(?:[.),][ \t]*|[ \t]+)$")
 _ADDRESS = regex.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.\p{L}{2,}(?!\w)")
 
 
@@ -129,17 +131,36 @@ class Engine:
         )
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
-        seen: set[str] = set()
-        for finding in self._scan(chunk, source):
-            seen.add(finding.fingerprint)
-            yield finding
-        # Codes broken across lines (PDF text, narrow mail): read again with them joined.
+        # Other readings of the same text: codes broken across lines (PDF text, narrow
+        # mail) joined, and JSON strings (notes, messages) as the text they hold. The
+        # same codes found in several readings give one finding, the best supported.
+        variants: list[tuple[TextChunk, list[int] | None]] = []
         joined = unwrap(chunk.text)
         if joined is not None:
-            again = dataclasses.replace(chunk, text=joined, boxes=())
+            variants.append((dataclasses.replace(chunk, text=joined, boxes=()), None))
+        json_text = decoded(chunk.text) if chunk.source == "text" else None
+        if json_text is not None:
+            variants.append((dataclasses.replace(chunk, text=json_text[0], boxes=()),
+                             json_text[1]))
+        if not variants:
+            yield from self._scan(chunk, source)
+            return
+        found = list(self._scan(chunk, source))
+        where = {f.fingerprint: i for i, f in reversed(list(enumerate(found)))}
+        for again, lines in variants:
             for finding in self._scan(again, source):
-                if finding.fingerprint not in seen:
-                    yield finding
+                i = where.get(finding.fingerprint)
+                if i is not None and found[i].score >= finding.score:
+                    continue
+                if lines is not None and finding.line is not None and chunk.line is not None:
+                    k = min(finding.line - chunk.line, len(lines) - 1)
+                    finding = dataclasses.replace(finding, line=chunk.line + lines[k])
+                if i is None:
+                    where[finding.fingerprint] = len(found)
+                    found.append(finding)
+                else:
+                    found[i] = finding
+        yield from found
 
     def _scan(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         text = chunk.text
@@ -402,17 +423,14 @@ class _ChunkView:
             )
         return known
 
-    def numbered(self, cluster: Cluster) -> int:
-        """How many of 1, 2, 3... stand right before the cluster's codes ("3. 1186 8779")."""
+    def numbered(self, cluster: Cluster) -> set[int]:
+        """The list numbers that stand right before the cluster's codes ("3. 1186 8779")."""
         seen = set()
         for token in cluster.tokens:
             m = _NUMBERING.search(self.text, max(0, token.start - 8), token.start)
             if m:
                 seen.add(int(m.group(1)))
-        k = 0
-        while k + 1 in seen:
-            k += 1
-        return k
+        return seen
 
     def code_lines(self, cluster: Cluster) -> list[str]:
         """Each line holding codes, with the codes blanked: what else the line holds."""
@@ -527,7 +545,10 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if rule.distinctive:
         item.score += 3.0
         ev.append("shape unique to the service")
-    layout = rule.numbered and n == rule.count and view.numbered(cluster) == rule.count
+    # Numbered 1..count (OCR may lose a code or a number: 80% of them will do).
+    numbers = view.numbered(cluster) if rule.numbered and n >= 0.8 * rule.count else set()
+    layout = (n <= rule.count and max(numbers, default=rule.count + 1) <= rule.count
+              and len(numbers) >= 0.8 * rule.count)
     if layout:
         item.score += 1.5
         ev.append(f"numbered 1 to {rule.count}, the service's own layout")
@@ -583,7 +604,8 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if rule.generic and not (strong or strong_in_filename):
         return None
     # A service name alone (with no recovery or two-factor wording) is not enough.
-    if not (strong or weak or label or file_hint or rule.distinctive or strong_in_filename):
+    if not (strong or weak or label or layout or file_hint or rule.distinctive
+            or strong_in_filename):
         item.capped = True
     return item
 

@@ -40,9 +40,15 @@ _DIGIT_TABLE = str.maketrans(_DIGIT)
 _HEX_TABLE = str.maketrans(_HEX)
 
 
+# A list number glued to the code it numbers ("2.9558 2428", "4,1266 3849"): tesseract
+# drops the space after the dot, and the code then reads as a decimal number.
+# Only where a list starts: at the start of a line or after a column's gap.
+_GLUED_NUMBER = re.compile(r"(?m)(^[ \t]*|(?<=  ))(\d{1,2})[.,](?=\d{4} \d{4}(?!\d))")
+
+
 def normalise_ocr(text: str) -> str:
     """Map look-alikes to digits (or hex letters) inside code-like tokens; length is kept."""
-    return _TOKEN.sub(_fix, text)
+    return _GLUED_NUMBER.sub(r"\1\2 ", _TOKEN.sub(_fix, text))
 
 
 def _fix(m: re.Match[str]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Explicit list: each module writes its own part of the share.
-PARTS = ["fixtures_text", "fixtures_mail", "fixtures_images", "fixtures_docs"]
+PARTS = ["fixtures_text", "fixtures_mail", "fixtures_images", "fixtures_docs", "fixtures_precision"]
 
 
 def main(target: str = "fixtures") -> None:

@@ -1,0 +1,149 @@
+"""Evidence for and against a finding (issue 21): example secrets, tests and docs, fields,
+records, wrapped codes, JSON strings, SQLite notes, logs and changelogs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from conftest import invoke
+from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_code
+from mfaleaks.detect.fields import column_label, label_before
+from mfaleaks.detect.jsonstr import decoded
+from mfaleaks.detect.ocrfix import normalise_ocr
+from mfaleaks.detect.wrap import unwrap
+
+SEED = "MLZKRUYKQHDX4GQZXQYXJXVF4OLDSQTU"  # made up
+
+
+def scan(path: Path, *args: str) -> dict[str, Any]:
+    res = invoke("scan", "--format", "json", "--jobs", "1", "--no-ocr", *args, str(path))
+    assert res.exit_code in (0, 1), res.stderr
+    report: dict[str, Any] = res.report
+    return report
+
+
+def services(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f["service"], f["confidence"]) for f in report["findings"]]
+
+
+def test_known_examples_are_the_published_ones_only() -> None:
+    assert known_examples(["JBSWY3DPEHPK3PXP"])
+    assert known_examples(["jbsw y3dp ehpk 3pxp"])
+    assert known_examples(["otpauth://totp/Ex:a@b.c?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"])
+    assert known_examples(["94287082", "07081804", "14050471"])
+    assert not known_examples([SEED])
+    assert not known_examples([f"otpauth://totp/GitHub:jdoe?secret={SEED}"])
+
+
+def test_tests_and_docs_folders_and_names() -> None:
+    assert in_tests_or_docs("repo/tests/test_totp.py")
+    assert in_tests_or_docs("/usr/share/doc/dpkg/changelog.gz")
+    assert in_tests_or_docs("src/totp_test.go")
+    assert in_tests_or_docs("export.zip", ("docs/usage.md",))
+    assert not in_tests_or_docs("home/jdoe/Documents/Backup-codes-jdoe.txt")
+    assert not in_tests_or_docs("/tmp/pytest-of-root/pytest-3/test_scan0/codes.txt")
+    assert names_code("test_totp.py") and names_code("totp.rs")
+    assert not names_code("recovery-codes.txt")
+
+
+def test_field_labels_name_totp_secrets() -> None:
+    for text in (f"TOTP_SECRET={SEED}", f'"secret": "{SEED}"  # totp',
+                 f"oathtool --totp -b {SEED}", f"<Key>otp</Key><Value>{SEED}"):
+        assert label_before(text, text.index(SEED)), text
+    plain = f"api_secret = {SEED}"
+    assert label_before(plain, plain.index(SEED)) is None  # no TOTP wording anywhere
+    table = f"url,username,password,totp\nhttps://x,jdoe,pw,{SEED}\n"
+    assert column_label(table, table.index(SEED), "lastpass.csv") == "totp"
+    assert column_label(table, table.index("pw,"), "lastpass.csv") is None
+
+
+def test_unwrap_joins_codes_broken_across_lines_and_keeps_line_numbers() -> None:
+    text = "Secret Key\nA3-ABC123-DEF456-\ufffe\r\nGH789-JK234-LM567-NP890\nafter\n"
+    joined = unwrap(text)
+    assert joined is not None
+    assert "A3-ABC123-DEF456-GH789-JK234-LM567-NP890" in joined
+    assert joined.split("\n").index("after") == text.split("\n").index("after")
+    assert unwrap("a well-\nknown word\n") is None
+    assert unwrap("ABCD EFGH IJKL MNOP\nQRST UVWX YZ23 4567\n") == (
+        "ABCD EFGH IJKL MNOP QRST UVWX YZ23 4567\n\n")
+
+
+def test_json_strings_decoded_with_their_lines() -> None:
+    got = decoded('{"a": 1,\n "text": "codes\\n5305 2471\\n6468 0791"}\n')
+    assert got is not None
+    text, lines = got
+    assert "\n5305 2471\n6468 0791" in text
+    assert lines == [0, 1, 1, 1, 2]
+    assert decoded("plain text\\n with an escape") is None
+
+
+def test_ocr_list_number_glued_to_a_code() -> None:
+    assert normalise_ocr("2.9558 2428 7. 7649 7486") == "2 9558 2428 7. 7649 7486"
+    assert normalise_ocr("version 1.2345 6789") == "version 1.2345 6789"  # not a list number
+
+
+def test_rfc_vectors_in_a_test_module_stay_below_medium(tmp_path: Path) -> None:
+    tests = tmp_path / "otp" / "tests"
+    tests.mkdir(parents=True)
+    (tests / "test_totp.py").write_text(
+        'SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # TOTP secret key, RFC 6238\n'
+        'URI = "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"\n')
+    assert scan(tmp_path)["findings"] == []
+    low = scan(tmp_path, "--min-confidence", "low")["findings"]
+    assert all(f["confidence"] == "low" for f in low)
+
+
+def test_a_real_seed_in_exports_is_found_by_its_field(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"DATABASE_URL=postgres://db/app\nTOTP_SECRET={SEED}\n")
+    (tmp_path / ".bash_history").write_text(f"ls\noathtool --totp -b {SEED.lower()}\n")
+    rows = "".join(f"https://site{i}.example,user{i},pw{i},,,Site {i},Work,0\n" for i in range(60))
+    (tmp_path / "lastpass_export.csv").write_text(
+        "url,username,password,totp,extra,name,grouping,fav\n" + rows
+        + f"https://github.com,jdoe,pw,{SEED},,GitHub,Dev,0\n")
+    report = scan(tmp_path)
+    by_file = {Path(f["path"]).name: f for f in report["findings"]}
+    assert set(by_file) == {".env", ".bash_history", "lastpass_export.csv"}
+    assert all(f["service"] == "totp" for f in by_file.values())
+
+
+def test_words_of_one_row_do_not_count_for_another(tmp_path: Path) -> None:
+    (tmp_path / "packages.tsv").write_text(
+        "name\tdescription\npyotp\tTOTP one-time passwords\n"
+        "PYOTPAUTHENTICATORKIT\tcommand line helpers\n")
+    assert scan(tmp_path)["findings"] == []
+
+
+def test_sticky_notes_database_is_read(tmp_path: Path) -> None:
+    db = tmp_path / "plum.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE Note (Text varchar, Id varchar)")
+    con.execute("INSERT INTO Note VALUES (?, ?)", (
+        "\\id=1 GitHub recovery codes\nd1371-c1714\n9d439-536b3\n216fd-aeeb9\n75729-fae92\n"
+        "3d5a4-fd12a\nabfe2-28f21\n9e9cb-0eb53\nf1694-7ccf2\n", "1"))
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    report = scan(tmp_path)
+    assert services(report) == [("github", "high")]
+    assert report["findings"][0]["location"] == "table Note"
+    assert db.read_bytes() == before  # read from memory: the file is never written
+    (tmp_path / "plum.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    report = scan(tmp_path)
+    assert report["findings"] == []
+
+
+def test_session_ids_in_time_stamped_log_lines_are_not_codes(tmp_path: Path) -> None:
+    lines = "".join(
+        f"Mar  1 09:{i:02d}:11 web sshd[{100 + i}]: two-factor session "
+        f"{(i * 7919 + 0x1F2E3D4C5B6A7988) % 16**16:016x} opened\n" for i in range(30))
+    (tmp_path / "auth.log").write_text(lines)
+    assert scan(tmp_path)["findings"] == []
+
+
+def test_issue_references_in_changelogs_are_not_codes(tmp_path: Path) -> None:
+    (tmp_path / "changelog").write_text(
+        "  * the recovery code assumed the execution would not reach it.\n"
+        + "".join(f"  * Translation {i}. Closes: #{497041 + 7919 * i}\n" for i in range(8)))
+    assert scan(tmp_path)["findings"] == []

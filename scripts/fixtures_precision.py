@@ -17,8 +17,8 @@ import random
 import sqlite3
 import string
 import sys
-import tempfile
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +65,8 @@ def google_de(rng: random.Random, email: str) -> str:
 
 def google_ja(rng: random.Random, email: str) -> str:
     return (
-        "バックアップ コードを保存してください\nバックアップ コードは安全な場所に保管してください。\n\n"
+        "バックアップ コードを保存してください\n"
+        "バックアップ コードは安全な場所に保管してください。\n\n"
         + numbered(google_codes(rng)) + f"\n\n({email})\n"
         "* 各バックアップ コードは 1 回だけ使用できます。\n"
         "* このコードの生成日: 2026年3月3日\n"
@@ -164,7 +165,8 @@ def _docs(rng: random.Random, pos: Add, neg: Add) -> None:
         f'SECRET_256 = "{RFC_SEED_32}"\n\n'
         "def test_totp_vectors():\n    totp = TOTP(SECRET, digits=8)\n"
         '    assert totp.at(59) == "94287082"\n    assert totp.at(1111111109) == "07081804"\n'
-        '    assert totp.at(1111111111) == "14050471"\n    assert totp.at(1234567890) == "89005924"\n'
+        '    assert totp.at(1111111111) == "14050471"\n'
+        '    assert totp.at(1234567890) == "89005924"\n'
         '    assert totp.at(2000000000) == "69279037"\n\n'
         "def test_hotp_vectors():\n    hotp = HOTP(SECRET)\n"
         '    assert [hotp.at(i) for i in range(4)] == ["755224", "287082", "359152", "969429"]\n\n'
@@ -224,7 +226,8 @@ def _logs(rng: random.Random, pos: Add, neg: Add) -> None:
     ids = "".join(f"2026-03-01T09:{i:02d}:00Z request_id={pick(rng, HEX, 16)} 2fa verify ok\n"
                   for i in range(20))
     neg(cls, "var/app-2fa.log", ids)
-    one_per_line = "MFA recovery job ids\n" + "\n".join(pick(rng, HEX, 16) for _ in range(40)) + "\n"
+    job_ids = "\n".join(pick(rng, HEX, 16) for _ in range(40))
+    one_per_line = "MFA recovery job ids\n" + job_ids + "\n"
     neg(cls, "var/mfa-recovery-jobs.txt", one_per_line)
     # Codes a person pasted into a ticket stay a finding.
     pos(cls, "tickets/4711.txt",
@@ -276,11 +279,12 @@ def _attribution(rng: random.Random, pos: Add, neg: Add) -> None:
         "Backup-codes-anna.txt")
     # Read by OCR: a screenshot of the download open in an editor, and a fax of its print.
     pos(cls, "scans/Screenshot 2026-03-01 091500.png",
-        _picture(["Backup-codes-anna.txt - Notepad", ""] + numbered(google_codes(rng)).split("\n")),
+        _picture(["Backup-codes-anna.txt - Notepad", "",
+                  *numbered(google_codes(rng)).split("\n")]),
         "google")
     pos(cls, "scans/fax-20260301-0912.tif",
-        _picture(["FAX  +49 30 1234567   01.03.2026 09:12   P.1", "", "backup codes", ""]
-                 + numbered(google_codes(rng)).split("\n"), "TIFF"), "google")
+        _picture(["FAX  +49 30 1234567   01.03.2026 09:12   P.1", "", "backup codes", "",
+                  *numbered(google_codes(rng)).split("\n")], "TIFF"), "google")
     # Digits in the same layout that are not codes.
     neg(cls, "anna/price-list.txt",
         "Price list\n\n" + "\n".join(
@@ -307,7 +311,8 @@ def _wrapped(root: Path, base: str, rng: random.Random, pos: Add, neg: Add,
     html = (
         "From: 1Password <hello@1password.example>\nTo: jdoe@example.org\n"
         "Subject: Your Emergency Kit\nDate: Sun, 1 Mar 2026 09:00:00 +0000\n"
-        "Message-ID: <kit2@example.org>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"
+        "Message-ID: <kit2@example.org>\nMIME-Version: 1.0\n"
+        "Content-Type: text/html; charset=utf-8\n\n"
         "<html><body><table width=\"220\"><tr><td>Your Secret Key:</td></tr><tr><td>"
         f"{key2[:17]}<br>\n{key2[17:]}</td></tr></table></body></html>\n")
     pos(cls, "mail/emergency-kit.eml", html, "1password")
@@ -364,7 +369,8 @@ def _exports(rng: random.Random, pos: Add, neg: Add) -> None:
         f"<String><Key>TimeOtp-Secret-Base32</Key><Value>{s[3]}</Value></String>"
         "</Entry></Group></Root></KeePassFile>\n", "totp")
     pos(cls, "keepassxc.csv",
-        '"Group","Title","Username","Password","URL","Notes","TOTP","Icon","Last Modified","Created"\n'
+        '"Group","Title","Username","Password","URL","Notes","TOTP","Icon",'
+        '"Last Modified","Created"\n'
         f'"Root","GitLab","jdoe","pw","https://gitlab.com","","otpauth://totp/GitLab:jdoe?secret={s[4]}&period=30&digits=6&issuer=GitLab","0","2026-03-01T09:00:00Z","2026-03-01T09:00:00Z"\n',
         "totp")
     pos(cls, "lastpass_export.csv",
@@ -439,7 +445,8 @@ def _more_exports(rng: random.Random, pos: Add, neg: Add, s: list[str]) -> None:
         {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [
             {"name": "stdout", "output_type": "stream",
              "text": [f"TOTP secret: {extra[1]}\n"]}],
-         "source": ["import pyotp\n", "secret = pyotp.random_base32()\n", "print('TOTP secret:', secret)"]}],
+         "source": ["import pyotp\n", "secret = pyotp.random_base32()\n",
+                    "print('TOTP secret:', secret)"]}],
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     pos(cls, "lab/mfa-setup.ipynb", json.dumps(nb, indent=1), "totp")
     pos(cls, "wiki/Accounts/Proton.md",

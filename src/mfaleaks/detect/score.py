@@ -340,7 +340,7 @@ class _ChunkView:
         self._nonempty: int | None = None
         self._facts: dict[tuple[str, int, int], _ClusterFacts] = {}
         self.generic_shapes: frozenset[str] = frozenset()
-        self._tests_or_docs: str | None | bool = False  # False: not worked out yet
+        self._tests_or_docs: str | bool | None = False  # False: not worked out yet
 
     @property
     def tests_or_docs(self) -> str | None:

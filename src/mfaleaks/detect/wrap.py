@@ -16,7 +16,9 @@ _MAYBE = re.compile(r"\ufffe|[A-Z0-9]-[ \t]*\r?\n|[A-Za-z0-9]{4}[ \t]*\r?\n[ \t]
 _HYPHEN_END = re.compile(r"(?:^|[\s:])[A-Z0-9]+(?:-[A-Z0-9]+)+(?:-?\ufffe|-)$")
 _NEXT_HYPHENATED = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*(?:\s|$)")
 # Groups of four split between lines: "ABCD EFGH IJKL MNOP" / "QRST UVWX ...".
-_GROUPS_END = re.compile(r"(?:^|[\s:])(?:[A-Z0-9]{4} )+[A-Z0-9]{4}$|(?:^|[\s:])(?:[0-9a-f]{4} )+[0-9a-f]{4}$")
+_GROUPS_END = re.compile(
+    r"(?:^|[\s:])(?:[A-Z0-9]{4} )+[A-Z0-9]{4}$|(?:^|[\s:])(?:[0-9a-f]{4} )+[0-9a-f]{4}$"
+)
 _GROUPS_NEXT = re.compile(r"^(?:[A-Z0-9]{4}|[0-9a-f]{4})(?: |$)")
 
 

@@ -57,7 +57,7 @@ def _table_text(con: sqlite3.Connection, table: str, budget: int) -> tuple[str, 
     parts: list[str] = []
     used = 0
     try:
-        rows = con.execute(f"SELECT * FROM {quoted} LIMIT {MAX_ROWS}")  # noqa: S608 (quoted name)
+        rows = con.execute(f"SELECT * FROM {quoted} LIMIT {MAX_ROWS}")  # the name is quoted
         for row in rows:
             record = "\n".join(v for v in row if isinstance(v, str) and v.strip())
             if not record:

@@ -43,6 +43,8 @@ def test_tests_and_docs_folders_and_names() -> None:
     assert in_tests_or_docs("src/totp_test.go")
     assert in_tests_or_docs("export.zip", ("docs/usage.md",))
     assert not in_tests_or_docs("home/jdoe/Documents/Backup-codes-jdoe.txt")
+    assert not in_tests_or_docs("share/docs/export.xml")  # someone's documents
+    assert in_tests_or_docs("repo/docs/usage.md")
     assert not in_tests_or_docs("/tmp/pytest-of-root/pytest-3/test_scan0/codes.txt")
     assert names_code("test_totp.py") and names_code("totp.rs")
     assert not names_code("recovery-codes.txt")

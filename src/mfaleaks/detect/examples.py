@@ -54,8 +54,16 @@ def known_examples(codes: Iterable[str]) -> bool:
 
 _TEST_FOLDERS = frozenset({
     "test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "test-data",
-    "test_data", "doc", "docs", "documentation", "example", "examples", "sample", "samples",
+    "test_data", "example", "examples",
 })
+# "Docs" on a file share is often someone's documents: a doc folder counts only for
+# documentation formats (Markdown, reST, HTML, man and info pages, compressed
+# changelogs, README-like names), not for a .txt, a sheet or an export.
+_DOC_FOLDERS = frozenset({"doc", "docs", "documentation"})
+_DOC_NAME = re.compile(
+    r"(?i)(?:\.(?:md|markdown|rst|adoc|asciidoc|html?|texi|info|gz|[1-9])"
+    r"|^(?:readme|changelog|changes|news|history|copyright|authors)[^.]*)$"
+)
 _TEST_NAME = re.compile(
     r"(?i)^(?:test_.*\.py|.*_test\.(?:py|go|rb|rs|c|cc|cpp|js|ts)|conftest\.py"
     r"|.*\.(?:test|spec)\.[jt]sx?|.*(?:Test|Tests|Spec)\.(?:java|kt|cs|scala|swift|php))$"
@@ -71,8 +79,10 @@ def in_tests_or_docs(path: str, chain: Iterable[str] = ()) -> str | None:
     """Why the file is a test or documentation (a folder or its name), or None."""
     parts = re.split(r"[/\\]", path) + [p for c in chain for p in re.split(r"[/\\]", c)]
     name = parts[-1] if parts else ""
+    doc_name = bool(_DOC_NAME.search(name) or _CODE_NAME.search(name))
     for folder in parts[:-1]:
-        if folder.lower() in _TEST_FOLDERS:
+        low = folder.lower()
+        if low in _TEST_FOLDERS or (low in _DOC_FOLDERS and doc_name):
             return f"in a {folder}/ folder (tests or documentation)"
     if _TEST_NAME.match(name):
         return f"{name!r} is a test module"

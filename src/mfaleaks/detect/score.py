@@ -563,7 +563,8 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     residues, pure = facts.residues, facts.pure
     mixed = n > 1 and residues > 0 and pure < 0.5 * residues
     codes_only = view.chunk.whole and n >= max(rule.min_codes, 4) and not mixed
-    if codes_only and residues >= 0.8 * view.nonempty_lines:
+    alone = codes_only and residues >= 0.8 * view.nonempty_lines
+    if alone:
         item.score += 1.5
         ev.append("the file holds these codes and little else")
         if rule.codes_only_file and n == rule.count:
@@ -607,6 +608,10 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if not (strong or weak or label or layout or file_hint or rule.distinctive
             or strong_in_filename):
         item.capped = True
+        # Letters and digits with nothing for them (no word, no name, not a file of
+        # codes): identifiers in code, not even a hint (proton's alnum-8-12 in enums).
+        if not (service_named or alone) and cluster.shape.kind in ("alnum", "hex"):
+            return None
     return item
 
 

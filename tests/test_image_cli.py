@@ -13,7 +13,7 @@ import pytest
 
 from conftest import invoke
 from mfaleaks.extract.image import NO_TESSERACT
-from mfaleaks.images import ocr, ocrcache
+from mfaleaks.images import engine, ocr, ocrcache
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gen_images as gen
@@ -138,14 +138,15 @@ def test_without_tesseract_images_are_listed_as_not_read(
 ) -> None:
     folder = recall_set[1]
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH where no tesseract lives
+    monkeypatch.setenv(engine.FORCE_ENV, "program")  # and no tesseract in process
     assert shutil.which("tesseract") is None
-    ocr.tesseract_available.cache_clear()
+    engine.reset()
     ocrcache.clear_memory()
     try:
         report, _ = _scan(str(folder / "enrol-totp.png"), str(folder / "github-light-1x.png"))
     finally:
         monkeypatch.undo()
-        ocr.tesseract_available.cache_clear()
+        engine.reset()
     assert [(Path(f["path"]).name, f["source"]) for f in report["findings"]] == [
         ("enrol-totp.png", "qr")]
     assert sorted((Path(e["path"]).name, e["reason"]) for e in report["errors"]) == [

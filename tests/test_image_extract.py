@@ -19,7 +19,7 @@ from PIL import Image
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import NO_TESSERACT, extract_image, no_text_reason
-from mfaleaks.images import ocr, ocrcache
+from mfaleaks.images import engine, ocr, ocrcache
 from mfaleaks.images.qr import migration_lines
 from mfaleaks.models import Origin, Skip, Source, TextChunk
 
@@ -241,14 +241,15 @@ def test_no_ocr_reads_qr_codes_only(codes_crop: tuple[list[str], Image.Image]) -
 
 def test_missing_tesseract_is_a_skip_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
-    ocr.tesseract_available.cache_clear()
+    monkeypatch.setenv(engine.FORCE_ENV, "program")  # and no tesseract in process
+    engine.reset()
     try:
         secret = gen.base32_secret(random.Random(7))
         uri = gen.otpauth_uri("ACME", "bob@example.com", secret)
         items = _run(gen.encode(gen.render_enrolment(uri, secret), "PNG"), "enrol.png")
     finally:
         monkeypatch.undo()
-        ocr.tesseract_available.cache_clear()
+        engine.reset()
     assert [c.text for c in _chunks(items, "qr")] == [uri]  # QR codes are still read
     assert _skips(items) == [NO_TESSERACT]
 

@@ -209,7 +209,8 @@ def test_a_file_put_off_comes_back_as_such_and_the_batch_goes_on(
         f"{i:05x}-{i * 7:05x}" for i in range(0x1a2b3, 0x1a2b3 + 16)) + "\n")
     batch = [Source(Origin(str(p)), p.name, fs_path=str(p), size=p.stat().st_size)
              for p in (shot, note)]
-    key = f"{cache_key(hashlib.sha256(data).hexdigest(), ocr.SETTINGS)}:{_limits_id(limits)}"
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"{cache_key(digest, ocr.cache_settings())}:{_limits_id(limits)}"
     pid, w = _hold_claim(key)
     try:
         first = scanjob.scan_batch(batch)

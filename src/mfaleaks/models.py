@@ -270,6 +270,8 @@ class Stats:
     bytes: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    pictures_read: int = 0  # picture pages read by OCR
+    pictures_dismissed: int = 0  # picture pages that could not hold a code (not OCR'd)
 
 
 @dataclass
@@ -303,3 +305,5 @@ class FileResult:
     reused: bool = False  # the worker had read the same content under this name before
     files: int = 1  # files this result stands for (a rescan answers unchanged ones together)
     put_off: bool = False  # not scanned yet: its worker met a picture another one is reading
+    pictures_read: int = 0
+    pictures_dismissed: int = 0

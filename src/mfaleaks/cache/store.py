@@ -140,6 +140,7 @@ def engine_key(rule_files: Iterable[Path], options: object, ocr: bool) -> str:
 _LIBRARIES = frozenset({
     "regex", "ahocorasick_rs", "pillow", "python_magic", "zxing_cpp", "pypdfium2",
     "striprtf", "extract_msg", "pillow_heif", "py7zr", "libpff_python",
+    "tesserocr",  # its wheel bundles the libtesseract that reads pictures in process
 })
 
 
@@ -177,10 +178,14 @@ def _tesseract_identity() -> str:
     """The tesseract program and its language data as installed (an upgrade changes OCR
     output). From file facts: asking `tesseract --version` costs a process start."""
     program = _on_path("tesseract")
+    # Which engine reads (images/engine.py: tesserocr's version is among the libraries
+    # above, unless the program is forced); kept in step with that module by hand,
+    # since cache/ may not import images/.
+    forced = os.environ.get("MFALEAKS_OCR_ENGINE", "")
     if program is None:
-        return "none"
+        return f"none {forced}"
     prefix = os.environ.get("TESSDATA_PREFIX", "")
-    facts = [program, prefix]
+    facts = [program, prefix, forced]
     data = glob.glob(os.path.join(prefix, "*.traineddata")) if prefix else []
     data += glob.glob("/usr/share/tesseract-ocr/*/tessdata/*.traineddata")  # Debian's place
     for path in [os.path.realpath(program), *sorted(data)]:

@@ -29,6 +29,8 @@ class Budget:
 
     expanded: int = 0
     cache: dict[str, object] = field(default_factory=dict)
+    pictures_read: int = 0  # pages given to OCR
+    pictures_dismissed: int = 0  # pages that could not hold a code, dismissed unread
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Image -> text with word boxes, through the tesseract binary (pytesseract).
+"""Image -> text with word boxes, by tesseract (in process, or the program: engine.py).
 
 Preparation follows what measured best on this kind of input (see bench/):
 grayscale, dark mode inverted, small text upscaled with LANCZOS, page
@@ -9,38 +9,31 @@ The text keeps the page's layout (`mfaleaks.images.layout`): columns apart, one
 line per text line, and every word's box in the pixels of the image the
 caller passed in, not of the upscaled copy.
 
-Nothing sensitive touches a shared directory: the prepared image and
-tesseract's TSV live in a private (0700) temporary directory that is removed
-at once.
+Nothing is written to disk: the page goes to the engine in memory and its
+words come back in memory (engine.py), whichever engine reads.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import statistics
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import cast
 
-import pytesseract
-from PIL import Image, ImageDraw, ImageFilter, ImageOps, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
+from mfaleaks.images import engine
 from mfaleaks.images.layout import layout, words_from_tsv
 from mfaleaks.models import Box
 
-PSM = "--psm 6"
-LANG = "eng"
+PSM = f"--psm {engine.PSM}"
+LANG = engine.LANG
 UPSCALE_MAX_SIDE = 1600  # without a line height: short side above which text is large enough
 READABLE_LINE = 11.0  # px: lines at least this tall are read at their own size
 TARGET_LINE = 20.0  # px: smaller lines are enlarged to about this height
 MAX_WORK_PIXELS = 16_000_000  # tesseract input cap: upscale less, or downscale, past this
-_CONFIG = f"-c tessedit_create_tsv=1 {PSM}"
-SETTINGS = f"{PSM}|{LANG}|v1"  # part of the cache key: change it when preparation changes
+SETTINGS = f"{PSM}|{LANG}|v2"  # part of the cache key: change it when preparation changes
 
 
 class OcrError(Exception):
@@ -55,10 +48,14 @@ class OcrText:
     scale: float  # factor applied before tesseract (for reports and the bench)
 
 
-@lru_cache(maxsize=1)
 def tesseract_available() -> bool:
-    cmd = pytesseract.pytesseract.tesseract_cmd
-    return shutil.which(cmd) is not None
+    return engine.current() is not None
+
+
+def cache_settings() -> str:
+    """SETTINGS and the engine that reads (5.5 in process and 5.3 as a program may
+    read a page differently): what an image's cache key depends on."""
+    return f"{SETTINGS}|{engine.identity()}"
 
 
 def to_gray(img: Image.Image) -> Image.Image:
@@ -171,31 +168,25 @@ def read_text(
 
 
 def _run_tesseract(prepared: Image.Image, timeout: float) -> list[list[str]]:
-    # Tesseract's OpenMP threads fight the worker processes for the cores: one thread
-    # per tesseract is 4x faster on 2 cores. setdefault keeps a user's explicit choice.
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    with tempfile.TemporaryDirectory(prefix="mfaleaks-ocr-") as tmp:
-        src = Path(tmp, "page.pgm")  # PGM: no compression to pay for, read by leptonica
-        prepared.save(src, format="PPM")
-        base = Path(tmp, "out")
-        try:
-            pytesseract.pytesseract.run_tesseract(
-                str(src), str(base), extension="tsv", lang=LANG, config=_CONFIG,
-                timeout=timeout if timeout > 0 else 0,
-            )
-        except pytesseract.TesseractNotFoundError as exc:
-            raise OcrError("tesseract not installed: image text not read") from exc
-        except pytesseract.TesseractError as exc:
-            raise OcrError(f"tesseract failed (status {exc.status})") from exc
-        except RuntimeError as exc:
-            if "timeout" in str(exc).lower():
-                raise OcrError(f"OCR timed out after {timeout:g} s") from exc
-            raise
-        tsv = base.with_suffix(".tsv").read_text("utf-8", errors="replace")
-    return [row.split("\t") for row in tsv.splitlines()[1:]]
+    try:
+        return engine.read_tsv(prepared, timeout)
+    except engine.EngineError as exc:
+        raise OcrError(str(exc)) from exc
 
 
 def edge_fraction(gray: Image.Image, threshold: int = 64) -> float:
     """Share of pixels on a sharp edge: text is made of them, smooth photos have few."""
     edges = gray.filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > threshold else 0)
     return float(ImageStat.Stat(edges).mean[0]) / 255.0
+
+
+def step_edges(gray: Image.Image, step: int) -> float:
+    """Share of neighbour pairs (across and down) more than `step` grey levels apart.
+    ~10x cheaper than edge_fraction's 3x3 filter: for the first glance at a picture."""
+    w, h = gray.size
+    if w < 2 or h < 2:
+        return 0.0
+    across = ImageChops.difference(gray.crop((1, 0, w, h)), gray.crop((0, 0, w - 1, h)))
+    down = ImageChops.difference(gray.crop((0, 1, w, h)), gray.crop((0, 0, w, h - 1)))
+    sharp = sum(across.histogram()[step + 1:]) + sum(down.histogram()[step + 1:])
+    return sharp / ((w - 1) * h + w * (h - 1))

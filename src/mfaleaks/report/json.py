@@ -63,6 +63,8 @@ def result_dict(result: ScanResult) -> dict[str, Any]:
             "bytes": result.stats.bytes,
             "skipped": result.stats.skipped,
             "seconds": result.stats.seconds,
+            "pictures_read": result.stats.pictures_read,
+            "pictures_dismissed": result.stats.pictures_dismissed,
             "suppressed": len(result.suppressed),
             "suppressed_by": counts(result.suppressed),
         },

@@ -39,7 +39,9 @@ def load_report(text: str) -> ScanResult:
     if isinstance(stats, dict):
         result.stats = Stats(files=_int(stats.get("files")), bytes=_int(stats.get("bytes")),
                              skipped=_int(stats.get("skipped")),
-                             seconds=float(_num(stats.get("seconds"))))
+                             seconds=float(_num(stats.get("seconds"))),
+                             pictures_read=_int(stats.get("pictures_read")),
+                             pictures_dismissed=_int(stats.get("pictures_dismissed")))
     result.incomplete = bool(data.get("incomplete"))
     result.notices = [str(n) for n in data.get("notices") or [] if isinstance(n, str)]
     return result

@@ -17,8 +17,10 @@ if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never n
 
 # prebuilt: the default rule engine, built once here rather than in every worker.
 # ocrshare: its table must be made here, before the fork, to be the workers' common one.
+# tesserocr: ~0.13 s to import, once here rather than per worker (skipped if missing;
+# each worker still makes its own engine, on its first picture).
 PRELOAD = ["mfaleaks.run.scanjob", "mfaleaks.run.workerproc", "magic", "mfaleaks.run.prebuilt",
-           "mfaleaks.images.ocrshare"]
+           "mfaleaks.images.ocrshare", "tesserocr"]
 
 
 def context() -> ForkServerContext | SpawnContext:

@@ -36,6 +36,8 @@ def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
     if result.findings and source.fs_path is not None:
         facts = file_facts(source)  # owner, mode, mtime: for owners and exposure in reports
         result.findings = [replace(f, meta={**facts, **f.meta}) for f in result.findings]
+    result.pictures_read = ctx.budget.pictures_read
+    result.pictures_dismissed = ctx.budget.pictures_dismissed
     result.seconds = time.perf_counter() - start
     return result
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from mfaleaks.config import ScanConfig
+from mfaleaks.images import engine
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
@@ -78,6 +79,8 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         for file_result in scan_sources(sources, spec, config, result, key, compiled):
             result.stats.files += file_result.files
             result.stats.bytes += file_result.bytes
+            result.stats.pictures_read += file_result.pictures_read
+            result.stats.pictures_dismissed += file_result.pictures_dismissed
             if file_result.findings:
                 result.findings.extend(file_result.findings)
             if file_result.errors:
@@ -96,6 +99,8 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     # An interrupted scan saw only part of the tree: its unmatched entries prove nothing.
     result.baseline_stale = [] if result.incomplete else outcome.stale
     result.notices.extend(suppress.notices(result.suppressed, result.baseline_stale))
+    if result.stats.pictures_read and (slow := engine.notice()):
+        result.notices.append(slow)
     result.errors.sort(key=lambda e: (e.path, e.member or ""))
     result.stats.skipped = len({(e.path, e.member) for e in result.errors})
     result.stats.seconds = round(time.perf_counter() - start, 3)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import qrcode
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 FONT_DIR = Path("/usr/share/fonts/truetype")
 FONTS = {
@@ -386,6 +386,95 @@ def render_photo(rng: random.Random, size: tuple[int, int] = (1600, 1200)) -> Im
     return Image.blend(img, noise, 0.12)
 
 
+def render_printed(
+    codes: Sequence[str], email: str = "jdoe@example.com", *, font: str = "liberation-sans",
+    spots: dict[str, tuple[int, int, int, int]] | None = None,
+) -> Image.Image:
+    """Google's printed backup-code sheet: a white page, ten codes in two columns."""
+    c = Canvas((850, 1100), LIGHT, font, 1)
+    c.text((80, 90), "Backup codes", 30, bold=True)
+    c.text((80, 140), f"{email}", 17)
+    c.text((80, 172), "Keep these backup codes somewhere safe but accessible.", 16)
+    for i, code in enumerate(codes[:10]):
+        col, row = divmod(i, 5)
+        x, y = 120 + col * 320, 250 + row * 56
+        c.rect((x - 20, y - 10, x + 260, y + 36), None, (180, 180, 180), radius=4)
+        c.text((x, y), f"{i + 1}. {code}", 21)
+    c.text((80, 560), "You can only use each backup code once.", 16)
+    c.text((80, 590), "Generated Nov 27, 2025", 14, color=LIGHT.muted)
+    if spots is not None:
+        spots.update(c.spots)
+    return c.image
+
+
+CHAT_DARK = Theme((11, 20, 26), (233, 237, 239), (134, 150, 160), (0, 168, 132), (32, 44, 51))
+CHAT_MINE = (0, 92, 75)  # a dark chat app's bubble for one's own messages
+
+
+def render_chat(
+    messages: Sequence[tuple[bool, Sequence[str]]], *, title: str = "Alex",
+    spots: dict[str, tuple[int, int, int, int]] | None = None,
+) -> Image.Image:
+    """A dark chat app on a phone (390x844 CSS px at 3x): bubbles of a few lines each,
+    (mine, lines) per message; mine on the right in green, theirs on the left."""
+    c = Canvas((390, 844), CHAT_DARK, "dejavu-sans", 3)
+    t = c.theme
+    c.rect((0, 0, 390, 96), t.panel)
+    c.text((20, 54), "<", 22, color=t.fg)
+    c.text((60, 56), title, 18, bold=True)
+    y = 120.0
+    for mine, lines in messages:
+        width = max(len(line) for line in lines) * 8.6 + 28
+        left = 390 - 14 - width if mine else 14
+        height = 22 * len(lines) + 20
+        c.rect((left, y, left + width, y + height), CHAT_MINE if mine else t.panel, radius=10)
+        for i, line in enumerate(lines):
+            c.text((left + 14, y + 10 + i * 22), line, 15)
+        y += height + 12
+    if spots is not None:
+        spots.update(c.spots)
+    return c.image
+
+
+def phone_photo(
+    page: Image.Image, rng: random.Random, *, tilt: float, light: float = 0.35,
+    blur: float = 0.8, quality: int = 70, orientation: int = 1, shot: float = 1.0,
+) -> bytes:
+    """A page as a phone photographs it: on a desk, turned `tilt` degrees, lit from one
+    side (`light`: how much darker the far side is), out of focus, sensor noise, JPEG;
+    `shot` scales the page in the picture; `orientation` (EXIF) stores the pixels
+    turned, for a viewer to put upright as a phone does."""
+    w, h = page.size
+    pw, ph = round(w * shot), round(h * shot)
+    margin = round(max(pw, ph) * 0.12)
+    desk = Image.new("RGB", (pw + 2 * margin, ph + 2 * margin), (96, 82, 64))
+    # a soft shadow under the sheet, then the sheet
+    shadow = Image.new("L", desk.size, 0)
+    ImageDraw.Draw(shadow).rectangle(
+        [margin + 6, margin + 8, margin + pw + 6, margin + ph + 8], fill=120)
+    desk.paste((40, 34, 28), (0, 0), shadow.filter(ImageFilter.GaussianBlur(8)))
+    desk.paste(page.convert("RGB").resize((pw, ph), Image.Resampling.LANCZOS),
+               (margin, margin))
+    turned = desk.rotate(tilt, resample=Image.Resampling.BICUBIC, expand=True,
+                         fillcolor=(96, 82, 64))
+    # uneven light: a gradient from full light to (1 - light) across the picture
+    ramp = Image.linear_gradient("L").rotate(rng.choice((90, -90, 0, 180)))
+    ramp = ramp.resize(turned.size).point(lambda v: round(255 * (1 - light * v / 255)))
+    lit = ImageChops.multiply(turned, Image.merge("RGB", (ramp, ramp, ramp)))
+    if blur:
+        lit = lit.filter(ImageFilter.GaussianBlur(blur))
+    noise = Image.effect_noise(lit.size, 18).convert("RGB")
+    lit = Image.blend(lit, noise, 0.06)
+    exif = Image.Exif()
+    if orientation != 1:
+        # The sensor's pixels: turned back from how the viewer will show them.
+        undo = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
+                8: Image.Transpose.ROTATE_270}[orientation]
+        lit = lit.transpose(undo)
+        exif[0x0112] = orientation
+    return encode(lit, "JPEG", quality=quality, exif=exif.tobytes())
+
+
 # --- encoding ------------------------------------------------------------------------------
 
 
@@ -471,6 +560,59 @@ def photo_set(rng: random.Random) -> list[Sample]:
         Sample("holiday.jpg", encode(render_photo(rng), "JPEG", quality=85), None),
         Sample("orders.png", encode(render_receipt(rng), "PNG"), None),
     ]
+
+
+def people_set(rng: random.Random) -> list[Sample]:
+    """Pictures as people take them (issue 21): phone photos of printed and on-screen
+    codes, screenshots at 60% and at 3x, a dark chat app; and their look-alikes."""
+    out: list[Sample] = []
+
+    def google(name: str, render: Callable[..., Image.Image], encode_as: Callable[
+            [Image.Image], bytes], **meta: str) -> None:
+        codes, spots = google_codes(rng), Spots()
+        data = encode_as(render(codes, spots=spots))
+        out.append(Sample(name, data, "google", codes, meta=meta))
+
+    google("photo-printed-tilt3.jpg", render_printed,
+           lambda p: phone_photo(p, rng, tilt=3.0), named="no")
+    google("photo-printed-tilt-7-exif6.jpg", render_printed,
+           lambda p: phone_photo(p, rng, tilt=-7.0, orientation=6, light=0.5), named="no")
+    google("photo-printed-blur.jpg", render_printed,
+           lambda p: phone_photo(p, rng, tilt=1.5, blur=1.6, light=0.55), named="no")
+    google("photo-screen-tilt4.jpg", lambda c, spots: render_google(c, spots=spots),
+           lambda p: phone_photo(p, rng, tilt=4.0, shot=1.6))
+    google("screenshot-60pct.png", lambda c, spots: render_google(c, spots=spots),
+           lambda p: encode(p.resize((768, 480), Image.Resampling.LANCZOS), "PNG"))
+    google("screenshot-60pct-dark.jpg", lambda c, spots: render_google(c, theme="dark",
+                                                                        spots=spots),
+           lambda p: encode(p.resize((768, 480), Image.Resampling.LANCZOS), "JPEG",
+                            quality=70))
+    google("screenshot-3x.png", lambda c, spots: render_google(c, scale=3, spots=spots),
+           lambda p: encode(p, "PNG"))
+
+    codes, spots = google_codes(rng), Spots()
+    chat = render_chat([
+        (False, ["can you send me the backup", "codes for the shared account?"]),
+        (True, ["sure, Google backup codes:"]),
+        (True, [f"{i + 1}. {c}" for i, c in enumerate(codes[:5])]),
+        (True, [f"{i + 6}. {c}" for i, c in enumerate(codes[5:10])]),
+        (False, ["thanks!"]),
+    ], spots=spots)
+    out.append(Sample("chat-dark.png", encode(chat, "PNG"), "google", codes))
+
+    # Look-alikes: numbers in 4+4 groups without recovery wording.
+    order = render_chat([
+        (False, ["your parcels are on the way"]),
+        (False, [f"Tracking {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}"
+                 for _ in range(5)]),
+        (True, ["great, and the invoice?"]),
+        (False, [f"Invoice {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}"
+                 for _ in range(3)]),
+    ], title="Parcel service")
+    out.append(Sample("chat-dark-parcels.png", encode(order, "PNG"), None))
+    out.append(Sample("photo-receipt-tilt5.jpg",
+                      phone_photo(render_receipt(rng), rng, tilt=5.0), None))
+    return out
 
 
 def build_set(rng: random.Random) -> list[Sample]:

@@ -202,6 +202,10 @@ def _read_page(
     if not want_ocr:
         return
     text_work = ocr.dark_on_light(page.work)
+    # A photo of a sheet or a screen: its light evened out before anything is judged.
+    photo = ocr.uneven(ocr.line_stats(_shrink(text_work, CHECK_SIDE)))
+    if photo:
+        text_work = ocr.flatten(ocr.photo_dark_on_light(page.work))
     if no_text_reason(text_work) is not None:
         ctx.budget.pictures_dismissed += 1
         return
@@ -209,14 +213,22 @@ def _read_page(
     line = stats.median / page.scale if stats.runs >= 8 else None
     full = page.full if page.full is not None else _full(data, index)
     factor = ocr.factor_for(line, full.size)
+    blank = [c.box for c in codes]
+    angle = 0.0
+    if photo:
+        full, angle = ocr.level_photo(full, text_work, blank)
+        blank = []
     ctx.budget.pictures_read += 1
     try:
-        result = ocr.read_text(full, ctx.limits.ocr_timeout, factor, [c.box for c in codes])
+        result = ocr.read_text(full, ctx.limits.ocr_timeout, factor, blank)
     except ocr.OcrError as exc:
         yield Skip(f"{exc}{where}")
         return
     if result.words:
-        yield TextChunk(result.text, "ocr", None, anchors, result.boxes, True)
+        boxes = result.boxes
+        if angle:
+            boxes = tuple((a, b, ocr.turn_box(box, angle, full.size)) for a, b, box in boxes)
+        yield TextChunk(result.text, "ocr", None, anchors, boxes, True)
 
 
 def _glance(img: Image.Image, data: bytes) -> Image.Image:

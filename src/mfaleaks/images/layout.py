@@ -12,9 +12,10 @@ lands between two codes, and two codes never join into one long number.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mfaleaks.models import Box
 
@@ -42,7 +43,7 @@ class Word:
 
 def words_from_tsv(rows: Iterable[list[str]]) -> list[Word]:
     """Word rows (level 5) of tesseract's TSV output, specks dropped."""
-    out = []
+    out: list[Word] = []
     for row in rows:
         if len(row) < 12 or row[0] != "5":
             continue
@@ -51,9 +52,25 @@ def words_from_tsv(rows: Iterable[list[str]]) -> list[Word]:
             continue
         if float(row[10]) < MIN_CONF_SYMBOL and not any(ch.isalnum() for ch in text):
             continue  # specks and borders read as punctuation
-        out.append(Word(text, int(row[6]), int(row[7]), int(row[8]), int(row[9]),
-                        (int(row[2]), int(row[3]), int(row[4]))))
+        word = Word(text, int(row[6]), int(row[7]), int(row[8]), int(row[9]),
+                    (int(row[2]), int(row[3]), int(row[4])))
+        out.extend(_unglue(word))
     return out
+
+
+# A list number read without the space after it ("2.4267 4774"): the number and the
+# code become two words again, or the code's first group is lost to the detector.
+_GLUED = re.compile(r"(\d{1,2}[.)])(\d{4,})")
+
+
+def _unglue(word: Word) -> tuple[Word, ...]:
+    m = _GLUED.fullmatch(word.text)
+    if m is None:
+        return (word,)
+    number, code = m.groups()
+    cut = round(word.width * len(number) / len(word.text))
+    return (replace(word, text=number, width=max(1, cut)),
+            replace(word, text=code, left=word.left + cut, width=max(1, word.width - cut)))
 
 
 def layout(

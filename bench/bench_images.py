@@ -1,23 +1,32 @@
 """Images: screenshots per second on 2 cores, time to dismiss a photo, recall.
 
-Usage: python bench/bench_images.py [--screens 24] [--jobs 2]
+Usage: python bench/bench_images.py [--screens 24] [--jobs 2] [--quick]
 
 1. Throughput: N generated 1280x800 backup-code screenshots (Google and GitHub
    pages, light and dark, four fonts, PNG and JPEG q70) read by the image
    extractor (decode, QR, text check, OCR) in a pool of --jobs processes; then
    the same folder through `mfaleaks scan --jobs N` (process start included).
-2. Dismissal: a 12 MP and a 2 MP photo without text through the extractor.
+   CPU seconds per picture too: the machine may be shared, wall time is not
+   the whole story.
+2. Dismissal: pictures that cannot hold a code (too small, one colour, photos
+   without sharp edges) through the extractor, per picture.
 3. Recall on the generated test set (tests/gen_images.py): codes read by OCR,
    and images whose finding has the expected service through the real CLI;
    negatives must give nothing above low.
+4. Engines: codes read by tesserocr (5.5, in process) and by the tesseract
+   program (MFALEAKS_OCR_ENGINE=program) on the screenshots and the test set.
+5. Pictures as people take them (gen_images.people_set): codes read with each
+   photo step turned off in turn, and CPU per picture (--quick skips 4 and 5).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import multiprocessing
+import os
 import random
 import statistics
 import subprocess
@@ -28,10 +37,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from PIL import Image
+
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import extract_image
-from mfaleaks.images import ocrcache
+from mfaleaks.images import engine, ocr, ocrcache
 from mfaleaks.models import Origin, Source, TextChunk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,13 +80,19 @@ def screenshots(n: int, seed: int = 42) -> list[tuple[str, bytes, list[str]]]:
     return out
 
 
-def read(item: tuple[str, bytes]) -> tuple[str, str, float]:
+def read(item: tuple[str, bytes]) -> tuple[str, str, float, float]:
+    """(name, OCR text, wall seconds, CPU seconds of this process)."""
     name, data = item
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     ctx = Context(Limits(), Budget())
     chunks = list(extract_image(Source(Origin(name), name, data=data, size=len(data)), ctx))
     text = "\n".join(c.text for c in chunks if isinstance(c, TextChunk) and c.source == "ocr")
-    return name, text, time.perf_counter() - start
+    return name, text, time.perf_counter() - start, time.process_time() - cpu
+
+
+def codes_read(codes: list[str], text: str) -> int:
+    text = normalise_ocr(text)
+    return sum(c in text or c.replace(" ", "") in text for c in codes)
 
 
 def throughput(
@@ -92,15 +109,14 @@ def throughput(
         results = pool.map(read, items, chunksize=1)
         wall = time.perf_counter() - start
     codes = {name: c for name, _, c in shots}
-    read_ok = sum(
-        sum(c in normalise_ocr(t) or c.replace(" ", "") in normalise_ocr(t) for c in codes[n])
-        for n, t, _ in results
-    )
+    read_ok = sum(codes_read(codes[n], t) for n, t, _, _ in results)
     total = sum(len(c) for c in codes.values())
     per_image = statistics.median(r[2] for r in results)
+    cpu = sum(r[3] for r in results) / len(results)
     return {
         f"pool of {jobs}: images/s ({len(items)} screenshots)": f"{len(items) / wall:.2f}",
         f"pool of {jobs}: median s per image": f"{per_image:.3f}",
+        f"pool of {jobs}: CPU s per image": f"{cpu:.3f}",
         f"pool of {jobs}: codes read": f"{read_ok}/{total}",
     }
 
@@ -111,29 +127,79 @@ def cli_throughput(shots: list[tuple[str, bytes, list[str]]], jobs: int) -> dict
             Path(tmp, name).write_bytes(data)
         cmd = [MFALEAKS, "scan", tmp, "--format", "json", "--jobs", str(jobs)]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, check=False)
-        wall = time.perf_counter() - start
-    report = json.loads(proc.stdout)
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(cmd, stdout=out, start_new_session=True)
+            cpu = _session_cpu(proc)
+            wall = time.perf_counter() - start
+            out.seek(0)
+            report = json.loads(out.read())
     return {
         f"CLI --jobs {jobs}: images/s (start-up included)": f"{len(shots) / wall:.2f}",
+        f"CLI --jobs {jobs}: CPU s per image (all its processes)": f"{cpu / len(shots):.3f}",
         "CLI findings": str(len(report["findings"])),
+        "CLI stats pictures read / dismissed":
+            f"{report['stats'].get('pictures_read')} / {report['stats'].get('pictures_dismissed')}",
     }
+
+
+def _session_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds of every process of the scan's session (the CLI, the fork server, the
+    workers), sampled from /proc every 20 ms until the CLI ends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seen: dict[int, int] = {}
+    while True:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path("/proc", entry, "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[3]) == proc.pid:  # session id
+                seen[int(entry)] = int(fields[11]) + int(fields[12])
+        if proc.poll() is not None:
+            return sum(seen.values()) / tick
+        time.sleep(0.02)
 
 
 def dismissal() -> dict[str, str]:
     rng = random.Random(7)
+    cases = [
+        ("a 48x48 icon (too small)", gen.encode(gen.render_photo(rng, (48, 48)), "PNG")),
+        ("a one-colour 1280x800 PNG", gen.encode(Image.new("RGB", (1280, 800), (240, 240, 240)),
+                                                "PNG")),
+        ("a 2 MP PNG photo", gen.encode(gen.render_photo(rng, (1600, 1200)), "PNG")),
+        ("a 12 MP JPEG photo", gen.encode(gen.render_photo(rng, (4000, 3000)), "JPEG",
+                                          quality=90)),
+    ]
     out = {}
-    for label, size, fmt in [("12 MP JPEG", (4000, 3000), "JPEG"),
-                             ("2 MP PNG", (1600, 1200), "PNG")]:
-        data = gen.encode(gen.render_photo(rng, size), fmt, quality=90)
-        times = []
+    for label, data in cases:
+        times, cpus = [], []
         for _ in range(5):
             ocrcache.clear_memory()
-            _, text, seconds = read((f"photo.{fmt.lower()}", data))
-            assert text == "", "a photo without text was OCR'd"
+            _, text, seconds, cpu = read(("photo", data))
+            assert text == "", "a picture without text was OCR'd"
             times.append(seconds)
-        out[f"dismiss a {label} photo (median of 5)"] = f"{statistics.median(times) * 1000:.0f} ms"
+            cpus.append(cpu)
+        decode = _decode_ms(data)
+        out[f"dismiss {label} (median of 5)"] = (
+            f"{statistics.median(times) * 1000:.1f} ms wall, "
+            f"{statistics.median(cpus) * 1000:.1f} ms CPU; of which decoding {decode:.1f} ms")
     return out
+
+
+def _decode_ms(data: bytes) -> float:
+    """What the glance costs just to decode (JPEG at 1/8 size, others whole)."""
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        img = Image.open(io.BytesIO(data))
+        if img.format == "JPEG":
+            img.draft("L", (img.width // 8, img.height // 8))
+        img.load()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
 
 
 def recall() -> dict[str, str]:
@@ -156,36 +222,99 @@ def recall() -> dict[str, str]:
     negatives = [s for s in samples if not s.service]
     noisy = [s.name for s in negatives
              if any(f["confidence"] != "low" for f in by_file.get(s.name, []))]
-    codes_total = codes_read = 0
+    codes_total = got = 0
     for s in samples:
         if s.codes:
-            _, text, _ = read((s.name, s.data))
-            text = normalise_ocr(text)
+            _, text, _, _ = read((s.name, s.data))
             codes_total += len(s.codes)
-            codes_read += sum(c in text or c.replace(" ", "") in text for c in s.codes)
+            got += codes_read(s.codes, text)
     missed = sorted({s.name for s in positives} - set(hit))
     return {
         "generated set: images with the right service (medium+)":
             f"{len(hit)}/{len(positives)}" + (f" missed {missed}" if missed else ""),
-        "generated set: codes read by OCR": f"{codes_read}/{codes_total}",
+        "generated set: codes read by OCR": f"{got}/{codes_total}",
         "negatives above low": f"{len(noisy)}/{len(negatives)}",
         "errors": str(len(report["errors"])),
     }
+
+
+def engines(shots: list[tuple[str, bytes, list[str]]]) -> dict[str, str]:
+    """Codes read by each engine on the same pictures, one process, cold."""
+    pictures = [(n, d, c) for n, d, c in shots]
+    pictures += [(s.name, s.data, s.codes) for s in gen.build_set(random.Random(4)) if s.codes]
+    out = {}
+    for name in ("tesserocr", "program"):
+        if name == "program":
+            os.environ[engine.FORCE_ENV] = "program"
+        engine.reset()
+        try:
+            if engine.identity().startswith(name):
+                got = cpu = 0.0
+                for picture, data, codes in pictures:
+                    ocrcache.clear_memory()
+                    _, text, _, seconds = read((picture, data))
+                    got += codes_read(codes, text)
+                    cpu += seconds
+                total = sum(len(c) for _, _, c in pictures)
+                # The program's own CPU is its process's, not counted here.
+                out[f"engine {engine.identity()}: codes read"] = f"{got:.0f}/{total}"
+        finally:
+            os.environ.pop(engine.FORCE_ENV, None)
+            engine.reset()
+    return out
+
+
+def people() -> dict[str, str]:
+    """gen_images.people_set: photo steps turned off in turn (all on last)."""
+    samples = [s for s in gen.people_set(random.Random(21)) if s.codes]
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("no photo help", {"uneven": lambda _stats: False}),
+        ("light evened out only", {"SKEW_MIN": 99.0,
+                                   "photo_dark_on_light": ocr.dark_on_light}),
+        ("+ photo polarity", {"SKEW_MIN": 99.0}),
+        ("+ levelled (all steps)", {}),
+    ]
+    out = {}
+    for label, patch in steps:
+        saved = {k: getattr(ocr, k) for k in patch}
+        for k, v in patch.items():
+            setattr(ocr, k, v)
+        try:
+            got = 0
+            cpu = 0.0
+            for s in samples:
+                ocrcache.clear_memory()
+                _, text, _, seconds = read((s.name, s.data))
+                got += codes_read(s.codes, text)
+                cpu += seconds
+        finally:
+            for k, v in saved.items():
+                setattr(ocr, k, v)
+        total = sum(len(s.codes) for s in samples)
+        out[f"photos etc. ({len(samples)} pictures), {label}"] = (
+            f"{got}/{total} codes, {cpu / len(samples):.3f} CPU s per picture")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--screens", type=int, default=24)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     shots = screenshots(args.screens)
     warm = screenshots(args.jobs, seed=43)
-    figures: dict[str, str] = {}
+    figures: dict[str, str] = {"OCR engine": engine.identity()}
     figures.update(throughput(shots, args.jobs, warm))
     figures.update(throughput(shots[: max(4, args.screens // 3)], 1, warm))
     figures.update(cli_throughput(shots, args.jobs))
     figures.update(dismissal())
     figures.update(recall())
+    if not args.quick:
+        figures.update(engines(shots))
+        figures.update(people())
+    figures["load average (1, 5, 15 min) at the end"] = " ".join(
+        f"{x:.1f}" for x in os.getloadavg())
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")

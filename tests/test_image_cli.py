@@ -198,3 +198,32 @@ def test_damaged_exif_is_read_past_without_a_warning(tmp_path: Path) -> None:
         report, _ = _scan(str(tmp_path))
     assert [str(w.message) for w in caught] == []
     assert [f["rule_id"] for f in report["findings"]] == ["google-backup-codes"]
+
+
+def test_the_program_fallback_reads_the_same_codes_and_says_so(
+    recall_set: tuple[list[gen.Sample], Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if engine.program_path() is None:
+        pytest.skip("no tesseract program to fall back to")
+    shot = str(recall_set[1] / "google-dejavu-light-1x.png")
+    ocrcache.clear_memory()
+    engine.reset()
+    default, _ = _scan(shot)
+    in_process = engine.current()
+    assert in_process is not None
+    settings = ocr.cache_settings()
+    monkeypatch.setenv(engine.FORCE_ENV, "program")
+    engine.reset()
+    ocrcache.clear_memory()
+    try:
+        fallback, _ = _scan(shot)
+        assert ocr.cache_settings() != settings or in_process.name == "program"
+    finally:
+        monkeypatch.undo()
+        engine.reset()
+    assert [(f["rule_id"], f["count"]) for f in fallback["findings"]] == [
+        (f["rule_id"], f["count"]) for f in default["findings"]]
+    assert any("tesseract program" in n and engine.FORCE_ENV in n for n in fallback["notices"])
+    if in_process.name == "tesserocr":  # the notice is for the fallback only
+        assert not any("tesseract program" in n for n in default["notices"])
+    assert fallback["stats"]["pictures_read"] == 1

@@ -39,8 +39,8 @@ PSM = 6
 # no code more on the bench.
 _VARIABLES = {"tessedit_do_invert": "0"}
 FORCE_ENV = "MFALEAKS_OCR_ENGINE"  # "program": the fallback even where tesserocr loads
-FALLBACK_NOTICE = ("OCR runs the tesseract program per picture (tesserocr could not be "
-                   "loaded{why}): about 85 ms slower per picture")
+FALLBACK_NOTICE = ("OCR ran the tesseract program per picture, about 85 ms slower each, "
+                   "instead of tesserocr in process ({why})")
 
 
 class EngineError(Exception):
@@ -133,7 +133,7 @@ def notice() -> str | None:
     engine = current()
     if engine is None or engine.problem is None:
         return None
-    return FALLBACK_NOTICE.format(why=f": {engine.problem}")
+    return FALLBACK_NOTICE.format(why=engine.problem)
 
 
 def read_tsv(page: Image.Image, timeout: float) -> list[list[str]]:

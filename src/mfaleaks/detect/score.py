@@ -205,8 +205,14 @@ class Engine:
                 best = self._best(rules, cluster, view)
                 if best is not None:
                     scored.append(best)
+        floor = self.min_confidence.rank
         for item in _resolve(scored):
-            yield self._finding(item, view)
+            conf = item.confidence
+            # The scan drops findings below --min-confidence; building one costs a
+            # slow fingerprint (scrypt, ~40 ms), so it is not built. The overlap
+            # resolution above ranks by confidence first: what it keeps is the same.
+            if conf is not None and conf.rank >= floor:
+                yield self._finding(item, view)
 
     def _name_evidence(self, name: str) -> tuple[frozenset[str], frozenset[str]]:
         """Rules whose download name this is, and the kinds of words in the name.

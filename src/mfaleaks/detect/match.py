@@ -18,6 +18,7 @@ import ahocorasick_rs
 import regex
 
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
+from mfaleaks.detect.shapescan import windows
 
 MAX_GAP_LINES = 3  # codes further apart than this many line breaks start a new cluster
 MAX_GAP_CHARS = 400
@@ -269,18 +270,49 @@ class Hits:
 
 
 def shape_tokens(
-    shape: Shape, text: str, spans: list[tuple[int, int]] | None = None
+    shape: Shape,
+    text: str,
+    spans: list[tuple[int, int]] | None = None,
+    ends: list[int] | None = None,
+    width: int = 0,
 ) -> list[Token]:
-    """Codes of one shape, in text order; only inside `spans` when given."""
+    """Codes of one shape, in text order; only inside `spans` when given. With
+    `ends` (shapescan.ShapeScanner.ends: where the shape may end, and its
+    longest match `width`) the pattern only runs in windows around those."""
+    if ends is not None:
+        return _windowed(shape, text, spans or [(0, len(text))], ends, width)
     if spans is None:
         return _tokens(shape, text, 0, len(text))
     return [t for lo, hi in spans for t in _tokens(shape, text, lo, hi)]
 
 
-def _tokens(shape: Shape, text: str, lo: int, hi: int) -> list[Token]:
+def _windowed(
+    shape: Shape, text: str, spans: list[tuple[int, int]], ends: list[int], width: int
+) -> list[Token]:
+    tokens: list[Token] = []
+    wins = windows(ends, width, len(text))
+    k = 0
+    for lo, hi in spans:
+        while k < len(wins) and wins[k][1] <= lo:
+            k += 1
+        j = k
+        while j < len(wins) and wins[j][0] < hi:
+            a, b, last = wins[j]
+            # The codes that start in the span, whole: unlike a search cut at the
+            # span's end, a long run of digits there does not yield its first part.
+            tokens.extend(t for t in _tokens(shape, text, max(a, lo), b, last) if t.start < hi)
+            j += 1
+    return tokens
+
+
+def _tokens(
+    shape: Shape, text: str, lo: int, hi: int, bound: int | None = None
+) -> list[Token]:
     tokens = []
     has_code_group = "code" in shape.pattern.groupindex
     for m in shape.pattern.finditer(text, lo, hi):
+        if bound is not None and m.end() > bound:
+            break  # the window's end cut the text here (shapescan.py)
         span = m.span("code") if has_code_group else m.span()
         if span[0] < 0:
             continue

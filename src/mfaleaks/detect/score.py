@@ -663,7 +663,12 @@ _THREE_DIGITS = re.compile(r"[0-9]{3}")
 
 
 def _signature(code: str) -> str:
+    if code.isascii():  # nearly every code: a table in C, not a substitution
+        return code.translate(_ASCII_SIGNATURE)
     return str(_LETTER_OR_DIGIT.sub("x", code))
+
+
+_ASCII_SIGNATURE = {i: "x" for i in range(128) if chr(i).isalnum()}
 
 
 def _pure(residue: str) -> bool:

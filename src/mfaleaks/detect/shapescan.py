@@ -50,6 +50,9 @@ from mfaleaks.detect.rules.model import Shape
 MIN_TEXT = 64 * 1024  # below this, the patterns over the text cost less than a pass
 MAX_WIDTH = 256  # longest match of a shape taken here
 MAX_LOOK = 8  # longest lookaround read past the match (see the module docstring)
+# Windows closer than this are searched as one: a call per window cost more than
+# the pattern over a few dozen characters more (any windows may be merged).
+MERGE_GAP = 64
 
 _PROPERTY = re.compile(r"\\[pP](?:\{[^}]*\}|[A-Za-z])")
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
@@ -280,7 +283,7 @@ def windows(ends: list[int], width: int, size: int) -> list[tuple[int, int, int]
     lo = hi = last = -1
     for e in ends:
         a = e - left if e > left else 0
-        if a <= hi:
+        if a <= hi + MERGE_GAP:
             hi, last = e + right, e
             continue
         if last >= 0:

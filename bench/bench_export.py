@@ -4,15 +4,16 @@ Usage: python bench/bench_export.py [--size-mb 80] [--jobs 2] [--tsv PATH] [--di
 
 Builds, seeded, a CSV in the layout of a Google Workspace admin user export:
 every row has Recovery Email and Recovery Phone columns, an employee id, dates,
-an asset tag, a hex device id and its 2-step method (authenticator, backup codes...), so every line holds recovery wording and
-numbers. The same bytes are scanned under a name that names the service
-(google-workspace-users.csv) and one that does not (users.csv): the cost per
-byte may not depend on the name. With --tsv PATH (a TSV of package metadata,
-e.g. a copy of a package list) its bytes are scanned as pypi.tsv and full.tsv.
+an asset tag, a hex device id and its 2-step method (authenticator, backup
+codes...), so every line holds recovery wording and numbers. The same bytes
+are scanned under a name that names the service (google-workspace-users.csv)
+and one that does not (users.csv): the cost per byte may not depend on the
+name. With --tsv PATH (a TSV of package metadata, e.g. a copy of a package
+list) its bytes are scanned as pypi.tsv and full.tsv.
 
 Each mfaleaks run is timed with the CPU seconds of mfaleaks and its workers
-(user+sys of the children, from os.wait4), next to kingfisher on the same
-folder in the same run. The load average is printed before and after.
+(utime+stime of the whole process tree, sampled from /proc), next to
+kingfisher on the same folder in the same run. Load averages are printed.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def export_rows(size: int, seed: int = 7) -> bytes:
             return f"+1{rng.randrange(200, 999)}{rng.randrange(10**7):07d}"
 
         def day() -> str:
-            return f"{rng.randrange(2015, 2026)}/{rng.randrange(1, 13):02d}/{rng.randrange(1, 29):02d}"
+            y, m, d = rng.randrange(2015, 2026), rng.randrange(1, 13), rng.randrange(1, 29)
+            return f"{y}/{m:02d}/{d:02d}"
 
         row = (
             f"{first},{last},{user}@example.com,****,{rng.choice(UNITS)},"

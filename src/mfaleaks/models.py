@@ -90,6 +90,9 @@ class Source:
     # (size, mtime_ns, ctime_ns, inode) from the walk: the cache's test of an unchanged file.
     stat_key: tuple[int, int, int, int] | None = None
     device: int | None = None  # st_dev from the walk: with the inode, the file to open
+    # A window of a big text file (start, stop byte offsets) that one worker scans while
+    # others scan the rest (run/plan.py, extract/text.py); None: the whole file.
+    part: tuple[int, int] | None = None
 
     def open(self) -> BinaryIO:
         """Open read-only without touching the access time where the OS allows."""
@@ -105,7 +108,7 @@ class Source:
             origin=self.origin, name=self.name, fs_path=self.fs_path, data=data,
             size=len(data), depth=self.depth, mtime=self.mtime, kind_hint=self.kind_hint,
             uid=self.uid, gid=self.gid, mode=self.mode, stat_key=self.stat_key,
-            device=self.device,
+            device=self.device, part=self.part,
         )
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
@@ -115,7 +118,7 @@ class Source:
         o = self.origin
         return (_source, (o.path, o.chain, o.meta, self.name, self.fs_path, self.data,
                           self.size, self.depth, self.mtime, self.kind_hint, self.uid,
-                          self.gid, self.mode, self.stat_key, self.device))
+                          self.gid, self.mode, self.stat_key, self.device, self.part))
 
     @property
     def identity(self) -> Identity | None:
@@ -215,6 +218,9 @@ class TextChunk:
     anchors: tuple[tuple[int, str], ...] = ()
     boxes: tuple[tuple[int, int, Box], ...] = ()
     whole: bool = True
+    # A window of a file (Source.part): only findings on these lines [first, end) are its
+    # own; the rest of its text is there so clusters across the window's edge are whole.
+    owned: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

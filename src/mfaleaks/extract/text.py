@@ -8,7 +8,9 @@ whatever the file size, including a 1 GB file with no newline at all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from mfaleaks.extract.base import Context, Item
 from mfaleaks.models import Source, TextChunk
@@ -16,6 +18,11 @@ from mfaleaks.sources.decode import StreamDecoder, decode_bytes
 
 BLOCK = 4 * 1024 * 1024
 _TAIL = 256 * 1024  # how far back from a block's end to look for a clean cut
+# A window of a big file (Source.part) is read with this much of the text on each side:
+# a cluster that starts in it and ends less than this past its edge is found whole.
+OVERLAP = 256 * 1024
+_COUNT = 8 * 1024 * 1024  # block size for counting the lines before a window
+_LAST = 2**62  # the end of the lines owned by the last window
 
 
 def extract_text(source: Source, ctx: Context) -> Iterator[Item]:
@@ -23,6 +30,9 @@ def extract_text(source: Source, ctx: Context) -> Iterator[Item]:
 
 
 def text_chunks(source: Source, kind: str) -> Iterator[TextChunk]:
+    if source.part is not None and source.data is None:
+        yield from _window_chunks(source, kind, *source.part)
+        return
     if source.data is not None and len(source.data) <= BLOCK:
         # Already in memory and one block: what the loop below gives, without the
         # stream, the incremental decoder and the cutting (most files of a share).
@@ -64,3 +74,85 @@ def _cut_point(text: str) -> int:
     if nl != -1:
         return nl + 1
     return len(text)
+
+
+def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator[TextChunk]:
+    """The chunks of bytes [start, stop) of a big file, each window reaching OVERLAP
+    bytes further on both sides, cut at line starts. The chunks say which lines are
+    the window's own (TextChunk.owned): those that start in [start, stop), so that
+    every line, and every cluster by its first line, belongs to exactly one window.
+
+    Only text in an encoding where a newline is the byte 0x0A (UTF-8, CP-1252, ASCII)
+    is split; a window of other text yields nothing but the first, which is the file.
+    """
+    with source.open() as fh:
+        head = fh.read(BLOCK)
+        decoder = StreamDecoder(head)
+        if decoder.encoding not in ("utf-8", "cp1252"):
+            if start == 0:
+                yield from text_chunks(_whole(source), kind)
+            return
+        size = fh.seek(0, 2)
+        begin = _line_start(fh, max(0, start - OVERLAP))
+        first_owned = _line_start(fh, start)
+        end_owned = _line_start(fh, stop) if stop < size else size
+        end = _line_start(fh, min(size, stop + OVERLAP)) if stop < size else size
+        # Line numbers: the lines before the window are counted, not read as text.
+        line = 1 + _newlines(fh, 0, begin)
+        own_first = line + _newlines(fh, begin, first_owned)
+        own_end = own_first + _newlines(fh, first_owned, end_owned) if stop < size else _LAST
+        owned = (own_first, own_end)
+        if begin > 0:
+            decoder.skip = 0  # a byte-order mark is only at the very start
+        fh.seek(begin)
+        left = end - begin
+        pending = ""
+        while left > 0:
+            block = fh.read(min(BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            text = pending + decoder.decode(block, final=left <= 0)
+            if left > 0:
+                cut = _cut_point(text)
+                text, pending = text[:cut], text[cut:]
+            else:
+                pending = ""
+            if text:
+                yield TextChunk(text=text, source=kind, line=line, whole=False, owned=owned)
+                line += text.count("\n")
+        if pending:
+            yield TextChunk(text=pending, source=kind, line=line, whole=False, owned=owned)
+
+
+def _whole(source: Source) -> Source:
+    return dataclasses.replace(source, part=None)
+
+
+def _line_start(fh: BinaryIO, offset: int) -> int:
+    """The first offset at or after `offset` where a line starts (or the file's end)."""
+    if offset == 0:
+        return 0
+    fh.seek(offset - 1)
+    pos = offset - 1
+    while True:
+        block = fh.read(64 * 1024)
+        if not block:
+            return pos
+        nl = block.find(b"\n")
+        if nl != -1:
+            return pos + nl + 1
+        pos += len(block)
+
+
+def _newlines(fh: BinaryIO, start: int, stop: int) -> int:
+    fh.seek(start)
+    count = 0
+    left = stop - start
+    while left > 0:
+        block = fh.read(min(_COUNT, left))
+        if not block:
+            break
+        count += block.count(b"\n")
+        left -= len(block)
+    return count

@@ -55,13 +55,25 @@ def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | Sc
     except Exception as exc:  # a sniffer's library choking on a crafted header
         yield _error(source, f"could not tell the file type: {type(exc).__name__}: {exc}")
         return
+    if source.part is not None and kind is not Kind.TEXT:
+        # A window of a big file (plan.py) that is not plain text after all: the
+        # first window reads the whole file, the others nothing.
+        if source.part[0] != 0:
+            return
+        source = replace(source, part=None)
     extractor = EXTRACTORS.get(kind)
     if extractor is None:
         return  # binary or empty: nothing we can read as text
     try:
         for item in extractor(source, ctx):
             if isinstance(item, TextChunk):
-                yield from engine.scan_chunk(item, source)
+                if item.owned is None:
+                    yield from engine.scan_chunk(item, source)
+                else:  # a window of a file: its own lines only (the others' are theirs)
+                    first, end = item.owned
+                    for finding in engine.scan_chunk(item, source):
+                        if (first == 1 if finding.line is None else first <= finding.line < end):
+                            yield finding
             elif isinstance(item, Source):
                 yield from _child(item, engine, ctx)
             elif isinstance(item, Skip):

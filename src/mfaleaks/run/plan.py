@@ -22,7 +22,9 @@ each place (cache/record.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +57,38 @@ class _Tag:
     content: ContentKey | None
     stat: StatKey | None
     waiting: list[tuple[Source, StatKey | None]] = field(default_factory=list)
+
+
+SPLIT_FILE = 64 * 1024 * 1024  # from this size on, a file is scanned in windows ...
+WINDOW = 32 * 1024 * 1024  # ... of at least this many bytes, by several workers at once
+
+
+@dataclass
+class _Window:
+    """One window of a file split across workers: its results are added up in `whole`."""
+
+    tag: _Tag
+    source: Source  # the whole file
+    whole: FileResult
+    left: int  # windows not back yet
+
+
+def windows_of(size: int, jobs: int) -> list[tuple[int, int]]:
+    """Byte ranges a big file is split into for `jobs` workers ([(0, size)]: not split).
+    Twice as many windows as workers, so that one slow window does not leave the
+    others idle; each at least WINDOW bytes."""
+    if jobs < 2 or size < SPLIT_FILE:
+        return [(0, size)]
+    count = max(1, min(2 * jobs, size // WINDOW))
+    cuts = [size * i // count for i in range(count + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+def _merged(into: FileResult, part: FileResult) -> None:
+    into.findings.extend(part.findings)
+    into.errors.extend(e for e in part.errors if e not in into.errors)
+    into.seconds += part.seconds
+    into.kind = into.kind or part.kind
 
 
 def content_key(source: Source) -> ContentKey | None:
@@ -127,7 +161,17 @@ class Planner:
         tag = _Tag(content, st)
         if content is not None:
             self.reading[content] = tag
-        yield from self._finished(self.workers.submit(source, tag))
+        # (A small file is read whole by its worker, and its content scanned once.)
+        parts = [] if contents.small(source) else windows_of(source.size, self.workers.jobs)
+        if len(parts) < 2:
+            yield from self._finished(self.workers.submit(source, tag))
+            return
+        # One big file, every worker: each scans a window (extract/text.py).
+        whole = FileResult(path=source.origin.path, bytes=source.size)
+        window = _Window(tag, source, whole, len(parts))
+        for start, stop in parts:
+            part = dataclasses.replace(source, part=(start, stop))
+            yield from self._finished(self.workers.submit(part, window))
 
     @property
     def started(self) -> Workers | None:
@@ -158,6 +202,13 @@ class Planner:
     def _finished(self, done: Iterable[tuple[object, Source, FileResult]]) -> Iterator[FileResult]:
         recall = self.recall
         for tag, source, result in done:
+            if isinstance(tag, _Window):
+                _merged(tag.whole, result)
+                tag.left -= 1
+                if tag.left:
+                    continue
+                tag, source, result = tag.tag, tag.source, tag.whole
+                result.findings.sort(key=lambda f: f.line or 0)
             assert isinstance(tag, _Tag)
             yield result
             if tag.content is not None:

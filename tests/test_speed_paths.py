@@ -1,0 +1,173 @@
+"""The fast paths of a scan give what the plain ones give: shapes searched only around
+where Hyperscan says they may end (detect/shapescan.py), and a big file scanned in
+windows by several workers (run/plan.py, extract/text.py)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mfaleaks.config import ScanConfig
+from mfaleaks.detect import shapescan
+from mfaleaks.detect.match import shape_tokens
+from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.detect.score import Engine
+from mfaleaks.extract.text import text_chunks
+from mfaleaks.limits import Limits
+from mfaleaks.models import Confidence, Origin, Source, TextChunk
+from mfaleaks.run import plan
+from mfaleaks.run.scan import run_scan
+
+PACK = load_pack([DEFAULT_RULES_DIR])
+ENGINE = Engine(PACK, min_confidence=Confidence.LOW)
+SCANNER = ENGINE.shape_scanner
+
+_PIECES = st.sampled_from(
+    ["0", "1", "7", "a", "f", "B", "Z", "2", " ", "  ", "-", "_", ".", "/", ":", ",", "+",
+     "@", "=", "\n", "\t", "·", "\u00a0", "é", "²", "٣", "Ⅻ", "12345678", "4821 7730",
+     "3f9a2-b81c4", "0123456789abcdef", "ABCD-EF23", "JBSWY3DPEHPK3PXP", "R12345"]
+)
+
+
+def _both(text: str, spans: list[tuple[int, int]] | None) -> None:
+    ends = SCANNER.ends(text)
+    assert ends is not None
+    for name, (shape, _) in ENGINE.by_shape.items():
+        if name not in ends:
+            continue
+        if spans is None:
+            plain = shape_tokens(shape, text)
+        else:  # the codes of the whole text that start in the span
+            (lo, hi), = spans
+            plain = [t for t in shape_tokens(shape, text, [(lo, len(text))]) if t.start < hi]
+        windowed = shape_tokens(shape, text, spans, ends[name], SCANNER.widths[name])
+        assert windowed == plain, (name, text)
+
+
+def test_most_shapes_are_searched_in_windows() -> None:
+    assert {"digits-4-4", "digits-6-10", "hex-8-20", "alnum-8-12", "hex-5-5"} <= set(
+        SCANNER.widths)
+
+
+@given(st.lists(_PIECES, max_size=60).map("".join), st.integers(0, 400), st.integers(0, 400))
+@settings(max_examples=300, deadline=None)
+def test_windows_find_the_codes_a_search_of_the_text_finds(text: str, a: int, b: int) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(shapescan, "MIN_TEXT", 0)
+        _both(text, None)
+        lo, hi = sorted((min(a, len(text)), min(b, len(text))))
+        _both(text, [(lo, hi)])
+
+
+def _export(rows: int, seed: int = 5) -> str:
+    """Dense data: numbers, hex ids and recovery wording on every line, and some codes."""
+    rng = random.Random(seed)
+    lines = ["name,email,Recovery Phone,employee,device,2sv method,backup codes"]
+    for i in range(rows):
+        codes = " ".join(f"{rng.randrange(10**8):08d}" for _ in range(4)) if i % 50 == 0 else ""
+        lines.append(f"user{i},user{i}.recovery@example.com,+1{rng.randrange(10**9):09d},"
+                     f"E{rng.randrange(10**6):06d},{rng.getrandbits(64):016x},"
+                     f"{rng.choice(['Authenticator', 'Backup codes', 'SMS'])},{codes}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", ["users.csv", "google-workspace-users.csv"])
+def test_dense_text_gives_the_same_findings_without_hyperscan(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _export(1500)
+    assert len(text) >= shapescan.MIN_TEXT
+    source = Source(origin=Origin(name), name=name, data=b"")
+
+    def findings() -> list[tuple[str, int, float, str]]:
+        return [(f.rule_id, f.line or 0, f.score, f.fingerprint)
+                for f in ENGINE.scan_chunk(TextChunk(text=text), source)]
+
+    fast = findings()
+    monkeypatch.setattr(shapescan.ShapeScanner, "ends", lambda self, text: None)
+    assert findings() == fast
+
+
+def _big_text(path: Path, cut_at: float) -> int:
+    """Filler with three sets of Google-like backup codes, one across `cut_at` of the
+    file; the line of that set's heading."""
+    filler = "The build server compiled the release and archived the logs.\n"
+    codes = "".join(f"{i + 1}. {4821 + 37 * i:04d} {7730 - 41 * i:04d}\n" for i in range(10))
+    block = "SAVE YOUR BACKUP CODES\nKeep these backup codes somewhere safe.\n" + codes
+    size = 5_000_000  # streamed, not read whole (contents.SMALL_FILE)
+    out: list[str] = []
+    total = 0
+    heading = 0
+    for mark in (0.1, cut_at, 0.9):
+        while total < size * mark - len(block) // 2:
+            out.append(filler)
+            total += len(filler)
+        if mark == cut_at:
+            heading = len(out) + 1
+        out.append(block)
+        total += len(block)
+    while total < size:
+        out.append(filler)
+        total += len(filler)
+    data = "".join(out)
+    path.write_text(data)
+    return sum(s.count("\n") for s in out[: heading - 1]) + 1
+
+
+def test_a_big_file_is_split_and_a_cluster_across_windows_is_found_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "notes.txt"
+    heading = _big_text(path, 0.5)
+    size = path.stat().st_size
+    monkeypatch.setattr(plan, "SPLIT_FILE", 1_000_000)
+    monkeypatch.setattr(plan, "WINDOW", 1_000_000)
+    windows = plan.windows_of(size, 2)
+    assert len(windows) == 4 and windows[1][1] == size // 2  # a cut in the codes
+
+    def scan(jobs: int) -> list[tuple[str, int | None, str]]:
+        config = ScanConfig(paths=(str(path),), jobs=jobs, limits=replace(Limits(), ocr=False))
+        result = run_scan(config)
+        assert result.stats.files == 1 and result.stats.bytes == size
+        assert not result.errors
+        return [(f.rule_id, f.line, f.fingerprint) for f in result.findings]
+
+    split = scan(2)
+    assert len(split) == 3
+    assert sum(1 for _, line, _ in split if line is not None and 0 < line - heading < 4) == 1
+    assert split == scan(1)
+
+
+def test_windows_own_every_line_once_and_number_lines_as_the_file_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfaleaks.extract import text as text_module
+
+    monkeypatch.setattr(text_module, "OVERLAP", 5_000)
+    monkeypatch.setattr(text_module, "BLOCK", 20_000)
+    monkeypatch.setattr(text_module, "_TAIL", 4_000)
+    rng = random.Random(2)
+    lines = [f"line {i} " + "x" * rng.randrange(0, 200) for i in range(1, 3001)]
+    path = tmp_path / "log.txt"
+    path.write_text("\n".join(lines))  # no newline at the end
+    size = path.stat().st_size
+    owned: list[tuple[int, int]] = []
+    for start, stop in [(0, size // 3), (size // 3, 2 * size // 3), (2 * size // 3, size)]:
+        source = Source(origin=Origin(str(path)), name="log.txt", fs_path=str(path), size=size,
+                        part=(start, stop))
+        chunks = list(text_chunks(source, "text"))
+        assert chunks and all(c.owned == chunks[0].owned for c in chunks)
+        owned.append(chunks[0].owned or (0, 0))
+        for chunk in chunks:
+            assert chunk.line is not None
+            got = chunk.text.split("\n")
+            want = lines[chunk.line - 1 : chunk.line - 1 + len(got)]
+            assert got[: len(want)] == want[: len(got)]
+    first, end = owned[0][0], owned[-1][1]
+    assert first == 1 and end > len(lines)
+    assert [o[1] for o in owned[:-1]] == [o[0] for o in owned[1:]]  # one after another

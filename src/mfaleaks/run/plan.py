@@ -203,11 +203,12 @@ class Planner:
         recall = self.recall
         for tag, source, result in done:
             if isinstance(tag, _Window):
-                _merged(tag.whole, result)
-                tag.left -= 1
-                if tag.left:
+                window = tag
+                _merged(window.whole, result)
+                window.left -= 1
+                if window.left:
                     continue
-                tag, source, result = tag.tag, tag.source, tag.whole
+                tag, source, result = window.tag, window.source, window.whole
                 result.findings.sort(key=lambda f: f.line or 0)
             assert isinstance(tag, _Tag)
             yield result

@@ -37,7 +37,7 @@ from mfaleaks.detect.match import (
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.prefilter import Prefilter
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
-from mfaleaks.detect.shapescan import ShapeScanner
+from mfaleaks.detect.shapescan import MIN_TEXT, ShapeScanner
 from mfaleaks.detect.wrap import unwrap
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
 
@@ -190,9 +190,12 @@ class Engine:
         view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes
         spans = self._spans(text, found, name_evidence)
-        # In a large text, one Hyperscan pass says where each shape may end
-        # (shapescan.py); its pattern then runs only around those places.
-        ends = self.shape_scanner.ends(text)
+        # One Hyperscan pass says where each shape may end (shapescan.py); its
+        # pattern then runs only around those places, and not at all where there
+        # are none. At low confidence (no spans: every shape over every text) this
+        # is what keeps most text from the patterns, as the prefilter does above.
+        ends = (self.shape_scanner.ends(text)
+                if spans is None or len(text) >= MIN_TEXT else None)
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
             if shape_name in self.distinctive:
@@ -205,11 +208,15 @@ class Engine:
                 where = spans[shape_name]
             else:
                 continue
-            if ends is not None and shape_name in ends:
-                tokens = shape_tokens(shape, text, where, ends[shape_name],
-                                      self.shape_scanner.widths[shape_name])
-            else:
+            width = self.shape_scanner.widths.get(shape_name)
+            if ends is None or shape_name not in ends:
                 tokens = shape_tokens(shape, text, where)
+            elif not ends[shape_name]:
+                continue  # it cannot match here
+            elif width is None:  # no bound on its width: no windows
+                tokens = shape_tokens(shape, text, where)
+            else:
+                tokens = shape_tokens(shape, text, where, ends[shape_name], width)
             if not tokens:
                 continue
             for cluster in clusters(shape, tokens, text):

@@ -25,13 +25,16 @@ window's end, further than any lookahead reads (shapes with a longer lookahead,
 or no bound on their width, are not taken). A match of the whole text never
 straddles two windows, so the chain of non-overlapping matches is the same.
 
-Shapes Hyperscan cannot compile, and text that is not valid UTF-8 as a str
-(lone surrogates), are searched with their pattern as before.
+A shape whose match has no bound (or a long one) is searched with its pattern
+over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan
+cannot compile, and text that is not valid UTF-8 as a str (lone surrogates),
+are searched with their pattern as before.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -45,10 +48,13 @@ try:
 except ImportError:  # pragma: no cover - wheels exist for Linux and macOS
     HYPERSCAN = False
 
+from mfaleaks.detect import hscache
 from mfaleaks.detect.rules.model import Shape
 
-MIN_TEXT = 64 * 1024  # below this, the patterns over the text cost less than a pass
-MAX_WIDTH = 256  # longest match of a shape taken here
+# Where only spans around recovery wording are searched (score.Engine._spans), a pass
+# over all of a small text costs more than the patterns over the spans.
+MIN_TEXT = 64 * 1024
+MAX_WIDTH = 256  # longest match of a shape searched in windows
 MAX_LOOK = 8  # longest lookaround read past the match (see the module docstring)
 # Windows closer than this are searched as one: a call per window cost more than
 # the pattern over a few dozen characters more (any windows may be merged).
@@ -136,7 +142,9 @@ def relaxed(src: str) -> tuple[str, int]:
     while i < len(src):
         c = src[i]
         if c == "\\":
-            out.append(src[i : i + 2])
+            # A word boundary asserts something: without it the form only matches more
+            # (and Hyperscan takes no \b with Unicode classes).
+            out.append("" if src[i + 1 : i + 2] in ("b", "B") else src[i : i + 2])
             i += 2
             continue
         if c == "[":
@@ -183,23 +191,24 @@ def relaxed(src: str) -> tuple[str, int]:
         elif kind == "(?!" and end == len(src):
             out[index] = f"(?:{_negated(cls)}|$)"
     expr = _UNICODE_ESCAPE.sub(lambda m: "\\x{" + m.group(1) + "}", "".join(out))
-    width = _width(src)
-    if width > MAX_WIDTH:
-        raise _Unsupported("unbounded width")
-    return expr, width
+    return expr, _width(src)
 
 
 class ShapeScanner:
-    """One Hyperscan database of the relaxed shapes; windows per shape for a text."""
+    """One Hyperscan database of the relaxed shapes; windows per shape for a text.
+
+    Compiling it takes seconds (the Unicode classes of ~20 shapes): like the
+    prefilter's, the compiled database is kept between runs (hscache.py)."""
 
     def __init__(self, shapes: Iterable[Shape]) -> None:
-        self.widths: dict[str, int] = {}
+        # Per shape taken: its longest match, or None when that is more than MAX_WIDTH
+        # (then Hyperscan only tells whether it may occur at all: see Engine.scan_chunk).
+        self.widths: dict[str, int | None] = {}
         self._names: list[str] = []
         self._db: Any = None
         if not HYPERSCAN:
             return
-        exprs: list[bytes] = []
-        flags: list[int] = []
+        candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
             try:
                 expr, width = relaxed(shape.pattern.pattern)
@@ -212,23 +221,25 @@ class ShapeScanner:
                 flag |= hyperscan.HS_FLAG_MULTILINE
             if shape.pattern.flags & regex.DOTALL:
                 flag |= hyperscan.HS_FLAG_DOTALL
-            if not _compiles(expr.encode("utf-8"), flag):
-                continue
-            exprs.append(expr.encode("utf-8"))
-            flags.append(flag)
-            self._names.append(shape.name)
-            self.widths[shape.name] = width
-        if exprs:
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(expressions=exprs, ids=list(range(len(exprs))),
-                       elements=len(exprs), flags=flags)
-            self._db = db
-            self._scratch = hyperscan.Scratch(db)
+            candidates.append((shape.name, expr.encode("utf-8"), flag, width))
+        if not candidates:
+            return
+        loaded = _load(candidates)
+        if loaded is None:
+            loaded = _compile(candidates)
+        if loaded is None:
+            return
+        self._db, taken = loaded
+        self._scratch = hyperscan.Scratch(self._db)
+        for index in taken:
+            name, _, _, width = candidates[index]
+            self._names.append(name)
+            self.widths[name] = width if width <= MAX_WIDTH else None
 
     def ends(self, text: str) -> dict[str, list[int]] | None:
         """Per shape taken here, the sorted offsets (in text) where it may end;
         None when the text is not searched this way."""
-        if self._db is None or len(text) < MIN_TEXT:
+        if self._db is None:
             return None
         try:
             data = text.encode("utf-8")
@@ -246,13 +257,49 @@ class ShapeScanner:
         return {name: sorted(ends) for name, ends in zip(self._names, found, strict=True)}
 
 
-def _compiles(expr: bytes, flag: int) -> bool:
+def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:
+    h = hashlib.sha256(f"shapescan {getattr(hyperscan, '__version__', '')}\n".encode())
+    for _, expr, flag, _ in candidates:
+        h.update(b"%d %d %s\n" % (flag, len(expr), expr))
+    return h.hexdigest()
+
+
+def _load(candidates: list[tuple[str, bytes, int, int]]) -> tuple[Any, list[int]] | None:
+    """(database, the candidates it holds) compiled by an earlier run, if any."""
+    data = hscache.load(_key(candidates))
+    if data is None:
+        return None
+    head, _, blob = data.partition(b"\n")
+    try:
+        taken = [int(i) for i in head.split(b",") if i]
+        if any(not 0 <= i < len(candidates) for i in taken):
+            return None
+        return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK), taken
+    except Exception:  # another engine version or CPU, or junk: compiled again
+        return None
+
+
+def _compile(candidates: list[tuple[str, bytes, int, int]]) -> tuple[Any, list[int]] | None:
+    taken = list(range(len(candidates)))
+    db = _database([candidates[i] for i in taken])
+    if db is None:  # one of them Hyperscan does not take: find which
+        taken = [i for i in taken if _database([candidates[i]]) is not None]
+        db = _database([candidates[i] for i in taken]) if taken else None
+    if db is None:
+        return None
+    head = ",".join(map(str, taken)).encode()
+    hscache.save(_key(candidates), head + b"\n" + hyperscan.dumpb(db))
+    return db, taken
+
+
+def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        db.compile(expressions=[expr], ids=[0], elements=1, flags=[flag])
+        db.compile(expressions=[e for _, e, _, _ in candidates], ids=list(range(len(candidates))),
+                   elements=len(candidates), flags=[f for _, _, f, _ in candidates])
     except hyperscan.error:
-        return False
-    return True
+        return None
+    return db
 
 
 def _as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:

@@ -101,6 +101,7 @@ class Engine:
         self.terms = TermIndex(pack)
         self.by_shape = rules_by_shape(pack.rules)
         self._names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._opened: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
         self._filenames = [(r.id, p) for r in pack.rules for p in r.filenames]
         self.generic_shapes = frozenset(
             s.name for r in pack.rules if r.generic for s in r.shapes
@@ -189,7 +190,7 @@ class Engine:
         hits = Hits(found)
         view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes
-        spans = self._spans(text, found, name_evidence)
+        spans = self._spans(text, found, self._open_shapes(name_rules, name_kinds))
         # One Hyperscan pass says where each shape may end (shapescan.py); its
         # pattern then runs only around those places, and not at all where there
         # are none. At low confidence (no spans: every shape over every text) this
@@ -202,7 +203,7 @@ class Engine:
                 if shape_name not in gated:
                     continue  # its gate says it cannot match here
                 where = None
-            elif spans is None:
+            elif spans is None or spans.get(shape_name, []) is None:
                 where = None
             elif spans.get(shape_name):
                 where = spans[shape_name]
@@ -247,9 +248,30 @@ class Engine:
             cached = self._names[name] = (rules, kinds)
         return cached
 
+    def _open_shapes(
+        self, name_rules: frozenset[str], name_kinds: frozenset[str]
+    ) -> frozenset[str]:
+        """The shapes a file name lets reach medium without wording in the text: those of
+        the rules whose download name it is, or whose recovery wording it holds (a
+        service named alone caps a cluster at low: score_cluster). Per name, remembered."""
+        key = (name_rules, name_kinds)
+        known = self._opened.get(key)
+        if known is None:
+            strong = {k[6:] for k in name_kinds
+                      if k.startswith("vocab:") and k[6:] not in WEAK_VOCABULARY}
+            known = frozenset(
+                shape.name for rule in self.pack.rules
+                if rule.id in name_rules or strong & set(rule.context)
+                for shape in rule.shapes
+            )
+            if len(self._opened) >= 4096:
+                self._opened.clear()
+            self._opened[key] = known
+        return known
+
     def _spans(
-        self, text: str, found: list[tuple[int, int, tuple[Term, ...]]], name_evidence: bool
-    ) -> dict[str, list[tuple[int, int]]] | None:
+        self, text: str, found: list[tuple[int, int, tuple[Term, ...]]], opened: frozenset[str]
+    ) -> dict[str, list[tuple[int, int]] | None] | None:
         """Per shape, where it is worth scanning (None: everywhere).
 
         Without wording that counts for one of its rules (its keywords, or the
@@ -258,9 +280,11 @@ class Engine:
         it), so those (costly) shapes only run around such words: from WIDE
         characters before a word to 4*WIDE after it, since codes follow their
         heading. Per shape, because "seed" (TOTP wording, all over code that
-        calls random.seed) says nothing about 8-digit backup codes.
+        calls random.seed) says nothing about 8-digit backup codes; and a file
+        name opens only the shapes of the rules it speaks for (`opened`): a
+        file called pypi.tsv costs what full.tsv costs.
         """
-        if name_evidence or self.min_confidence is Confidence.LOW:
+        if self.min_confidence is Confidence.LOW:
             return None
         seeds = [
             (start, frozenset(t.kind for t in terms))
@@ -289,7 +313,8 @@ class Engine:
             if hi_open >= 0:
                 spans.append((lo_open, min(hi_open, end)))
             by_wording[relevant] = spans
-        return {name: by_wording[relevant] for name, relevant in self._relevant.items()}
+        return {name: None if name in opened else by_wording[relevant]
+                for name, relevant in self._relevant.items()}
 
     def _best(self, rules: Sequence[Rule], cluster: Cluster, view: _ChunkView) -> _Scored | None:
         best: _Scored | None = None

@@ -252,7 +252,7 @@ class ShapeScanner:
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
         if len(data) != len(text):
-            found = _as_characters(data, found)
+            found = _as_characters(data, found, len(data) - len(text))
         # Hyperscan reports in order of end, nearly: sorted to be sure (linear then).
         return {name: sorted(ends) for name, ends in zip(self._names, found, strict=True)}
 
@@ -302,22 +302,35 @@ def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
     return db
 
 
-def _as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
-    """Byte offsets -> character offsets: a byte offset less the continuation bytes
-    before it (text past ASCII is mostly sparse: a few names, accents)."""
-    tails = [m.start() for m in _CONTINUATION.finditer(data)]
-    out = []
-    for ends in found:
-        mapped = []
-        for e in ends:
-            k = bisect.bisect_left(tails, e)
-            # An end inside a character (not expected) moves on to its end.
-            while k < len(tails) and tails[k] == e:
-                e += 1
-                k += 1
-            mapped.append(e - k)
-        out.append(mapped)
-    return out
+def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list[int]]:
+    """Byte offsets -> character offsets. `extra`: the continuation bytes in data (its
+    length less the text's). Few (a name with an accent): an offset less those before
+    it, found by bisection. Many (text in another script): the text between offsets
+    in order is decoded and counted, which costs the same per byte whatever the script."""
+    if extra <= sum(map(len, found)):
+        tails = [m.start() for m in _CONTINUATION.finditer(data)]
+        out = []
+        for ends in found:
+            mapped = []
+            for e in ends:
+                k = bisect.bisect_left(tails, e)
+                # An end inside a character (not expected) moves on to its end.
+                while k < len(tails) and tails[k] == e:
+                    e += 1
+                    k += 1
+                mapped.append(e - k)
+            out.append(mapped)
+        return out
+    chars: dict[int, int] = {}
+    prev = count = 0
+    for e in sorted({e for ends in found for e in ends}):
+        b = e
+        while b < len(data) and data[b] & 0xC0 == 0x80:
+            b += 1
+        count += len(data[prev:b].decode("utf-8"))
+        chars[e] = count
+        prev = b
+    return [[chars[e] for e in ends] for ends in found]
 
 
 _CONTINUATION = re.compile(rb"[\x80-\xbf]")

@@ -35,6 +35,7 @@ from mfaleaks.detect.match import (
 )
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.prefilter import Prefilter
+from mfaleaks.detect.reasons import redactor_for
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
 from mfaleaks.detect.wrap import unwrap
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
@@ -97,6 +98,7 @@ class Engine:
         self.show_secrets = show_secrets
         self.min_confidence = min_confidence
         self.terms = TermIndex(pack)
+        self.redactor = redactor_for(pack)  # reasons and member names: the same shapes
         self.by_shape = rules_by_shape(pack.rules)
         self._names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._filenames = [(r.id, p) for r in pack.rules for p in r.filenames]

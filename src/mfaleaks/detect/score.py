@@ -309,7 +309,7 @@ class Engine:
             source=view.chunk.source,
             count=len(dict.fromkeys(codes)),
             redacted=tuple(mask(c) for c in list(dict.fromkeys(codes))[:MAX_LISTED]),
-            fingerprint=fingerprint(rule.id, codes),
+            fingerprint=fingerprint(rule.id, codes, cluster.shape),
             remediation=rule.remediation,
             url=rule.url,
             location=view.anchor_of(cluster.start),

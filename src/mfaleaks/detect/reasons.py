@@ -38,6 +38,7 @@ _MESSAGE_ID = re.compile(r"<[^\s<>@]+@[^\s<>]+>")
 # path, so its parts are also searched with the slashes read as spaces.
 _SLASHES = str.maketrans("/\\", "  ")
 _QUOTED = re.compile(r"'[^']*'")
+_DIMENSIONS = re.compile(r"\d+x\d+")  # "1200x1000 pixels": numbers too, written by us
 
 
 class Redactor:
@@ -59,6 +60,10 @@ class Redactor:
     def __call__(self, text: str) -> str:
         return self._masked(text, (text,))
 
+    def words(self, text: str) -> str:
+        """Codes with a letter in them (digits alone and 1200x1000: see scrub)."""
+        return self._masked(text, (text,), numbers=False)
+
     def path(self, name: str) -> str:
         """A member name ('old/WXKM-PQR7.txt', 'message 3 ... "subject"'): each part
         of the path is searched alone as well."""
@@ -70,7 +75,7 @@ class Redactor:
         """Only what is quoted ('...') is from the input: evidence quotes file names."""
         return _QUOTED.sub(lambda m: self.path(m.group()), text) if "'" in text else text
 
-    def _masked(self, text: str, views: tuple[str, ...]) -> str:
+    def _masked(self, text: str, views: tuple[str, ...], numbers: bool = True) -> str:
         if sum(c.isalnum() for c in text) < _FEW_ALNUM:
             return text
         spans = sorted(
@@ -79,6 +84,9 @@ class Redactor:
                for m in bare.finditer(view, overlapped=True)
                if _kept(m.group(), validate, bound)]
         )
+        if not numbers:
+            spans = [(a, b) for a, b in spans if any(c.isalpha() for c in text[a:b])
+                     and not _DIMENSIONS.fullmatch(text, a, b)]
         if spans and "@" in text:
             ids = [m.span() for m in _MESSAGE_ID.finditer(text)]
             spans = [s for s in spans if not any(a <= s[0] and s[1] <= b for a, b in ids)]
@@ -91,10 +99,8 @@ class Redactor:
         out.append(text[at:])
         return "".join(out)
 
-    def mapping(self, values: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
-        """Every value masked, except those under the keys in `keep`."""
-        kept = frozenset(keep)
-        return {k: v if k in kept else self(v) for k, v in values.items()}
+    def mapping(self, values: Mapping[str, str]) -> dict[str, str]:
+        return {k: self(v) for k, v in values.items()}
 
 
 def _spans(shape: Shape, text: str) -> Iterable[tuple[int, int]]:
@@ -159,18 +165,21 @@ def _code_like(text: str) -> bool:
 
 
 def scrub(reason: str, redact: Redactor | None = None) -> str:
-    """One line of at most MAX_REASON characters, every code shape and every quoted
-    literal with digits masked.
+    """One line of at most MAX_REASON characters, codes masked.
 
     Shapes are looked for before the line is joined (a recovery phrase is a shape
-    of its own line) and after (a code split over two lines). Every stretch between
-    two quote marks counts as quoted, whatever came before: an apostrophe
-    ("can't parse '4821 7730'") must not shift the pairs.
+    of its own line) and after (a code split over two lines). Outside quotes a
+    match of digits alone is left: that is a count, size or offset written by us
+    or a library ("max_expanded 1048576 bytes", "column 48213377"), while input
+    comes quoted ('4821 7730', as repr() and every library here writes it). Between
+    quotes every shape is masked, and so is any literal with two digits or more.
+    Every stretch between two quote marks counts as quoted, whatever came before:
+    an apostrophe ("can't parse '4821 7730'") must not shift the pairs.
     """
     redact = redact or default_redactor()
-    parts = _QUOTE.split(redact(" ".join(redact(reason).split())))
+    line = redact.words(" ".join(redact.words(reason).split()))
+    parts = _QUOTE.split(line)
     for k in range(2, len(parts) - 1, 2):  # text between two quote marks
-        if _code_like(parts[k]):
-            parts[k] = mask(parts[k])
+        parts[k] = mask(parts[k]) if _code_like(parts[k]) else redact(parts[k])
     line = "".join(parts)
     return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"

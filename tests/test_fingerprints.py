@@ -158,3 +158,14 @@ def test_baselines_take_keyed_fingerprints(
     elsewhere = run_cli("scan", "--format", "json", "--jobs", "1", "--baseline", str(base),
                         str(share))
     assert elsewhere.exit_code == 1, "another key, another fingerprint"
+
+
+def test_a_damaged_key_file_stops_the_scan_with_a_clear_message(
+    tmp_path: Path, key_home: Path, run_cli: Callable[..., CliRun],
+) -> None:
+    path = key_home / "mfaleaks" / "fingerprint.key"
+    path.parent.mkdir(parents=True)
+    path.write_text("not a key\n")
+    (tmp_path / "steam.txt").write_text("Steam Guard revocation code: R52841\n")
+    res = run_cli("scan", "--jobs", "1", str(tmp_path / "steam.txt"))
+    assert res.exit_code == 2 and "not a fingerprint key" in res.stderr, res.stderr

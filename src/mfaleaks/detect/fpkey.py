@@ -22,6 +22,8 @@ import os
 import secrets
 from pathlib import Path
 
+from mfaleaks.errors import ConfigError
+
 ENV = "MFALEAKS_FINGERPRINT_KEY"
 KEYED_PREFIX = "k:"  # what a keyed fingerprint starts with
 FILE_NAME = "fingerprint.key"
@@ -50,6 +52,20 @@ def key_identity() -> str:
     except (OSError, ValueError):
         return "none"
     return hashlib.sha256(b"mfaleaks-key-id\0" + key).hexdigest()[:16]
+
+
+def check_key_file() -> None:
+    """A key file that exists but is not a key is a ConfigError (exit 2) before the scan,
+    not an internal error in every file with a weak set. A missing one is made later."""
+    if os.environ.get(ENV):
+        return
+    try:
+        _read(key_path())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(exc) if isinstance(exc, ValueError)
+                          else f"{key_path()}: cannot read: {exc.strerror}") from exc
 
 
 def key_source() -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from mfaleaks.config import ScanConfig
-from mfaleaks.detect.fpkey import KEYED_PREFIX, key_source
+from mfaleaks.detect.fpkey import KEYED_PREFIX, check_key_file, key_source
 from mfaleaks.images import engine
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.run import forkstart
@@ -37,6 +37,7 @@ def _stdin_source() -> tuple[Source, bool]:
 
 
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+    check_key_file()
     spec = engine_spec(config)
     key = cache_key(spec) if config.cache is not None else None
     known = rules_known_good(config, key) if key is not None else None

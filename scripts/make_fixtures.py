@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -16,7 +18,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 PARTS = ["fixtures_text", "fixtures_mail", "fixtures_images", "fixtures_docs", "fixtures_precision"]
 
 
+# What the office libraries stamp with the time of writing: each zip member's date
+# and the document's own dates (core.xml, meta.xml, comments). Replaced by one fixed
+# time so that two runs write the same bytes.
+FIXED_ZIP_TIME = (2024, 1, 2, 3, 4, 6)
+_XML_TIME = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
+_ZIPPED = {".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".zip"}
+
+
+def _pin_zip_times(path: Path) -> None:
+    with zipfile.ZipFile(path) as old:
+        members = [(info, old.read(info)) for info in old.infolist()]
+    with zipfile.ZipFile(path, "w") as new:
+        for info, data in members:
+            pinned = zipfile.ZipInfo(info.filename, FIXED_ZIP_TIME)
+            pinned.compress_type = info.compress_type
+            pinned.external_attr = info.external_attr
+            if info.filename.endswith(".xml"):
+                data = _XML_TIME.sub(b"2024-01-02T03:04:06Z", data)
+            new.writestr(pinned, data)
+
+
+def _pin_times(root: Path) -> None:
+    """Office files and zips written by the generators get fixed dates."""
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in _ZIPPED and zipfile.is_zipfile(path):
+            _pin_zip_times(path)
+
+
 def main(target: str = "fixtures") -> None:
+    # reportlab writes the date and a file id from it into each PDF unless invariant.
+    from reportlab import rl_config
+
+    rl_config.invariant = 1
     root = Path(target)
     if root.exists():
         shutil.rmtree(root)
@@ -28,6 +62,7 @@ def main(target: str = "fixtures") -> None:
         except ModuleNotFoundError:
             continue
         expected.extend(module.build(root, random.Random(1000 + index)))
+    _pin_times(root)
     expected.sort(key=lambda e: (str(e["path"]), str(e.get("service"))))
     (root / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     readme = root / "README.md"

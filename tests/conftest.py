@@ -77,6 +77,10 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 # removed when the run ends.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mfaleaks-test-cache-")
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
+# So does the key of keyed fingerprints (detect/fpkey.py): never the user's ~/.config.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="mfaleaks-test-config-")
+os.environ.pop("MFALEAKS_FINGERPRINT_KEY", None)
+atexit.register(shutil.rmtree, os.environ["XDG_CONFIG_HOME"], ignore_errors=True)
 
 
 _engine: Engine | None = None

@@ -70,6 +70,10 @@ def test_committed_fixtures_match_the_generator(tmp_path: Path) -> None:
     committed = sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*")
                        if p.is_file())
     assert generated == committed
+    # The generator pins every date it would stamp, so the bytes must be the same too.
+    edited = [name for name in committed
+              if (out / name).read_bytes() != (FIXTURES / name).read_bytes()]
+    assert not edited, f"fixtures differ from scripts/make_fixtures.py: {edited}"
 
 
 def per_class(root: Path, report: dict[str, Any]) -> dict[str, dict[str, tuple[int, int]]]:

@@ -4,9 +4,13 @@ with or without its separators, in any byte the tool writes.
 Codes of several services are planted in a text file, a mail (.eml), an mbox,
 a zip, a docx, a PDF and a screenshot (PNG, read by OCR), beside a crafted
 workbook whose row number is a code (the parser fails on it and its error
-message quotes it). The real CLI then runs with every --format to stdout and
-with -o, with -v, with `baseline create` and --baseline, twice with --cache,
-`report` renders the JSON report to HTML, Markdown and CSV, and one run crashes
+message quotes it). Every rule's example codes (example_codes.py: every shape
+of the pack) are planted where input ends up in reasons and member names: as a
+workbook's row number, as the name of a damaged zip member (zipfile's error
+quotes it) and as the subject of a mail holding the rule's example. The real
+CLI then runs with every --format to stdout and with -o, with -v, with
+`baseline create` and --baseline, twice with --cache, `report` renders the
+JSON report to HTML, Markdown and CSV, and one run crashes
 on purpose (its report writer raises an exception quoting a code: exit 2, the
 message masked). Every run has its own working folder and HOME, so stray files
 land where they are searched. Every byte of stdout, stderr and every file
@@ -18,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 import stat
 import zipfile
 from email.mime.text import MIMEText
@@ -27,6 +32,7 @@ import pytest
 
 import gen_docs
 import gen_hostile as gen
+from example_codes import plant_examples
 from hostile_cli import Run, finish, start
 
 FORMATS = ("text", "json", "jsonl", "sarif", "junit")
@@ -90,7 +96,11 @@ def plant(root: Path) -> list[str]:
         gen_docs.code_image(gen_docs.google_sheet(google()).splitlines()))
     row = google()
     (root / "crash.xlsx").write_bytes(xlsx_with_code_as_row(row[0], row[1:]))
+    planted.extend(plant_examples(root))
     return planted
+
+
+_URI_SECRET = re.compile(r"(?i)(?:secret|data)=([^&\s]+)")
 
 
 def needles(codes: list[str]) -> set[bytes]:
@@ -98,6 +108,7 @@ def needles(codes: list[str]) -> set[bytes]:
     for code in codes:
         out.add(code.encode())
         out.add("".join(c for c in code if c.isalnum()).encode())
+        out.update(m.group(1).encode() for m in _URI_SECRET.finditer(code))  # an otpauth secret
     return out
 
 
@@ -169,11 +180,14 @@ def test_no_code_in_any_output(planted: tuple[Path, list[str]], tmp_path: Path) 
         assert res.code == 0, res.stderr.decode(errors="replace")[-2000:]
         runs.append((work, res, [f"incidents.{fmt}"]))
 
-    # A crash of the tool itself whose exception quotes a code (as int() would).
+    # A crash of the tool itself whose exception quotes a code (as int() would): a
+    # Sentry-shaped one with a single digit, which the quoted-digits rule let through.
     work = tmp_path / "crash"
+    one_digit = next(c for c in codes if re.fullmatch(r"[A-Z2-7]{4}-[A-Z2-7]{4}", c)
+                     and sum(ch.isdigit() for ch in c) == 1)
     boom = ("import mfaleaks.report as c\n"
             "def boom(*a, **k):\n"
-            f"    raise ValueError(\"invalid literal for int() with base 10: '{codes[-1]}'\")\n"
+            f"    raise ValueError(\"invalid literal for int() with base 10: '{one_digit}'\")\n"
             "c.render = boom\n")
     crashed = cli(["scan", "--format", "json", share], work, prelude=boom)
     assert crashed.code == 2 and b"internal error" in crashed.stderr, crashed.stderr

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mfaleaks.config import DEFAULT_MIN_CONFIDENCE
+from mfaleaks.detect.prefilter import Prefilter
 from mfaleaks.detect.rules.check import check_pack, scan_example
 from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.rules.model import Example
@@ -14,7 +16,7 @@ from mfaleaks.errors import ConfigError
 from mfaleaks.models import Confidence
 
 PACK = load_pack([DEFAULT_RULES_DIR])
-ENGINE = Engine(PACK)
+ENGINE = Engine(PACK, min_confidence=DEFAULT_MIN_CONFIDENCE)  # as a scan runs, prefilter on
 CASES = [
     pytest.param(rule.id, example, True, id=f"{rule.id}-pos{i}")
     for rule in PACK.rules for i, example in enumerate(rule.examples)
@@ -45,6 +47,14 @@ def test_rule_example(rule_id: str, example: Example, positive: bool) -> None:
 
 def test_check_pack_reports_no_failures() -> None:
     assert list(check_pack(PACK)) == []
+
+
+def test_check_runs_the_examples_through_the_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prefilter that dismisses too much is caught by `rules check` (at LOW it never ran)."""
+    assert ENGINE._prefilter is not None
+    monkeypatch.setattr(Prefilter, "may_match", lambda self, text: False)
+    missed = [f for f in check_pack(PACK) if f.message.endswith("is not found")]
+    assert len(missed) >= 10, missed
 
 
 def test_check_catches_a_rule_whose_example_does_not_match(tmp_path: Path) -> None:

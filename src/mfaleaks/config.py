@@ -22,6 +22,10 @@ class Format(StrEnum):
     JUNIT = "junit"
 
 
+# What a scan reports unless told otherwise; `rules check` runs the examples at it too.
+DEFAULT_MIN_CONFIDENCE = Confidence.MEDIUM
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     paths: tuple[str, ...]
@@ -29,7 +33,7 @@ class ScanConfig:
     output: str | None = None
     rule_paths: tuple[Path, ...] = ()
     default_rules: bool = True
-    min_confidence: Confidence = Confidence.MEDIUM
+    min_confidence: Confidence = DEFAULT_MIN_CONFIDENCE
     show_secrets: bool = False
     exit_zero: bool = False
     excludes: tuple[str, ...] = ()

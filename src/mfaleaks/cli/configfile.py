@@ -26,7 +26,7 @@ from mfaleaks.models import Confidence
 NAMES = (".mfaleaks.toml", "pyproject.toml")
 KEYS = frozenset({"exclude", "rules", "disable", "allow", "format", "min_confidence",
                   "show_secrets", "baseline"})
-_FINGERPRINT = re.compile(r"^[0-9a-f]{16,64}$")
+_FINGERPRINT = re.compile(r"^(?:k:)?[0-9a-f]{16,64}$")  # k: keyed (detect/mask.py)
 E = TypeVar("E", Format, Confidence)
 
 

@@ -5,8 +5,19 @@ Masks keep separators and at most a quarter of the characters (never more
 than 4, none at all for a code whose whole value is guessable), so an analyst
 can tell two sets apart without learning a usable code. Fingerprints must be
 stable (baselines, caches, incidents) yet must not let anyone holding a report
-recover a short code by trying every value: low-entropy sets are hashed with
-scrypt, a deliberately slow, memory-hard function.
+recover a code set by trying every value. How many values a set could have
+been is worked out from its rule's shape (space.py), and decides the hash:
+
+- 96 bits or more: SHA-256 (trying 2^95 values is out of reach whatever the hash);
+- 48 to 96 bits: scrypt, deliberately slow and memory-hard (~40 ms and 16 MiB a
+  try on one core, unloaded);
+- under 48 bits: scrypt keyed with a secret kept on this machine (fpkey.py),
+  written with a "k:" prefix. The bar: inverting a published fingerprint must
+  cost more than 100,000 CPU-years. At 40 ms a try, 2^47 tries (half of 2^48,
+  the expected work) are 178,000 CPU-years; a single Sentry code (2^40) would
+  be 700, one 8-digit code (2^26.6) about 23 days, a Steam revocation code
+  (10^5) half an hour. Keyed, they cannot be tried at all without the key.
+  docs/fingerprints.md says what that costs baselines.
 """
 
 from __future__ import annotations
@@ -16,10 +27,15 @@ import math
 
 import regex
 
+from mfaleaks.detect.fpkey import KEYED_PREFIX, fingerprint_key
+from mfaleaks.detect.rules.model import Shape
+from mfaleaks.detect.space import guess_bits
+
 MASK = "•"
 _ALNUM = regex.compile(r"[\p{L}\p{N}]")
 _SEPARATORS = regex.compile(r"[^\p{L}\p{N}]+")
 SLOW_HASH_BELOW_BITS = 96  # sets guessable in fewer tries than 2**96 get scrypt
+KEYED_BELOW_BITS = 48  # and in fewer than 2**48, scrypt with this machine's key
 GUESSABLE_BITS = 24  # a code this weak (R12345, 6 digits) is shown without any character
 _URI_SECRET = regex.compile(r"(?i)(?:secret|data)=[^&\s]")
 
@@ -30,7 +46,8 @@ def normalise(code: str) -> str:
 
 
 def entropy_bits(code: str) -> float:
-    """An upper bound on the guessing work for one code, from its characters."""
+    """A rough bound on the guessing work for one code, from its characters alone
+    (masks use it; fingerprints ask the rule's shape, set_bits)."""
     chars = normalise(code)
     if not chars:
         return 0.0
@@ -71,14 +88,36 @@ def mask_uri(uri: str) -> str:
     ))
 
 
-def fingerprint(rule_id: str, codes: list[str]) -> str:
-    """Hash of the rule id and the normalised set of codes; no path, no line."""
+def set_bits(codes: list[str], shape: Shape | None, enough: float = math.inf) -> float:
+    """log2 of the values the set of codes could have been (each code from its shape);
+    stops counting once past `enough`."""
+    unique = {normalise(c): c for c in codes}
+    bits = 0.0
+    for norm in sorted(unique):
+        rough = entropy_bits(norm)
+        bits += rough if shape is None else guess_bits(shape, unique[norm], rough)
+        if bits >= enough:
+            break
+    return bits
+
+
+def is_keyed(fp: str) -> bool:
+    return fp.startswith(KEYED_PREFIX)
+
+
+def fingerprint(rule_id: str, codes: list[str], shape: Shape | None = None) -> str:
+    """Hash of the rule id and the normalised set of codes; no path, no line.
+
+    `shape` is the shape the codes were found as: it tells how guessable they are.
+    """
     unique = sorted({normalise(c) for c in codes})
     body = f"{rule_id}\0" + "\n".join(unique)
-    bits = sum(entropy_bits(c) for c in unique)
+    bits = set_bits(codes, shape, enough=SLOW_HASH_BELOW_BITS)
     if bits >= SLOW_HASH_BELOW_BITS:
         return hashlib.sha256(body.encode()).hexdigest()[:40]
+    salt = b"mfaleaks-fingerprint-v1"
+    if bits < KEYED_BELOW_BITS:
+        salt += fingerprint_key()
     # ~40 ms and 16 MiB per call: cheap once per finding, costly per guess.
-    slow = hashlib.scrypt(body.encode(), salt=b"mfaleaks-fingerprint-v1", n=2**14, r=8, p=1,
-                          dklen=20)
-    return slow.hex()
+    slow = hashlib.scrypt(body.encode(), salt=salt, n=2**14, r=8, p=1, dklen=20)
+    return (KEYED_PREFIX if bits < KEYED_BELOW_BITS else "") + slow.hex()

@@ -36,6 +36,7 @@ from mfaleaks.detect.match import (
 )
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.prefilter import Prefilter
+from mfaleaks.detect.reasons import redactor_for
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
 from mfaleaks.detect.shapescan import MIN_TEXT, ShapeScanner
 from mfaleaks.detect.wrap import unwrap
@@ -99,6 +100,7 @@ class Engine:
         self.show_secrets = show_secrets
         self.min_confidence = min_confidence
         self.terms = TermIndex(pack)
+        self.redactor = redactor_for(pack)  # reasons and member names: the same shapes
         self.by_shape = rules_by_shape(pack.rules)
         self._names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._opened: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
@@ -356,7 +358,7 @@ class Engine:
             source=view.chunk.source,
             count=len(dict.fromkeys(codes)),
             redacted=tuple(mask(c) for c in list(dict.fromkeys(codes))[:MAX_LISTED]),
-            fingerprint=fingerprint(rule.id, codes),
+            fingerprint=fingerprint(rule.id, codes, cluster.shape),
             remediation=rule.remediation,
             url=rule.url,
             location=view.anchor_of(cluster.start),

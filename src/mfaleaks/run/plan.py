@@ -41,6 +41,7 @@ from mfaleaks.cache.store import (
     options_of,
 )
 from mfaleaks.config import ScanConfig
+from mfaleaks.detect.fpkey import key_identity
 from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
 from mfaleaks.run.spec import EngineSpec
 
@@ -117,7 +118,8 @@ def cache_key(spec: EngineSpec) -> str:
     """What cached results depend on besides the files (cache.engine_key): reads every
     rule file and the package's code, so computed once per run."""
     options = options_of(spec.limits, spec.min_confidence.value)
-    return engine_key(spec.rule_files, options, spec.limits.ocr)
+    # Keyed fingerprints (weak code sets) hold only with the key they were made with.
+    return engine_key(spec.rule_files, (options, key_identity()), spec.limits.ocr)
 
 
 def rules_known_good(config: ScanConfig, key: str) -> frozenset[str] | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from mfaleaks.config import ScanConfig
+from mfaleaks.detect.fpkey import KEYED_PREFIX, check_key_file, key_source
 from mfaleaks.images import engine
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.run import forkstart
@@ -36,6 +37,7 @@ def _stdin_source() -> tuple[Source, bool]:
 
 
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+    check_key_file()
     spec = engine_spec(config)
     key = cache_key(spec) if config.cache is not None else None
     known = rules_known_good(config, key) if key is not None else None
@@ -101,6 +103,13 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     result.notices.extend(suppress.notices(result.suppressed, result.baseline_stale))
     if result.stats.pictures_read and (slow := engine.notice()):
         result.notices.append(slow)
+    keyed = sum(f.fingerprint.startswith(KEYED_PREFIX)
+                for f in (*result.findings, *result.suppressed))
+    if keyed:
+        result.notices.append(
+            f"{keyed} finding(s) have a keyed fingerprint (k:...): their codes are few enough "
+            f"to guess, so they are hashed with the key in {key_source()}; baselines and allow "
+            "entries match them only where that key is (docs/fingerprints.md)")
     result.errors.sort(key=lambda e: (e.path, e.member or ""))
     result.stats.skipped = len({(e.path, e.member) for e in result.errors})
     result.stats.seconds = round(time.perf_counter() - start, 3)

@@ -19,7 +19,7 @@ from mfaleaks.models import Finding
 from mfaleaks.output import write_private
 
 VERSION = 1
-_FINGERPRINT = regex.compile(r"^[0-9a-f]{16,64}$")
+_FINGERPRINT = regex.compile(r"^(?:k:)?[0-9a-f]{16,64}$")  # k: keyed (detect/mask.py)
 
 
 def dumps(findings: Iterable[Finding]) -> str:

@@ -1,11 +1,16 @@
 """`mfaleaks rules check`: every rule's examples must be found (at medium
-confidence or better) and its negative examples must not."""
+confidence or better) and its negative examples must not.
+
+The engine runs at the scan's default confidence, as a user's scan does: at LOW
+it looks at every text and never asks the prefilter, which could then dismiss
+an example without this check noticing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from mfaleaks.config import DEFAULT_MIN_CONFIDENCE
 from mfaleaks.detect.rules.model import Example, Rule, RulePack
 from mfaleaks.detect.score import Engine
 from mfaleaks.models import Confidence, Finding, Origin, Source, TextChunk
@@ -25,7 +30,7 @@ def scan_example(engine: Engine, example: Example) -> list[Finding]:
 
 
 def check_pack(pack: RulePack) -> Iterator[CheckFailure]:
-    engine = Engine(pack, min_confidence=Confidence.LOW)
+    engine = Engine(pack, min_confidence=DEFAULT_MIN_CONFIDENCE)
     for rule in pack.rules:
         if not rule.examples:
             yield CheckFailure(rule.id, rule.origin, "has no examples")

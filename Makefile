@@ -7,8 +7,8 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
 SYS_PKGS := tesseract-ocr tesseract-ocr-eng libmagic1 fonts-dejavu-core fonts-liberation
-# Only the test suite needs a real browser (HTML report test).
-TEST_PKGS := chromium
+# Only the test suite needs a real browser (HTML report test) and a Samba server (SMB tests).
+TEST_PKGS := chromium samba
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system system-test demo test lint fixtures bench clean
@@ -38,7 +38,7 @@ system-test:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[gpl,dev]'
+	$(BIN)/pip install -q -e '.[gpl,smb,dev]'
 	touch $@
 
 fixtures: setup

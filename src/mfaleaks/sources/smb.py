@@ -1,0 +1,578 @@
+"""A read-only SMB 2/3 client for the scan: one session per server, walk, read, permissions.
+
+Built on smbprotocol's messages rather than its path-level `smbclient` layer, for
+three reasons measured or needed here:
+- a small file is read in one round trip: CREATE + QUERY_INFO (its file id) + READ +
+  CLOSE go out as one compound request, and several files' compounds are in
+  flight at once (`read_many`), where open/read/close cost three;
+- every request waits at most --smb-timeout seconds (smbclient's layer waits forever);
+- symbolic links and junctions are reported, not followed, unless asked.
+
+Files are opened for reading only, with FILE_SHARE_READ|WRITE|DELETE so no user of
+the share is ever blocked by the scan; nothing is written. The server still
+records the access time of a file read (Windows updates it lazily, Samba per its
+file system's atime policy); docs/smb.md says what the server sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smbprotocol.connection import Connection
+from smbprotocol.exceptions import (
+    AccessDenied,
+    BadNetworkName,
+    EndOfFile,
+    LogonFailure,
+    NoMoreFiles,
+    SMBAuthenticationError,
+    SMBConnectionClosed,
+    SMBException,
+    SMBResponseException,
+)
+from smbprotocol.file_info import FileInformationClass, FileInternalInformation
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FileAttributes,
+    ImpersonationLevel,
+    Open,
+    ShareAccess,
+    SMB2QueryInfoRequest,
+    SMB2QueryInfoResponse,
+)
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
+
+from mfaleaks.sources.smbauth import SmbCredentials
+from mfaleaks.sources.smburl import SmbFatal, SmbTarget, join, url_of
+
+DEFAULT_TIMEOUT = 30.0
+PIPELINE = 8  # small files whose compound requests are in flight at once (4 credits each)
+CHUNK = 1 << 20  # read size past the first request (credits: 16 per MiB)
+
+ATTR_DIRECTORY = 0x10
+ATTR_REPARSE = 0x400
+
+# Read-only, and never in anyone's way: others may read, write, rename or delete the
+# file while the scan holds it open.
+SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
+             | ShareAccess.FILE_SHARE_DELETE)
+READ_FILE = 0x1 | 0x80  # FILE_READ_DATA | FILE_READ_ATTRIBUTES
+LIST_DIR = 0x1 | 0x80  # FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES
+READ_CONTROL = 0x00020000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# NTSTATUS codes read as a reason a user understands.
+_REASONS = {
+    0xC0000022: "permission denied",
+    0xC0000043: "locked by another user (sharing violation)",
+    0xC0000034: "no longer exists",
+    0xC000003A: "folder no longer exists",
+    0xC0000056: "being deleted",
+    0xC0000054: "locked by another user (byte-range lock)",
+    0xC000026E: "volume dismounted",
+    0xC0000257: "DFS referral could not be followed (path not covered)",
+    0xC00000C9: "the share went away (network name deleted)",
+    0xC0000128: "the handle was closed by the server",
+    0x8000002D: "symbolic link or junction (not followed without --follow-symlinks)",
+    0xC0000033: "name not valid on this server",
+}
+
+
+@dataclass(frozen=True)
+class SmbOptions:
+    timeout: float = DEFAULT_TIMEOUT
+    require_encryption: bool = False  # --smb-encrypt: refuse a session that is not encrypted
+    follow_symlinks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SmbEntry:
+    """One file or folder as its folder's listing tells it (no extra request)."""
+
+    path: str  # inside the share, backslash-separated
+    size: int
+    change_ns: int  # ChangeTime, ns since 1970: moves on any write or metadata change
+    mtime: float  # LastWriteTime, seconds since 1970
+    file_id: int  # the server's file index (the inode on Samba)
+    attributes: int
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("\\", 1)[-1]
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.attributes & ATTR_DIRECTORY)
+
+    @property
+    def is_reparse(self) -> bool:
+        """A symbolic link, junction or other reparse point (Windows servers mark them)."""
+        return bool(self.attributes & ATTR_REPARSE)
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """(size, change time, file id): the cache's test that a file did not change."""
+        return self.size, self.change_ns, self.file_id
+
+
+@dataclass(frozen=True, slots=True)
+class SmbProblem:
+    """Something under the share that could not be listed or read; the walk goes on."""
+
+    path: str
+    reason: str
+
+
+class SmbReadError(OSError):
+    """A file could not be opened or read: its reason is for the report."""
+
+
+class _Connection(Connection):  # type: ignore[misc]
+    """Every wait for a response is bounded (smbprotocol's default is to wait forever)."""
+
+    request_timeout: float | None = None
+    follow_links = False
+
+    def receive(self, request: Any, wait: bool = True, timeout: float | None = None,
+                resolve_symlinks: bool = True) -> Any:
+        return super().receive(request, wait=wait,
+                               timeout=self.request_timeout if timeout is None else timeout,
+                               resolve_symlinks=resolve_symlinks and self.follow_links)
+
+
+def reason_of(exc: BaseException) -> str:
+    """One line for the report; no server text is quoted beyond the status name."""
+    if isinstance(exc, SMBResponseException):
+        status = int(exc.status)
+        known = _REASONS.get(status)
+        return known or f"server refused: {_status_name(status)}"
+    if isinstance(exc, SmbReadError):
+        return str(exc)
+    text = str(exc).lower()
+    if "timeout" in text:
+        return "the server did not answer in time (--smb-timeout)"
+    if isinstance(exc, SMBConnectionClosed | OSError) or "connection" in text:
+        return "connection to the server lost"
+    return f"SMB error: {type(exc).__name__}: {_short(exc)}"
+
+
+def _status_name(status: int) -> str:
+    from smbprotocol.header import NtStatus
+
+    for name in dir(NtStatus):
+        if name.startswith("STATUS_") and getattr(NtStatus, name) == status:
+            return name
+    return f"NTSTATUS 0x{status:08X}"
+
+
+def _ns(value: Any) -> int:
+    """A listing's datetime (smbprotocol converts FILETIME) -> ns since 1970."""
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _MICROSECOND * 1000
+    return int(value)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class SmbSession:
+    """One authenticated session with one server; its shares come from `share()`."""
+
+    def __init__(self, target: SmbTarget, creds: SmbCredentials, options: SmbOptions) -> None:
+        self.target = target
+        self.options = options
+        where = url_of(target.host, target.port, "")
+        conn = _Connection(uuid.uuid4(), target.server, target.port, require_signing=True)
+        conn.request_timeout = options.timeout
+        conn.follow_links = options.follow_symlinks
+        try:
+            conn.connect(timeout=options.timeout)
+        except (ValueError, OSError, SMBException) as exc:
+            raise SmbFatal(f"{where}: server unreachable ({_short(exc)})") from exc
+        session = Session(
+            conn,
+            username=creds.account or None,
+            password=creds.password,
+            require_encryption=options.require_encryption,
+            auth_protocol="kerberos" if creds.kerberos else "negotiate",
+        )
+        try:
+            session.connect()
+        except (LogonFailure, SMBAuthenticationError) as exc:
+            _quiet_disconnect(conn)
+            who = creds.account or "the Kerberos ticket's user"
+            raise SmbFatal(f"{where}: logon failed for {who} (wrong user or password)") from exc
+        except (SMBException, ValueError, OSError) as exc:
+            _quiet_disconnect(conn)
+            raise SmbFatal(f"{where}: session setup failed ({reason_of(exc)})") from exc
+        except Exception as exc:  # spnego: no Kerberos ticket, unknown realm
+            _quiet_disconnect(conn)
+            raise SmbFatal(f"{where}: authentication failed ({type(exc).__name__}: "
+                           f"{_short(exc)})") from exc
+        self._conn = conn
+        self._session = session
+        self._shares: dict[str, SmbShare] = {}
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self._session.encrypt_data)
+
+    def share(self, name: str) -> SmbShare:
+        """A tree connect to one share; SmbFatal naming it when the server has no such share
+        or refuses it."""
+        found = self._shares.get(name.lower())
+        if found is not None:
+            return found
+        tree = TreeConnect(self._session, f"\\\\{self.target.server}\\{name}")
+        where = url_of(self.target.host, self.target.port, name)
+        try:
+            tree.connect(require_secure_negotiate=True)
+        except BadNetworkName as exc:
+            raise SmbFatal(f"{where}: no such share on the server") from exc
+        except AccessDenied as exc:
+            raise SmbFatal(f"{where}: access to the share denied") from exc
+        except (SMBException, ValueError, OSError) as exc:
+            raise SmbFatal(f"{where}: cannot open the share ({reason_of(exc)})") from exc
+        if self.options.require_encryption and not (tree.encrypt_data or self.encrypted):
+            with contextlib.suppress(Exception):
+                tree.disconnect()
+            raise SmbFatal(f"{where}: the server does not encrypt this share (--smb-encrypt)")
+        share = SmbShare(self.target.host, self.target.port, name, tree, self.options)
+        self._shares[name.lower()] = share
+        return share
+
+    def close(self) -> None:
+        _quiet_disconnect(self._conn)
+
+    def __enter__(self) -> SmbSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _quiet_disconnect(conn: Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.disconnect(close=True)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+class SmbShare:
+    """One share: list its folders, read its files, ask who may read them."""
+
+    def __init__(self, host: str, port: int, name: str, tree: TreeConnect,
+                 options: SmbOptions) -> None:
+        self.host, self.port, self.name = host, port, name
+        self._tree = tree
+        self._conn: Connection = tree.session.connection
+        self._options = options
+        self.requests = 0  # round trips made (the bench reports them per file)
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self._tree.encrypt_data or self._tree.session.encrypt_data)
+
+    def url(self, path: str = "") -> str:
+        return url_of(self.host, self.port, self.name, path)
+
+    # ---- listing ---------------------------------------------------------------------------
+
+    def stat_root(self, path: str) -> SmbEntry:
+        """The entry a command line names inside the share (a folder or a file)."""
+        handle = self._open(path, LIST_DIR, 0)
+        try:
+            info = self._query_internal(handle)
+        finally:
+            self._close(handle)
+        return SmbEntry(path, int(handle.end_of_file or 0), _ns(handle.change_time),
+                        _ns(handle.last_write_time) / 1e9, info, int(handle.file_attributes))
+
+    def listdir(self, folder: str) -> list[SmbEntry]:
+        """A folder's entries (not . and ..), sorted by name."""
+        handle = self._open(folder, LIST_DIR, CreateOptions.FILE_DIRECTORY_FILE)
+        out: list[SmbEntry] = []
+        try:
+            while True:
+                try:
+                    self.requests += 1
+                    rows = handle.query_directory(
+                        "*", FileInformationClass.FILE_ID_FULL_DIRECTORY_INFORMATION)
+                except NoMoreFiles:
+                    break
+                for row in rows:
+                    name = row["file_name"].get_value().decode("utf-16-le", "surrogatepass")
+                    if name in (".", ".."):
+                        continue
+                    out.append(SmbEntry(
+                        join(folder, name), int(row["end_of_file"].get_value()),
+                        _ns(row["change_time"].get_value()),
+                        _ns(row["last_write_time"].get_value()) / 1e9,
+                        int(row["file_id"].get_value()), int(row["file_attributes"].get_value()),
+                    ))
+        finally:
+            self._close(handle)
+        out.sort(key=lambda e: e.path)
+        return out
+
+    def walk(
+        self, top: str = "", skip: Callable[[SmbEntry], bool] | None = None,
+    ) -> Iterator[SmbEntry | SmbProblem]:
+        """Every file under top (depth first, sorted), and a problem for each folder or
+        entry skipped. Never raises for one folder: the walk goes on with the next."""
+        follow = self._options.follow_symlinks
+        seen: set[int] = set()
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = self.listdir(folder)
+            except Exception as exc:  # a folder: listed with its reason, the walk goes on
+                yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
+                continue
+            folders: list[str] = []
+            for entry in entries:
+                if skip is not None and skip(entry):
+                    continue
+                if entry.is_reparse and not follow:
+                    yield SmbProblem(entry.path, "skipped: symbolic link or junction "
+                                     "(not followed without --follow-symlinks)")
+                elif entry.is_dir:
+                    if entry.file_id in seen and entry.file_id:
+                        yield SmbProblem(entry.path, "skipped: folder already walked (a loop)")
+                        continue
+                    if follow:
+                        seen.add(entry.file_id)
+                    folders.append(entry.path)
+                else:
+                    yield entry
+            stack.extend(reversed(folders))
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def read(self, entry: SmbEntry, limit: int | None = None) -> bytes:
+        """A file's bytes (up to limit), checked to be the file the listing saw."""
+        for _, result in self.read_many([entry], limit):
+            if isinstance(result, BaseException):
+                raise result
+            return result
+        raise AssertionError("read_many yields one result per entry")
+
+    def read_many(
+        self, entries: Iterable[SmbEntry], limit: int | None = None,
+    ) -> Iterator[tuple[SmbEntry, bytes | SmbReadError]]:
+        """Read files with PIPELINE compound requests in flight: for a small file, one round
+        trip that opens it, asks its file id, reads it and closes it. Results come in the
+        order given; a failure is returned for its file, never raised."""
+        pending: list[tuple[SmbEntry, Any]] = []
+        for entry in entries:
+            pending.append((entry, self._send_compound(entry, limit)))
+            if len(pending) >= PIPELINE:
+                first, sent = pending.pop(0)
+                yield first, self._finish_compound(first, sent, limit)
+        for entry, sent in pending:
+            yield entry, self._finish_compound(entry, sent, limit)
+
+    def _first_length(self, entry: SmbEntry, limit: int | None) -> int:
+        want = entry.size if limit is None else min(entry.size, limit)
+        return max(1, min(want, CHUNK, int(self._conn.max_read_size)))
+
+    def _send_compound(self, entry: SmbEntry, limit: int | None) -> Any:
+        try:
+            handle = Open(self._tree, entry.path)
+            create = handle.create(
+                ImpersonationLevel.Impersonation, READ_FILE, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+                SHARE_ALL, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE,
+                send=False)
+            query = _query_request(FileInternalInformation)
+            query["file_id"] = handle.file_id  # the related-compound id: the file just opened
+            read = handle.read(0, self._first_length(entry, limit), send=False)
+            close = handle.close(send=False)
+            messages = [create[0], query, read[0], close[0]]
+            session = self._tree.session
+            requests = self._conn.send_compound(
+                messages, session.session_id, self._tree.tree_connect_id, related=True)
+            self.requests += 1
+            return handle, requests, (create[1], read[1], close[1])
+        except Exception as exc:
+            return SmbReadError(reason_of(exc))
+
+    def _finish_compound(self, entry: SmbEntry, sent: Any, limit: int | None
+                         ) -> bytes | SmbReadError:
+        if isinstance(sent, SmbReadError):
+            return sent
+        handle, requests, (on_create, on_read, on_close) = sent
+        # Every response must be received, whatever fails first (smbprotocol's rule).
+        failure: BaseException | None = None
+        data = b""
+        file_id = None
+        steps: list[Callable[[Any], Any]] = [
+            on_create, lambda r: _internal_of(self._conn.receive(r)), on_read, on_close]
+        for i, (step, request) in enumerate(zip(steps, requests, strict=True)):
+            try:
+                got = step(request)
+            except EndOfFile:
+                continue  # an empty file: nothing to read
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            if i == 1:
+                file_id = got
+            elif i == 2:
+                data = bytes(got)
+        if failure is not None:
+            return SmbReadError(reason_of(failure))
+        if entry.file_id and file_id is not None and file_id != entry.file_id:
+            return SmbReadError("replaced since the folder was listed; not read")
+        want = entry.size if limit is None else min(entry.size, limit)
+        if len(data) < want and int(handle.end_of_file or 0) > len(data):
+            try:
+                data += self._read_rest(entry.path, len(data), want)
+            except Exception as exc:
+                return SmbReadError(reason_of(exc))
+        return data
+
+    def _read_rest(self, path: str, offset: int, want: int) -> bytes:
+        """What a file holds past the first read, in CHUNK reads several in flight."""
+        handle = self._open(path, READ_FILE, CreateOptions.FILE_NON_DIRECTORY_FILE)
+        parts: list[bytes] = []
+        try:
+            in_flight: list[Any] = []
+            position = offset
+            while position < want or in_flight:
+                while position < want and len(in_flight) < 4:
+                    length = min(CHUNK, want - position)
+                    req, unpack = handle.read(position, length, send=False)
+                    session = self._tree.session
+                    in_flight.append((self._conn.send(
+                        req, session.session_id, self._tree.tree_connect_id), unpack))
+                    self.requests += 1
+                    position += length
+                request, unpack = in_flight.pop(0)
+                chunk = unpack(request)
+                if not chunk:
+                    break
+                parts.append(bytes(chunk))
+        finally:
+            self._close(handle)
+        return b"".join(parts)
+
+    def open(self, entry: SmbEntry) -> SmbReader:
+        """A read-only stream of a large file, read CHUNK at a time."""
+        handle = self._open(entry.path, READ_FILE, CreateOptions.FILE_NON_DIRECTORY_FILE)
+        return SmbReader(self, handle, int(handle.end_of_file or 0))
+
+    # ---- permissions -----------------------------------------------------------------------
+
+    def security(self, path: str) -> bytes:
+        """The file's security descriptor (owner, group, DACL) as the server sends it."""
+        handle = self._open(path, READ_CONTROL | 0x80, 0)
+        try:
+            request = _query_request(None)
+            request["info_type"] = 3  # SMB2_0_INFO_SECURITY
+            request["file_info_class"] = 0
+            request["output_buffer_length"] = 65536
+            request["additional_information"] = 0x1 | 0x2 | 0x4  # OWNER | GROUP | DACL
+            request["file_id"] = handle.file_id
+            session = self._tree.session
+            self.requests += 1
+            sent = self._conn.send(request, session.session_id, self._tree.tree_connect_id)
+            response = SMB2QueryInfoResponse()
+            response.unpack(self._conn.receive(sent)["data"].get_value())
+            return bytes(response["buffer"].get_value())
+        finally:
+            self._close(handle)
+
+    # ---- handles ---------------------------------------------------------------------------
+
+    def _open(self, path: str, access: int, options: int) -> Open:
+        handle = Open(self._tree, path)
+        self.requests += 1
+        handle.create(ImpersonationLevel.Impersonation, access, 0, SHARE_ALL,
+                      CreateDisposition.FILE_OPEN, options)
+        return handle
+
+    def _close(self, handle: Open) -> None:
+        with contextlib.suppress(Exception):  # the server may be gone; nothing to keep
+            self.requests += 1
+            handle.close()
+
+    def _query_internal(self, handle: Open) -> int:
+        request = _query_request(FileInternalInformation)
+        request["file_id"] = handle.file_id
+        session = self._tree.session
+        self.requests += 1
+        sent = self._conn.send(request, session.session_id, self._tree.tree_connect_id)
+        return _internal_of(self._conn.receive(sent))
+
+
+def _query_request(info_class: Any) -> SMB2QueryInfoRequest:
+    request = SMB2QueryInfoRequest()
+    if info_class is not None:
+        info = info_class()
+        request["info_type"] = info.INFO_TYPE
+        request["file_info_class"] = info.INFO_CLASS
+        request["output_buffer_length"] = len(info)
+    return request
+
+
+def _internal_of(response: Any) -> int:
+    parsed = SMB2QueryInfoResponse()
+    parsed.unpack(response["data"].get_value())
+    return int(parsed.parse_buffer(FileInternalInformation)["index_number"].get_value())
+
+
+class SmbReader:
+    """A file on a share as a read-only binary stream (for files read in pieces)."""
+
+    def __init__(self, share: SmbShare, handle: Open, size: int) -> None:
+        self._share, self._handle, self.size = share, handle, size
+        self._pos = 0
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed SMB file")
+        end = self.size if n is None or n < 0 else min(self.size, self._pos + n)
+        parts: list[bytes] = []
+        while self._pos < end:
+            length = min(CHUNK, end - self._pos)
+            try:
+                self._share.requests += 1
+                chunk = bytes(self._handle.read(self._pos, length))
+            except Exception as exc:
+                raise SmbReadError(reason_of(exc)) from exc
+            if not chunk:
+                break
+            parts.append(chunk)
+            self._pos += len(chunk)
+        return b"".join(parts)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._share._close(self._handle)
+
+    def __enter__(self) -> SmbReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,111 @@
+"""Who the scan is on the server: --smb-user, and a password never given on the command line.
+
+The password comes from --smb-auth-file (smbclient's format, refused unless only
+its owner can read it), else from MFALEAKS_SMB_PASSWORD, else from a prompt when
+standard input is a terminal. With --smb-kerberos the ticket cache speaks for
+the user and no password is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mfaleaks.sources.smburl import SmbFatal
+
+PASSWORD_ENV = "MFALEAKS_SMB_PASSWORD"
+_FILE_KEYS = {"username", "password", "domain"}
+
+
+@dataclass(frozen=True)
+class SmbCredentials:
+    user: str | None = None
+    domain: str | None = None
+    password: str | None = field(default=None, repr=False)
+    kerberos: bool = False
+
+    @property
+    def account(self) -> str:
+        """DOMAIN\\user as the server is told it (NTLM), or user@REALM as given."""
+        if not self.user:
+            return ""
+        return f"{self.domain}\\{self.user}" if self.domain else self.user
+
+
+def split_user(text: str) -> tuple[str | None, str]:
+    """'DOMAIN\\user' or 'DOMAIN/user' -> (DOMAIN, user); 'user' and 'user@REALM' as given."""
+    for sep in ("\\", "/"):
+        if sep in text:
+            domain, user = text.split(sep, 1)
+            return domain or None, user
+    return None, text
+
+
+def read_auth_file(path: str) -> dict[str, str]:
+    """smbclient's authentication file: `username = `, `password = `, `domain = ` lines.
+
+    Refused when anyone but its owner may read or write it: a password file others
+    can read has leaked already, and saying so is better than using it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise SmbFatal(f"--smb-auth-file {path}: cannot open: {exc.strerror}") from exc
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise SmbFatal(f"--smb-auth-file {path}: not a regular file")
+        if mode & 0o077:
+            raise SmbFatal(f"--smb-auth-file {path}: mode {stat.S_IMODE(mode):04o} lets others "
+                           "read it; refused (chmod 600 it)")
+        text = fh.read(64 * 1024)
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _FILE_KEYS:
+            raise SmbFatal(f"--smb-auth-file {path}, line {number}: expected "
+                           "'username = ', 'password = ' or 'domain = '")
+        out[key] = value.strip()
+    return out
+
+
+def credentials(
+    user: str | None,
+    *,
+    auth_file: str | None = None,
+    kerberos: bool = False,
+    environ: Mapping[str, str] = os.environ,
+    prompt: Callable[[str], str] | None = None,
+) -> SmbCredentials:
+    """The account to connect as. `prompt` asks for the password (the CLI passes getpass
+    when standard input is a terminal); without one, a missing password is an error."""
+    found = read_auth_file(auth_file) if auth_file else {}
+    domain: str | None = found.get("domain") or None
+    name = found.get("username") or None
+    if name:
+        file_domain, name = split_user(name)
+        domain = file_domain or domain
+    if user:  # the command line wins over the file
+        cli_domain, name = split_user(user)
+        domain = cli_domain or domain
+    if kerberos:
+        return SmbCredentials(user=name, domain=domain, kerberos=True)
+    if not name:
+        raise SmbFatal("SMB needs an account: --smb-user [DOMAIN\\]USER (or username = in "
+                       "--smb-auth-file, or --smb-kerberos)")
+    password = found.get("password")
+    if password is None:
+        password = environ.get(PASSWORD_ENV)
+    if password is None and prompt is not None:
+        shown = f"{domain}\\{name}" if domain else name
+        password = prompt(f"SMB password for {shown}: ")
+    if password is None:
+        raise SmbFatal(f"no SMB password: set {PASSWORD_ENV}, use --smb-auth-file, or run "
+                       "from a terminal to be asked")
+    return SmbCredentials(user=name, domain=domain, password=password)

@@ -1,0 +1,144 @@
+"""What smbprotocol cannot ask a server: its list of shares (srvsvc) and names of SIDs (lsarpc).
+
+Both are DCE/RPC calls over named pipes of IPC$; impacket speaks them, on a
+connection of its own beside the scan's session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mfaleaks.sources.smbauth import SmbCredentials
+from mfaleaks.sources.smburl import SmbFatal, SmbTarget, url_of
+
+STYPE_DISKTREE = 0
+_TYPE_MASK = 0x0FFFFFFF  # the high bits say "special" (hidden administrative) and "temporary"
+_ADMIN = frozenset({"IPC$", "ADMIN$", "PRINT$"})
+_DRIVE = re.compile(r"^[A-Za-z]\$$")
+
+
+@dataclass(frozen=True)
+class ShareInfo:
+    name: str
+    disk: bool  # a folder share (not a printer, a device or IPC)
+    remark: str = ""
+
+    @property
+    def administrative(self) -> bool:
+        """IPC$, ADMIN$, PRINT$ and drive shares (C$): scanned only when named."""
+        return self.name.upper() in _ADMIN or bool(_DRIVE.match(self.name))
+
+
+def wanted(shares: Iterable[ShareInfo]) -> tuple[list[ShareInfo], list[tuple[ShareInfo, str]]]:
+    """Shares an unnamed-share scan reads, and those it leaves out with why."""
+    take: list[ShareInfo] = []
+    left: list[tuple[ShareInfo, str]] = []
+    for share in shares:
+        if not share.disk:
+            left.append((share, "not a disk share"))
+        elif share.administrative:
+            left.append((share, "administrative share, scanned only when named"))
+        else:
+            take.append(share)
+    return take, left
+
+
+class RpcClient:
+    """An impacket SMB connection to one server, for share listing and SID lookups."""
+
+    def __init__(self, target: SmbTarget, creds: SmbCredentials, timeout: float) -> None:
+        from impacket.smbconnection import SessionError, SMBConnection
+
+        where = url_of(target.host, target.port, "")
+        try:
+            conn = SMBConnection(target.server, target.server, sess_port=target.port,
+                                 timeout=int(max(1, timeout)))
+        except Exception as exc:
+            raise SmbFatal(f"{where}: server unreachable ({_short(exc)})") from exc
+        try:
+            if creds.kerberos:
+                conn.kerberosLogin(creds.user or "", "", creds.domain or "", useCache=True)
+            else:
+                conn.login(creds.user or "", creds.password or "", creds.domain or "")
+        except SessionError as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise SmbFatal(f"{where}: logon failed for {creds.account or 'the ticket user'} "
+                           f"({_short(exc)})") from exc
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise SmbFatal(f"{where}: logon failed ({_short(exc)})") from exc
+        self._conn = conn
+        self._names: dict[str, str | None] = {}
+
+    def shares(self) -> list[ShareInfo]:
+        """Every share the server lists (NetrShareEnum level 1)."""
+        out = []
+        for row in self._conn.listShares():
+            name = str(row["shi1_netname"]).rstrip("\x00")
+            kind = int(row["shi1_type"]) & _TYPE_MASK
+            remark = str(row["shi1_remark"]).rstrip("\x00")
+            out.append(ShareInfo(name, kind == STYPE_DISKTREE, remark))
+        return out
+
+    def names(self, sids: Iterable[str]) -> dict[str, str | None]:
+        """DOMAIN\\name for each SID the server can name (LsarLookupSids); None for the rest.
+        Answers are kept: owners repeat across a share."""
+        todo = [s for s in dict.fromkeys(sids) if s not in self._names]
+        if todo:
+            try:
+                self._names.update(self._lookup(todo))
+            except Exception:  # the server may refuse lsarpc: the SID stays a SID
+                self._names.update(dict.fromkeys(todo))
+        return {s: self._names.get(s) for s in sids}
+
+    def _lookup(self, sids: list[str]) -> dict[str, str | None]:
+        from impacket.dcerpc.v5 import lsad, lsat, transport
+        from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
+        from impacket.dcerpc.v5.rpcrt import DCERPCException
+
+        pipe = transport.SMBTransport(self._conn.getRemoteHost(), filename=r"\lsarpc",
+                                      smb_connection=self._conn)
+        dce = pipe.get_dce_rpc()
+        dce.connect()
+        try:
+            dce.bind(lsat.MSRPC_UUID_LSAT)
+            policy = lsad.hLsarOpenPolicy2(dce, MAXIMUM_ALLOWED | lsat.POLICY_LOOKUP_NAMES)[
+                "PolicyHandle"]
+            try:
+                resp: Any = lsat.hLsarLookupSids(dce, policy, sids,
+                                                 lsat.LSAP_LOOKUP_LEVEL.LsapLookupWksta)
+            except DCERPCException as exc:
+                # STATUS_SOME_NOT_MAPPED still carries the names it found.
+                if "STATUS_SOME_NOT_MAPPED" not in str(exc):
+                    raise
+                resp = exc.get_packet()
+            domains = [str(d["Name"]) for d in resp["ReferencedDomains"]["Domains"]]
+            out: dict[str, str | None] = {}
+            for sid, item in zip(sids, resp["TranslatedNames"]["Names"], strict=False):
+                name = str(item["Name"])
+                index = int(item["DomainIndex"])
+                if int(item["Use"]) == 8 or not name:  # SidTypeUnknown
+                    out[sid] = None
+                elif 0 <= index < len(domains) and domains[index]:
+                    out[sid] = f"{domains[index]}\\{name}"
+                else:
+                    out[sid] = name
+            return out
+        finally:
+            with contextlib.suppress(Exception):
+                dce.disconnect()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

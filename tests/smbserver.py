@@ -1,0 +1,225 @@
+"""A real Samba server for the SMB tests: one smbd on 127.0.0.1, a high port, a private smb.conf.
+
+The session fixture `smb_server` starts it once for the whole test run and stops it
+(the process group: smbd starts samba-dcerpcd for srvsvc) when the run ends. It
+needs root (a Unix user for the share user) and Debian's `samba` package, which
+`make test` installs; without either the SMB tests skip with the reason printed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+USER = "mfaleaks-smbtest"
+PASSWORD = "Corr3ct-horse-battery"
+START_TIMEOUT = 30.0
+
+# Files of the "private" share: name -> (mode, text). codes are the sample recovery codes
+# the rules find; who may read each file is what the exposure tests look at.
+PRIVATE_FILES = {
+    "world.txt": (0o644, "Backup codes for my account:\n4821 7730\n1937 5528\n6402 8816\n"),
+    "mine.txt": (0o600, "nothing secret here, only mine\n"),
+    "locked/inside.txt": (0o644, "behind a folder the user may not enter\n"),
+    "open/readme.txt": (0o644, "an ordinary file\n"),
+}
+
+
+@dataclass
+class SmbServer:
+    host: str
+    port: int
+    user: str
+    password: str
+    root: Path  # the temporary folder holding smb.conf, the state and the shares
+    conf: Path
+    shares: dict[str, Path] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def url(self, share: str = "", path: str = "") -> str:
+        tail = f"/{share}" if share else ""
+        if path:
+            tail += "/" + path.strip("/")
+        return f"smb://{self.host}:{self.port}{tail}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop smbd and everything it started (samba-dcerpcd and its helpers)."""
+        proc = self.process
+        if proc is None:
+            return
+        self.process = None
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        # Helpers of the group may outlive smbd by a moment; they must not keep the port.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+    def start(self) -> None:
+        log = open(self.root / "smbd.stdout", "ab")  # noqa: SIM115 - the child holds it
+        self.process = subprocess.Popen(
+            ["smbd", "--foreground", "--no-process-group", "--configfile", str(self.conf)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as one
+        )
+        log.close()
+        _wait_for_port(self.host, self.port, self.process, self.root / "log.smbd")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"smbd exited with {proc.returncode}:\n{tail}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"smbd did not listen on {host}:{port} within {START_TIMEOUT} s")
+
+
+def _conf(root: Path, port: int, shares: dict[str, str]) -> str:
+    state = root / "state"
+    lines = [
+        "[global]",
+        "  workgroup = MFATEST",
+        "  netbios name = MFATESTSRV",
+        "  server role = standalone server",
+        f"  smb ports = {port}",
+        "  interfaces = lo",
+        "  bind interfaces only = yes",
+        "  server min protocol = SMB2_02",
+        "  map to guest = never",
+        "  load printers = no",
+        "  printing = bsd",
+        "  printcap name = /dev/null",
+        "  disable spoolss = yes",
+        "  disable netbios = yes",
+        "  registry shares = no",
+        "  usershare path =",
+        f"  passdb backend = tdbsam:{state}/passdb.tdb",
+        *(f"  {key} = {state}" for key in (
+            "private dir", "lock directory", "state directory", "cache directory",
+            "pid directory", "ncalrpc dir", "binddns dir")),
+        f"  log file = {root}/log.%m",
+        "  log level = 1",
+        "  max log size = 1000",
+        "",
+    ]
+    for name, body in shares.items():
+        lines += [f"[{name}]", body, ""]
+    return "\n".join(lines)
+
+
+def _make_tree(root: Path) -> dict[str, Path]:
+    private = root / "private"
+    for rel, (mode, text) in PRIVATE_FILES.items():
+        path = private / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        os.chmod(path, mode)
+    # mine.txt belongs to the share user: readable by them, by nobody else.
+    shutil.chown(private / "mine.txt", user=USER)
+    os.chmod(private / "locked", 0o700)  # root's: the share user cannot list it
+    sealed = root / "sealed"
+    sealed.mkdir()
+    (sealed / "note.txt").write_text("read only over an encrypted session\n")
+    # A share the tests may change (a file locked or replaced by "another user").
+    scratch = root / "scratch"
+    scratch.mkdir()
+    shutil.chown(scratch, user=USER)
+    for folder in (root, private, private / "open", sealed, scratch):
+        os.chmod(folder, 0o755)
+    return {"private": private, "sealed": sealed, "scratch": scratch}
+
+
+def _add_user(conf: Path) -> None:
+    """The share user's Samba password (the Unix user exists already)."""
+    subprocess.run(
+        ["smbpasswd", "-c", str(conf), "-s", "-a", USER],
+        input=f"{PASSWORD}\n{PASSWORD}\n".encode(), check=True, capture_output=True,
+    )
+
+
+def skip_reason() -> str | None:
+    if shutil.which("smbd") is None:
+        return "smbd is not installed (Debian package samba; make test installs it)"
+    if os.geteuid() != 0:
+        return "the Samba test server needs root (a Unix user for its share user)"
+    return None
+
+
+def start_server() -> SmbServer:
+    root = Path(tempfile.mkdtemp(prefix="mfaleaks-smb-"))
+    port = free_port()
+    (root / "state").mkdir()
+    # Users need the user before the tree (mine.txt is chowned to them).
+    if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", USER], check=True)
+    paths = _make_tree(root)
+    missing = root / "gone"  # a share whose folder does not exist: listed, cannot be opened
+    shares = {
+        # The repository's fixtures, read as root whoever connects (the checkout may sit
+        # under folders the share user cannot enter).
+        "fixtures": f"  path = {REPO / 'fixtures'}\n  read only = yes\n  force user = root",
+        "private": f"  path = {paths['private']}\n  read only = yes\n  valid users = {USER}",
+        "sealed": f"  path = {paths['sealed']}\n  read only = yes\n  smb encrypt = required",
+        "scratch": f"  path = {paths['scratch']}\n  read only = no\n  valid users = {USER}",
+        "C$": f"  path = {paths['sealed']}\n  read only = yes",
+        "broken": f"  path = {missing}\n  read only = yes",
+    }
+    conf = root / "smb.conf"
+    conf.write_text(_conf(root, port, shares))
+    _add_user(conf)
+    server = SmbServer("127.0.0.1", port, USER, PASSWORD, root, conf, paths)
+    server.shares["fixtures"] = REPO / "fixtures"
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def smb_server() -> Iterator[SmbServer]:
+    reason = skip_reason()
+    if reason is not None:
+        print(f"SMB tests skipped: {reason}")
+        pytest.skip(reason)
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)

@@ -1,0 +1,335 @@
+"""The SMB client against a real Samba server: locations, credentials, walk, read, permissions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mfaleaks.sources import smbacl
+from mfaleaks.sources.smb import (
+    SmbEntry,
+    SmbOptions,
+    SmbProblem,
+    SmbReadError,
+    SmbSession,
+    SmbShare,
+)
+from mfaleaks.sources.smbauth import PASSWORD_ENV, SmbCredentials, credentials, split_user
+from mfaleaks.sources.smbshares import RpcClient, wanted
+from mfaleaks.sources.smburl import BadTarget, SmbFatal, SmbTarget, is_smb, parse_target
+from smbserver import PRIVATE_FILES, REPO, SmbServer, smb_server  # noqa: F401 - the fixture
+
+# ---- locations and credentials (no server) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "smb://Files.example.com/Share/dir/a b.txt",
+    "//files.example.com/Share/dir/a b.txt",
+    "\\\\files.example.com\\Share\\dir\\a b.txt",
+    "smb://files.example.com/Share/dir/a%20b.txt",
+    "SMB://files.example.com//Share/dir//a b.txt",
+])
+def test_three_spellings_name_one_location(text: str) -> None:
+    assert is_smb(text)
+    target = parse_target(text)
+    assert target == SmbTarget("files.example.com", 445, "Share", "dir\\a b.txt")
+    assert target.url() == "smb://files.example.com/Share/dir/a b.txt"
+    assert target.unc() == "\\\\files.example.com\\Share"
+
+
+def test_port_server_only_and_ipv6() -> None:
+    assert parse_target("smb://10.0.0.5:4450") == SmbTarget("10.0.0.5", 4450, None, "")
+    assert parse_target("smb://10.0.0.5:4450/s").url("x\\y") == "smb://10.0.0.5:4450/s/x/y"
+    v6 = parse_target("smb://[::1]:4450/s")
+    assert (v6.server, v6.port, v6.share) == ("::1", 4450, "s")
+    assert not is_smb("./smb/local") and not is_smb("/srv/smb://x")
+
+
+@pytest.mark.parametrize("text", ["smb://", "smb://host:0/s", "smb://host:99999/s",
+                                  "smb://host/share/../etc", "//"])
+def test_bad_locations_are_refused_in_one_line(text: str) -> None:
+    with pytest.raises(BadTarget) as info:
+        parse_target(text)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, SmbFatal)  # exit 2
+
+
+def test_user_forms() -> None:
+    assert split_user("CORP\\jdoe") == ("CORP", "jdoe")
+    assert split_user("CORP/jdoe") == ("CORP", "jdoe")
+    assert split_user("jdoe@CORP.EXAMPLE") == (None, "jdoe@CORP.EXAMPLE")
+
+
+def test_password_sources_in_order(tmp_path: Path) -> None:
+    env = {PASSWORD_ENV: "from-env"}
+    assert credentials("CORP\\jdoe", environ=env) == SmbCredentials("jdoe", "CORP", "from-env")
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text)
+        return "typed"
+
+    assert credentials("jdoe", environ={}, prompt=prompt).password == "typed"
+    assert asked == ["SMB password for jdoe: "]
+    auth = tmp_path / "auth"
+    auth.write_text("# smbclient format\nusername = filed\npassword = from-file\ndomain = CORP\n")
+    auth.chmod(0o600)
+    got = credentials(None, auth_file=str(auth), environ=env)
+    assert (got.user, got.domain, got.password) == ("filed", "CORP", "from-file")
+    assert got.account == "CORP\\filed"
+    assert "from-file" not in repr(got)  # never printed by accident
+    # The command line names the user; the file still gives the password.
+    assert credentials("other", auth_file=str(auth), environ={}).user == "other"
+    with pytest.raises(SmbFatal, match="no SMB password"):
+        credentials("jdoe", environ={})
+    with pytest.raises(SmbFatal, match="--smb-user"):
+        credentials(None, environ=env)
+    kerberos = credentials(None, kerberos=True, environ={})
+    assert kerberos.kerberos and kerberos.password is None
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
+def test_auth_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    auth = tmp_path / "auth"
+    auth.write_text("username = u\npassword = p\n")
+    auth.chmod(mode)
+    with pytest.raises(SmbFatal, match="refused"):
+        credentials(None, auth_file=str(auth), environ={})
+
+
+def test_auth_file_bad_line_names_it(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    auth.write_text("username = u\npasswd: p\n")
+    auth.chmod(0o600)
+    with pytest.raises(SmbFatal, match="line 2"):
+        credentials(None, auth_file=str(auth), environ={})
+
+
+# ---- a real server ---------------------------------------------------------------------------
+
+
+def _creds(server: SmbServer, password: str | None = None) -> SmbCredentials:
+    return SmbCredentials(server.user, None, password or server.password)
+
+
+@pytest.fixture(scope="module")
+def session(smb_server: SmbServer) -> Iterator[SmbSession]:  # noqa: F811
+    target = parse_target(smb_server.url())
+    with SmbSession(target, _creds(smb_server), SmbOptions(timeout=10)) as s:
+        yield s
+
+
+def _files(share: SmbShare, top: str = "") -> tuple[list[SmbEntry], list[SmbProblem]]:
+    files: list[SmbEntry] = []
+    problems: list[SmbProblem] = []
+    for item in share.walk(top):
+        (files if isinstance(item, SmbEntry) else problems).append(item)
+    return files, problems
+
+
+def test_walk_sees_the_tree_as_on_disk(session: SmbSession) -> None:
+    share = session.share("fixtures")
+    files, problems = _files(share)
+    assert problems == []
+    local = _local_by_inode()
+    # Samba's file id is the inode: the cache can tell a file from its replacement.
+    assert sorted(f.file_id for f in files) == sorted(local)
+    for f in files:
+        rel, st = local[f.file_id]
+        assert f.size == st.st_size and abs(f.mtime - st.st_mtime) < 1e-3
+        # A name Windows cannot hold (':' in a Maildir name) is shown mangled by Samba.
+        assert f.path == str(rel).replace("/", "\\") or ":" in rel.name
+    assert [f.path for f in files] == sorted(f.path for f in files) or len(files) > 1
+
+
+def _local_by_inode() -> dict[int, tuple[Path, os.stat_result]]:
+    """fixtures/ on disk: inode -> (path inside fixtures/, stat)."""
+    out = {}
+    for folder, _, names in os.walk(REPO / "fixtures"):
+        for name in names:
+            path = Path(folder, name)
+            out[path.stat().st_ino] = (path.relative_to(REPO / "fixtures"), path.stat())
+    return out
+
+
+def test_read_many_gives_the_bytes_on_disk_in_few_round_trips(session: SmbSession) -> None:
+    share = session.share("fixtures")
+    files, _ = _files(share)
+    before = share.requests
+    got = dict(share.read_many(files))
+    assert all(not isinstance(v, SmbReadError) for v in got.values()), got
+    local = _local_by_inode()
+    for entry, data in got.items():
+        assert data == (REPO / "fixtures" / local[entry.file_id][0]).read_bytes()
+    # One compound request per file below the first read's size (1 MiB).
+    small = sum(1 for f in files if f.size <= 1 << 20)
+    assert share.requests - before <= small + 4 * (len(files) - small)
+
+
+def test_read_with_limit_and_stream(session: SmbSession) -> None:
+    share = session.share("fixtures")
+    files, _ = _files(share)
+    big = max(files, key=lambda f: f.size)
+    local = (REPO / "fixtures" / _local_by_inode()[big.file_id][0]).read_bytes()
+    assert share.read(big, limit=100) == local[:100]
+    with share.open(big) as stream:
+        assert stream.read(10) == local[:10]
+        stream.seek(5)
+        assert stream.read() == local[5:]
+
+
+def test_folder_without_permission_is_listed_and_the_walk_goes_on(session: SmbSession) -> None:
+    files, problems = _files(session.share("private"))
+    assert {f.path for f in files} == {"world.txt", "mine.txt", "open\\readme.txt"}
+    assert problems == [SmbProblem("locked", "cannot list folder: permission denied")]
+    assert set(PRIVATE_FILES) - {f.path.replace("\\", "/") for f in files} == {
+        "locked/inside.txt"}
+
+
+def test_exposure_and_owner_from_the_dacl(smb_server: SmbServer, session: SmbSession) -> None:  # noqa: F811
+    share = session.share("private")
+    world = smbacl.parse(share.security("world.txt"))
+    mine = smbacl.parse(share.security("mine.txt"))
+    assert world.exposed and world.readers == ("Everyone",)
+    assert "everyone in the domain" in world.note
+    assert not mine.exposed
+    rpc = RpcClient(parse_target(smb_server.url()), _creds(smb_server), 10)
+    try:
+        names = rpc.names([mine.owner or "", smbacl.EVERYONE])
+    finally:
+        rpc.close()
+    assert names[mine.owner or ""] == f"MFATESTSRV\\{smb_server.user}"
+    assert names[smbacl.EVERYONE] == "Everyone"
+
+
+def test_share_enumeration_leaves_administrative_shares_out(smb_server: SmbServer) -> None:  # noqa: F811
+    rpc = RpcClient(parse_target(smb_server.url()), _creds(smb_server), 10)
+    try:
+        shares = rpc.shares()
+    finally:
+        rpc.close()
+    take, left = wanted(shares)
+    assert {s.name for s in take} == {"fixtures", "private", "sealed", "scratch", "broken"}
+    assert {s.name: why for s, why in left} == {
+        "C$": "administrative share, scanned only when named", "IPC$": "not a disk share"}
+
+
+def test_encrypted_share_and_required_encryption(smb_server: SmbServer,  # noqa: F811
+                                                 session: SmbSession) -> None:
+    sealed = session.share("sealed")
+    assert sealed.encrypted and not session.share("fixtures").encrypted
+    files, _ = _files(sealed)
+    assert sealed.read(files[0]) == b"read only over an encrypted session\n"
+    target = parse_target(smb_server.url())
+    with SmbSession(target, _creds(smb_server), SmbOptions(require_encryption=True)) as strict:
+        assert strict.encrypted and strict.share("fixtures").encrypted
+
+
+def test_fatal_errors_say_which_in_one_line(smb_server: SmbServer, session: SmbSession) -> None:  # noqa: F811
+    target = parse_target(smb_server.url())
+    with pytest.raises(SmbFatal, match="logon failed for mfaleaks-smbtest") as info:
+        SmbSession(target, _creds(smb_server, "wrong"), SmbOptions(timeout=10))
+    with pytest.raises(SmbFatal, match="logon failed"):
+        RpcClient(target, _creds(smb_server, "wrong"), 10)
+    from smbserver import free_port
+
+    closed = SmbTarget("127.0.0.1", free_port())
+    with pytest.raises(SmbFatal, match="server unreachable"):
+        SmbSession(closed, _creds(smb_server), SmbOptions(timeout=5))
+    with pytest.raises(SmbFatal, match="no such share"):
+        session.share("nosuchshare")
+    messages = [str(info.value)]
+    assert all("\n" not in m and smb_server.password not in m for m in messages)
+
+
+def test_share_modes_never_block_other_users(smb_server: SmbServer,  # noqa: F811
+                                             session: SmbSession) -> None:
+    _scratch_file(smb_server, "inuse.txt", "being edited\n")
+    share = session.share("scratch")
+    entry = next(f for f in _files(share)[0] if f.path == "inuse.txt")
+    with share.open(entry):
+        # Another user opens it to write and delete while the scan holds it.
+        other = _raw_open(smb_server, "inuse.txt", access=0x40000000 | 0x00010000, share_mode=0x7)
+        other.close()
+
+
+def test_file_locked_by_another_user_is_an_error_not_a_stop(smb_server: SmbServer,  # noqa: F811
+                                                            session: SmbSession) -> None:
+    _scratch_file(smb_server, "locked.txt", "exclusive\n")
+    _scratch_file(smb_server, "free.txt", "free\n")
+    share = session.share("scratch")
+    entries = {f.path: f for f in _files(share)[0]}
+    holder = _raw_open(smb_server, "locked.txt", access=0x80000000, share_mode=0)
+    try:
+        got = dict(share.read_many([entries["locked.txt"], entries["free.txt"]]))
+    finally:
+        holder.close()
+    assert isinstance(got[entries["locked.txt"]], SmbReadError)
+    assert str(got[entries["locked.txt"]]) == "locked by another user (sharing violation)"
+    assert got[entries["free.txt"]] == b"free\n"
+
+
+def test_file_replaced_since_listing_is_not_read(smb_server: SmbServer,  # noqa: F811
+                                                 session: SmbSession) -> None:
+    folder = smb_server.shares["scratch"]
+    (folder / "swap.txt").write_text("listed\n")
+    share = session.share("scratch")
+    entry = next(f for f in _files(share)[0] if f.path == "swap.txt")
+    (folder / "new.tmp").write_text("swapped in\n")
+    os.replace(folder / "new.tmp", folder / "swap.txt")
+    with pytest.raises(SmbReadError, match="replaced since the folder was listed"):
+        share.read(entry)
+
+
+def test_a_server_that_stops_answering_times_out(smb_server: SmbServer) -> None:  # noqa: F811
+    target = parse_target(smb_server.url())
+    with SmbSession(target, _creds(smb_server), SmbOptions(timeout=1)) as s:
+        share = s.share("fixtures")
+        entry = _files(share)[0][0]
+        assert smb_server.process is not None
+        os.killpg(smb_server.process.pid, signal.SIGSTOP)
+        try:
+            got = dict(share.read_many([entry]))
+        finally:
+            os.killpg(smb_server.process.pid, signal.SIGCONT)
+    assert str(got[entry]) == "the server did not answer in time (--smb-timeout)"
+
+
+def _scratch_file(server: SmbServer, name: str, text: str) -> None:
+    """A file of the scratch share that the share user owns (and so may write)."""
+    path = server.shares["scratch"] / name
+    path.write_text(text)
+    shutil.chown(path, user=server.user)
+
+
+def _raw_open(server: SmbServer, path: str, access: int, share_mode: int) -> _Held:
+    """Another user's open of a file of the scratch share, through a session of its own."""
+    from smbprotocol.connection import Connection
+    from smbprotocol.open import Open
+    from smbprotocol.session import Session
+    from smbprotocol.tree import TreeConnect
+
+    conn = Connection(uuid.uuid4(), server.host, server.port)
+    conn.connect(timeout=10)
+    session = Session(conn, server.user, server.password)
+    session.connect()
+    tree = TreeConnect(session, f"\\\\{server.host}\\scratch")
+    tree.connect()
+    handle = Open(tree, path)
+    handle.create(2, access, 0x80, share_mode, 1, 0x40)
+    return _Held(conn, handle)
+
+
+class _Held:
+    def __init__(self, conn: object, handle: object) -> None:
+        self._conn, self._handle = conn, handle
+
+    def close(self) -> None:
+        self._handle.close()  # type: ignore[attr-defined]
+        self._conn.disconnect()  # type: ignore[attr-defined]

@@ -99,13 +99,18 @@ class SmbEntry:
     path: str  # inside the share, backslash-separated
     size: int
     change_ns: int  # ChangeTime, ns since 1970: moves on any write or metadata change
-    mtime: float  # LastWriteTime, seconds since 1970
+    mtime_ns: int  # LastWriteTime, ns since 1970
     file_id: int  # the server's file index (the inode on Samba)
     attributes: int
 
     @property
     def name(self) -> str:
         return self.path.rsplit("\\", 1)[-1]
+
+    @property
+    def mtime(self) -> float:
+        sec, nsec = divmod(self.mtime_ns, 1_000_000_000)
+        return sec + nsec * 1e-9
 
     @property
     def is_dir(self) -> bool:
@@ -248,6 +253,10 @@ class SmbSession:
         self._shares[name.lower()] = share
         return share
 
+    def shares(self) -> list[SmbShare]:
+        """The shares connected so far."""
+        return list(self._shares.values())
+
     def close(self) -> None:
         _quiet_disconnect(self._conn)
 
@@ -296,7 +305,7 @@ class SmbShare:
         finally:
             self._close(handle)
         return SmbEntry(path, int(handle.end_of_file or 0), _ns(handle.change_time),
-                        _ns(handle.last_write_time) / 1e9, info, int(handle.file_attributes))
+                        _ns(handle.last_write_time), info, int(handle.file_attributes))
 
     def listdir(self, folder: str) -> list[SmbEntry]:
         """A folder's entries (not . and ..), sorted by name."""
@@ -317,7 +326,7 @@ class SmbShare:
                     out.append(SmbEntry(
                         join(folder, name), int(row["end_of_file"].get_value()),
                         _ns(row["change_time"].get_value()),
-                        _ns(row["last_write_time"].get_value()) / 1e9,
+                        _ns(row["last_write_time"].get_value()),
                         int(row["file_id"].get_value()), int(row["file_attributes"].get_value()),
                     ))
         finally:

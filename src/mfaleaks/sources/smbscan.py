@@ -1,0 +1,300 @@
+"""SMB locations of one scan -> the same stream of sources a local walk gives.
+
+`SmbScan.open` connects to every server named on the command line before
+anything is read, so an unreachable server, a failed logon or an unknown share
+ends the run at once (SmbFatal: exit 2, one line). `discover` then walks a
+target as discover.py walks a folder: a Source per file (named
+smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
+FileResult per folder for the files the cache vouches for (the probe), which
+are never opened. The Sources carry no bytes yet: `fill` reads them in
+pipelined compound requests just before the workers get them, after the cache
+had its say. `facts` adds the owner and the exposure to a file's findings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, TypeVar
+
+from mfaleaks.listing import Stat, WalkOptions, excluded
+from mfaleaks.models import FileResult, Origin, ScanError, Source, printable
+from mfaleaks.sources import smbacl
+from mfaleaks.sources.smb import (
+    SmbEntry,
+    SmbOptions,
+    SmbProblem,
+    SmbReadError,
+    SmbSession,
+    SmbShare,
+    reason_of,
+)
+from mfaleaks.sources.smbauth import SmbCredentials
+from mfaleaks.sources.smburl import SmbFatal, SmbTarget, parse_target, url_of
+
+if TYPE_CHECKING:
+    from mfaleaks.sources.smbshares import RpcClient
+
+    Probe = Callable[[str, bytes | None], object | None]
+
+MEMORY_LIMIT = 512 * 1024 * 1024  # an SMB file is held in memory to be scanned: bigger is skipped
+READ_AHEAD = 64  # sources fill holds back to read them together
+
+# Finding meta of a file on a share (prefixed file_: location facts, redone at each place).
+OWNER_SID = "file_owner_sid"
+OWNER = "file_owner"
+EXPOSURE = "file_exposure"  # "domain" (everyone in the domain may read) or "restricted"
+EXPOSURE_NOTE = "file_exposure_note"
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Server:
+    session: SmbSession
+    rpc: RpcClient | None = None
+
+
+@dataclass
+class SmbScan:
+    """The SMB side of one scan: its sessions, walks, reads and permission lookups."""
+
+    creds: SmbCredentials
+    options: SmbOptions
+    walk: WalkOptions
+    notices: list[str] = field(default_factory=list)
+    _servers: dict[tuple[str, int], _Server] = field(default_factory=dict)
+    _roots: dict[str, list[tuple[SmbShare | ScanError, str]]] = field(default_factory=dict)
+    _pending: dict[str, tuple[SmbShare, SmbEntry]] = field(default_factory=dict)
+
+    # ---- before the scan -------------------------------------------------------------------
+
+    def open(self, text: str) -> None:
+        """Connect for one command-line location; SmbFatal when it cannot be scanned at all."""
+        target = parse_target(text)
+        server = self._server(target)
+        if target.share is not None:
+            share = server.session.share(target.share)
+            self._roots[text] = [(share, target.path)]
+            return
+        from mfaleaks.sources.smbshares import RpcClient, wanted
+
+        if server.rpc is None:
+            server.rpc = RpcClient(target, self.creds, self.options.timeout)
+        try:
+            listed = server.rpc.shares()
+        except Exception as exc:
+            raise SmbFatal(f"{target.url()}: cannot list the shares ({reason_of(exc)})") from exc
+        take, left = wanted(listed)
+        for info, why in left:
+            self.notices.append(f"{url_of(target.host, target.port, info.name)}: not scanned, "
+                                f"{why}")
+        roots: list[tuple[SmbShare | ScanError, str]] = []
+        for info in take:
+            shown = url_of(target.host, target.port, info.name)
+            try:
+                roots.append((server.session.share(info.name), ""))
+            except SmbFatal as exc:
+                reason = str(exc).removeprefix(f"{shown}: ")
+                roots.append((ScanError(shown, None, f"share not scanned: {reason}"), ""))
+        self._roots[text] = roots
+
+    def _server(self, target: SmbTarget) -> _Server:
+        key = (target.server, target.port)
+        found = self._servers.get(key)
+        if found is None:
+            found = self._servers[key] = _Server(SmbSession(target, self.creds, self.options))
+        return found
+
+    # ---- the walk --------------------------------------------------------------------------
+
+    def discover(self, text: str, probe: Probe | None = None
+                 ) -> Iterator[Source | ScanError | FileResult]:
+        for root, top in self._roots.get(text, []):
+            if isinstance(root, ScanError):
+                yield root
+            else:
+                yield from self._walk_share(root, top, probe)
+
+    def _walk_share(self, share: SmbShare, top: str, probe: Probe | None
+                    ) -> Iterator[Source | ScanError | FileResult]:
+        if top:
+            try:
+                entry = share.stat_root(top)
+            except Exception as exc:
+                yield ScanError(share.url(top), None, f"cannot open: {reason_of(exc)}")
+                return
+            if not entry.is_dir:
+                yield from self._files(share, "", [entry], None)
+                return
+        folder: str | None = None
+        batch: list[SmbEntry] = []
+        for item in share.walk(top, skip=self._skip(share)):
+            if isinstance(item, SmbProblem):
+                yield ScanError(share.url(item.path), None, item.reason)
+                continue
+            parent = item.path.rpartition("\\")[0]
+            if parent != folder and batch:
+                yield from self._files(share, folder or "", batch, probe)
+                batch = []
+            folder = parent
+            batch.append(item)
+        if batch:
+            yield from self._files(share, folder or "", batch, probe)
+
+    def _skip(self, share: SmbShare) -> Callable[[SmbEntry], bool] | None:
+        patterns = self.walk.excludes
+        if not patterns:
+            return None
+        return lambda e: excluded(share.url(e.path), e.name, patterns)
+
+    def _files(self, share: SmbShare, folder: str, entries: list[SmbEntry], probe: Probe | None
+               ) -> Iterator[Source | ScanError | FileResult]:
+        """One folder's files: those the cache answers for in one result, a Source for each
+        of the others, a ScanError for those too big."""
+        limit = self.walk.max_file_size or MEMORY_LIMIT
+        check = probe(share.url(folder), None) if probe is not None else None
+        by_name = {e.name: e for e in entries}
+        if check is not None:
+            asked = [(e.name, _stat(e)) for e in entries if e.size <= min(limit, MEMORY_LIMIT)]
+            rest = {name for name, _ in check.files(asked)}  # type: ignore[attr-defined]
+            names = [e.name for e in entries if e.name in rest or e.size > limit]
+        else:
+            names = list(by_name)
+        for name in names:
+            entry = by_name[name]
+            yield self._source(share, entry, limit)
+        if check is not None and (done := check.done()) is not None:  # type: ignore[attr-defined]
+            yield done
+
+    def _source(self, share: SmbShare, entry: SmbEntry, limit: int) -> Source | ScanError:
+        url = share.url(entry.path)
+        if entry.size > limit:
+            if limit == self.walk.max_file_size:
+                why = f"skipped: {entry.size} bytes is over --max-file-size ({limit})"
+            else:
+                why = (f"skipped: {entry.size} bytes; files on a share are read into memory, "
+                       f"up to {MEMORY_LIMIT // 2**20} MiB (copy it locally to scan it)")
+            return ScanError(printable(url), None, why)
+        self._pending[url] = (share, entry)
+        return Source(
+            origin=Origin(printable(url)), name=printable(entry.name), fs_path=url,
+            size=entry.size, mtime=entry.mtime,
+            stat_key=(entry.size, entry.mtime_ns, entry.change_ns, entry.file_id),
+        )
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def owns(self, source: Source) -> bool:
+        return source.data is None and source.fs_path is not None and \
+            source.fs_path in self._pending
+
+    def fill(self, items: Iterable[T]) -> Iterator[T | FileResult]:
+        """The items in order, SMB sources with their bytes: READ_AHEAD of them are read
+        together (each share's in one pipelined run). A file that cannot be read becomes
+        a FileResult with its reason, as a worker would return it."""
+        held: list[T] = []
+        for item in items:
+            if isinstance(item, Source) and self.owns(item):
+                held.append(item)
+                if len(held) >= READ_AHEAD:
+                    yield from self._read(held)
+                    held = []
+            elif held:
+                held.append(item)
+            else:
+                yield item
+        if held:
+            yield from self._read(held)
+
+    def _read(self, held: list[T]) -> Iterator[T | FileResult]:
+        by_share: dict[int, list[tuple[SmbShare, SmbEntry]]] = {}
+        for item in held:
+            if isinstance(item, Source) and self.owns(item):
+                assert item.fs_path is not None
+                share, entry = self._pending[item.fs_path]
+                by_share.setdefault(id(share), []).append((share, entry))
+        got: dict[tuple[int, str], bytes | SmbReadError] = {}
+        for pairs in by_share.values():
+            share = pairs[0][0]
+            for entry, data in share.read_many([e for _, e in pairs]):
+                got[(id(share), entry.path)] = data
+        for item in held:
+            if not (isinstance(item, Source) and self.owns(item)):
+                yield item
+                continue
+            assert item.fs_path is not None
+            share, entry = self._pending.pop(item.fs_path)
+            data = got[(id(share), entry.path)]
+            if isinstance(data, SmbReadError):
+                yield FileResult(path=item.origin.path, errors=[
+                    ScanError(item.origin.path, None, f"cannot read: {data}")])
+            else:
+                yield item.with_data(data)  # type: ignore[misc]
+
+    def forget(self, source: Source) -> None:
+        """A source the cache answered for: it will not be read."""
+        if source.fs_path is not None:
+            self._pending.pop(source.fs_path, None)
+
+    # ---- owners and exposure ---------------------------------------------------------------
+
+    def facts(self, result: FileResult) -> None:
+        """Owner and exposure of an SMB file with findings, from its security descriptor
+        (one request) and the server's name for the owner's SID (lsarpc, cached)."""
+        if not result.findings:
+            return
+        found = self._locate(result.path)
+        if found is None:
+            return
+        server, share, path = found
+        facts: dict[str, str] = {}
+        try:
+            access = smbacl.parse(share.security(path))
+        except Exception as exc:
+            facts[EXPOSURE_NOTE] = f"permissions not read: {reason_of(exc)}"
+        else:
+            facts[EXPOSURE] = "domain" if access.exposed else "restricted"
+            facts[EXPOSURE_NOTE] = access.note
+            if access.owner:
+                facts[OWNER_SID] = access.owner
+                name = self._name(server, share, access.owner)
+                if name:
+                    facts[OWNER] = name
+        result.findings = [replace(f, meta={**f.meta, **facts}) for f in result.findings]
+
+    def _locate(self, url: str) -> tuple[_Server, SmbShare, str] | None:
+        for server in self._servers.values():
+            for share in server.session.shares():
+                prefix = share.url() + "/"
+                if url.startswith(prefix):
+                    return server, share, url[len(prefix):].replace("/", "\\")
+        return None
+
+    def _name(self, server: _Server, share: SmbShare, sid: str) -> str | None:
+        if server.rpc is None:
+            from mfaleaks.sources.smbshares import RpcClient
+
+            try:
+                server.rpc = RpcClient(parse_target(share.url()), self.creds,
+                                       self.options.timeout)
+            except SmbFatal:
+                return None
+        return server.rpc.names([sid]).get(sid)
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            with contextlib.suppress(Exception):
+                server.session.close()
+            if server.rpc is not None:
+                server.rpc.close()
+        self._servers.clear()
+
+
+def _stat(entry: SmbEntry) -> Stat:
+    """A listing's facts in the walk's Stat form (mode, size, mtime_ns, ctime_ns, inode, ...):
+    the cache compares size, last write, change time and file id."""
+    return (stat.S_IFREG, entry.size, entry.mtime_ns, entry.change_ns, entry.file_id,
+            -1, -1, 0)

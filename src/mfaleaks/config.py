@@ -27,6 +27,25 @@ DEFAULT_MIN_CONFIDENCE = Confidence.MEDIUM
 
 
 @dataclass(frozen=True)
+class SmbLogin:
+    """How to log on to SMB servers (--smb-*); the password never comes from the command line."""
+
+    user: str | None = None
+    domain: str | None = None
+    password: str | None = field(default=None, repr=False)
+    kerberos: bool = False
+    encrypt: bool = False  # --smb-encrypt: refuse a session the server does not encrypt
+    timeout: float = 30.0  # --smb-timeout: seconds to wait for any one answer
+
+    @property
+    def account(self) -> str:
+        """DOMAIN\\user as the server is told it (NTLM), or user@REALM as given."""
+        if not self.user:
+            return ""
+        return f"{self.domain}\\{self.user}" if self.domain else self.user
+
+
+@dataclass(frozen=True)
 class ScanConfig:
     paths: tuple[str, ...]
     format: Format = Format.TEXT
@@ -51,6 +70,8 @@ class ScanConfig:
     allowed_fingerprints: Mapping[str, str] = field(default_factory=dict)
     # --cache FILE (src/mfaleaks/cache.py): results of earlier scans, for cheap rescans.
     cache: Path | None = None
+    # Paths that are SMB locations (smb://HOST/SHARE/PATH) log on with this.
+    smb: SmbLogin | None = None
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)

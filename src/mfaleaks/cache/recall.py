@@ -186,7 +186,10 @@ class _Unchanged:
 
 @functools.lru_cache(maxsize=256)
 def _abs_dir(folder: str) -> bytes:
-    """The absolute form of a folder, ending in one separator."""
+    """The absolute form of a folder, ending in one separator (an smb:// folder as it is:
+    it names one place whatever the working directory)."""
+    if "://" in folder:
+        return os.fsencode(folder).rstrip(b"/") + b"/"
     return os.fsencode(os.path.abspath(folder)).rstrip(b"/") + b"/"
 
 

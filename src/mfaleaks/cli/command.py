@@ -9,17 +9,19 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from mfaleaks import __version__
 from mfaleaks.cli.progress import ProgressDisplay
-from mfaleaks.config import Format, ScanConfig, parse_size
+from mfaleaks.config import Format, ScanConfig, SmbLogin, parse_size
 from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 from mfaleaks.output import write_private
+from mfaleaks.sources.smburl import is_smb
 
 # The scan machinery, the config file reader, the reports and the rule loader are
 # imported by the commands that use them: a first scan starts its worker server
@@ -94,6 +96,16 @@ def cli() -> None:
               help="Report only findings not in this baseline (mfaleaks baseline create).")
 @click.option("--no-inline-allow", is_flag=True,
               help="Report findings marked mfaleaks:allow, gitleaks:allow and the like (audit).")
+@click.option("--smb-user", metavar="[DOMAIN\\]USER",
+              help="Account for smb:// paths; password from MFALEAKS_SMB_PASSWORD, "
+                   "--smb-auth-file or a prompt, never the command line.")
+@click.option("--smb-auth-file", type=click.Path(dir_okay=False),
+              help="smbclient-format file (username, password, domain); mode 0600.")
+@click.option("--smb-kerberos", is_flag=True, help="Log on to SMB servers with the Kerberos "
+              "ticket cache (needs pyspnego[kerberos]).")
+@click.option("--smb-encrypt", is_flag=True, help="Refuse an SMB session that is not encrypted.")
+@click.option("--smb-timeout", type=click.FloatRange(1), default=30.0, show_default=True,
+              help="Seconds to wait for any one answer of an SMB server.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display, no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Explain each finding's evidence.")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path, ...],
@@ -102,7 +114,9 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          max_expanded: int, max_members: int, max_ratio: float, no_ocr: bool,
          ocr_timeout: float, file_timeout: float, jobs: int, cache: Path | None,
          config_file: Path | None,
-         baseline: Path | None, no_inline_allow: bool, quiet: bool, verbose: bool) -> None:
+         baseline: Path | None, no_inline_allow: bool, smb_user: str | None,
+         smb_auth_file: str | None, smb_kerberos: bool, smb_encrypt: bool, smb_timeout: float,
+         quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
     if jobs > 1 and (cache is None or not cache.exists()):
         # A first scan reads files: the worker server loads (~0.1 s) while this
@@ -114,7 +128,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
     # A mistyped path must not pass a CI job as "nothing found".
-    missing = [p for p in config.paths if p != "-" and not os.path.lexists(p)]
+    missing = [p for p in config.paths
+               if p != "-" and not is_smb(p) and not os.path.lexists(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {missing[0]}")
     from mfaleaks.report import render
@@ -166,7 +181,7 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         exit_zero=p.get("exit_zero", False), excludes=p["exclude"],
         follow_symlinks=p["follow_symlinks"], jobs=p["jobs"], quiet=p["quiet"],
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
-        inline_allow=not p["no_inline_allow"], cache=p.get("cache"),
+        inline_allow=not p["no_inline_allow"], cache=p.get("cache"), smb=_smb_login(p),
     )
     from mfaleaks.cli import configfile
 
@@ -177,6 +192,26 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
     except ConfigError as exc:
         click.echo(f"mfaleaks: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _smb_login(p: dict[str, Any]) -> SmbLogin | None:
+    """The SMB account, when a path is an SMB location; asks for the password at a terminal."""
+    if not any(is_smb(path) for path in p["paths"]):
+        return None
+    from mfaleaks.sources.smbauth import credentials
+
+    def ask(prompt: str) -> str:
+        return click.prompt(prompt, hide_input=True, err=True)
+
+    tty = sys.stdin.isatty() and "-" not in p["paths"]
+    try:
+        login = credentials(p.get("smb_user"), auth_file=p.get("smb_auth_file"),
+                            kerberos=p.get("smb_kerberos", False), prompt=ask if tty else None)
+    except ConfigError as exc:
+        click.echo(f"mfaleaks: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    return replace(login, encrypt=p.get("smb_encrypt", False),
+                   timeout=p.get("smb_timeout", 30.0))
 
 
 def _evidence(result: object) -> str:

@@ -36,10 +36,11 @@ def entry() -> None:
 _VALUED = frozenset({
     "--format", "--output", "-o", "--rules", "--min-confidence", "--exclude",
     "--max-file-size", "--max-depth", "--max-expanded", "--max-members", "--max-ratio",
-    "--ocr-timeout", "--file-timeout", "--jobs", "-j", "--cache", "--config", "--baseline"})
+    "--ocr-timeout", "--file-timeout", "--jobs", "-j", "--cache", "--config", "--baseline",
+    "--smb-user", "--smb-auth-file", "--smb-timeout"})
 _FLAGS = frozenset({
     "--no-default-rules", "--show-secrets", "--exit-zero", "--follow-symlinks", "--no-ocr",
-    "--no-inline-allow", "--quiet", "-q", "--verbose", "-v"})
+    "--no-inline-allow", "--quiet", "-q", "--verbose", "-v", "--smb-kerberos", "--smb-encrypt"})
 
 
 class _Scan:

@@ -44,6 +44,7 @@ from mfaleaks.config import ScanConfig
 from mfaleaks.detect.fpkey import key_identity
 from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
 from mfaleaks.run.spec import EngineSpec
+from mfaleaks.sources.smburl import is_smb
 
 if TYPE_CHECKING:
     from mfaleaks.run.pool import Workers
@@ -96,6 +97,8 @@ def content_key(source: Source) -> ContentKey | None:
     """SHA-256 of the file plus name and kind hint; None when not worth or not able to hash."""
     if source.fs_path is None or source.size > HASH_LIMIT:
         return None
+    if source.data is not None:  # read already (a file on an SMB share)
+        return (hashlib.sha256(source.data).digest(), source.name, source.kind_hint or "")
     h = hashlib.sha256()
     try:
         # The workers' own open: a regular file, still the one the walk listed.
@@ -231,6 +234,8 @@ class Planner:
 if TYPE_CHECKING:
     Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
     """The files to scan, given a probe that may answer some of them (discover.discover)."""
+    Fill = Callable[[Iterable[Source | FileResult]], Iterator[Source | FileResult]]
+    """The same stream with the bytes of sources that were only listed (sources/smbscan.py)."""
 
 
 def scan_sources(
@@ -240,6 +245,7 @@ def scan_sources(
     report: ScanResult,
     key: str | None = None,
     rule_ids: Iterable[str] | None = None,
+    fill: Fill | None = None,
 ) -> Iterator[FileResult]:
     """Every source's result, as it finishes; reads only what neither cache nor copies give.
     `key` is cache_key(spec) when the caller has it already; `rule_ids` those of the rules
@@ -249,7 +255,8 @@ def scan_sources(
     cache = None
     if config.cache is not None:
         cache = ScanCache.open(config.cache, key or cache_key(spec), rule_ids)
-    roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-"]
+    # Files gone from these are forgotten at the end; SMB locations are not swept (yet).
+    roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-" and not is_smb(p)]
     if cache is not None:
         cache.listing(roots)
     complete = False
@@ -261,17 +268,23 @@ def scan_sources(
 
     recall = Recall(cache, reuse_cache=not spec.show_secrets)
     planner = Planner(start, recall)
+
+    def unread() -> Iterator[Source | FileResult]:
+        for source in walk(recall.probe):
+            if isinstance(source, FileResult):  # answered by the probe
+                yield source
+            else:
+                result = recall.unchanged(source)
+                yield source if result is None else result
+
     try:
         try:
-            for source in walk(recall.probe):
-                if isinstance(source, FileResult):  # answered by the probe
-                    yield source
-                    continue
-                result = recall.unchanged(source)
-                if result is not None:
-                    yield result
+            # fill reads what the walk only listed (files on SMB shares), in batches.
+            for item in unread() if fill is None else fill(unread()):
+                if isinstance(item, FileResult):
+                    yield item
                 else:
-                    yield from planner.add(source)
+                    yield from planner.add(item)
             yield from planner.finish()
         except BaseException:
             planner.stop(ok=False)

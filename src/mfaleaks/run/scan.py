@@ -11,18 +11,21 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from mfaleaks.config import ScanConfig
+from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.detect.fpkey import KEYED_PREFIX, check_key_file, key_source
+from mfaleaks.errors import ConfigError
 from mfaleaks.images import engine
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
+from mfaleaks.sources.smburl import is_smb
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
     from mfaleaks.sources.discover import Probe
+    from mfaleaks.sources.smbscan import SmbScan
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024
@@ -58,6 +61,10 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         digests=known is not None,  # a rescan: folders the cache vouches for are skipped whole
     )
 
+    # SMB servers are logged on to before anything is read: a wrong password, an
+    # unreachable server or an unknown share ends the run here (exit 2).
+    smb = _open_smb(config, walk)
+
     def sources(probe: Probe | None) -> Iterator[Source | FileResult]:
         for path in config.paths:
             if path == "-":
@@ -68,7 +75,9 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
                         "only the first part was scanned (save it to a file to scan it all)"))
                 yield source
                 continue
-            for item in discover((path,), walk, probe):
+            found = discover((path,), walk, probe) if smb is None or not is_smb(path) else \
+                smb.discover(path, probe)
+            for item in found:
                 if isinstance(item, ScanError):
                     result.errors.append(item)
                     result.stats.skipped += 1
@@ -78,7 +87,10 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     try:
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
-        for file_result in scan_sources(sources, spec, config, result, key, compiled):
+        fill = smb.fill if smb is not None else None
+        for file_result in scan_sources(sources, spec, config, result, key, compiled, fill):
+            if smb is not None and file_result.findings:
+                smb.facts(file_result)  # owner and exposure, asked of the server
             result.stats.files += file_result.files
             result.stats.bytes += file_result.bytes
             result.stats.pictures_read += file_result.pictures_read
@@ -92,6 +104,10 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     except KeyboardInterrupt:
         result.incomplete = True
         result.notices.append("interrupted: the report covers the files scanned so far")
+    finally:
+        if smb is not None:
+            result.notices.extend(smb.notices)
+            smb.close()
     result.findings = sorted(
         (f for f in result.findings if f.confidence.rank >= config.min_confidence.rank),
         key=_order,
@@ -114,6 +130,30 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     result.stats.skipped = len({(e.path, e.member) for e in result.errors})
     result.stats.seconds = round(time.perf_counter() - start, 3)
     return result
+
+
+def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
+    """Sessions to the servers of the SMB paths, if any (ConfigError: exit 2)."""
+    targets = [p for p in config.paths if is_smb(p)]
+    if not targets:
+        return None
+    try:
+        from mfaleaks.sources.smb import SmbOptions
+        from mfaleaks.sources.smbscan import SmbScan
+    except ImportError as exc:
+        raise ConfigError(f"{targets[0]}: SMB needs the smb extra ({exc.name} is missing): "
+                          "pip install 'mfaleaks[smb]'") from exc
+    login = config.smb or SmbLogin()
+    options = SmbOptions(timeout=login.timeout, require_encryption=login.encrypt,
+                         follow_symlinks=config.follow_symlinks)
+    smb = SmbScan(login, options, walk)
+    try:
+        for path in targets:
+            smb.open(path)
+    except BaseException:
+        smb.close()
+        raise
+    return smb
 
 
 def _order(f: Finding) -> tuple[str, str, int, str]:

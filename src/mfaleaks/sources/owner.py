@@ -31,6 +31,8 @@ MAX_PARENTS = 64  # folders checked above a file for a permission that keeps oth
 MTIME, MODE, UID, OWNER, GID, GROUP = (
     "file_mtime", "file_mode", "file_uid", "file_owner", "file_gid", "file_group")
 ABSPATH, OTHERS_BLOCKED, GROUP_BLOCKED = "file_abspath", "file_others_blocked", "file_group_blocked"
+# A file on an SMB share (sources/smbscan.py): the owner's SID, and who may read it.
+OWNER_SID, EXPOSURE, EXPOSURE_NOTE = "file_owner_sid", "file_exposure", "file_exposure_note"
 SIZE = "file_size"  # with MTIME: tells the report whether the file changed since the scan
 ACCOUNT = "account"  # an address written next to the codes (set by the scorer)
 
@@ -61,7 +63,8 @@ def file_facts(source: Source) -> dict[str, str]:
         name = _group_name(source.gid)
         if name:
             facts[GROUP] = name
-    if source.fs_path is None:
+    if source.fs_path is None or "://" in source.fs_path:
+        # An SMB file's owner and exposure come from the server (sources/smbscan.py).
         return facts
     absolute = os.path.abspath(source.fs_path)
     if absolute != source.origin.path:
@@ -162,12 +165,22 @@ def clues(meta: Mapping[str, str], path: str, member: str | None) -> list[Clue]:
     owner, uid = meta.get(OWNER), meta.get(UID)
     if owner and uid and uid.isdigit() and int(uid) >= _SYSTEM_UID:
         out.append(Clue(owner, 1.5, f"{owner} owns the file {path} (uid {uid})"))
+    sid = meta.get(OWNER_SID)
+    if owner and sid and _person_sid(sid):
+        user = owner.rsplit("\\", 1)[-1]
+        out.append(Clue(user, 1.5, f"{owner} owns the file {path} ({sid})"))
     for where, text in ((path, meta.get(ABSPATH) or path), (f"{path} :: {member}", member)):
         home = home_user(text or "")
         if home:
             user, folder = home
             out.append(Clue(user, 2.0, f"{where} sits in {user}'s home folder {folder}"))
     return out
+
+
+def _person_sid(sid: str) -> bool:
+    """A domain or machine account (S-1-5-21-...-RID, RID >= 1000), not a built-in one."""
+    parts = sid.split("-")
+    return sid.startswith("S-1-5-21-") and parts[-1].isdigit() and int(parts[-1]) >= 1000
 
 
 def home_user(path: str) -> tuple[str, str] | None:

@@ -11,27 +11,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
+from mfaleaks.config import SmbLogin
 from mfaleaks.sources.smburl import SmbFatal
 
 PASSWORD_ENV = "MFALEAKS_SMB_PASSWORD"
 _FILE_KEYS = {"username", "password", "domain"}
 
 
-@dataclass(frozen=True)
-class SmbCredentials:
-    user: str | None = None
-    domain: str | None = None
-    password: str | None = field(default=None, repr=False)
-    kerberos: bool = False
-
-    @property
-    def account(self) -> str:
-        """DOMAIN\\user as the server is told it (NTLM), or user@REALM as given."""
-        if not self.user:
-            return ""
-        return f"{self.domain}\\{self.user}" if self.domain else self.user
+SmbCredentials = SmbLogin  # the account part of SmbLogin; options ride along unused here
 
 
 def split_user(text: str) -> tuple[str | None, str]:

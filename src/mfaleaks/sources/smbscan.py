@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from mfaleaks.listing import Stat, WalkOptions, excluded
 from mfaleaks.models import FileResult, Origin, ScanError, Source, printable
 from mfaleaks.sources import smbacl
+from mfaleaks.sources.listing import Stat, WalkOptions, excluded
+from mfaleaks.sources.owner import EXPOSURE, EXPOSURE_NOTE, OWNER, OWNER_SID
 from mfaleaks.sources.smb import (
     SmbEntry,
     SmbOptions,
@@ -43,10 +44,7 @@ MEMORY_LIMIT = 512 * 1024 * 1024  # an SMB file is held in memory to be scanned:
 READ_AHEAD = 64  # sources fill holds back to read them together
 
 # Finding meta of a file on a share (prefixed file_: location facts, redone at each place).
-OWNER_SID = "file_owner_sid"
-OWNER = "file_owner"
-EXPOSURE = "file_exposure"  # "domain" (everyone in the domain may read) or "restricted"
-EXPOSURE_NOTE = "file_exposure_note"
+# EXPOSURE: "domain" (everyone in the domain may read) or "restricted".
 
 T = TypeVar("T")
 

@@ -216,6 +216,13 @@ def exposure_facts(meta: Mapping[str, str]) -> tuple[Exposure, list[tuple[Exposu
             facts.append((Exposure.OWNER_ONLY,
                           f"file mode {mode_text}, but {blocked} keeps others out" if blocked
                           else f"file mode {mode_text}: only its owner can read it"))
+    shared = meta.get(own.EXPOSURE)  # a file on an SMB share: its DACL, read from the server
+    if shared == "domain":
+        facts.append((Exposure.WORLD, meta.get(own.EXPOSURE_NOTE, "exposed to everyone in "
+                                                                  "the domain")))
+    elif shared == "restricted":
+        facts.append((Exposure.GROUP, meta.get(own.EXPOSURE_NOTE, "readable by the accounts "
+                                                                  "its DACL names")))
     mailed = own.others_mailed(meta.get("sender", ""), meta.get("recipients", ""))
     if mailed:
         shown = ", ".join(mailed[:5]) + (f" and {len(mailed) - 5} more" if len(mailed) > 5 else "")

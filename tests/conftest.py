@@ -93,3 +93,6 @@ def default_engine() -> Engine:
     if _engine is None:
         _engine = engine_spec(ScanConfig(paths=("x",))).build()
     return _engine
+
+# The Samba server of the SMB tests: one per test run, shared by every module that asks.
+from smbserver import smb_server  # noqa: E402, F401

@@ -25,11 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 USER = "mfaleaks-smbtest"
 PASSWORD = "Corr3ct-horse-battery"
 START_TIMEOUT = 30.0
+BULK_FOLDERS, BULK_FILES = 20, 20  # the bulk share: folders, and files in each (plus one)
 
 # Files of the "private" share: name -> (mode, text). codes are the sample recovery codes
 # the rules find; who may read each file is what the exposure tests look at.
 PRIVATE_FILES = {
-    "world.txt": (0o644, "Backup codes for my account:\n4821 7730\n1937 5528\n6402 8816\n"),
+    "world.txt": (0o644, "GitLab recovery codes\n" + "".join(
+        f"{code}\n" for code in ("f7882b254fe464dd", "0922c6ebcde0e9e9", "6721184017e7f997",
+                                  "2fdb74166ded1a87", "6b34d0f4b3ce6582", "0eaf0bf15cd7543b"))),
     "mine.txt": (0o600, "nothing secret here, only mine\n"),
     "locked/inside.txt": (0o644, "behind a folder the user may not enter\n"),
     "open/readme.txt": (0o644, "an ordinary file\n"),
@@ -162,9 +165,17 @@ def _make_tree(root: Path) -> dict[str, Path]:
     scratch = root / "scratch"
     scratch.mkdir()
     shutil.chown(scratch, user=USER)
+    # Many small files in many folders: a scan long enough to stop the server in the middle.
+    bulk = root / "bulk"
+    for i in range(BULK_FOLDERS):
+        folder = bulk / f"team-{i:02d}"
+        folder.mkdir(parents=True)
+        for j in range(BULK_FILES):
+            (folder / f"note-{j:03d}.txt").write_text(f"meeting notes {i} {j}\n" * 20)
+        (folder / "backup-codes.txt").write_text(PRIVATE_FILES["world.txt"][1])
     for folder in (root, private, private / "open", sealed, scratch):
         os.chmod(folder, 0o755)
-    return {"private": private, "sealed": sealed, "scratch": scratch}
+    return {"private": private, "sealed": sealed, "scratch": scratch, "bulk": bulk}
 
 
 def _add_user(conf: Path) -> None:
@@ -199,6 +210,7 @@ def start_server() -> SmbServer:
         "private": f"  path = {paths['private']}\n  read only = yes\n  valid users = {USER}",
         "sealed": f"  path = {paths['sealed']}\n  read only = yes\n  smb encrypt = required",
         "scratch": f"  path = {paths['scratch']}\n  read only = no\n  valid users = {USER}",
+        "bulk": f"  path = {paths['bulk']}\n  read only = yes",
         "C$": f"  path = {paths['sealed']}\n  read only = yes",
         "broken": f"  path = {missing}\n  read only = yes",
     }

@@ -23,7 +23,7 @@ from mfaleaks.sources.smb import (
 from mfaleaks.sources.smbauth import PASSWORD_ENV, SmbCredentials, credentials, split_user
 from mfaleaks.sources.smbshares import RpcClient, wanted
 from mfaleaks.sources.smburl import BadTarget, SmbFatal, SmbTarget, is_smb, parse_target
-from smbserver import PRIVATE_FILES, REPO, SmbServer, smb_server  # noqa: F401 - the fixture
+from smbserver import PRIVATE_FILES, REPO, SmbServer
 
 # ---- locations and credentials (no server) ---------------------------------------------------
 
@@ -119,7 +119,7 @@ def _creds(server: SmbServer, password: str | None = None) -> SmbCredentials:
 
 
 @pytest.fixture(scope="module")
-def session(smb_server: SmbServer) -> Iterator[SmbSession]:  # noqa: F811
+def session(smb_server: SmbServer) -> Iterator[SmbSession]:
     target = parse_target(smb_server.url())
     with SmbSession(target, _creds(smb_server), SmbOptions(timeout=10)) as s:
         yield s
@@ -192,7 +192,7 @@ def test_folder_without_permission_is_listed_and_the_walk_goes_on(session: SmbSe
         "locked/inside.txt"}
 
 
-def test_exposure_and_owner_from_the_dacl(smb_server: SmbServer, session: SmbSession) -> None:  # noqa: F811
+def test_exposure_and_owner_from_the_dacl(smb_server: SmbServer, session: SmbSession) -> None:
     share = session.share("private")
     world = smbacl.parse(share.security("world.txt"))
     mine = smbacl.parse(share.security("mine.txt"))
@@ -208,19 +208,19 @@ def test_exposure_and_owner_from_the_dacl(smb_server: SmbServer, session: SmbSes
     assert names[smbacl.EVERYONE] == "Everyone"
 
 
-def test_share_enumeration_leaves_administrative_shares_out(smb_server: SmbServer) -> None:  # noqa: F811
+def test_share_enumeration_leaves_administrative_shares_out(smb_server: SmbServer) -> None:
     rpc = RpcClient(parse_target(smb_server.url()), _creds(smb_server), 10)
     try:
         shares = rpc.shares()
     finally:
         rpc.close()
     take, left = wanted(shares)
-    assert {s.name for s in take} == {"fixtures", "private", "sealed", "scratch", "broken"}
+    assert {s.name for s in take} == {"fixtures", "private", "sealed", "scratch", "bulk", "broken"}
     assert {s.name: why for s, why in left} == {
         "C$": "administrative share, scanned only when named", "IPC$": "not a disk share"}
 
 
-def test_encrypted_share_and_required_encryption(smb_server: SmbServer,  # noqa: F811
+def test_encrypted_share_and_required_encryption(smb_server: SmbServer,
                                                  session: SmbSession) -> None:
     sealed = session.share("sealed")
     assert sealed.encrypted and not session.share("fixtures").encrypted
@@ -231,7 +231,7 @@ def test_encrypted_share_and_required_encryption(smb_server: SmbServer,  # noqa:
         assert strict.encrypted and strict.share("fixtures").encrypted
 
 
-def test_fatal_errors_say_which_in_one_line(smb_server: SmbServer, session: SmbSession) -> None:  # noqa: F811
+def test_fatal_errors_say_which_in_one_line(smb_server: SmbServer, session: SmbSession) -> None:
     target = parse_target(smb_server.url())
     with pytest.raises(SmbFatal, match="logon failed for mfaleaks-smbtest") as info:
         SmbSession(target, _creds(smb_server, "wrong"), SmbOptions(timeout=10))
@@ -248,7 +248,7 @@ def test_fatal_errors_say_which_in_one_line(smb_server: SmbServer, session: SmbS
     assert all("\n" not in m and smb_server.password not in m for m in messages)
 
 
-def test_share_modes_never_block_other_users(smb_server: SmbServer,  # noqa: F811
+def test_share_modes_never_block_other_users(smb_server: SmbServer,
                                              session: SmbSession) -> None:
     _scratch_file(smb_server, "inuse.txt", "being edited\n")
     share = session.share("scratch")
@@ -259,7 +259,7 @@ def test_share_modes_never_block_other_users(smb_server: SmbServer,  # noqa: F81
         other.close()
 
 
-def test_file_locked_by_another_user_is_an_error_not_a_stop(smb_server: SmbServer,  # noqa: F811
+def test_file_locked_by_another_user_is_an_error_not_a_stop(smb_server: SmbServer,
                                                             session: SmbSession) -> None:
     _scratch_file(smb_server, "locked.txt", "exclusive\n")
     _scratch_file(smb_server, "free.txt", "free\n")
@@ -275,7 +275,7 @@ def test_file_locked_by_another_user_is_an_error_not_a_stop(smb_server: SmbServe
     assert got[entries["free.txt"]] == b"free\n"
 
 
-def test_file_replaced_since_listing_is_not_read(smb_server: SmbServer,  # noqa: F811
+def test_file_replaced_since_listing_is_not_read(smb_server: SmbServer,
                                                  session: SmbSession) -> None:
     folder = smb_server.shares["scratch"]
     (folder / "swap.txt").write_text("listed\n")
@@ -287,7 +287,7 @@ def test_file_replaced_since_listing_is_not_read(smb_server: SmbServer,  # noqa:
         share.read(entry)
 
 
-def test_a_server_that_stops_answering_times_out(smb_server: SmbServer) -> None:  # noqa: F811
+def test_a_server_that_stops_answering_times_out(smb_server: SmbServer) -> None:
     target = parse_target(smb_server.url())
     with SmbSession(target, _creds(smb_server), SmbOptions(timeout=1)) as s:
         share = s.share("fixtures")

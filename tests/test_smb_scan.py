@@ -1,0 +1,193 @@
+"""`mfaleaks scan smb://...` end to end against a real Samba server: same findings as a
+local scan, shares, exit 2 on logon problems, the cache, owners and exposure, a server
+that stops in the middle."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, CliRun, invoke
+from mfaleaks.config import ScanConfig, SmbLogin
+from mfaleaks.models import FileResult
+from mfaleaks.run.scan import run_scan
+from mfaleaks.sources.smbauth import PASSWORD_ENV
+from mfaleaks.triage.incidents import Exposure, build_incidents
+from smbserver import BULK_FILES, BULK_FOLDERS, SmbServer, free_port, start_server
+
+
+@pytest.fixture
+def logged_on(smb_server: SmbServer, monkeypatch: pytest.MonkeyPatch) -> SmbServer:
+    monkeypatch.setenv(PASSWORD_ENV, smb_server.password)
+    return smb_server
+
+
+def scan(server: SmbServer, *args: str) -> CliRun:
+    return invoke("scan", "--format", "json", "--jobs", "1", "--smb-user", server.user, *args)
+
+
+def _pairs(report: dict[str, object]) -> list[tuple[str, str]]:
+    return sorted((f["rule_id"], f["fingerprint"]) for f in report["findings"])  # type: ignore[attr-defined, index]
+
+
+def test_a_share_gives_the_findings_of_the_same_tree_on_disk(logged_on: SmbServer) -> None:
+    remote = scan(logged_on, logged_on.url("fixtures"))
+    local = invoke("scan", "--format", "json", "--jobs", "1", str(REPO / "fixtures"))
+    assert remote.exit_code == local.exit_code == 1, remote.stderr
+    assert _pairs(remote.report) and _pairs(remote.report) == _pairs(local.report)
+    prefix = logged_on.url("fixtures") + "/"
+    assert all(f["path"].startswith(prefix) for f in remote.report["findings"])
+    # Reports name files the way the command line could: smb://host:port/share/dir/file.
+    assert prefix + "home/jdoe/Documents/Backup-codes-jdoe.txt" in {
+        f["path"] for f in remote.report["findings"]}
+
+
+def test_unc_spellings_and_a_folder_inside_the_share(logged_on: SmbServer) -> None:
+    unc = f"//{logged_on.host}/fixtures/home/jdoe"  # port 445: this server is elsewhere
+    assert scan(logged_on, unc, "--smb-timeout", "5").exit_code == 2
+    sub = scan(logged_on, logged_on.url("fixtures", "home/jdoe"))
+    assert sub.exit_code == 1
+    assert {f["path"].split("/fixtures/home/jdoe/")[1].split("/")[0]
+            for f in sub.report["findings"]} <= {"Documents", "Downloads", "Pictures"}
+
+
+def test_local_and_smb_paths_in_one_scan(logged_on: SmbServer) -> None:
+    res = scan(logged_on, str(REPO / "fixtures" / "home" / "bob"), logged_on.url("private"))
+    paths = {f["path"] for f in res.report["findings"]}
+    assert any(p.startswith(str(REPO)) for p in paths)
+    assert logged_on.url("private", "world.txt") in paths
+
+
+def test_every_share_of_a_server(logged_on: SmbServer) -> None:
+    res = scan(logged_on, logged_on.url(), "--no-ocr")
+    assert res.exit_code == 1, res.stderr
+    report = res.report
+    shares = {f["path"].split("/")[3] for f in report["findings"]}
+    assert {"fixtures", "private", "bulk"} <= shares
+    errors = {(e["path"], e["reason"]) for e in report["errors"]}
+    assert (logged_on.url("broken"), "share not scanned: no such share on the server") in errors
+    assert (logged_on.url("private", "locked"), "cannot list folder: permission denied") in errors
+    notices = "\n".join(report["notices"])
+    assert f"{logged_on.url('C$')}: not scanned, administrative share" in notices
+    assert "IPC$" in notices
+    assert not any("/C$/" in f["path"] for f in report["findings"])
+
+
+def test_named_administrative_share_is_scanned(logged_on: SmbServer) -> None:
+    res = scan(logged_on, logged_on.url("C$"), "--smb-encrypt")
+    assert res.exit_code == 0, res.stderr
+    assert res.report["stats"]["files"] == 1
+
+
+@pytest.mark.parametrize(("where", "env", "said"), [
+    ("share", "wrong-password", "logon failed for mfaleaks-smbtest (wrong user or password)"),
+    ("unknown", None, "no such share on the server"),
+    ("closed", None, "server unreachable"),
+])
+def test_logon_problems_exit_2_with_one_line(logged_on: SmbServer, monkeypatch: pytest.MonkeyPatch,
+                                             where: str, env: str | None, said: str) -> None:
+    if env is not None:
+        monkeypatch.setenv(PASSWORD_ENV, env)
+    url = {"share": logged_on.url("fixtures"), "unknown": logged_on.url("nosuchshare"),
+           "closed": f"smb://127.0.0.1:{free_port()}/fixtures"}[where]
+    res = scan(logged_on, url)
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], res.stderr
+    assert logged_on.password not in res.stderr
+
+
+def test_no_password_and_an_open_auth_file_exit_2(smb_server: SmbServer, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    res = scan(smb_server, smb_server.url("fixtures"))
+    assert res.exit_code == 2 and "no SMB password" in res.stderr
+    auth = tmp_path / "auth"
+    auth.write_text(f"username = {smb_server.user}\npassword = {smb_server.password}\n")
+    auth.chmod(0o644)
+    res = invoke("scan", "--format", "json", "--smb-auth-file", str(auth),
+                 smb_server.url("private"))
+    assert res.exit_code == 2 and "refused" in res.stderr
+    auth.chmod(0o600)
+    res = invoke("scan", "--format", "json", "--jobs", "1", "--smb-auth-file", str(auth),
+                 smb_server.url("private"))
+    assert res.exit_code == 1, res.stderr
+
+
+def test_owner_and_exposure_of_a_file_on_a_share(logged_on: SmbServer) -> None:
+    res = scan(logged_on, logged_on.url("private"))
+    (finding,) = [f for f in res.report["findings"] if f["path"].endswith("/world.txt")]
+    meta = finding["meta"]
+    assert meta["file_exposure"] == "domain"
+    assert meta["file_owner"] == "Unix User\\root" and meta["file_owner_sid"] == "S-1-22-1-0"
+    config = ScanConfig(paths=(logged_on.url("private"),), jobs=1,
+                        smb=SmbLogin(logged_on.user, password=logged_on.password))
+    result = run_scan(config)
+    (incident,) = build_incidents(result.findings)
+    assert incident.exposure is Exposure.WORLD
+    assert any("everyone in the domain" in note for note in incident.exposure_notes)
+
+
+def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_path: Path) -> None:
+    folder = logged_on.shares["scratch"] / "cached"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(REPO / "fixtures" / "home", folder)
+    cache = tmp_path / "cache.db"
+    url = logged_on.url("scratch", "cached")
+    first = scan(logged_on, url, "--cache", str(cache))
+    again = scan(logged_on, url, "--cache", str(cache))
+    assert first.exit_code == again.exit_code == 1
+    assert _pairs(first.report) == _pairs(again.report)
+    files = first.report["stats"]["files"]
+    assert f"cache: {files} unchanged file(s) not read, 0 recognised by content, 0 read" in \
+        again.report["notices"]
+    # One file changes: that one is read again, and only that one.
+    with (folder / "bob" / "gift-card-vouchers.txt").open("a") as fh:
+        fh.write("one more line\n")
+    third = scan(logged_on, url, "--cache", str(cache))
+    assert f"cache: {files - 1} unchanged file(s) not read, 0 recognised by content, 1 read" \
+        in third.report["notices"]
+    # Owner and exposure are asked again for the cached findings.
+    assert all("file_exposure" in f["meta"] for f in again.report["findings"])
+
+
+@pytest.fixture
+def own_server(smb_server: SmbServer) -> Iterator[SmbServer]:
+    """A server of this test alone (it is stopped in the middle)."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+def test_server_stopped_mid_scan_ends_cleanly_with_errors(own_server: SmbServer) -> None:
+    seen: list[FileResult] = []
+
+    def progress(result: FileResult) -> None:
+        seen.append(result)
+        if len(seen) == 30:
+            own_server.stop()
+
+    config = ScanConfig(paths=(own_server.url("bulk"),), jobs=2,
+                        smb=SmbLogin(own_server.user, password=own_server.password, timeout=5))
+    result = run_scan(config, progress=progress)
+    total = BULK_FOLDERS * (BULK_FILES + 1)
+    assert not own_server.running
+    assert not result.incomplete
+    assert 30 <= result.stats.files < total
+    # Everything not read is listed: files whose read failed and folders not listed.
+    reasons = {e.reason for e in result.errors}
+    assert any("connection to the server lost" in r for r in reasons), reasons
+    lost_folders = {e.path for e in result.errors if e.reason.startswith("cannot list folder")}
+    read = {r.path for r in seen if not r.errors}
+    unread = {e.path for e in result.errors}
+    assert len(read) + len({p for p in unread if p not in lost_folders}) + \
+        (BULK_FILES + 1) * len(lost_folders) >= total
+    # What was read before the stop is reported.
+    assert result.findings

@@ -194,7 +194,9 @@ def skip_reason() -> str | None:
     return None
 
 
-def start_server() -> SmbServer:
+def start_server(extra: dict[str, Path] | None = None) -> SmbServer:
+    """A running server with the test shares, and `extra` shares (name -> folder, read
+    as root, read-only: bench/bench_smb.py serves its tree so)."""
     root = Path(tempfile.mkdtemp(prefix="mfaleaks-smb-"))
     port = free_port()
     (root / "state").mkdir()
@@ -214,6 +216,8 @@ def start_server() -> SmbServer:
         "C$": f"  path = {paths['sealed']}\n  read only = yes",
         "broken": f"  path = {missing}\n  read only = yes",
     }
+    for name, folder in (extra or {}).items():
+        shares[name] = f"  path = {folder}\n  read only = yes\n  force user = root"
     conf = root / "smb.conf"
     conf.write_text(_conf(root, port, shares))
     _add_user(conf)

@@ -49,11 +49,13 @@ from smbprotocol.open import (
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
+from mfaleaks.sources import smbwire as wire
 from mfaleaks.sources.smbauth import SmbCredentials
 from mfaleaks.sources.smburl import SmbFatal, SmbTarget, join, url_of
 
 DEFAULT_TIMEOUT = 30.0
-PIPELINE = 8  # small files whose compound requests are in flight at once (4 credits each)
+PIPELINE = 16  # small files whose compound requests are in flight at once
+CREDIT_REQUEST = 16  # credits asked per request: the window grows to what the server allows
 CHUNK = 1 << 20  # read size past the first request (credits: 16 per MiB)
 
 ATTR_DIRECTORY = 0x10
@@ -380,71 +382,91 @@ class SmbShare:
     def read_many(
         self, entries: Iterable[SmbEntry], limit: int | None = None,
     ) -> Iterator[tuple[SmbEntry, bytes | SmbReadError]]:
-        """Read files with PIPELINE compound requests in flight: for a small file, one round
-        trip that opens it, asks its file id, reads it and closes it. Results come in the
-        order given; a failure is returned for its file, never raised."""
+        """Read files with up to PIPELINE compound requests in flight: for a small file, one
+        round trip that opens it, asks its file id, reads it and closes it. Results come in
+        the order given; a failure is returned for its file, never raised."""
         pending: list[tuple[SmbEntry, Any]] = []
         for entry in entries:
-            pending.append((entry, self._send_compound(entry, limit)))
-            if len(pending) >= PIPELINE:
+            length = self._first_length(entry, limit)
+            need = 3 + (length - 1) // 65536 + 1
+            # Wait for answers (which grant credits) rather than be refused for lack of them.
+            while pending and (len(pending) >= PIPELINE or self._credits() < need):
                 first, sent = pending.pop(0)
                 yield first, self._finish_compound(first, sent, limit)
+            pending.append((entry, self._send_compound(entry, length)))
         for entry, sent in pending:
             yield entry, self._finish_compound(entry, sent, limit)
+
+    def _credits(self) -> int:
+        window = self._conn.sequence_window
+        return int(window["high"] - window["low"])
 
     def _first_length(self, entry: SmbEntry, limit: int | None) -> int:
         want = entry.size if limit is None else min(entry.size, limit)
         return max(1, min(want, CHUNK, int(self._conn.max_read_size)))
 
-    def _send_compound(self, entry: SmbEntry, limit: int | None) -> Any:
+    def _send_compound(self, entry: SmbEntry, length: int) -> Any:
         try:
-            handle = Open(self._tree, entry.path)
-            create = handle.create(
-                ImpersonationLevel.Impersonation, READ_FILE, FileAttributes.FILE_ATTRIBUTE_NORMAL,
-                SHARE_ALL, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE,
-                send=False)
-            query = _query_request(FileInternalInformation)
-            query["file_id"] = handle.file_id  # the related-compound id: the file just opened
-            read = handle.read(0, self._first_length(entry, limit), send=False)
-            close = handle.close(send=False)
-            messages = [create[0], query, read[0], close[0]]
+            if self._options.follow_symlinks:
+                return self._send_objects(entry, length)
+            messages = [wire.create(entry.path, READ_FILE, SHARE_ALL), wire.query_internal(),
+                        wire.read(0, length), wire.close()]
             session = self._tree.session
-            requests = self._conn.send_compound(
-                messages, session.session_id, self._tree.tree_connect_id, related=True)
             self.requests += 1
-            return handle, requests, (create[1], read[1], close[1])
+            # Ask for more credits than the compound spends, so that PIPELINE files fit.
+            return self._conn._send(messages, session_id=session.session_id,
+                                    tree_id=self._tree.tree_connect_id, related=True,
+                                    credit_request=CREDIT_REQUEST)
         except Exception as exc:
             return SmbReadError(reason_of(exc))
+
+    def _send_objects(self, entry: SmbEntry, length: int) -> Any:
+        """The same compound through smbprotocol's own messages, which it can send again to
+        the target of a symbolic link (--follow-symlinks)."""
+        handle = Open(self._tree, entry.path)
+        create = handle.create(
+            ImpersonationLevel.Impersonation, READ_FILE, FileAttributes.FILE_ATTRIBUTE_NORMAL,
+            SHARE_ALL, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE,
+            send=False)
+        query = _query_request(FileInternalInformation)
+        query["file_id"] = handle.file_id  # the related-compound id: the file just opened
+        read = handle.read(0, length, send=False)
+        close = handle.close(send=False)
+        session = self._tree.session
+        self.requests += 1
+        return self._conn.send_compound([create[0], query, read[0], close[0]],
+                                        session.session_id, self._tree.tree_connect_id,
+                                        related=True)
 
     def _finish_compound(self, entry: SmbEntry, sent: Any, limit: int | None
                          ) -> bytes | SmbReadError:
         if isinstance(sent, SmbReadError):
             return sent
-        handle, requests, (on_create, on_read, on_close) = sent
         # Every response must be received, whatever fails first (smbprotocol's rule).
         failure: BaseException | None = None
-        data = b""
-        file_id = None
-        steps: list[Callable[[Any], Any]] = [
-            on_create, lambda r: _internal_of(self._conn.receive(r)), on_read, on_close]
-        for i, (step, request) in enumerate(zip(steps, requests, strict=True)):
+        bodies: list[bytes | None] = []
+        for i, request in enumerate(sent):
             try:
-                got = step(request)
+                bodies.append(wire.body(self._conn.receive(request)))
             except EndOfFile:
-                continue  # an empty file: nothing to read
+                bodies.append(b"" if i == 2 else None)  # an empty file: nothing to read
             except Exception as exc:
                 failure = failure or exc
-                continue
-            if i == 1:
-                file_id = got
-            elif i == 2:
-                data = bytes(got)
+                bodies.append(None)
         if failure is not None:
             return SmbReadError(reason_of(failure))
-        if entry.file_id and file_id is not None and file_id != entry.file_id:
+        try:
+            create, query, read = bodies[0], bodies[1], bodies[2]
+            assert create is not None and query is not None and read is not None
+            end = wire.created(create)[1]
+            file_id = wire.internal_id(query)
+            data = wire.read_data(read) if read else b""
+        except (ValueError, AssertionError, IndexError) as exc:
+            return SmbReadError(f"malformed answer from the server ({exc})")
+        if entry.file_id and file_id != entry.file_id:
             return SmbReadError("replaced since the folder was listed; not read")
         want = entry.size if limit is None else min(entry.size, limit)
-        if len(data) < want and int(handle.end_of_file or 0) > len(data):
+        if len(data) < want and end > len(data):
             try:
                 data += self._read_rest(entry.path, len(data), want)
             except Exception as exc:

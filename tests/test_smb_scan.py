@@ -46,12 +46,15 @@ def test_a_share_gives_the_findings_of_the_same_tree_on_disk(logged_on: SmbServe
 
 
 def test_unc_spellings_and_a_folder_inside_the_share(logged_on: SmbServer) -> None:
-    unc = f"//{logged_on.host}/fixtures/home/jdoe"  # port 445: this server is elsewhere
-    assert scan(logged_on, unc, "--smb-timeout", "5").exit_code == 2
     sub = scan(logged_on, logged_on.url("fixtures", "home/jdoe"))
     assert sub.exit_code == 1
     assert {f["path"].split("/fixtures/home/jdoe/")[1].split("/")[0]
             for f in sub.report["findings"]} <= {"Documents", "Downloads", "Pictures"}
+    where = f"{logged_on.host}:{logged_on.port}"
+    for unc in (f"//{where}/fixtures/home/jdoe", f"\\\\{where}\\fixtures\\home\\jdoe"):
+        same = scan(logged_on, unc)
+        # The same files, named the same way (smb://) whichever spelling was typed.
+        assert same.report["findings"] == sub.report["findings"]
 
 
 def test_local_and_smb_paths_in_one_scan(logged_on: SmbServer) -> None:

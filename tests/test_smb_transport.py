@@ -46,6 +46,7 @@ def test_three_spellings_name_one_location(text: str) -> None:
 def test_port_server_only_and_ipv6() -> None:
     assert parse_target("smb://10.0.0.5:4450") == SmbTarget("10.0.0.5", 4450, None, "")
     assert parse_target("smb://10.0.0.5:4450/s").url("x\\y") == "smb://10.0.0.5:4450/s/x/y"
+    assert parse_target("//nas:4450/s/x") == SmbTarget("nas", 4450, "s", "x")
     v6 = parse_target("smb://[::1]:4450/s")
     assert (v6.server, v6.port, v6.share) == ("::1", 4450, "s")
     assert not is_smb("./smb/local") and not is_smb("/srv/smb://x")

@@ -18,7 +18,8 @@ DEFAULT_PORT = 445
 
 _URL = re.compile(r"^smb://(?P<host>\[[^\]]+\]|[^/:\\]+)(?::(?P<port>\d+))?(?P<rest>[/\\].*)?$",
                   re.IGNORECASE)
-_UNC = re.compile(r"^(?://|\\\\)(?P<host>[^/\\]+)(?P<rest>[/\\].*)?$")
+_UNC = re.compile(r"^(?://|\\\\)(?P<host>\[[^\]]+\]|[^/:\\]+)(?::(?P<port>\d+))?"
+                  r"(?P<rest>[/\\].*)?$")
 
 
 class SmbFatal(ConfigError):
@@ -76,7 +77,7 @@ def parse_target(text: str) -> SmbTarget:
         m = _UNC.match(text)
         if m is None:
             raise BadTarget(f"{text}: not an SMB location (smb://HOST/SHARE/PATH)")
-        port = DEFAULT_PORT
+        port = int(m.group("port")) if m.group("port") else DEFAULT_PORT
         parts = [p for p in re.split(r"[/\\]+", m.group("rest") or "") if p]
     host = m.group("host")
     if not host:

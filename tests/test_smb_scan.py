@@ -89,13 +89,15 @@ def test_named_administrative_share_is_scanned(logged_on: SmbServer) -> None:
     ("share", "wrong-password", "logon failed for mfaleaks-smbtest (wrong user or password)"),
     ("unknown", None, "no such share on the server"),
     ("closed", None, "server unreachable"),
+    ("missing", None, "no such file or folder on the share"),
 ])
 def test_logon_problems_exit_2_with_one_line(logged_on: SmbServer, monkeypatch: pytest.MonkeyPatch,
                                              where: str, env: str | None, said: str) -> None:
     if env is not None:
         monkeypatch.setenv(PASSWORD_ENV, env)
     url = {"share": logged_on.url("fixtures"), "unknown": logged_on.url("nosuchshare"),
-           "closed": f"smb://127.0.0.1:{free_port()}/fixtures"}[where]
+           "closed": f"smb://127.0.0.1:{free_port()}/fixtures",
+           "missing": logged_on.url("fixtures", "home/nobody")}[where]
     res = scan(logged_on, url)
     assert res.exit_code == 2
     assert res.stdout == ""

@@ -42,11 +42,13 @@ if TYPE_CHECKING:
 
 MEMORY_LIMIT = 512 * 1024 * 1024  # an SMB file is held in memory to be scanned: bigger is skipped
 READ_AHEAD = 64  # sources fill holds back to read them together
+READ_AHEAD_BYTES = 64 * 1024 * 1024  # ... and the bytes they may add up to (one file may be more)
 
 # Finding meta of a file on a share (prefixed file_: location facts, redone at each place).
 # EXPOSURE: "domain" (everyone in the domain may read) or "restricted".
 
 T = TypeVar("T")
+_NOT_FOUND = {0xC0000034, 0xC000003A}  # STATUS_OBJECT_NAME_NOT_FOUND, _PATH_NOT_FOUND
 
 
 @dataclass
@@ -65,7 +67,6 @@ class SmbScan:
     notices: list[str] = field(default_factory=list)
     _servers: dict[tuple[str, int], _Server] = field(default_factory=dict)
     _roots: dict[str, list[tuple[SmbShare | ScanError, str]]] = field(default_factory=dict)
-    _pending: dict[str, tuple[SmbShare, SmbEntry]] = field(default_factory=dict)
 
     # ---- before the scan -------------------------------------------------------------------
 
@@ -75,6 +76,14 @@ class SmbScan:
         server = self._server(target)
         if target.share is not None:
             share = server.session.share(target.share)
+            if target.path:  # a mistyped path must not pass as "nothing found"
+                try:
+                    share.stat_root(target.path)
+                except Exception as exc:
+                    status = getattr(exc, "status", None)
+                    why = "no such file or folder on the share" if status in _NOT_FOUND else \
+                        f"cannot open ({reason_of(exc)})"
+                    raise SmbFatal(f"{target.url()}: {why}") from exc
             self._roots[text] = [(share, target.path)]
             return
         from mfaleaks.sources.smbshares import RpcClient, wanted
@@ -176,7 +185,6 @@ class SmbScan:
                 why = (f"skipped: {entry.size} bytes; files on a share are read into memory, "
                        f"up to {MEMORY_LIMIT // 2**20} MiB (copy it locally to scan it)")
             return ScanError(printable(url), None, why)
-        self._pending[url] = (share, entry)
         return Source(
             origin=Origin(printable(url)), name=printable(entry.name), fs_path=url,
             size=entry.size, mtime=entry.mtime,
@@ -186,20 +194,34 @@ class SmbScan:
     # ---- reading ---------------------------------------------------------------------------
 
     def owns(self, source: Source) -> bool:
+        """A file of a share, listed and not read yet."""
         return source.data is None and source.fs_path is not None and \
-            source.fs_path in self._pending
+            source.fs_path.startswith("smb://") and source.stat_key is not None
+
+    def _entry(self, source: Source) -> tuple[SmbShare, SmbEntry] | None:
+        """The share and listing entry a Source of discover() stands for (its URL and the
+        facts the walk put in stat_key): nothing is kept per file in between."""
+        assert source.fs_path is not None and source.stat_key is not None
+        found = self._locate(source.fs_path)
+        if found is None:
+            return None
+        _, share, path = found
+        size, mtime_ns, change_ns, file_id = source.stat_key
+        return share, SmbEntry(path, size, change_ns, mtime_ns, file_id, 0)
 
     def fill(self, items: Iterable[T]) -> Iterator[T | FileResult]:
         """The items in order, SMB sources with their bytes: READ_AHEAD of them are read
         together (each share's in one pipelined run). A file that cannot be read becomes
         a FileResult with its reason, as a worker would return it."""
         held: list[T] = []
+        size = 0
         for item in items:
             if isinstance(item, Source) and self.owns(item):
                 held.append(item)
-                if len(held) >= READ_AHEAD:
+                size += item.size
+                if len(held) >= READ_AHEAD or size >= READ_AHEAD_BYTES:
                     yield from self._read(held)
-                    held = []
+                    held, size = [], 0
             elif held:
                 held.append(item)
             else:
@@ -208,34 +230,32 @@ class SmbScan:
             yield from self._read(held)
 
     def _read(self, held: list[T]) -> Iterator[T | FileResult]:
-        by_share: dict[int, list[tuple[SmbShare, SmbEntry]]] = {}
-        for item in held:
+        located: dict[int, tuple[SmbShare, SmbEntry] | None] = {}
+        by_share: dict[int, list[SmbEntry]] = {}
+        shares: dict[int, SmbShare] = {}
+        for i, item in enumerate(held):
             if isinstance(item, Source) and self.owns(item):
-                assert item.fs_path is not None
-                share, entry = self._pending[item.fs_path]
-                by_share.setdefault(id(share), []).append((share, entry))
+                found = located[i] = self._entry(item)
+                if found is not None:
+                    shares[id(found[0])] = found[0]
+                    by_share.setdefault(id(found[0]), []).append(found[1])
         got: dict[tuple[int, str], bytes | SmbReadError] = {}
-        for pairs in by_share.values():
-            share = pairs[0][0]
-            for entry, data in share.read_many([e for _, e in pairs]):
-                got[(id(share), entry.path)] = data
-        for item in held:
-            if not (isinstance(item, Source) and self.owns(item)):
+        for key, entries in by_share.items():
+            for entry, data in shares[key].read_many(entries):
+                got[(key, entry.path)] = data
+        for i, item in enumerate(held):
+            if i not in located:
                 yield item
                 continue
-            assert item.fs_path is not None
-            share, entry = self._pending.pop(item.fs_path)
-            data = got[(id(share), entry.path)]
+            assert isinstance(item, Source)
+            found = located[i]
+            data = got[(id(found[0]), found[1].path)] if found is not None else \
+                SmbReadError("not on a share this scan opened")
             if isinstance(data, SmbReadError):
                 yield FileResult(path=item.origin.path, errors=[
                     ScanError(item.origin.path, None, f"cannot read: {data}")])
             else:
                 yield item.with_data(data)  # type: ignore[misc]
-
-    def forget(self, source: Source) -> None:
-        """A source the cache answered for: it will not be read."""
-        if source.fs_path is not None:
-            self._pending.pop(source.fs_path, None)
 
     # ---- owners and exposure ---------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,15 +63,19 @@ def timed(fn: object) -> tuple[float, float, object]:
     return time.perf_counter() - start, time.process_time() - cpu, out
 
 
-def scan(args: list[str], env: dict[str, str]) -> float:
+def scan(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of mfaleaks (its process and its workers; not smbd's)."""
     cmd = [str(REPO / ".venv" / "bin" / "mfaleaks"), "scan", "--no-ocr", "-q", "--format",
            "json", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         sys.exit(f"scan failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    return elapsed
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu
 
 
 def line(what: str, seconds: float, files: int, size: int, base: float | None) -> str:
@@ -109,11 +114,14 @@ def main() -> None:
               f"{cpu_smb / files * 1e3:.2f} ms per file (local read {cpu_local / files * 1e3:.3f})")
         env = dict(os.environ, MFALEAKS_SMB_PASSWORD=server.password)
         jobs = ["--jobs", str(args.jobs)]
-        t_scan_local = scan([*jobs, str(tree)], env)
-        t_scan_smb = scan([*jobs, "--smb-user", server.user, server.url("bench")], env)
+        t_scan_local, cpu_local = scan([*jobs, str(tree)], env)
+        t_scan_smb, cpu_smb = scan([*jobs, "--smb-user", server.user, server.url("bench")], env)
         print(f"scan: mfaleaks scan --no-ocr --jobs {args.jobs}")
-        print(line("local", t_scan_local, files, size, None))
-        print(line("smb", t_scan_smb, files, size, t_scan_local))
+        # CPU as the OS accounts it to the command: its main process (which reads the
+        # share), not all of its workers (they run under a fork server), not smbd.
+        print(line("local", t_scan_local, files, size, None) + f"  command CPU {cpu_local:.2f} s")
+        print(line("smb", t_scan_smb, files, size, t_scan_local) + f"  command CPU {cpu_smb:.2f} s")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         server.stop()
         shutil.rmtree(server.root, ignore_errors=True)

@@ -313,24 +313,23 @@ class SmbShare:
         """A folder's entries (not . and ..), sorted by name."""
         handle = self._open(folder, LIST_DIR, CreateOptions.FILE_DIRECTORY_FILE)
         out: list[SmbEntry] = []
+        session = self._tree.session
         try:
             while True:
+                query, _ = handle.query_directory(
+                    "*", FileInformationClass.FILE_ID_FULL_DIRECTORY_INFORMATION, send=False)
+                self.requests += 1
+                sent = self._conn.send(query, session.session_id, self._tree.tree_connect_id)
                 try:
-                    self.requests += 1
-                    rows = handle.query_directory(
-                        "*", FileInformationClass.FILE_ID_FULL_DIRECTORY_INFORMATION)
+                    data = wire.body(self._conn.receive(sent))
                 except NoMoreFiles:
                     break
-                for row in rows:
-                    name = row["file_name"].get_value().decode("utf-16-le", "surrogatepass")
-                    if name in (".", ".."):
-                        continue
-                    out.append(SmbEntry(
-                        join(folder, name), int(row["end_of_file"].get_value()),
-                        _ns(row["change_time"].get_value()),
-                        _ns(row["last_write_time"].get_value()),
-                        int(row["file_id"].get_value()), int(row["file_attributes"].get_value()),
-                    ))
+                # Parsed with struct: smbprotocol's entry objects cost more than the request.
+                for name, size, change, write, file_id, attributes in \
+                        wire.directory_entries(data):
+                    if name not in (".", ".."):
+                        out.append(SmbEntry(join(folder, name), size, change, write, file_id,
+                                            attributes))
         finally:
             self._close(handle)
         out.sort(key=lambda e: e.path)

@@ -107,3 +107,32 @@ def read_data(data: bytes) -> bytes:
     length = struct.unpack_from("<I", data, 4)[0]
     start = offset - HEADER
     return data[start : start + length] if start >= 0 else b""
+
+
+_DIR_ENTRY = struct.Struct("<IIQQQQQQIIIIQ")  # FileIdFullDirectoryInformation, 80 bytes
+FILETIME_EPOCH = 116444736000000000  # 1601 -> 1970, in 100 ns
+
+
+def ns_of_filetime(value: int) -> int:
+    return (value - FILETIME_EPOCH) * 100
+
+
+def directory_entries(data: bytes) -> list[tuple[str, int, int, int, int, int]]:
+    """A QUERY_DIRECTORY response of FileIdFullDirectoryInformation ([MS-FSCC] 2.4.18)
+    -> (name, size, change ns, last write ns, file id, attributes) per entry."""
+    offset, length = struct.unpack_from("<HI", data, 2)
+    start = offset - HEADER
+    buffer = data[start : start + length]
+    out = []
+    at = 0
+    while at + _DIR_ENTRY.size <= len(buffer):
+        (following, _, _, _, write, change, end, _, attributes, name_length, _, _,
+         file_id) = _DIR_ENTRY.unpack_from(buffer, at)
+        raw = buffer[at + _DIR_ENTRY.size : at + _DIR_ENTRY.size + name_length]
+        out.append((raw.decode("utf-16-le", "surrogatepass"), end, ns_of_filetime(change),
+                    ns_of_filetime(write), file_id, attributes))
+        if not following:
+            break
+        at += following
+    return out
+

@@ -21,7 +21,7 @@ from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 from mfaleaks.output import write_private
-from mfaleaks.sources.smburl import is_smb
+from mfaleaks.sources.smbpath import is_smb
 
 # The scan machinery, the config file reader, the reports and the rule loader are
 # imported by the commands that use them: a first scan starts its worker server

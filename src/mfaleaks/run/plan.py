@@ -44,7 +44,7 @@ from mfaleaks.config import ScanConfig
 from mfaleaks.detect.fpkey import key_identity
 from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
 from mfaleaks.run.spec import EngineSpec
-from mfaleaks.sources.smburl import is_smb
+from mfaleaks.sources.smbpath import is_smb
 
 if TYPE_CHECKING:
     from mfaleaks.run.pool import Workers

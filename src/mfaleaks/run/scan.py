@@ -20,7 +20,7 @@ from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
-from mfaleaks.sources.smburl import is_smb
+from mfaleaks.sources.smbpath import is_smb
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:

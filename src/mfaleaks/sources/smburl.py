@@ -8,18 +8,32 @@ spelling was typed.
 
 from __future__ import annotations
 
-import re
+import functools
 from dataclasses import dataclass
-from urllib.parse import unquote
+from typing import TYPE_CHECKING
 
 from mfaleaks.errors import ConfigError
+from mfaleaks.sources.smbpath import is_smb
+
+if TYPE_CHECKING:
+    import re
+
+__all__ = ["BadTarget", "SmbFatal", "SmbTarget", "is_smb", "join", "parse_target", "url_of"]
 
 DEFAULT_PORT = 445
 
-_URL = re.compile(r"^smb://(?P<host>\[[^\]]+\]|[^/:\\]+)(?::(?P<port>\d+))?(?P<rest>[/\\].*)?$",
-                  re.IGNORECASE)
-_UNC = re.compile(r"^(?://|\\\\)(?P<host>\[[^\]]+\]|[^/:\\]+)(?::(?P<port>\d+))?"
-                  r"(?P<rest>[/\\].*)?$")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Compiled on first use: the CLI imports this module on every start (for is_smb)."""
+    import re
+
+    url = re.compile(r"^smb://(?P<host>\[[^\]]+\]|[^/:\\]+)(?::(?P<port>\d+))?"
+                     r"(?P<rest>[/\\].*)?$", re.IGNORECASE)
+    unc = re.compile(r"^(?://|\\\\)(?P<host>\[[^\]]+\]|[^/:\\]+)(?::(?P<port>\d+))?"
+                     r"(?P<rest>[/\\].*)?$")
+    return url, unc, re.compile(r"[/\\]+")
 
 
 class SmbFatal(ConfigError):
@@ -61,24 +75,20 @@ def url_of(host: str, port: int, share: str, path: str = "") -> str:
     return out
 
 
-def is_smb(text: str) -> bool:
-    """Whether a command-line path means an SMB location (not a local file)."""
-    return text[:6].lower() == "smb://" or text.startswith(("//", "\\\\"))
-
-
 def parse_target(text: str) -> SmbTarget:
     """One command-line location -> SmbTarget; BadTarget with one line saying why."""
-    m = _URL.match(text)
+    from urllib.parse import unquote
+
+    url, unc, separators = _patterns()
+    m = url.match(text)
     if m is not None:
-        port_text = m.group("port")
-        port = int(port_text) if port_text else DEFAULT_PORT
-        parts = [unquote(p) for p in re.split(r"[/\\]+", m.group("rest") or "") if p]
+        parts = [unquote(p) for p in separators.split(m.group("rest") or "") if p]
     else:
-        m = _UNC.match(text)
+        m = unc.match(text)
         if m is None:
             raise BadTarget(f"{text}: not an SMB location (smb://HOST/SHARE/PATH)")
-        port = int(m.group("port")) if m.group("port") else DEFAULT_PORT
-        parts = [p for p in re.split(r"[/\\]+", m.group("rest") or "") if p]
+        parts = [p for p in separators.split(m.group("rest") or "") if p]
+    port = int(m.group("port")) if m.group("port") else DEFAULT_PORT
     host = m.group("host")
     if not host:
         raise BadTarget(f"{text}: no server named")

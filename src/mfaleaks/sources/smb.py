@@ -17,6 +17,7 @@ file system's atime policy); docs/smb.md says what the server sees.
 from __future__ import annotations
 
 import contextlib
+import struct
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -289,6 +290,7 @@ class SmbShare:
         self._conn: Connection = tree.session.connection
         self._options = options
         self.requests = 0  # round trips made (the bench reports them per file)
+        self._qfid = True  # until the server shows it does not answer the QFid context
 
     @property
     def encrypted(self) -> bool:
@@ -408,8 +410,12 @@ class SmbShare:
         try:
             if self._options.follow_symlinks:
                 return self._send_objects(entry, length)
-            messages = [wire.create(entry.path, READ_FILE, SHARE_ALL), wire.query_internal(),
-                        wire.read(0, length), wire.close()]
+            if self._qfid:  # the file id comes with the open: three messages, not four
+                messages = [wire.create(entry.path, READ_FILE, SHARE_ALL, qfid=True),
+                            wire.read(0, length), wire.close()]
+            else:
+                messages = [wire.create(entry.path, READ_FILE, SHARE_ALL),
+                            wire.query_internal(), wire.read(0, length), wire.close()]
             session = self._tree.session
             self.requests += 1
             # Ask for more credits than the compound spends, so that PIPELINE files fit.
@@ -444,23 +450,34 @@ class SmbShare:
         # Every response must be received, whatever fails first (smbprotocol's rule).
         failure: BaseException | None = None
         bodies: list[bytes | None] = []
+        read_at = len(sent) - 2  # the READ is the one before the CLOSE
         for i, request in enumerate(sent):
             try:
                 bodies.append(wire.body(self._conn.receive(request)))
             except EndOfFile:
-                bodies.append(b"" if i == 2 else None)  # an empty file: nothing to read
+                bodies.append(b"" if i == read_at else None)  # an empty file: nothing to read
             except Exception as exc:
                 failure = failure or exc
                 bodies.append(None)
         if failure is not None:
             return SmbReadError(reason_of(failure))
         try:
-            create, query, read = bodies[0], bodies[1], bodies[2]
-            assert create is not None and query is not None and read is not None
+            create, read = bodies[0], bodies[read_at]
+            assert create is not None and read is not None
             end = wire.created(create)[1]
-            file_id = wire.internal_id(query)
+            if read_at == 1:
+                file_id = wire.disk_id(create)
+                if file_id is None:  # the server ignores QFid: ask in a QUERY_INFO from now on
+                    self._qfid = False
+                    return self._finish_compound(
+                        entry, self._send_compound(entry, self._first_length(entry, limit)),
+                        limit)
+            else:
+                query = bodies[1]
+                assert query is not None
+                file_id = wire.internal_id(query)
             data = wire.read_data(read) if read else b""
-        except (ValueError, AssertionError, IndexError) as exc:
+        except (ValueError, AssertionError, IndexError, struct.error) as exc:
             return SmbReadError(f"malformed answer from the server ({exc})")
         if entry.file_id and file_id != entry.file_id:
             return SmbReadError("replaced since the folder was listed; not read")

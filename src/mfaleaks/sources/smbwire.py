@@ -60,12 +60,43 @@ class Raw:
         return self._fields[name]
 
 
-def create(path: str, access: int, share: int) -> Raw:
+# The "QFid" create context ([MS-SMB2] 2.2.13.2.9): the answer carries the file's on-disk
+# id, so the file id comes with the open instead of in a QUERY_INFO of its own.
+_QFID = struct.pack("<IHHHHI", 0, 16, 4, 0, 0, 0) + b"QFid" + b"\x00" * 4
+_CONTEXT = struct.Struct("<IHHHHI")
+
+
+def create(path: str, access: int, share: int, qfid: bool = False) -> Raw:
     name = path.encode("utf-16-le") or b"\x00\x00"
     length = 0 if not path else len(name)
+    contexts_at = contexts_length = 0
+    tail = b""
+    if qfid:
+        padding = -(HEADER + _CREATE.size + len(name)) % 8
+        contexts_at = HEADER + _CREATE.size + len(name) + padding
+        contexts_length = len(_QFID)
+        tail = b"\x00" * padding + _QFID
     body = _CREATE.pack(57, 0, 0, IMPERSONATION, 0, 0, access, 0, share, FILE_OPEN,
-                        FILE_NON_DIRECTORY_FILE, HEADER + _CREATE.size, length, 0, 0)
-    return Raw(CREATE, body + name)
+                        FILE_NON_DIRECTORY_FILE, HEADER + _CREATE.size, length, contexts_at,
+                        contexts_length)
+    return Raw(CREATE, body + name + tail)
+
+
+def disk_id(data: bytes) -> int | None:
+    """The on-disk file id a CREATE response's QFid context gives, if the server sent one."""
+    offset, length = struct.unpack_from("<II", data, 80)
+    if not length:
+        return None
+    at = offset - HEADER
+    end = at + length
+    while at >= 0 and at + _CONTEXT.size <= end <= len(data):
+        following, name_at, name_length, _, data_at, data_length = _CONTEXT.unpack_from(data, at)
+        if data[at + name_at : at + name_at + name_length] == b"QFid" and data_length >= 8:
+            return int(struct.unpack_from("<Q", data, at + data_at)[0])
+        if not following:
+            break
+        at += following
+    return None
 
 
 def query_internal() -> Raw:

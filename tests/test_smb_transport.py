@@ -297,9 +297,14 @@ def test_a_server_that_stops_answering_times_out(smb_server: SmbServer) -> None:
         os.killpg(smb_server.process.pid, signal.SIGSTOP)
         try:
             got = dict(share.read_many([entry]))
+            # The session is given up: the next request fails at once, without a wait.
+            after = dict(share.read_many([entry]))
+            listing = list(share.walk())
         finally:
             os.killpg(smb_server.process.pid, signal.SIGCONT)
     assert str(got[entry]) == "the server did not answer in time (--smb-timeout)"
+    assert str(after[entry]) == "connection to the server lost"
+    assert listing == [SmbProblem("", "cannot list folder: connection to the server lost")]
 
 
 def _scratch_file(server: SmbServer, name: str, text: str) -> None:

@@ -150,9 +150,17 @@ class _Connection(Connection):  # type: ignore[misc]
 
     def receive(self, request: Any, wait: bool = True, timeout: float | None = None,
                 resolve_symlinks: bool = True) -> Any:
-        return super().receive(request, wait=wait,
-                               timeout=self.request_timeout if timeout is None else timeout,
-                               resolve_symlinks=resolve_symlinks and self.follow_links)
+        try:
+            return super().receive(request, wait=wait,
+                                   timeout=self.request_timeout if timeout is None else timeout,
+                                   resolve_symlinks=resolve_symlinks and self.follow_links)
+        except SMBException as exc:
+            if "timeout" in str(exc).lower():
+                # A server that let one request time out is taken as gone: the requests
+                # after it fail at once instead of each waiting --smb-timeout.
+                with contextlib.suppress(Exception):
+                    self.disconnect(close=False)
+            raise
 
 
 def reason_of(exc: BaseException) -> str:

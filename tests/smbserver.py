@@ -8,6 +8,7 @@ needs root (a Unix user for the share user) and Debian's `samba` package, which
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -83,6 +84,11 @@ class SmbServer:
             except ProcessLookupError:
                 break
             time.sleep(0.05)
+        # samba-dcerpcd (srvsvc, lsarpc) and its rpcd_* helpers leave smbd's process group:
+        # they are found by this server's own smb.conf on their command line.
+        for pid in _started_with(f"--configfile={self.conf}"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def start(self) -> None:
         log = open(self.root / "smbd.stdout", "ab")  # noqa: SIM115 - the child holds it
@@ -93,6 +99,22 @@ class SmbServer:
         )
         log.close()
         _wait_for_port(self.host, self.port, self.process, self.root / "log.smbd")
+
+
+def _started_with(argument: str) -> list[int]:
+    """Processes with this exact argument on their command line (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if argument.encode() in args:
+            found.append(int(entry))
+    return found
 
 
 def free_port() -> int:

@@ -27,6 +27,21 @@ DEFAULT_MIN_CONFIDENCE = Confidence.MEDIUM
 
 
 @dataclass(frozen=True)
+class ClusterOptions:
+    """--cluster: where the scan runs (tcp://HOST:PORT, tls://HOST:PORT or local:N)."""
+
+    address: str
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        """Results cross no network in clear text (tls://; local:N makes its own TLS)."""
+        return not self.address.startswith("tcp://")
+
+
+@dataclass(frozen=True)
 class ScanConfig:
     paths: tuple[str, ...]
     format: Format = Format.TEXT
@@ -51,6 +66,8 @@ class ScanConfig:
     allowed_fingerprints: Mapping[str, str] = field(default_factory=dict)
     # --cache FILE (src/mfaleaks/cache.py): results of earlier scans, for cheap rescans.
     cache: Path | None = None
+    # --cluster (run/cluster.py): the same scan on a Dask cluster's workers.
+    cluster: ClusterOptions | None = None
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)

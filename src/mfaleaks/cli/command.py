@@ -9,13 +9,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from mfaleaks import __version__
 from mfaleaks.cli.progress import ProgressDisplay
-from mfaleaks.config import Format, ScanConfig, parse_size
+from mfaleaks.config import ClusterOptions, Format, ScanConfig, parse_size
 from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
@@ -94,6 +95,15 @@ def cli() -> None:
               help="Report only findings not in this baseline (mfaleaks baseline create).")
 @click.option("--no-inline-allow", is_flag=True,
               help="Report findings marked mfaleaks:allow, gitleaks:allow and the like (audit).")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Run on a Dask cluster: tcp://HOST:PORT, tls://HOST:PORT, or local:N (N "
+                   "worker processes here). PATHS must be the same on every worker.")
+@click.option("--cluster-tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificate of a tls:// cluster.")
+@click.option("--cluster-tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This client's certificate for a tls:// cluster.")
+@click.option("--cluster-tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This client's private key for a tls:// cluster.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display, no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Explain each finding's evidence.")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path, ...],
@@ -102,9 +112,11 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          max_expanded: int, max_members: int, max_ratio: float, no_ocr: bool,
          ocr_timeout: float, file_timeout: float, jobs: int, cache: Path | None,
          config_file: Path | None,
-         baseline: Path | None, no_inline_allow: bool, quiet: bool, verbose: bool) -> None:
+         baseline: Path | None, no_inline_allow: bool, cluster: str | None,
+         cluster_tls_ca: Path | None, cluster_tls_cert: Path | None,
+         cluster_tls_key: Path | None, quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
-    if jobs > 1 and (cache is None or not cache.exists()):
+    if cluster is None and jobs > 1 and (cache is None or not cache.exists()):
         # A first scan reads files: the worker server loads (~0.1 s) while this
         # process reads its options and rules. With a cache file run_scan decides.
         from mfaleaks.run import forkstart
@@ -113,8 +125,18 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     config = _scan_config(click.get_current_context())
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
-    # A mistyped path must not pass a CI job as "nothing found".
-    missing = [p for p in config.paths if p != "-" and not os.path.lexists(p)]
+    if config.cluster is not None and not config.cluster.encrypted:
+        # Anyone on the network can read tcp:// traffic (and connect to the scheduler).
+        if config.show_secrets:
+            raise click.UsageError("--show-secrets is refused over tcp://: the codes would "
+                                   "cross the network in clear text (use a tls:// cluster)")
+        if "-" in config.paths:
+            raise click.UsageError("standard input is refused over tcp://: it would cross the "
+                                   "network in clear text (use a tls:// cluster)")
+    # A mistyped path must not pass a CI job as "nothing found" (on a cluster, the workers
+    # are asked: this machine may not see the share).
+    missing = [p for p in config.paths if p != "-" and config.cluster is None
+               and not os.path.lexists(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {missing[0]}")
     from mfaleaks.report import render
@@ -166,7 +188,7 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         exit_zero=p.get("exit_zero", False), excludes=p["exclude"],
         follow_symlinks=p["follow_symlinks"], jobs=p["jobs"], quiet=p["quiet"],
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
-        inline_allow=not p["no_inline_allow"], cache=p.get("cache"),
+        inline_allow=not p["no_inline_allow"], cache=p.get("cache"), cluster=_cluster(p),
     )
     from mfaleaks.cli import configfile
 
@@ -177,6 +199,29 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
     except ConfigError as exc:
         click.echo(f"mfaleaks: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _cluster(p: dict[str, Any]) -> ClusterOptions | None:
+    """--cluster and its TLS files, checked."""
+    address = p.get("cluster")
+    tls = [p.get(f"cluster_tls_{part}") for part in ("ca", "cert", "key")]
+    if address is None:
+        if any(tls):
+            raise click.UsageError("--cluster-tls-ca/-cert/-key need --cluster tls://HOST:PORT")
+        return None
+    scheme, sep, rest = address.partition("://")
+    if address.startswith("local:"):
+        if not address[6:].isdigit() or int(address[6:]) < 1:
+            raise click.UsageError(f"--cluster {address}: local:N needs a number of workers")
+    elif not sep or scheme not in ("tcp", "tls") or ":" not in rest:
+        raise click.UsageError(f"--cluster {address}: use tcp://HOST:PORT, tls://HOST:PORT "
+                               "or local:N")
+    if scheme == "tls" and not all(tls):
+        raise click.UsageError("a tls:// cluster needs --cluster-tls-ca, --cluster-tls-cert "
+                               "and --cluster-tls-key")
+    if scheme != "tls" and any(tls):
+        raise click.UsageError("--cluster-tls-ca/-cert/-key need a tls:// address")
+    return ClusterOptions(address, *tls)
 
 
 def _evidence(result: object) -> str:

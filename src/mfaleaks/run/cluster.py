@@ -34,17 +34,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mfaleaks import __version__
-from mfaleaks.discover import file_root, from_records
 from mfaleaks.errors import ConfigError
-from mfaleaks.listing import WalkOptions, display
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.run.clusterlist import FolderTasks, Pending, Root
-from mfaleaks.spec import EngineSpec
+from mfaleaks.run.spec import EngineSpec
+from mfaleaks.sources.discover import file_root, from_records
+from mfaleaks.sources.listing import WalkOptions, display
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from mfaleaks.discover import Probe
+    from mfaleaks.sources.discover import Probe
 
 Done = tuple[object, Source, FileResult]
 Batch = list[tuple[object, Source]]
@@ -98,7 +98,7 @@ def connected(address: str, tls: Tls | None = None) -> Iterator[Client]:
                 cluster = LocalCluster(
                     n_workers=int(address[6:]), threads_per_worker=1, processes=True,
                     host="127.0.0.1", protocol="tls://", security=security,
-                    dashboard_address=None, silence_logs=logging.ERROR)
+                    dashboard_address=None, silence_logs=logging.CRITICAL)
             except Exception as exc:
                 raise ClusterError(f"cannot start a local cluster: {_line(exc)}") from exc
             stack.callback(cluster.close)
@@ -227,7 +227,8 @@ class ClusterScan:
     def _wait(self, futures: list[Pending]) -> None:
         from distributed import wait
 
-        wait(futures, return_when="FIRST_COMPLETED")
+        with self.client.as_current():  # (this client is nobody's default)
+            wait(futures, return_when="FIRST_COMPLETED")
 
     def pool(self) -> ClusterPool:
         return ClusterPool(self, self.lanes())

@@ -35,7 +35,7 @@ def serve(rfd: int, wfd: int) -> None:
         del frame
         try:
             if request[0] == "scan":
-                from mfaleaks import scanjob
+                from mfaleaks.run import scanjob
 
                 if not ready:
                     scanjob.init(spec)

@@ -21,19 +21,19 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
-from mfaleaks.listing import (
+from mfaleaks.models import ScanError, Source
+from mfaleaks.sources.listing import (
     ERROR,
     MAILDIR,
     Record,
     Stat,
     WalkOptions,
-    _folder,
     display,
+    folder_records,
     is_maildir,
     open_folder,
     stat_of,
 )
-from mfaleaks.models import ScanError, Source
 
 BUDGET = 4096  # entries listed by one task (a task should carry >= 100 ms of work) ...
 SECONDS = 0.2  # ... or this long, whichever comes first
@@ -104,7 +104,7 @@ def _one(folder: str, opts: WalkOptions, seen: set[str]) -> tuple[str | None, li
         return key, [(ERROR, display(folder), f"cannot list folder: {exc.strerror}")], []
     records: list[Record] = []
     try:
-        walk = _folder(folder, fd, opts)
+        walk = folder_records(folder, fd, opts)
         while True:
             try:
                 records.append(next(walk))
@@ -121,7 +121,7 @@ def _one(folder: str, opts: WalkOptions, seen: set[str]) -> tuple[str | None, li
 def _maildir(folder: str) -> Record:
     """A Maildir's messages, read here (the client may not see the share): a MAILDIR
     record that carries them, as discover._maildir would give them."""
-    from mfaleaks.extract.mail import maildir_sources
+    from mfaleaks.sources.maildir import maildir_sources
 
     items: list[Source | ScanError] = []
     try:

@@ -33,9 +33,9 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from mfaleaks import __version__
 from mfaleaks.frames import read_frame, widen_pipe, write_frame
-from mfaleaks.listing import WalkOptions
 from mfaleaks.models import FileResult, ScanError, Source
-from mfaleaks.spec import EngineSpec
+from mfaleaks.run.spec import EngineSpec
+from mfaleaks.sources.listing import WalkOptions
 
 DIED = "the worker process died reading this file; not scanned"  # workers.py's words
 

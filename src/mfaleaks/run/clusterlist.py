@@ -149,9 +149,10 @@ Wait = Callable[[list[Pending]], None]
 class FolderTasks:
     """The client's side: the records of a tree, from folder tasks kept `ahead` in flight.
 
-    `seen` (real paths) is shared by the roots of a scan, as discover shares its
-    set: a folder given twice, or reached again through a followed link, is
-    listed once and reported as a loop the other time."""
+    `seen` (real paths) holds the folders of one root, as discover's set does: a
+    folder reached again through a followed link is listed once and reported as a
+    loop the other time (a folder named twice on the command line is scanned twice,
+    as on one machine)."""
 
     def __init__(self, submit: Submit, wait: Wait, ahead: int) -> None:
         self._submit, self._wait, self._ahead = submit, wait, max(1, ahead)
@@ -159,6 +160,7 @@ class FolderTasks:
         self.tasks = 0  # listing tasks run (the bench reports tasks/s)
 
     def records(self, top: str) -> Iterator[Record]:
+        self.seen = set()
         frontier = [top]
         out: deque[Pending] = deque()
         while frontier or out:

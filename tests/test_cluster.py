@@ -238,3 +238,23 @@ def test_a_local_cluster_same_as_one_machine() -> None:
     ccode, cluster, cerr = scan("--cluster", "local:2", "fixtures/mail", "fixtures/IT")
     assert ccode == code == 1, cerr + err
     same(cluster, local)
+
+
+def test_workers_refuse_a_scan_their_code_would_not_answer_the_same(
+        dask_cluster: DaskCluster) -> None:
+    """The client's engine key (code, rules, libraries, tesseract) against the workers':
+    one that differs ends the scan with exit 2 before any file is read."""
+    from dataclasses import replace
+
+    from mfaleaks.config import ScanConfig
+    from mfaleaks.run.cluster import ClusterScan, connected, shipped
+    from mfaleaks.run.clusterwork import EnginePlugin
+    from mfaleaks.run.spec import engine_spec
+
+    spec = engine_spec(ScanConfig(paths=(str(REPO / "fixtures"),)))
+    other = replace(shipped(spec), key="0" * 64)  # as a client with other code would send
+    with connected(dask_cluster.address) as client:
+        with pytest.raises(Exception, match="differ from the client's"):
+            client.register_plugin(EnginePlugin("mfaleaks-test-other", other, None))
+        scan = ClusterScan(client, spec, [str(REPO / "fixtures")])  # the same code: taken
+        scan.close()

@@ -37,7 +37,7 @@ class ClusterOptions:
 
     @property
     def encrypted(self) -> bool:
-        """Results cross no network in clear text (tls://; local:N makes its own TLS)."""
+        """Results cross no network in clear text (tls://, or local:N: all in this process)."""
         return not self.address.startswith("tcp://")
 
 

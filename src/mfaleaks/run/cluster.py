@@ -93,16 +93,18 @@ def connected(address: str, tls: Tls | None = None) -> Iterator[Client]:
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with contextlib.ExitStack() as stack:
         if address.startswith("local:"):
-            security = Security.temporary()
+            # The scheduler and the workers in this process, talking in memory (no port
+            # to open, nothing on the network): each worker scans in a child process of
+            # its own anyway (clusterwork.ScanChild). Worker processes of Dask's own
+            # took ~5 s to start here, longer than a small scan.
             try:
                 cluster = LocalCluster(
-                    n_workers=int(address[6:]), threads_per_worker=1, processes=True,
-                    host="127.0.0.1", protocol="tls://", security=security,
+                    n_workers=int(address[6:]), threads_per_worker=1, processes=False,
                     dashboard_address=None, silence_logs=logging.CRITICAL)
             except Exception as exc:
                 raise ClusterError(f"cannot start a local cluster: {_line(exc)}") from exc
             stack.callback(cluster.close)
-            client = Client(cluster, security=security, set_as_default=False)
+            client = Client(cluster, set_as_default=False)
         else:
             security = None
             if tls is not None:
@@ -128,14 +130,16 @@ def _line(exc: BaseException) -> str:
 
 
 def shipped(spec: EngineSpec) -> Any:
-    """The spec with the rule files' text, for workers that do not have those files."""
+    """The spec with the rule files' text, for workers that do not have those files, and
+    the cache key of it all (workers whose code or libraries differ refuse the scan)."""
     from mfaleaks.run.clusterwork import Shipped
+    from mfaleaks.run.plan import cache_key
 
     try:
         rules = tuple((p.name, p.read_bytes()) for p in spec.rule_files)
     except OSError as exc:
         raise ConfigError(f"cannot read rule file: {exc.filename}: {exc.strerror}") from exc
-    return Shipped(rules=rules, show_secrets=spec.show_secrets, spec=spec)
+    return Shipped(rules=rules, spec=spec, key=cache_key(spec))
 
 
 class ClusterScan:

@@ -106,8 +106,8 @@ class Shipped:
     """What a worker builds its engine from (EngineSpec, with the rules as text)."""
 
     rules: tuple[tuple[str, bytes], ...]  # (file name, content), in load order
-    show_secrets: bool
     spec: EngineSpec  # the client's, for everything but the rule files' paths
+    key: str  # the client's plan.cache_key of the spec: its code, rules, libraries, OCR
 
 
 class EnginePlugin(WorkerPlugin):
@@ -133,12 +133,20 @@ class EnginePlugin(WorkerPlugin):
         self.version = state["version"]
 
     def setup(self, worker: Any) -> None:
+        """Refuse a scan this worker would not answer as the client's machine would."""
         if self.version != __version__:
             raise RuntimeError(f"this worker runs mfaleaks {__version__}, the client "
                                f"{self.version}: install the same version everywhere")
         if self.cwd is not None and not os.path.isdir(self.cwd):
             raise RuntimeError(f"the client's current folder {self.cwd} is not on this worker: "
                                "give absolute paths")
+        from mfaleaks.run.plan import cache_key
+
+        # What the client's cache key covers, worked out here with the client's options.
+        local = replace(self._local_spec(), limits=self.engine.spec.limits)
+        if cache_key(local) != self.engine.key:
+            raise RuntimeError("this worker's mfaleaks code, matching libraries or tesseract "
+                               "differ from the client's: install the same everywhere")
 
     def teardown(self, worker: Any) -> None:
         with self._lock:
@@ -154,7 +162,10 @@ class EnginePlugin(WorkerPlugin):
             folder = tempfile.mkdtemp(prefix="mfaleaks-rules-")
             paths = []
             for i, (name, text) in enumerate(self.engine.rules):
-                path = Path(folder, f"{i:04d}-{os.path.basename(name)}")
+                # One folder per file: two rule files may share a name, and names count
+                # in the cache key.
+                path = Path(folder, f"{i:04d}", os.path.basename(name))
+                path.parent.mkdir()
                 path.write_bytes(text)
                 paths.append(path)
             self._rules_dir = folder

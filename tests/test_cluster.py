@@ -258,3 +258,26 @@ def test_workers_refuse_a_scan_their_code_would_not_answer_the_same(
             client.register_plugin(EnginePlugin("mfaleaks-test-other", other, None))
         scan = ClusterScan(client, spec, [str(REPO / "fixtures")])  # the same code: taken
         scan.close()
+
+
+def test_a_scheduler_lost_mid_scan_exits_2_in_one_line(
+        tree: tuple[Path, int, dict[str, Any]], tmp_path: Path) -> None:
+    """A scheduler of its own: this one is SIGKILLed while the workers scan."""
+    from daskcluster import start_cluster
+
+    root, _, _ = tree
+    cluster = start_cluster(tmp_path / "dask", tls=False)
+    try:
+        env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"}
+        child = start(["scan", "--format", "json", "--quiet", *cluster.cli_args(), str(root)],
+                      tmp_path / "run", measure=False, env=env)
+        wait_scanning(cluster, child, cpu=3.0)
+        cluster.procs[0].kill()
+        res = finish(child, RUN_WAIT)
+    finally:
+        cluster.stop()
+    assert not res.hung
+    assert res.code == 2
+    lines = res.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("mfaleaks: the cluster stopped the scan:")

@@ -89,8 +89,10 @@ def connected(address: str, tls: Tls | None = None) -> Iterator[Client]:
     from distributed import Client, LocalCluster
     from distributed.security import Security
 
-    # A worker lost is the scheduler's business (its tasks run elsewhere): not ours to print.
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # A worker lost is the scheduler's business (its tasks run elsewhere), and a lost
+    # scheduler ends the scan with a message of ours: Dask's own logs are not printed.
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # (Dask sets some of them itself)
     with contextlib.ExitStack() as stack:
         if address.startswith("local:"):
             # The scheduler and the workers in this process, talking in memory (no port
@@ -125,8 +127,9 @@ def connected(address: str, tls: Tls | None = None) -> Iterator[Client]:
 
 
 def _line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """An exception's message on one line, cut short (Dask's can list every task)."""
+    text = " ".join(str(exc).split())
+    return (text[:197] + "...") if len(text) > 200 else text or type(exc).__name__
 
 
 def shipped(spec: EngineSpec) -> Any:
@@ -185,8 +188,8 @@ class ClusterScan:
         from mfaleaks.run.clusterwork import root_task
 
         roots = [p for p in dict.fromkeys(paths) if p != "-"]
-        futures = [self.client.submit(root_task, self.name, p, follow_symlinks, pure=False,
-                                      retries=2) for p in roots]
+        futures = [self.submit(root_task, self.name, p, follow_symlinks, retries=2)
+                   for p in roots]
         missing = []
         for path, future in zip(roots, futures, strict=True):
             self.roots[path] = _answer(future)
@@ -200,8 +203,8 @@ class ClusterScan:
         from mfaleaks.run.clusterwork import list_task
 
         def submit(folders: list[str]) -> Pending:
-            future: Pending = self.client.submit(
-                list_task, self.name, folders, opts, pure=False, priority=10, retries=2)
+            future: Pending = self.submit(list_task, self.name, folders, opts, priority=10,
+                                          retries=2)
             return future
 
         if self.folders is None:
@@ -231,11 +234,25 @@ class ClusterScan:
     def _wait(self, futures: list[Pending]) -> None:
         from distributed import wait
 
-        with self.client.as_current():  # (this client is nobody's default)
+        with lost(), self.client.as_current():  # (this client is nobody's default)
             wait(futures, return_when="FIRST_COMPLETED")
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        with lost():
+            return self.client.submit(*args, pure=False, **kwargs)
 
     def pool(self) -> ClusterPool:
         return ClusterPool(self, self.lanes())
+
+
+@contextlib.contextmanager
+def lost() -> Iterator[None]:
+    """The scheduler gone mid-scan (its tasks cancelled): exit 2 in one line. What was
+    finished is in the cache (--cache), as after Ctrl-C."""
+    try:
+        yield
+    except Exception as exc:
+        raise ClusterError(f"the cluster stopped the scan: {_line(exc)}") from exc
 
 
 def _answer(future: Any) -> Any:
@@ -354,8 +371,8 @@ class ClusterPool:
             batch, lane.batch, lane.cost = lane.batch, [], 0.0
         if not batch:
             return
-        future = self._scan.client.submit(
-            scan_task, self._scan.name, [source for _, source in batch], pure=False,
+        future = self._scan.submit(
+            scan_task, self._scan.name, [source for _, source in batch],
             workers=[lane.worker] if lane.worker else None, allow_other_workers=True)
         self._out[future] = (lane, batch)
         lane.out += 1

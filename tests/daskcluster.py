@@ -111,7 +111,12 @@ class DaskCluster:
 
     def wait_workers(self, n: int, timeout: float = START_WAIT) -> None:
         deadline = time.monotonic() + timeout
-        while self.workers() < n:
+        while True:
+            try:
+                if self.workers() >= n:
+                    return
+            except OSError:  # the scheduler is not listening yet (a busy machine)
+                pass
             for proc in self.procs:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{proc.args} ended: see {self.folder}")

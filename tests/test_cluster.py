@@ -114,6 +114,29 @@ def test_links_and_loops_same_as_one_machine(dask_cluster: DaskCluster, tmp_path
         same(cluster, local)
 
 
+def test_a_tree_listed_by_many_folder_tasks_same_as_one_machine(
+        dask_cluster: DaskCluster, tmp_path: Path) -> None:
+    """More entries than one listing task takes (BUDGET): the folders are spread over
+    tasks that run side by side, and come back in any order."""
+    from mfaleaks.run.clusterlist import BUDGET
+
+    root = tmp_path / "wide"
+    rng = random.Random(7)
+    for f in range(2 * BUDGET // 100 + 5):
+        folder = root / f"d{f % 7}" / f"f{f:03d}"
+        folder.mkdir(parents=True)
+        for i in range(100):
+            (folder / f"n{i}.txt").write_text(f"note {f} {i}\n")
+        if f % 20 == 0:
+            (folder / "github-recovery-codes.txt").write_bytes(
+                gen.github_file(gen.github_codes(rng)))
+    code, local, err = scan("--jobs", "2", str(root))
+    ccode, cluster, cerr = scan(*dask_cluster.cli_args(), str(root))
+    assert (ccode, code) == (1, 1), cerr + err
+    assert local["stats"]["files"] > 2 * BUDGET
+    same(cluster, local)
+
+
 def scanning_cpu(cluster: DaskCluster) -> dict[int, float]:
     """Worker pid -> CPU seconds its scanning children (clusterchild) have used so far."""
     import psutil
@@ -162,6 +185,28 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
     dask_cluster.wait_workers(2)  # the nanny started another one, for the next tests
 
 
+def test_a_scanning_child_killed_mid_batch_loses_nothing(
+        dask_cluster: DaskCluster, tree: tuple[Path, int, dict[str, Any]],
+        tmp_path: Path) -> None:
+    """What a parser crash or the OOM killer does to the child a worker scans in: its
+    batch is read again, file by file, in a new child; the worker itself goes on."""
+    import psutil
+
+    root, files, local = tree
+    child = start(["scan", "--format", "json", "--quiet", *dask_cluster.cli_args(), str(root)],
+                  tmp_path / "run", measure=False)
+    worker = wait_scanning(dask_cluster, child, cpu=4.0)
+    scanner = next(c for c in psutil.Process(worker).children()
+                   if "clusterchild" in " ".join(c.cmdline()))
+    assert child.proc.poll() is None, "the scan ended before its child could be killed"
+    scanner.kill()
+    res = finish(child, RUN_WAIT)
+    assert res.code == 1, res.stderr.decode(errors="replace")[-2000:]
+    assert res.report["stats"]["files"] == files
+    assert worker in dask_cluster.worker_pids()  # the same worker process
+    same(res.report, local)
+
+
 def test_an_interrupted_client_rerun_reads_only_what_was_not_finished(
         dask_cluster: DaskCluster, tree: tuple[Path, int, dict[str, Any]],
         tmp_path: Path) -> None:
@@ -192,8 +237,9 @@ def test_an_interrupted_client_rerun_reads_only_what_was_not_finished(
 
 
 def test_tls_with_show_secrets_same_as_one_machine(dask_tls_cluster: DaskCluster) -> None:
-    code, local, err = scan("--jobs", "2", "--show-secrets", "fixtures")
-    ccode, cluster, cerr = scan(*dask_tls_cluster.cli_args(), "--show-secrets", "fixtures")
+    paths = ("fixtures/IT", "fixtures/home")
+    code, local, err = scan("--jobs", "2", "--show-secrets", *paths)
+    ccode, cluster, cerr = scan(*dask_tls_cluster.cli_args(), "--show-secrets", *paths)
     assert (ccode, code) == (1, 1), cerr + err
     assert all(f.get("secrets") for f in cluster["findings"])
     same(cluster, local)

@@ -418,8 +418,6 @@ class ClusterPool:
 
 
 def _failed(source: Source) -> FileResult:
-    from mfaleaks.run.clusterwork import DIED
+    from mfaleaks.run.clusterwork import DIED, failed
 
-    result = FileResult(path=source.origin.path, bytes=source.size)
-    result.errors.append(ScanError(source.origin.path, source.origin.member, DIED))
-    return result
+    return failed(source, DIED)

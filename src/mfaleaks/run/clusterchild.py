@@ -50,8 +50,8 @@ def serve(rfd: int, wfd: int) -> None:
 
                 answer = stat_root(request[1], request[2])
             reply = pickle.dumps((True, answer), pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # e.g. a result that cannot be pickled
-            reply = pickle.dumps((False, f"internal error: {type(exc).__name__}: {exc}"),
+        except Exception as exc:  # e.g. a result that cannot be pickled (workerproc's words)
+            reply = pickle.dumps((False, f"internal error: {type(exc).__name__}"),
                                  pickle.HIGHEST_PROTOCOL)
         write_frame(wfd, reply)
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ DIED = "the worker process died reading this file; not scanned"  # workers.py's 
 
 class ChildGone(Exception):
     """The scanning child ended before it answered."""
+
+
+class ChildFailed(Exception):
+    """The child answered that the request failed (its reason is the message)."""
 
 
 class ScanChild:
@@ -78,7 +83,7 @@ class ScanChild:
             raise ChildGone
         ok, value = pickle.loads(reply)
         if not ok:
-            raise RuntimeError(value)
+            raise ChildFailed(value)
         return value
 
     def ask(self, *request: object) -> Any:
@@ -117,7 +122,11 @@ class EnginePlugin(WorkerPlugin):
         self.name = name
         self.engine = engine
         self.cwd = cwd
-        self.version = __version__
+        self.version = __version__  # the client's, once unpickled in a worker
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """What a worker keeps for the scan (none of it travels)."""
         self._lock = threading.Lock()
         self._idle: list[ScanChild] = []
         self._all: list[ScanChild] = []
@@ -129,8 +138,8 @@ class EnginePlugin(WorkerPlugin):
                 "version": self.version}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["name"], state["engine"], state["cwd"])  # type: ignore[misc]
-        self.version = state["version"]
+        self.__dict__.update(state)
+        self._fresh()
 
     def setup(self, worker: Any) -> None:
         """Refuse a scan this worker would not answer as the client's machine would."""
@@ -175,8 +184,9 @@ class EnginePlugin(WorkerPlugin):
         return self._spec
 
     @contextlib.contextmanager
-    def child(self) -> Any:
-        """An idle child for this task (started if none); a child that died is dropped."""
+    def child(self) -> Iterator[ScanChild]:
+        """An idle child for this task (started if none). One that died, or was left in
+        the middle of a request, is dropped; one that answered is kept for the next task."""
         with self._lock:
             child = self._idle.pop() if self._idle else None
             spec = self._local_spec()
@@ -186,12 +196,15 @@ class EnginePlugin(WorkerPlugin):
                 self._all.append(child)
         try:
             yield child
-        except ChildGone:
-            self._drop(child)
+        except ChildFailed:
+            self._keep(child)
             raise
         except BaseException:
             self._drop(child)
             raise
+        self._keep(child)
+
+    def _keep(self, child: ScanChild) -> None:
         with self._lock:
             self._idle.append(child)
 
@@ -208,6 +221,8 @@ class EnginePlugin(WorkerPlugin):
                 return results
         except ChildGone:
             return [self._alone(source) for source in batch]
+        except ChildFailed as exc:  # e.g. a result that cannot be pickled: workers.py's way
+            return [failed(source, str(exc)) for source in batch]
 
     def _alone(self, source: Source) -> FileResult:
         """One file of a batch whose child died, read again in a child of its own."""
@@ -216,9 +231,15 @@ class EnginePlugin(WorkerPlugin):
                 results: list[FileResult] = child.ask("scan", [source])
                 return results[0]
         except ChildGone:
-            result = FileResult(path=source.origin.path, bytes=source.size)
-            result.errors.append(ScanError(source.origin.path, source.origin.member, DIED))
-            return result
+            return failed(source, DIED)
+        except ChildFailed as exc:
+            return failed(source, str(exc))
+
+
+def failed(source: Source, reason: str) -> FileResult:
+    result = FileResult(path=source.origin.path, bytes=source.size)
+    result.errors.append(ScanError(source.origin.path, source.origin.member, reason))
+    return result
 
 
 def _plugin(name: str) -> EnginePlugin:

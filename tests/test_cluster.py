@@ -327,3 +327,16 @@ def test_a_scheduler_lost_mid_scan_exits_2_in_one_line(
     lines = res.stderr.decode().strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("mfaleaks: the cluster stopped the scan:")
+
+
+def test_the_launcher_starts_nothing_local_for_a_cluster_scan(tmp_path: Path) -> None:
+    """No fork server and no early listing child: the workers list and read."""
+    from mfaleaks.cli.launch import rescan_walk, will_read
+
+    cache = tmp_path / "c.sqlite"
+    cache.write_bytes(b"")
+    assert will_read(["scan", "--jobs", "2", str(tmp_path)])
+    assert not will_read(["scan", "--jobs", "2", "--cluster", "local:2", str(tmp_path)])
+    assert rescan_walk(["scan", "--cache", str(cache), str(tmp_path)]) is not None
+    assert rescan_walk(["scan", "--cache", str(cache), "--cluster", "tcp://h:1",
+                        str(tmp_path)]) is None

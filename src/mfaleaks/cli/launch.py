@@ -87,7 +87,8 @@ def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
     if args[:1] != ["scan"]:
         return None
     scan = _Scan(args[1:])
-    if scan.unknown or not scan.cache or not scan.paths or not os.path.exists(scan.cache):
+    if (scan.unknown or scan.cluster or not scan.cache or not scan.paths
+            or not os.path.exists(scan.cache)):
         return None
     if not os.path.isdir(scan.paths[0]):
         return None

@@ -296,6 +296,17 @@ class ClusterPool:
     def backlog(self) -> int:
         return self._held
 
+    @property
+    def unread(self) -> int:
+        """Files left unread (the local pool's count): none here, a file whose Dask workers
+        kept dying is reported as crashing its reader, with its reason."""
+        return 0
+
+    def notices(self) -> list[str]:
+        """Dask workers lost during the scan are the scheduler's business: their batches
+        ran elsewhere, and the report is the same; nothing to say."""
+        return []
+
     def submit(self, source: Source, tag: object = None) -> list[Done]:
         lane = self._queue(tag, source)
         self._held += 1

@@ -34,11 +34,11 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from mfaleaks import __version__
 from mfaleaks.frames import read_frame, widen_pipe, write_frame
-from mfaleaks.models import FileResult, ScanError, Source
+from mfaleaks.models import READER_CRASHED, FileResult, ScanError, Source
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.listing import WalkOptions
 
-DIED = "the worker process died reading this file; not scanned"  # workers.py's words
+DIED = f"{READER_CRASHED} (its Dask worker died each time it read it)"
 
 
 class ChildGone(Exception):
@@ -225,15 +225,25 @@ class EnginePlugin(WorkerPlugin):
             return [failed(source, str(exc)) for source in batch]
 
     def _alone(self, source: Source) -> FileResult:
-        """One file of a batch whose child died, read again in a child of its own."""
+        """One file of a batch whose child died, read again in a child of its own; if that
+        one dies too, the file is reported as the local pool reports it (pool.py)."""
+        child: ScanChild | None = None
         try:
             with self.child() as child:
                 results: list[FileResult] = child.ask("scan", [source])
                 return results[0]
         except ChildGone:
-            return failed(source, DIED)
+            code = child.proc.returncode if child is not None else None
+            return failed(source, f"{READER_CRASHED} ({_cause(code)})")
         except ChildFailed as exc:
             return failed(source, str(exc))
+
+
+def _cause(code: int | None) -> str:
+    """pool._cause's words: "signal 9", "exit status 1"."""
+    if code is None:
+        return "it did not start"
+    return f"signal {-code}" if code < 0 else f"exit status {code}"
 
 
 def failed(source: Source, reason: str) -> FileResult:

@@ -366,7 +366,7 @@ class _Told:
                 yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
             else:
                 try:
-                    for record in _folder(folder, fd, opts):
+                    for record in folder_records(folder, fd, opts):
                         if record[0] == FILES:
                             files = [f for f in record[2] if f[0] not in names]
                             yield (FILES, folder, files, False, record[4], None)

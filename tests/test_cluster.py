@@ -340,3 +340,27 @@ def test_the_launcher_starts_nothing_local_for_a_cluster_scan(tmp_path: Path) ->
     assert rescan_walk(["scan", "--cache", str(cache), str(tmp_path)]) is not None
     assert rescan_walk(["scan", "--cache", str(cache), "--cluster", "tcp://h:1",
                         str(tmp_path)]) is None
+
+
+def test_a_big_file_split_in_windows_same_as_one_machine(dask_cluster: DaskCluster,
+                                                         tmp_path: Path) -> None:
+    """A file past plan.SPLIT_FILE is scanned in windows, each a batch of its own."""
+    from mfaleaks.run.plan import SPLIT_FILE
+
+    rng = random.Random(2)
+    lines = []
+    size = n = 0
+    while size <= SPLIT_FILE:
+        line = f"log line {n} user{rng.randrange(1000)} ok\n"
+        if n % 300_000 == 150_000:
+            line += "github recovery codes:\n" + "".join(gen.github_file(gen.github_codes(rng))
+                                                         .decode().splitlines(keepends=True))
+        lines.append(line)
+        size += len(line)
+        n += 1
+    (tmp_path / "big.log").write_text("".join(lines))
+    code, local, err = scan("--jobs", "2", str(tmp_path))
+    ccode, cluster, cerr = scan(*dask_cluster.cli_args(), str(tmp_path))
+    assert (ccode, code) == (1, 1), cerr + err
+    assert len(local["findings"]) > 1
+    same(cluster, local)

@@ -297,6 +297,12 @@ class ClusterPool:
         return self._held
 
     @property
+    def jobs(self) -> int:
+        """Worker threads of the cluster: a big file is split in as many windows
+        (plan.py), each a batch of its own."""
+        return len(self._lanes)
+
+    @property
     def unread(self) -> int:
         """Files left unread (the local pool's count): none here, a file whose Dask workers
         kept dying is reported as crashing its reader, with its reason."""

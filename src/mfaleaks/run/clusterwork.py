@@ -154,8 +154,9 @@ class EnginePlugin(WorkerPlugin):
         # What the client's cache key covers, worked out here with the client's options.
         local = replace(self._local_spec(), limits=self.engine.spec.limits)
         if cache_key(local) != self.engine.key:
-            raise RuntimeError("this worker's mfaleaks code, matching libraries or tesseract "
-                               "differ from the client's: install the same everywhere")
+            raise RuntimeError("this worker's mfaleaks code, matching libraries, tesseract or "
+                               "fingerprint key differ from the client's: install the same "
+                               "everywhere and set the same MFALEAKS_FINGERPRINT_KEY")
 
     def teardown(self, worker: Any) -> None:
         with self._lock:

@@ -64,6 +64,9 @@ if TYPE_CHECKING:
         def notices(self) -> list[str]: ...
 
         @property
+        def jobs(self) -> int: ...
+
+        @property
         def unread(self) -> int: ...
 
 HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only

@@ -38,7 +38,7 @@ system-test:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[gpl,smb,dev]'
+	$(BIN)/pip install -q -e '.[gpl,smb,dev,cluster]'
 	touch $@
 
 fixtures: setup

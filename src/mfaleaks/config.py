@@ -46,6 +46,21 @@ class SmbLogin:
 
 
 @dataclass(frozen=True)
+class ClusterOptions:
+    """--cluster: where the scan runs (tcp://HOST:PORT, tls://HOST:PORT or local:N)."""
+
+    address: str
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        """Results cross no network in clear text (tls://, or local:N: all in this process)."""
+        return not self.address.startswith("tcp://")
+
+
+@dataclass(frozen=True)
 class ScanConfig:
     paths: tuple[str, ...]
     format: Format = Format.TEXT
@@ -72,6 +87,8 @@ class ScanConfig:
     cache: Path | None = None
     # Paths that are SMB locations (smb://HOST/SHARE/PATH) log on with this.
     smb: SmbLogin | None = None
+    # --cluster (run/cluster.py): the same scan on a Dask cluster's workers.
+    cluster: ClusterOptions | None = None
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)

@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 from mfaleaks import __version__
 from mfaleaks.cli.progress import ProgressDisplay
-from mfaleaks.config import Format, ScanConfig, SmbLogin, parse_size
+from mfaleaks.config import ClusterOptions, Format, ScanConfig, SmbLogin, parse_size
 from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
@@ -106,6 +106,15 @@ def cli() -> None:
 @click.option("--smb-encrypt", is_flag=True, help="Refuse an SMB session that is not encrypted.")
 @click.option("--smb-timeout", type=click.FloatRange(1), default=30.0, show_default=True,
               help="Seconds to wait for any one answer of an SMB server.")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Run on a Dask cluster: tcp://HOST:PORT, tls://HOST:PORT, or local:N (N "
+                   "worker processes here). PATHS must be the same on every worker.")
+@click.option("--cluster-tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificate of a tls:// cluster.")
+@click.option("--cluster-tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This client's certificate for a tls:// cluster.")
+@click.option("--cluster-tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This client's private key for a tls:// cluster.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display, no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Explain each finding's evidence.")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path, ...],
@@ -116,9 +125,10 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          config_file: Path | None,
          baseline: Path | None, no_inline_allow: bool, smb_user: str | None,
          smb_auth_file: str | None, smb_kerberos: bool, smb_encrypt: bool, smb_timeout: float,
-         quiet: bool, verbose: bool) -> None:
+         cluster: str | None, cluster_tls_ca: Path | None, cluster_tls_cert: Path | None,
+         cluster_tls_key: Path | None, quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
-    if jobs > 1 and (cache is None or not cache.exists()):
+    if cluster is None and jobs > 1 and (cache is None or not cache.exists()):
         # A first scan reads files: the worker server loads (~0.1 s) while this
         # process reads its options and rules. With a cache file run_scan decides.
         from mfaleaks.run import forkstart
@@ -127,9 +137,22 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
     config = _scan_config(click.get_current_context())
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")
-    # A mistyped path must not pass a CI job as "nothing found".
-    missing = [p for p in config.paths
-               if p != "-" and not is_smb(p) and not os.path.lexists(p)]
+    if config.cluster is not None and not config.cluster.encrypted:
+        # Anyone on the network can read tcp:// traffic (and connect to the scheduler).
+        if config.show_secrets:
+            raise click.UsageError("--show-secrets is refused over tcp://: the codes would "
+                                   "cross the network in clear text (use a tls:// cluster)")
+        if "-" in config.paths:
+            raise click.UsageError("standard input is refused over tcp://: it would cross the "
+                                   "network in clear text (use a tls:// cluster)")
+    if config.cluster is not None and any(is_smb(p) for p in config.paths):
+        # Cluster workers open their own files; they have no SMB sessions yet.
+        raise click.UsageError("smb:// paths cannot be scanned with --cluster yet: mount the "
+                               "share at the same path on every worker")
+    # A mistyped path must not pass a CI job as "nothing found" (on a cluster, the workers
+    # are asked: this machine may not see the share).
+    missing = [p for p in config.paths if p != "-" and not is_smb(p)
+               and config.cluster is None and not os.path.lexists(p)]
     if missing:
         raise click.UsageError(f"no such file or folder: {missing[0]}")
     from mfaleaks.report import render
@@ -182,6 +205,7 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         follow_symlinks=p["follow_symlinks"], jobs=p["jobs"], quiet=p["quiet"],
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
         inline_allow=not p["no_inline_allow"], cache=p.get("cache"), smb=_smb_login(p),
+        cluster=_cluster(p),
     )
     from mfaleaks.cli import configfile
 
@@ -212,6 +236,29 @@ def _smb_login(p: dict[str, Any]) -> SmbLogin | None:
         sys.exit(EXIT_USAGE)
     return replace(login, encrypt=p.get("smb_encrypt", False),
                    timeout=p.get("smb_timeout", 30.0))
+
+
+def _cluster(p: dict[str, Any]) -> ClusterOptions | None:
+    """--cluster and its TLS files, checked."""
+    address = p.get("cluster")
+    tls = [p.get(f"cluster_tls_{part}") for part in ("ca", "cert", "key")]
+    if address is None:
+        if any(tls):
+            raise click.UsageError("--cluster-tls-ca/-cert/-key need --cluster tls://HOST:PORT")
+        return None
+    scheme, sep, rest = address.partition("://")
+    if address.startswith("local:"):
+        if not address[6:].isdigit() or int(address[6:]) < 1:
+            raise click.UsageError(f"--cluster {address}: local:N needs a number of workers")
+    elif not sep or scheme not in ("tcp", "tls") or ":" not in rest:
+        raise click.UsageError(f"--cluster {address}: use tcp://HOST:PORT, tls://HOST:PORT "
+                               "or local:N")
+    if scheme == "tls" and not all(tls):
+        raise click.UsageError("a tls:// cluster needs --cluster-tls-ca, --cluster-tls-cert "
+                               "and --cluster-tls-key")
+    if scheme != "tls" and any(tls):
+        raise click.UsageError("--cluster-tls-ca/-cert/-key need a tls:// address")
+    return ClusterOptions(address, *tls)
 
 
 def _evidence(result: object) -> str:

@@ -37,7 +37,8 @@ _VALUED = frozenset({
     "--format", "--output", "-o", "--rules", "--min-confidence", "--exclude",
     "--max-file-size", "--max-depth", "--max-expanded", "--max-members", "--max-ratio",
     "--ocr-timeout", "--file-timeout", "--jobs", "-j", "--cache", "--config", "--baseline",
-    "--smb-user", "--smb-auth-file", "--smb-timeout"})
+    "--smb-user", "--smb-auth-file", "--smb-timeout",
+    "--cluster", "--cluster-tls-ca", "--cluster-tls-cert", "--cluster-tls-key"})
 _FLAGS = frozenset({
     "--no-default-rules", "--show-secrets", "--exit-zero", "--follow-symlinks", "--no-ocr",
     "--no-inline-allow", "--quiet", "-q", "--verbose", "-v", "--smb-kerberos", "--smb-encrypt"})
@@ -49,6 +50,7 @@ class _Scan:
     def __init__(self, args: list[str]) -> None:
         self.jobs = os.cpu_count() or 1
         self.cache: str | None = None
+        self.cluster = False  # files are read on a cluster's workers, not here
         self.paths: list[str] = []
         self.excludes: list[str] = []
         self.follow = False
@@ -65,6 +67,8 @@ class _Scan:
                     self.excludes.append(value)
                 elif name == "--cache":
                     self.cache = value
+                elif name == "--cluster":
+                    self.cluster = True
                 elif name in ("--jobs", "-j") and value.isdigit():
                     self.jobs = int(value)
             elif arg in _FLAGS:
@@ -84,7 +88,8 @@ def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
     if args[:1] != ["scan"]:
         return None
     scan = _Scan(args[1:])
-    if scan.unknown or not scan.cache or not scan.paths or not os.path.exists(scan.cache):
+    if (scan.unknown or scan.cluster or not scan.cache or not scan.paths
+            or not os.path.exists(scan.cache)):
         return None
     if not os.path.isdir(scan.paths[0]):
         return None
@@ -96,4 +101,5 @@ def will_read(args: list[str]) -> bool:
     if args[:1] != ["scan"] or "--help" in args:
         return False
     scan = _Scan(args[1:])
-    return scan.jobs > 1 and (scan.cache is None or not os.path.exists(scan.cache))
+    return scan.jobs > 1 and not scan.cluster and (
+        scan.cache is None or not os.path.exists(scan.cache))

@@ -47,8 +47,28 @@ from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.smbpath import is_smb
 
 if TYPE_CHECKING:
-    from mfaleaks.run.pool import Workers
+    from typing import Protocol
+
     from mfaleaks.sources.discover import Probe
+
+    Done = tuple[object, Source, FileResult]
+
+    class Pool(Protocol):
+        """Where files are read: the local pool (pool.Workers) or a cluster's workers
+        (cluster.ClusterPool)."""
+
+        def submit(self, source: Source, tag: object = None) -> list[Done]: ...
+        def wait(self) -> list[Done]: ...
+        def finish(self) -> Iterator[Done]: ...
+        def close(self) -> None: ...
+        def terminate(self) -> None: ...
+        def notices(self) -> list[str]: ...
+
+        @property
+        def jobs(self) -> int: ...
+
+        @property
+        def unread(self) -> int: ...
 
 HASH_LIMIT = 256 * 1024 * 1024  # bigger files are not hashed: no dedupe, cached by path only
 MAX_WAITING = 1_000  # copies waiting for a content being read; more: wait for the workers
@@ -134,10 +154,14 @@ def rules_known_good(config: ScanConfig, key: str) -> frozenset[str] | None:
 class Planner:
     """Decides per file: stored result, copy of known content, or a read by a worker."""
 
-    def __init__(self, start: Callable[[], Workers], recall: Recall) -> None:
+    def __init__(self, start: Callable[[], Pool], recall: Recall, reads: bool = True) -> None:
         self._start = start
-        self._workers: Workers | None = None
+        self._workers: Pool | None = None
         self.recall = recall
+        # False on a cluster: this process may not see the files, and hashing a big one
+        # here would read it twice over the network (its copies are read again instead,
+        # and the cache keeps it by path).
+        self.reads = reads
         self.reading: dict[ContentKey, _Tag] = {}
         self.waiting = 0
 
@@ -149,7 +173,7 @@ class Planner:
         recall = self.recall
         st = recall.stat(source)
         # A small file is hashed by its worker, unless the cache may know its content.
-        hash_here = not contents.small(source) or recall.reuse_cache
+        hash_here = self.reads and (not contents.small(source) or recall.reuse_cache)
         content = content_key(source) if hash_here else None
         if content is not None:
             tag = self.reading.get(content)
@@ -179,12 +203,12 @@ class Planner:
             yield from self._finished(self.workers.submit(part, window))
 
     @property
-    def started(self) -> Workers | None:
+    def started(self) -> Pool | None:
         """The pool, if one was started."""
         return self._workers
 
     @property
-    def workers(self) -> Workers:
+    def workers(self) -> Pool:
         """The pool, started at the first file to read: a rescan of unchanged files has none."""
         if self._workers is None:
             self._workers = self._start()
@@ -246,10 +270,12 @@ def scan_sources(
     key: str | None = None,
     rule_ids: Iterable[str] | None = None,
     fill: Fill | None = None,
+    pool: Callable[[], Pool] | None = None,
 ) -> Iterator[FileResult]:
     """Every source's result, as it finishes; reads only what neither cache nor copies give.
     `key` is cache_key(spec) when the caller has it already; `rule_ids` those of the rules
-    the caller compiled, for the cache to vouch for them next time (rules_known_good).
+    the caller compiled, for the cache to vouch for them next time (rules_known_good);
+    `pool` starts where files are read, if not on this machine (a cluster's workers).
     What the cache did and workers that died go to report's notices (and alerts); files
     the pool could not read at all make it incomplete."""
     cache = None
@@ -261,13 +287,13 @@ def scan_sources(
         cache.listing(roots)
     complete = False
 
-    def start() -> Workers:
+    def start() -> Pool:
         from mfaleaks.run.pool import Workers  # the pool and the engine: only when reading
 
         return Workers(spec, config.jobs)
 
     recall = Recall(cache, reuse_cache=not spec.show_secrets)
-    planner = Planner(start, recall)
+    planner = Planner(pool or start, recall, reads=pool is None)
 
     def unread() -> Iterator[Source | FileResult]:
         for source in walk(recall.probe):
@@ -293,10 +319,10 @@ def scan_sources(
         complete = True
     finally:
         report.notices.extend(recall.close(complete, roots, spec.show_secrets))
-        pool = planner.started
-        if pool is not None:
-            said = pool.notices()
+        started = planner.started
+        if started is not None:
+            said = started.notices()
             report.notices.extend(said)
             report.alerts.extend(said)
-            if pool.unread:
+            if started.unread:
                 report.incomplete = True

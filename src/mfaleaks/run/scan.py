@@ -18,12 +18,13 @@ from mfaleaks.images import engine
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
-from mfaleaks.run.spec import engine_spec
+from mfaleaks.run.spec import EngineSpec, engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
 from mfaleaks.sources.smbpath import is_smb
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
+    from mfaleaks.run.cluster import ClusterScan
     from mfaleaks.sources.discover import Probe
     from mfaleaks.sources.smbscan import SmbScan
 
@@ -42,9 +43,35 @@ def _stdin_source() -> tuple[Source, bool]:
 def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
     check_key_file()
     spec = engine_spec(config)
+    if config.cluster is None:
+        return _run(config, spec, progress)
+    # The rules are checked here first (exit 2 before connecting), then the scan
+    # runs on the cluster's workers; this process plans, filters and reports.
+    spec.pack()
+    from mfaleaks.run.cluster import ClusterScan, Tls, connected
+
+    opts = config.cluster
+    tls = None
+    if opts.tls_ca is not None and opts.tls_cert is not None and opts.tls_key is not None:
+        tls = Tls(str(opts.tls_ca), str(opts.tls_cert), str(opts.tls_key))
+    with connected(opts.address, tls) as client:
+        cluster = ClusterScan(client, spec, config.paths)
+        try:
+            missing = cluster.ask_roots(config.paths, config.follow_symlinks)
+            if missing:
+                raise ConfigError(f"no such file or folder on the cluster's workers: {missing[0]}")
+            return _run(config, spec, progress, cluster)
+        finally:
+            cluster.close()
+
+
+def _run(
+    config: ScanConfig, spec: EngineSpec, progress: Progress | None,
+    cluster: ClusterScan | None = None,
+) -> ScanResult:
     key = cache_key(spec) if config.cache is not None else None
     known = rules_known_good(config, key) if key is not None else None
-    if config.jobs > 1 and known is None:
+    if config.jobs > 1 and known is None and cluster is None:
         # A first scan will read files: let the worker server load meanwhile. (A rescan
         # may read nothing, and starts it only when a file changed.)
         forkstart.start_early()
@@ -75,8 +102,12 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
                         "only the first part was scanned (save it to a file to scan it all)"))
                 yield source
                 continue
-            found = discover((path,), walk, probe) if smb is None or not is_smb(path) else \
-                smb.discover(path, probe)
+            if smb is not None and is_smb(path):
+                found = smb.discover(path, probe)
+            elif cluster is not None:
+                found = cluster.walk((path,), walk, probe)
+            else:
+                found = discover((path,), walk, probe)
             for item in found:
                 if isinstance(item, ScanError):
                     result.errors.append(item)
@@ -88,7 +119,9 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
         fill = smb.fill if smb is not None else None
-        for file_result in scan_sources(sources, spec, config, result, key, compiled, fill):
+        pool = cluster.pool if cluster is not None else None
+        for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
+                                        pool):
             if smb is not None and file_result.findings:
                 smb.facts(file_result)  # owner and exposure, asked of the server
             result.stats.files += file_result.files

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from mfaleaks.models import FileResult, Origin, ScanError, Source
@@ -21,6 +21,7 @@ from mfaleaks.sources.listing import (
     FILES,
     MAILDIR,
     SEEN,
+    Record,
     Stat,
     WalkOptions,
     display,
@@ -32,7 +33,7 @@ from mfaleaks.sources.listing import (
     stat_of,
 )
 
-__all__ = ["WalkOptions", "discover", "display"]
+__all__ = ["WalkOptions", "discover", "display", "file_root", "from_records"]
 
 
 def _kind_name(mode: int) -> str:
@@ -89,9 +90,14 @@ def _walk_root(
             return
     if stat.S_ISDIR(st.st_mode):
         yield from _walk_dir(root, opts, seen_dirs, probe)
-    elif not _excluded_file(root, opts.excludes):
-        # Files named one by one (pre-commit passes staged names) honour excludes too.
-        yield _file(root, stat_of(st), opts)
+    elif (item := file_root(root, stat_of(st), opts)) is not None:
+        yield item
+
+
+def file_root(root: str, st: Stat, opts: WalkOptions) -> Source | ScanError | None:
+    """A file named on the command line; None when excluded (files named one by one,
+    as pre-commit passes staged names, honour excludes too)."""
+    return None if _excluded_file(root, opts.excludes) else _file(root, st, opts)
 
 
 def _excluded_file(path: str, patterns: tuple[str, ...]) -> bool:
@@ -139,6 +145,15 @@ def _walk_dir(
     # compares what they say with the cache: on a rescan that is all there is to do.
     records = (listings_by_child if probe is not None and PIPELINE else listings)(
         top, opts, seen_dirs)
+    yield from from_records(records, opts, probe, seen_dirs)
+
+
+def from_records(
+    records: Iterable[Record], opts: WalkOptions, probe: Probe | None,
+    seen_dirs: set[tuple[int, int]] | None = None,
+) -> Iterator[Source | ScanError | FileResult]:
+    """What the records of a walk (listing.py's, made here, by a child or by the workers
+    of a cluster) stand for. A MAILDIR record may carry its messages already."""
     check = None
     for record in records:
         kind = record[0]
@@ -160,12 +175,13 @@ def _walk_dir(
             if last and check is not None and (answered := check.done()) is not None:
                 yield answered
         elif kind == SEEN:
-            seen_dirs.add(record[1])  # the child's set is its own
+            if seen_dirs is not None:
+                seen_dirs.add(record[1])  # the child's set is its own
         elif kind == ERROR:
             yield ScanError(record[1], None, record[2])
         else:
             assert kind == MAILDIR
-            yield from _maildir(record[1])
+            yield from record[2] if len(record) > 2 else _maildir(record[1])
 
 
 PIPELINE = True  # tests turn it off to check both ways give the same

@@ -213,11 +213,11 @@ def listings(
             # Entries listed from a descriptor stat through it: it stays open until the
             # folder is done (their .path is only the name, hence the joins below).
             if folder in skip:
-                subdirs = _subfolders(_folder(folder, fd, opts))
+                subdirs = _subfolders(folder_records(folder, fd, opts))
                 if subdirs is None:
                     continue  # a Maildir, told already
             else:
-                subdirs = yield from _folder(folder, fd, opts)
+                subdirs = yield from folder_records(folder, fd, opts)
         finally:
             os.close(fd)
         if subdirs is None:
@@ -227,7 +227,7 @@ def listings(
 
 
 def _subfolders(records: Generator[Record, None, list[str] | None]) -> list[str] | None:
-    """Only what _folder returns: its records were told already."""
+    """Only what folder_records returns: its records were told already."""
     while True:
         try:
             next(records)
@@ -235,7 +235,7 @@ def _subfolders(records: Generator[Record, None, list[str] | None]) -> list[str]
             return end.value  # type: ignore[no-any-return]
 
 
-def _folder(
+def folder_records(
     folder: str, fd: int, opts: WalkOptions
 ) -> Generator[Record, None, list[str] | None]:
     """The records of one listed folder; returns its subfolders (None: a Maildir)."""
@@ -366,7 +366,7 @@ class _Told:
                 yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
             else:
                 try:
-                    for record in _folder(folder, fd, opts):
+                    for record in folder_records(folder, fd, opts):
                         if record[0] == FILES:
                             files = [f for f in record[2] if f[0] not in names]
                             yield (FILES, folder, files, False, record[4], None)

@@ -1,7 +1,7 @@
 """The scan on a Dask cluster: the client lists by folder tasks and scans by batches.
 
 This process stays the client of a one-machine scan: it plans (--cache, copies:
-reuse.py), filters and reports; the cluster's workers list folders
+plan.py), filters and reports; the cluster's workers list folders
 (clusterlist.py) and read files (clusterwork.py). What changes is where the
 work runs:
 
@@ -274,7 +274,7 @@ class _Lane:
 
 
 def _spread(size: int) -> int:
-    """Sizes to lanes (workers.py's): copies (same size) meet, other sizes scatter."""
+    """Sizes to lanes (pool.py's): copies (same size) meet, other sizes scatter."""
     return (size * 0x9E3779B1 >> 16) & 0xFFFF
 
 

@@ -11,7 +11,7 @@ masked unless the client asked for --show-secrets.
 
 A child that dies reading a batch (a parser crash, the OOM killer) takes only
 that batch: its files are read again one at a time in a new child, and one
-that kills it again is reported instead of read, as on one machine (workers.py).
+that kills it again is reported instead of read, as on one machine (pool.py).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ class EnginePlugin(WorkerPlugin):
                 return results
         except ChildGone:
             return [self._alone(source) for source in batch]
-        except ChildFailed as exc:  # e.g. a result that cannot be pickled: workers.py's way
+        except ChildFailed as exc:  # e.g. a result that cannot be pickled: pool.py's way
             return [failed(source, str(exc)) for source in batch]
 
     def _alone(self, source: Source) -> FileResult:

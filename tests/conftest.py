@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from mfaleaks.cli.command import cli
 from mfaleaks.config import ScanConfig
 from mfaleaks.detect.score import Engine
-from mfaleaks.run.scan import engine_spec
+from mfaleaks.run.spec import engine_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

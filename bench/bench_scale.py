@@ -86,28 +86,13 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                out.extend(int(c) for c in fh.read().split())
-        except OSError:
-            continue
-    return out
-
-
 def _tree_rss(root: int) -> tuple[float, float]:
     """(largest, sum) of the resident sizes in MB of root and its descendants."""
     todo, values = [root], []
     while todo:
         pid = todo.pop()
         values.append(_rss_mb(pid))
-        todo.extend(_children(pid))
+        todo.extend(bench_text.children(pid))
     return max(values, default=0.0), sum(values)
 
 

@@ -95,7 +95,8 @@ def _status_mb(pid: int) -> tuple[float, float]:
     return hwm, rss
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The child processes of pid (all its threads'), from /proc; bench_scale uses it too."""
     out: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -134,7 +135,7 @@ def _sample(root: int, memory: Memory) -> None:
         elif hwm:
             table = memory.workers if role == "worker" else memory.others
             table[pid] = max(table.get(pid, 0.0), hwm)
-        for child in _children(pid):
+        for child in children(pid):
             if role == "main":
                 todo.append((child, "server" if _is_fork_server(child) else "other"))
             else:

@@ -116,10 +116,7 @@ class Recall:
     ) -> Known | None:
         """What a worker found in this file, kept for its copies and the next run; None when
         it cannot be placed elsewhere (a member outside the file), so copies are read too."""
-        if result.reused:
-            self.counts.known += 1
-        else:
-            self.counts.read += 1
+        self.count_read(result)
         stored = stored_of(result, source)
         if stored is None:
             return None
@@ -139,7 +136,7 @@ class Recall:
         return stored, content_id
 
     def count_read(self, result: FileResult) -> None:
-        """A worker's result that nothing will be kept of (no cache, no content key)."""
+        """Count a worker's result: read, or answered from its memory of contents."""
         if result.reused:
             self.counts.known += 1
         else:

@@ -62,6 +62,7 @@ MERGE_GAP = 64
 
 _PROPERTY = re.compile(r"\\[pP](?:\{[^}]*\}|[A-Za-z])")
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_REPEAT = re.compile(r"\{(\d*),(\d+)\}\??")
 
 
 class _Unsupported(Exception):
@@ -173,6 +174,14 @@ def relaxed(src: str) -> tuple[str, int]:
                     out.append("(")
                     i += 1
                 depth += 1
+            continue
+        rep = _REPEAT.match(src, i) if c == "{" else None
+        if rep and int(rep.group(2)) > MAX_WIDTH:
+            # {m,n} with n past MAX_WIDTH: the shape is searched whole anyway, and Hyperscan
+            # spends ~20 s to refuse a long bounded repeat of a Unicode class (otpauth's
+            # {0,512}): {m,} matches wherever it does.
+            out.append("{" + rep.group(1) + ",}")
+            i = rep.end()
             continue
         if c == ")":
             depth -= 1

@@ -8,7 +8,9 @@ Importing this module wraps the text extractor (the extract/ registry looks up
 - a file holding HOLD followed by a folder's path writes `<pid>.reading` into
   that folder and waits there to be killed (the test sends SIGKILL from
   outside, mid-batch), unless a file is in that folder already: then it is a
-  second reader, and reads the file as usual.
+  second reader, and reads the file as usual;
+- a file holding SLOW followed by a folder's path writes a fresh mark into that
+  folder, waits SLOW_SECONDS, then reads the file as usual.
 
 Workers are forked from the fork server, which imports its modules itself: a
 test puts this module in its preload list (forkstart.PRELOAD) in the scanning
@@ -25,7 +27,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from crash_markers import ABORT, HOLD, HOLD_BOUND
+from crash_markers import ABORT, HOLD, HOLD_BOUND, SLOW, SLOW_SECONDS
 from mfaleaks import extract
 from mfaleaks.extract import text
 from mfaleaks.extract.base import Context, Item
@@ -45,6 +47,10 @@ def _crashing_extract_text(source: Source, ctx: Context) -> Iterator[Item]:
             deadline = time.monotonic() + HOLD_BOUND
             while time.monotonic() < deadline:
                 time.sleep(0.05)
+    if head.startswith(SLOW):
+        folder = Path(head[len(SLOW):].split(b"\n")[0].decode())
+        (folder / f"{os.getpid()}.{time.monotonic_ns()}.reading").write_text("")
+        time.sleep(SLOW_SECONDS)
     yield from _extract_text(source, ctx)
 
 

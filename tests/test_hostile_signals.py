@@ -3,10 +3,13 @@ errors (issue 8; the core's contract: 0 nothing found, 1 found, 2 usage/config,
 130 interrupted before anything was found).
 
 The interrupt tests start the real CLI from Python with default signal handling
-on a tree that takes a minute to scan (dense code-like text), send the signal
-after about 1.5 s, and expect: the process ends within STOP_BOUND seconds, the
-report of what was scanned is written (to -o) and says `"incomplete": true`,
-exit 1 when the codes planted first were already found, 130 otherwise.
+on a tree that takes at least 40 s to scan (dense code-like text whose reader,
+loaded from tests/crashing_reader.py, takes a second per file), send the signal
+once a reader is inside that slow part, and expect: the process ends within
+STOP_BOUND seconds, the report of what was scanned is written (to -o) and says
+`"incomplete": true`, exit 1 when the codes planted first were already found,
+130 otherwise. Waiting for the reader, not for a time, keeps the tests right on
+a loaded machine and however fast detection becomes.
 """
 
 from __future__ import annotations
@@ -21,21 +24,28 @@ from pathlib import Path
 
 import pytest
 
+import crash_markers
 import gen_hostile as gen
-from hostile_cli import Run, finish, group_members, run, start
+from hostile_cli import Run, Started, finish, group_members, run, start
 
 STOP_BOUND = 20.0  # seconds from the signal to the end of the process (hang guard)
 
 
+GUARD = 60.0  # seconds to wait for a reader to reach the slow files (a hang guard)
+
+
 def slow_tree(root: Path, canary: bool) -> list[str]:
-    """a-canary/ (scanned first) and b-slow/: 40 distinct files of dense code-like text."""
+    """a-canary/ (scanned first) and b-slow/: 40 distinct files of dense code-like text,
+    each read slowly (crash_markers.SLOW); the readers leave their marks in marks/."""
     codes = gen.plant_canary(root / "a-canary", random.Random(5)) if canary else []
     slow = root / "b-slow"
     slow.mkdir(parents=True)
+    marks = root.parent / f"{root.name}-marks"
+    marks.mkdir()
     rng = random.Random(6)
     for i in range(40):
-        parts = []
-        for n in range(9000):
+        parts = [(crash_markers.SLOW + str(marks).encode()).decode() + "\n"]
+        for n in range(2000):
             if canary:
                 parts.append(f"recovery codes {rng.randrange(10**4):04d} "
                              f"{rng.randrange(10**4):04d} "
@@ -46,11 +56,23 @@ def slow_tree(root: Path, canary: bool) -> list[str]:
     return codes
 
 
+def start_in_slow_part(args: list[str], root: Path, work: Path) -> Started:
+    """Start the CLI on a slow tree; return once a reader has reached its slow files."""
+    marks = root.parent / f"{root.name}-marks"
+    before = set(marks.iterdir())
+    child = start(args, work, measure=False, prelude=crash_markers.PRELUDE_IN_PROCESS)
+    deadline = time.perf_counter() + GUARD
+    while set(marks.iterdir()) == before and time.perf_counter() < deadline:
+        assert child.proc.poll() is None, "the scan ended before a reader reached a slow file"
+        time.sleep(0.02)
+    assert set(marks.iterdir()) != before, "no reader reached the slow files"
+    return child
+
+
 def interrupted(root: Path, work: Path, sig: int, jobs: str,
                 left: list[int] | None = None) -> tuple[Run, dict[str, object]]:
-    child = start(["scan", "--format", "json", "--jobs", jobs, "--quiet", "-o", "report.json",
-                   str(root)], work, measure=False)
-    time.sleep(1.5)
+    child = start_in_slow_part(["scan", "--format", "json", "--jobs", jobs, "--quiet",
+                                "-o", "report.json", str(root)], root, work)
     sent = time.perf_counter()
     os.kill(child.pid, sig)
     res = finish(child, STOP_BOUND + 1.5, reap_group=left is None)
@@ -111,9 +133,8 @@ def test_interrupt_with_workers_stops_them(trees: tuple[Path, Path], tmp_path: P
 
 def test_baseline_is_not_written_when_interrupted(trees: tuple[Path, Path],
                                                   tmp_path: Path) -> None:
-    child = start(["baseline", "create", "baseline.json", "--jobs", "1", "--quiet",
-                   str(trees[0])], tmp_path, measure=False)
-    time.sleep(1.5)
+    child = start_in_slow_part(["baseline", "create", "baseline.json", "--jobs", "1",
+                                "--quiet", str(trees[0])], trees[0], tmp_path)
     os.kill(child.pid, signal.SIGTERM)
     res = finish(child, STOP_BOUND)
     assert not res.hung and res.code == 130

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from mfaleaks.detect.ocrfix import normalise_ocr
-from mfaleaks.images.ocr import OcrText, read_text, tesseract_available
+from mfaleaks.images.ocr import OcrText, prepare, read_text, tesseract_available
 from mfaleaks.models import Box
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,6 +70,9 @@ def reads() -> dict[str, Read]:
     cases["google-dark-q70"] = (codes, spots, _jpeg(img))
     codes, spots = gen.google_codes(rng), Spots()
     cases["phone-dark"] = (codes, spots, gen.render_phone(codes, spots=spots))
+    # Its own seed: the pages above keep the codes they always had.
+    cases["google-serif-1x"] = _google(random.Random(12), font="liberation-serif",
+                                       theme="light")
     return {name: Read(c, s, read_text(img, 60)) for name, (c, s, img) in cases.items()}
 
 
@@ -159,4 +162,25 @@ def test_word_boxes_sit_on_the_drawn_code(name: str, reads: dict[str, Read]) -> 
 def test_small_text_is_enlarged_and_large_text_is_not(reads: dict[str, Read]) -> None:
     assert reads["google-small-0.5x"].ocr.scale >= 2
     assert reads["google-serif-2x"].ocr.scale == 1
+    # A 15 px serif font's lines measure 10 px: read at their own size, not enlarged
+    # at twice the cost, and every code is read all the same.
+    r = reads["google-serif-1x"]
+    assert r.ocr.scale == 1
+    assert [c for c in r.codes if not _found(c, r.text)] == []
     assert reads["phone-dark"].ocr.scale == 1
+
+
+def test_painted_over_areas_are_white_and_the_callers_picture_is_untouched() -> None:
+    rng = random.Random(5)
+    codes, spots, img = _google(rng, font="dejavu-sans", theme="light")
+    gray = img.convert("L")  # needs no conversion: prepare would work on it as is
+    box = spots[codes[0]]
+    before = gray.crop((box[0], box[1], box[0] + box[2], box[1] + box[3])).getextrema()
+    page, factor = prepare(gray, 1.0, [box])
+    assert factor == 1.0
+    painted = page.crop((box[0], box[1], box[0] + box[2], box[1] + box[3]))
+    assert painted.getextrema() == (255, 255)
+    after = gray.crop((box[0], box[1], box[0] + box[2], box[1] + box[3])).getextrema()
+    assert after == before and before[0] < 128  # the code's ink is still there
+    text = normalise_ocr(read_text(gray, 60, 1.0, [box]).text)
+    assert not _found(codes[0], text) and _found(codes[1], text)

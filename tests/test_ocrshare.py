@@ -70,11 +70,13 @@ def runs_per_reading(data: bytes, log: Path) -> int:
     return n
 
 
-def picture(seed: int) -> bytes:
-    """A screenshot of recovery codes no other test draws (so no cache knows it)."""
+def picture(seed: int, notes: int = 0) -> bytes:
+    """A screenshot of recovery codes no other test draws (so no cache knows it), with
+    `notes` lines of prose under them: each makes it slower to read."""
     rng = random.Random(seed)
     codes = [f"{rng.getrandbits(20):05x}-{rng.getrandbits(20):05x}" for _ in range(6)]
-    return gen_mail.screenshot("GitHub recovery codes\n" + "\n".join(codes))
+    prose = ["Keep these somewhere safe, such as a password manager; each works once."] * notes
+    return gen_mail.screenshot("\n".join(["GitHub recovery codes", *codes, *prose]))
 
 
 def read_in_child(data: bytes, go: int, out: Path) -> int:
@@ -264,7 +266,10 @@ def test_a_worker_goes_on_while_the_other_reads_the_picture_then_takes_its_readi
     from mfaleaks.run.pool import Workers
     from mfaleaks.run.spec import engine_spec
 
-    shot = picture(4)
+    # Read for long enough (~1 s: 40 lines of prose) that the other worker reaches its mail
+    # while the reading goes on, however busy the machine: the engine is loaded before the
+    # workers are forked, so a short picture could be read before the other one starts.
+    shot = picture(4, notes=40)
     paths: list[Path] = []
     pad = 0
     while len(paths) < 2:

@@ -159,15 +159,27 @@ _local = threading.local()  # an engine is never shared between threads
 
 
 def _api() -> Any:
+    # An engine made before a fork (warm(), in the worker server) is this process's own
+    # copy: tesseract runs no threads of its own here, and every read ends with Clear(),
+    # so the copy holds the model and nothing else. The model's pages stay shared.
     api = getattr(_local, "api", None)
-    if api is None or getattr(_local, "pid", None) != os.getpid():
-        # A forked copy of another process's engine is never used: its own is made.
+    if api is None:
         from tesserocr import OEM, PyTessBaseAPI
 
         api = PyTessBaseAPI(path=tessdata(), lang=LANG, oem=OEM.LSTM_ONLY, psm=PSM,
                             variables=_VARIABLES)
-        _local.api, _local.pid = api, os.getpid()
+        _local.api = api
     return api
+
+
+def warm() -> None:
+    """Make this thread's engine now (~0.2 s: the model loads), so that processes forked
+    from this one start with it instead of each loading it on its first picture."""
+    engine = current()
+    if engine is None or engine.name != "tesserocr":
+        return
+    with contextlib.suppress(RuntimeError):  # the first picture tries again, says why
+        _api()
 
 
 def _read_in_process(api: Any, page: Image.Image, timeout: float) -> list[list[str]]:

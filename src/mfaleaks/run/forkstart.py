@@ -17,10 +17,12 @@ if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never n
 
 # prebuilt: the default rule engine, built once here rather than in every worker.
 # ocrshare: its table must be made here, before the fork, to be the workers' common one.
-# tesserocr: ~0.13 s to import, once here rather than per worker (skipped if missing;
-# each worker still makes its own engine, on its first picture).
+# tesserocr: ~0.13 s to import, once here rather than per worker (skipped if missing).
+# images.preload: the OCR engine (~0.2 s: its model) made once here, not per worker,
+# and the picture code (extract.image) imported once.
 PRELOAD = ["mfaleaks.run.scanjob", "mfaleaks.run.workerproc", "magic", "mfaleaks.run.prebuilt",
-           "mfaleaks.images.ocrshare", "tesserocr"]
+           "mfaleaks.images.ocrshare", "tesserocr", "mfaleaks.extract.image",
+           "mfaleaks.images.preload"]
 
 
 def context() -> ForkServerContext | SpawnContext:

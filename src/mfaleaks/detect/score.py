@@ -32,6 +32,7 @@ from mfaleaks.detect.match import (
     clusters,
     lowered,
     rules_by_shape,
+    run_tokens,
     shape_tokens,
 )
 from mfaleaks.detect.ocrfix import normalise_ocr
@@ -199,6 +200,8 @@ class Engine:
         # is what keeps most text from the patterns, as the prefilter does above.
         ends = (self.shape_scanner.ends(text)
                 if spans is None or len(text) >= MIN_TEXT else None)
+        # Run shapes need no pattern at all: the runs are their matches (shapescan.py).
+        runs = self.shape_scanner.runs(text) if ends is not None else None
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
             if shape_name in self.distinctive:
@@ -212,7 +215,9 @@ class Engine:
             else:
                 continue
             width = self.shape_scanner.widths.get(shape_name)
-            if ends is None or shape_name not in ends:
+            if runs is not None and shape_name in runs:
+                tokens = run_tokens(shape, text, where, runs[shape_name])
+            elif ends is None or shape_name not in ends:
                 tokens = shape_tokens(shape, text, where)
             elif not ends[shape_name]:
                 continue  # it cannot match here

@@ -25,6 +25,15 @@ window's end, further than any lookahead reads (shapes with a longer lookahead,
 or no bound on their width, are not taken). A match of the whole text never
 straddles two windows, so the chain of non-overlapping matches is the same.
 
+A run shape, `(?<![C1])[K]{m,n}(?![C2])` with K a class of ASCII letters and digits
+inside C1 and C2 (hex-16, alnum-8-12...), needs no pattern at all: its matches are
+the maximal runs of K of m to n characters between a character outside C1 and one
+outside C2, which Hyperscan finds exactly (start and end) in a second database. On
+text dense with such runs (an export: ids and phone numbers on every row) a window
+and a pattern call per candidate cost ~8 us; a reported run costs ~1 us. Where a
+run touches a non-ASCII character, whose class Hyperscan's Unicode tables might see
+otherwise than `regex`'s, the pattern confirms it.
+
 A shape whose match has no bound (or a long one) is searched with its pattern
 over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan
 cannot compile, and text that is not valid UTF-8 as a str (lone surrogates),
@@ -203,6 +212,40 @@ def relaxed(src: str) -> tuple[str, int]:
     return expr, _width(src)
 
 
+_RUN_SHAPE = re.compile(
+    r"\(\?<!(\[[^\[\]]*\])\)(\[[0-9A-Za-z-]+\])\{(\d+)(?:,(\d+))?\}\(\?!(\[[^\[\]]*\])\)"
+)
+# Flags that change what a class or an anchor means: such shapes are not taken as runs.
+_RUN_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE | regex.ASCII
+
+
+def run_expression(pattern: regex.Pattern[str]) -> str | None:
+    """The Hyperscan expression matching a run shape's codes with one character on each
+    side (see the module docstring), or None when the shape is not a run shape."""
+    if pattern.flags & _RUN_FLAGS:
+        return None
+    m = _RUN_SHAPE.fullmatch(pattern.pattern)
+    if m is None:
+        return None
+    before, body, low, high, after = m.groups()
+    high = high or low
+    try:
+        cls_before, cls_body, cls_after = (regex.compile(c) for c in (before, body, after))
+    except regex.error:
+        return None
+    # A run must not start or end inside a longer run: every K character is in C1 and
+    # C2. The text is padded with a line break on each side (ShapeScanner.runs), which
+    # must stand where the pattern sees the start or end of the text: outside both.
+    for i in range(128):
+        c = chr(i)
+        if cls_body.fullmatch(c) and not (cls_before.fullmatch(c) and cls_after.fullmatch(c)):
+            return None
+    if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or int(low) > int(high):
+        return None
+    expr = f"{_negated(before)}{body}{{{low},{high}}}{_negated(after)}"
+    return _UNICODE_ESCAPE.sub(lambda u: "\\x{" + u.group(1) + "}", expr)
+
+
 class ShapeScanner:
     """One Hyperscan database of the relaxed shapes; windows per shape for a text.
 
@@ -215,10 +258,30 @@ class ShapeScanner:
         self.widths: dict[str, int | None] = {}
         self._names: list[str] = []
         self._db: Any = None
+        # Run shapes (see the module docstring), found exactly by a database of their own.
+        self.run_shapes: frozenset[str] = frozenset()
+        self._run_names: list[str] = []
+        self._run_db: Any = None
         if not HYPERSCAN:
             return
+        shapes = list(shapes)
+        runs: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, 0)
+        for shape in shapes:
+            run = run_expression(shape.pattern)
+            if run is not None:
+                flag = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
+                        | hyperscan.HS_FLAG_SOM_LEFTMOST)
+                runs.append((shape.name, run.encode("utf-8"), flag, 0))
+        loaded = (_load(runs) or _compile(runs)) if runs else None
+        if loaded is not None:
+            self._run_db, taken = loaded
+            self._run_scratch = hyperscan.Scratch(self._run_db)
+            self._run_names = [runs[i][0] for i in taken]
+            self.run_shapes = frozenset(self._run_names)
         candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
+            if shape.name in self.run_shapes:
+                continue
             try:
                 expr, width = relaxed(shape.pattern.pattern)
             except _Unsupported:
@@ -264,6 +327,40 @@ class ShapeScanner:
             found = _as_characters(data, found, len(data) - len(text))
         # Hyperscan reports in order of end, nearly: sorted to be sure (linear then).
         return {name: sorted(ends) for name, ends in zip(self._names, found, strict=True)}
+
+    def runs(self, text: str) -> dict[str, list[tuple[int, int]]] | None:
+        """Per run shape, the (start, end) in text of the runs that may be its codes, in
+        order: every match of its pattern is one (the pattern confirms those next to a
+        non-ASCII character: match.run_tokens). None when not searched this way."""
+        if self._run_db is None:
+            return None
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # lone surrogates: not valid UTF-8 for Hyperscan
+        starts: list[list[int]] = [[] for _ in self._run_names]
+        ends: list[list[int]] = [[] for _ in self._run_names]
+
+        padded = b"\n" + data + b"\n"
+
+        def on_match(shape: int, start: int, end: int, _flags: int, _ctx: object) -> None:
+            # The match holds one character on each side of the run (either may take
+            # several bytes); offsets in `padded` are one more than in `data`.
+            lead = padded[start]
+            start += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            end -= 1
+            while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
+                end -= 1
+            starts[shape].append(start - 1)
+            ends[shape].append(end - 1)
+
+        self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
+        if len(data) != len(text):
+            extra = len(data) - len(text)
+            starts = _as_characters(data, starts, extra)
+            ends = _as_characters(data, ends, extra)
+        return {name: sorted(set(zip(s, e, strict=True)))
+                for name, s, e in zip(self._run_names, starts, ends, strict=True)}
 
 
 def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:

@@ -243,12 +243,19 @@ class Found:
     def hits(self) -> list[tuple[int, int, tuple[Term, ...]]]:
         out = []
         text, index = self.text, self._index
+        # Dense text repeats a few words on every line: their Terms are made once and
+        # shared (they are frozen), which callers may use to work per word, not per hit.
+        made: dict[tuple[int, str], tuple[Term, ...]] = {}
         for number, start, end in self.accepted():
-            hit = index.terms_of(number)
-            if hit:
-                # Report the words as written in the text, not every spelling variant.
-                word = text[start:end]
-                out.append((start, end, tuple(Term(word, t.kind) for t in hit)))
+            # Report the words as written in the text, not every spelling variant.
+            word = text[start:end]
+            terms = made.get((number, word))
+            if terms is None:
+                terms = made[number, word] = tuple(
+                    Term(word, t.kind) for t in index.terms_of(number)
+                )
+            if terms:
+                out.append((start, end, terms))
         out.sort(key=lambda h: h[0])
         return out
 

@@ -293,11 +293,18 @@ class Engine:
         """
         if self.min_confidence is Confidence.LOW:
             return None
-        seeds = [
-            (start, frozenset(t.kind for t in terms))
-            for start, _, terms in found
-            if any(_seeds_span(t) for t in terms)
-        ]
+        # Per distinct tuple of terms (Found.hits shares them between hits of one word):
+        # does it seed a span, and its kinds.
+        kinds_of: dict[int, frozenset[str] | None] = {}
+        seeds = []
+        for start, _, terms in found:
+            key = id(terms)
+            if key not in kinds_of:
+                kinds_of[key] = (frozenset(t.kind for t in terms)
+                                 if any(_seeds_span(t) for t in terms) else None)
+            kinds = kinds_of[key]
+            if kinds is not None:
+                seeds.append((start, kinds))
         # Shapes share their wording: spans are worked out once per distinct set of it
         # (text dense with codes and wording has thousands of seeds).
         by_wording: dict[frozenset[str], list[tuple[int, int]]] = {}

@@ -355,11 +355,12 @@ class ShapeScanner:
             ends[shape].append(end - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
+        # A shape's runs never overlap: sorted apart, starts and ends still pair up.
         if len(data) != len(text):
             extra = len(data) - len(text)
             starts = _as_characters(data, starts, extra)
             ends = _as_characters(data, ends, extra)
-        return {name: sorted(set(zip(s, e, strict=True)))
+        return {name: list(dict.fromkeys(zip(sorted(s), sorted(e), strict=True)))
                 for name, s, e in zip(self._run_names, starts, ends, strict=True)}
 
 
@@ -415,18 +416,7 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
     in order is decoded and counted, which costs the same per byte whatever the script."""
     if extra <= sum(map(len, found)):
         tails = [m.start() for m in _CONTINUATION.finditer(data)]
-        out = []
-        for ends in found:
-            mapped = []
-            for e in ends:
-                k = bisect.bisect_left(tails, e)
-                # An end inside a character (not expected) moves on to its end.
-                while k < len(tails) and tails[k] == e:
-                    e += 1
-                    k += 1
-                mapped.append(e - k)
-            out.append(mapped)
-        return out
+        return [_shifted(sorted(ends), tails) for ends in found]
     chars: dict[int, int] = {}
     prev = count = 0
     for e in sorted({e for ends in found for e in ends}):
@@ -440,6 +430,28 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
 
 
 _CONTINUATION = re.compile(rb"[\x80-\xbf]")
+
+
+def _shifted(ends: list[int], tails: list[int]) -> list[int]:
+    """Sorted byte offsets -> character offsets, given the continuation bytes (`tails`,
+    sorted): the offsets between two of them all lose the same count, a slice at a time
+    (dense text has ~30 offsets per accented name)."""
+    out: list[int] = []
+    i, n = 0, len(ends)
+    for k, tail in enumerate(tails):
+        j = bisect.bisect_left(ends, tail, i)
+        if j > i:
+            out.extend([e - k for e in ends[i:j]])
+        i = j
+        while i < n and ends[i] == tail:  # inside a character (not expected): its end
+            e, m = tail, k
+            while m < len(tails) and tails[m] == e:
+                e += 1
+                m += 1
+            out.append(e - m)
+            i += 1
+    out.extend([e - len(tails) for e in ends[i:]])
+    return out
 
 
 def windows(ends: list[int], width: int, size: int) -> list[tuple[int, int, int]]:

@@ -332,19 +332,21 @@ def _windowed(
 
 
 def run_tokens(
-    shape: Shape, text: str, spans: list[tuple[int, int]] | None, runs: list[tuple[int, int]]
+    shape: Shape, text: str, spans: list[tuple[int, int]] | None, runs: tuple[list[int], list[int]]
 ) -> list[Token]:
-    """Codes of a run shape, given its runs (shapescan.ShapeScanner.runs: sorted, each
-    a match of its pattern); only those that start inside `spans` when given."""
+    """Codes of a run shape, given its runs (shapescan.Runs: starts and ends, in order,
+    each run a match of its pattern); only those that start inside `spans` when given."""
     tokens: list[Token] = []
     append = tokens.append
     validate = shape.validate.search if shape.validate is not None else None
-    group, size, count = _code_group(shape), len(text), len(runs)
+    group, size = _code_group(shape), len(text)
+    starts, stops = runs
+    count = len(starts)
     k = 0
     for lo, hi in spans if spans is not None else [(0, size)]:
-        k = bisect.bisect_left(runs, (lo, -1), k)
-        while k < count and runs[k][0] < hi:
-            start, stop = runs[k]
+        k = bisect.bisect_left(starts, lo, k)
+        while k < count and starts[k] < hi:
+            start, stop = starts[k], stops[k]
             k += 1
             if (start and not text[start - 1].isascii()) or (
                 stop < size and not text[stop].isascii()

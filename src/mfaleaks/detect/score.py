@@ -198,10 +198,9 @@ class Engine:
         # pattern then runs only around those places, and not at all where there
         # are none. At low confidence (no spans: every shape over every text) this
         # is what keeps most text from the patterns, as the prefilter does above.
-        ends = (self.shape_scanner.ends(text)
-                if spans is None or len(text) >= MIN_TEXT else None)
         # Run shapes need no pattern at all: the runs are their matches (shapescan.py).
-        runs = self.shape_scanner.runs(text) if ends is not None else None
+        ends, runs = (self.shape_scanner.search(text)
+                      if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
             if shape_name in self.distinctive:

@@ -311,36 +311,50 @@ class ShapeScanner:
     def ends(self, text: str) -> dict[str, list[int]] | None:
         """Per shape taken here, the sorted offsets (in text) where it may end;
         None when the text is not searched this way."""
-        if self._db is None:
-            return None
+        return self.search(text)[0]
+
+    def runs(self, text: str) -> Runs | None:
+        """Per run shape, the runs that may be its codes (see `Runs`); None when not
+        searched this way."""
+        return self.search(text)[1]
+
+    def search(self, text: str) -> tuple[dict[str, list[int]] | None, Runs | None]:
+        """(ends, runs) of one text: encoded once, and offsets turned into characters
+        in one pass over the bytes."""
+        if self._db is None and self._run_db is None:
+            return None, None
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
-            return None  # lone surrogates: not valid UTF-8 for Hyperscan
+            return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
+        found = self._ends(data) if self._db is not None else []
+        starts, stops = self._runs(data) if self._run_db is not None else ([], [])
+        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
+        # shape's runs never overlap: sorted apart, starts and ends still pair up.
+        lists = [*found, *starts, *stops]
+        for offsets in lists:
+            offsets.sort()
+        if len(data) != len(text):
+            lists = _as_characters(data, lists, len(data) - len(text))
+        k, r = len(found), len(starts)
+        ends = (dict(zip(self._names, lists[:k], strict=True))
+                if self._db is not None else None)
+        runs = ({name: (lists[k + i], lists[k + r + i]) for i, name in enumerate(self._run_names)}
+                if self._run_db is not None else None)
+        return ends, runs
+
+    def _ends(self, data: bytes) -> list[list[int]]:
         found: list[list[int]] = [[] for _ in self._names]
 
         def on_match(shape: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
             found[shape].append(end)
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
-        if len(data) != len(text):
-            found = _as_characters(data, found, len(data) - len(text))
-        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then).
-        return {name: sorted(ends) for name, ends in zip(self._names, found, strict=True)}
+        return found
 
-    def runs(self, text: str) -> dict[str, list[tuple[int, int]]] | None:
-        """Per run shape, the (start, end) in text of the runs that may be its codes, in
-        order: every match of its pattern is one (the pattern confirms those next to a
-        non-ASCII character: match.run_tokens). None when not searched this way."""
-        if self._run_db is None:
-            return None
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
-            return None  # lone surrogates: not valid UTF-8 for Hyperscan
+    def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]]]:
         starts: list[list[int]] = [[] for _ in self._run_names]
-        ends: list[list[int]] = [[] for _ in self._run_names]
-
+        stops: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
 
         def on_match(shape: int, start: int, end: int, _flags: int, _ctx: object) -> None:
@@ -352,16 +366,16 @@ class ShapeScanner:
             while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
                 end -= 1
             starts[shape].append(start - 1)
-            ends[shape].append(end - 1)
+            stops[shape].append(end - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
-        # A shape's runs never overlap: sorted apart, starts and ends still pair up.
-        if len(data) != len(text):
-            extra = len(data) - len(text)
-            starts = _as_characters(data, starts, extra)
-            ends = _as_characters(data, ends, extra)
-        return {name: list(dict.fromkeys(zip(sorted(s), sorted(e), strict=True)))
-                for name, s, e in zip(self._run_names, starts, ends, strict=True)}
+        return starts, stops
+
+
+# Per run shape: the starts and the ends (in text) of its runs, in order; run k is
+# text[starts[k]:ends[k]], and every match of its pattern is one (the pattern confirms
+# those next to a non-ASCII character: match.run_tokens).
+Runs = dict[str, tuple[list[int], list[int]]]
 
 
 def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:
@@ -416,7 +430,8 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
     in order is decoded and counted, which costs the same per byte whatever the script."""
     if extra <= sum(map(len, found)):
         tails = [m.start() for m in _CONTINUATION.finditer(data)]
-        return [_shifted(sorted(ends), tails) for ends in found]
+        return [_shifted(sorted(ends), tails) if len(ends) > len(tails) else _bisected(ends, tails)
+                for ends in found]
     chars: dict[int, int] = {}
     prev = count = 0
     for e in sorted({e for ends in found for e in ends}):
@@ -430,6 +445,19 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
 
 
 _CONTINUATION = re.compile(rb"[\x80-\xbf]")
+
+
+def _bisected(ends: list[int], tails: list[int]) -> list[int]:
+    """Byte offsets -> character offsets, an offset at a time: fewer offsets than `tails`."""
+    mapped = []
+    for e in ends:
+        k = bisect.bisect_left(tails, e)
+        # An end inside a character (not expected) moves on to its end.
+        while k < len(tails) and tails[k] == e:
+            e += 1
+            k += 1
+        mapped.append(e - k)
+    return mapped
 
 
 def _shifted(ends: list[int], tails: list[int]) -> list[int]:

@@ -219,3 +219,19 @@ def test_windows_own_every_line_once_and_number_lines_as_the_file_does(
     first, end = owned[0][0], owned[-1][1]
     assert first == 1 and end > len(lines)
     assert [o[1] for o in owned[:-1]] == [o[0] for o in owned[1:]]  # one after another
+
+
+def test_runs_that_validation_refuses_are_not_reported() -> None:
+    # hex-8-20 asks for a digit and a letter: a phone number is a run of its class but
+    # no code, and Hyperscan does not report it (the validation is in its expression).
+    text = "+12345678901, 0123456789abcdef, abcdefabcdef, deadbeef01234567890123\n"
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    starts, stops = runs["hex-8-20"]
+    assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
+    pattern = regex.compile(r"(?<![\p{L}\p{N}])[0-9a-f]{8,20}(?![\p{L}\p{N}])")
+    folded = shapescan.run_expression(pattern, regex.compile(r"^(?=.*\d)(?=.*[a-f])"))
+    plain = shapescan.run_expression(pattern, regex.compile(r"[a-f]{3}"))
+    assert folded is not None and plain is not None
+    assert folded[1:] == plain[1:] == (8, 20)
+    assert "{8,20}" in plain[0] and "{8,20}" not in folded[0]

@@ -219,9 +219,14 @@ _RUN_SHAPE = re.compile(
 _RUN_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE | regex.ASCII
 
 
-def run_expression(pattern: regex.Pattern[str]) -> str | None:
-    """The Hyperscan expression matching a run shape's codes with one character on each
-    side (see the module docstring), or None when the shape is not a run shape."""
+def run_expression(
+    pattern: regex.Pattern[str], validate: regex.Pattern[str] | None = None
+) -> tuple[str, int, int] | None:
+    """(Hyperscan expression matching a run shape's codes with one character on each
+    side, shortest and longest code), or None when the shape is not a run shape (see
+    the module docstring). A `validate` that asks for characters of some classes
+    somewhere in the code is folded in where it can be: then runs without them are not
+    reported at all, and the length is checked on the reported runs."""
     if pattern.flags & _RUN_FLAGS:
         return None
     m = _RUN_SHAPE.fullmatch(pattern.pattern)
@@ -236,14 +241,46 @@ def run_expression(pattern: regex.Pattern[str]) -> str | None:
     # A run must not start or end inside a longer run: every K character is in C1 and
     # C2. The text is padded with a line break on each side (ShapeScanner.runs), which
     # must stand where the pattern sees the start or end of the text: outside both.
-    for i in range(128):
-        c = chr(i)
-        if cls_body.fullmatch(c) and not (cls_before.fullmatch(c) and cls_after.fullmatch(c)):
-            return None
+    chars = [chr(i) for i in range(128) if cls_body.fullmatch(chr(i))]
+    if any(not (cls_before.fullmatch(c) and cls_after.fullmatch(c)) for c in chars):
+        return None
     if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or int(low) > int(high):
         return None
-    expr = f"{_negated(before)}{body}{{{low},{high}}}{_negated(after)}"
-    return _UNICODE_ESCAPE.sub(lambda u: "\\x{" + u.group(1) + "}", expr)
+    held = _held(validate, chars) if validate is not None else None
+    if held is None:
+        core = f"{body}{{{low},{high}}}"
+    else:
+        run = _ascii_class(chars) + "*"
+        orders = [held] if len(held) == 1 else [held, held[::-1]]
+        core = "(?:" + "|".join(run + run.join(order) + run for order in orders) + ")"
+    expr = f"{_negated(before)}{core}{_negated(after)}"
+    return _UNICODE_ESCAPE.sub(lambda u: "\\x{" + u.group(1) + "}", expr), int(low), int(high)
+
+
+# validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
+_HOLDS = re.compile(r"\(\?=\.\*(\\d|\[[^\[\]\\]*\])\)")
+
+
+def _held(validate: regex.Pattern[str], chars: list[str]) -> list[str] | None:
+    """The classes (of run characters) of which a code must hold one each, when that is
+    all `validate` asks (one or two of them); else None."""
+    if validate.flags & _RUN_FLAGS or not validate.pattern.startswith("^"):
+        return None
+    atoms = _HOLDS.findall(validate.pattern)
+    if not 1 <= len(atoms) <= 2 or "".join(f"(?=.*{a})" for a in atoms) != validate.pattern[1:]:
+        return None
+    out = []
+    for atom in atoms:
+        cls = regex.compile(atom)
+        members = [c for c in chars if cls.fullmatch(c)]
+        if not members:
+            return None  # no code passes: left to the validation of each code
+        out.append(_ascii_class(members))
+    return out
+
+
+def _ascii_class(chars: list[str]) -> str:
+    return "[" + "".join(f"\\x{ord(c):02x}" for c in chars) + "]"
 
 
 class ShapeScanner:
@@ -266,17 +303,20 @@ class ShapeScanner:
             return
         shapes = list(shapes)
         runs: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, 0)
+        lengths: dict[str, tuple[int, int]] = {}
         for shape in shapes:
-            run = run_expression(shape.pattern)
+            run = run_expression(shape.pattern, shape.validate)
             if run is not None:
                 flag = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
                         | hyperscan.HS_FLAG_SOM_LEFTMOST)
-                runs.append((shape.name, run.encode("utf-8"), flag, 0))
+                runs.append((shape.name, run[0].encode("utf-8"), flag, 0))
+                lengths[shape.name] = run[1:]
         loaded = (_load(runs) or _compile(runs)) if runs else None
         if loaded is not None:
             self._run_db, taken = loaded
             self._run_scratch = hyperscan.Scratch(self._run_db)
             self._run_names = [runs[i][0] for i in taken]
+            self._run_lengths = [lengths[name] for name in self._run_names]
             self.run_shapes = frozenset(self._run_names)
         candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
@@ -356,6 +396,7 @@ class ShapeScanner:
         starts: list[list[int]] = [[] for _ in self._run_names]
         stops: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
+        lengths = self._run_lengths
 
         def on_match(shape: int, start: int, end: int, _flags: int, _ctx: object) -> None:
             # The match holds one character on each side of the run (either may take
@@ -365,6 +406,9 @@ class ShapeScanner:
             end -= 1
             while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
                 end -= 1
+            low, high = lengths[shape]
+            if not low <= end - start <= high:  # (a run is ASCII: bytes are characters)
+                return
             starts[shape].append(start - 1)
             stops[shape].append(end - 1)
 

@@ -59,6 +59,7 @@ except ImportError:  # pragma: no cover - wheels exist for Linux and macOS
 
 from mfaleaks.detect import hscache
 from mfaleaks.detect.rules.model import Shape
+from mfaleaks.detect.shapesource import Unsupported, class_end, strict_group_end
 
 # Where only spans around recovery wording are searched (score.Engine._spans), a pass
 # over all of a small text costs more than the patterns over the spans.
@@ -74,50 +75,11 @@ _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _REPEAT = re.compile(r"\{(\d*),(\d+)\}\??")
 
 
-class _Unsupported(Exception):
-    pass
-
-
-def _class_end(src: str, i: int) -> int:
-    """Index just past the character class opening at src[i] == '['."""
-    j = i + 1
-    if src[j : j + 1] == "^":
-        j += 1
-    if src[j : j + 1] == "]":
-        j += 1
-    while j < len(src):
-        c = src[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "[":
-            raise _Unsupported("nested class")
-        if c == "]":
-            return j + 1
-        j += 1
-    raise _Unsupported("open class")
-
-
-def _group_end(src: str, i: int) -> int:
-    """Index just past the group opening at src[i] == '('."""
-    depth = 0
-    j = i
-    while j < len(src):
-        c = src[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "[":
-            j = _class_end(src, j)
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    raise _Unsupported("open group")
+# The pattern-source scanners are shapesource's strict ones: what they cannot read
+# exactly (a nested class, an open group) is not windowed.
+_Unsupported = Unsupported
+_class_end = class_end
+_group_end = strict_group_end
 
 
 def _negated(cls: str) -> str:

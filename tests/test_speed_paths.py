@@ -9,12 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mfaleaks.config import ScanConfig
 from mfaleaks.detect import shapescan
-from mfaleaks.detect.match import shape_tokens
+from mfaleaks.detect.match import run_tokens, shape_tokens
 from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.score import Engine
 from mfaleaks.extract.text import text_chunks
@@ -38,8 +39,14 @@ _PIECES = st.sampled_from(
 
 def _both(text: str, spans: list[tuple[int, int]] | None) -> None:
     ends = SCANNER.ends(text)
-    assert ends is not None
+    runs = SCANNER.runs(text)
+    assert ends is not None and runs is not None
     for name, (shape, _) in ENGINE.by_shape.items():
+        if name in runs:  # the codes of the whole text that start in the span
+            plain = [t for t in shape_tokens(shape, text)
+                     if spans is None or any(lo <= t.start < hi for lo, hi in spans)]
+            assert run_tokens(shape, text, spans, runs[name]) == plain, (name, text)
+            continue
         if name not in ends:
             continue
         width = SCANNER.widths[name]
@@ -57,8 +64,42 @@ def _both(text: str, spans: list[tuple[int, int]] | None) -> None:
 
 def test_most_shapes_are_searched_in_windows() -> None:
     windowed = {name for name, width in SCANNER.widths.items() if width is not None}
-    assert {"digits-4-4", "digits-6-10", "hex-8-20", "alnum-8-12", "hex-5-5"} <= windowed
+    assert {"digits-4-4", "digits-6-10", "hex-5-5", "alnum-groups"} <= windowed
     assert {"word-phrase-12", "entra-tap"} <= set(SCANNER.widths) - windowed
+    # Runs of one class between boundaries are found whole by Hyperscan, without windows.
+    assert {"hex-8-20", "hex-16", "alnum-8-12"} <= SCANNER.run_shapes
+    assert not SCANNER.run_shapes & set(SCANNER.widths)
+
+
+@pytest.mark.parametrize(("pattern", "taken"), [
+    (r"(?<![\p{L}\p{N}_\-/.])[0-9a-f]{8,20}(?![\p{L}\p{N}_\-/])", True),
+    (r"(?<![\p{L}\p{N}])[0-9a-f]{16}(?![\p{L}\p{N}])", True),
+    # A run could end inside a longer one: the pattern would match part of it.
+    (r"(?<![\p{L}])[0-9a-f]{16}(?![\p{L}\p{N}])", False),
+    (r"(?<![a-z])[0-9a-f]{8}(?![a-z0-9])", False),
+    # A line break is where the text is padded: it must be outside the boundary classes.
+    (r"(?<![\s0-9a-f])[0-9a-f]{8}(?![0-9a-f])", False),
+    # Not one class between two lookarounds of one class each.
+    (r"(?<![\p{N}\-/.:,+#])\d{9}(?![\p{N}\-/:,]|\.\d)", False),
+    (r"(?<![\p{L}\p{N}_\-])[a-z0-9]{4}-[a-z0-9]{4}(?![\p{L}\p{N}_\-])", False),
+])
+def test_run_shapes_are_those_whose_runs_are_their_matches(pattern: str, taken: bool) -> None:
+    assert (shapescan.run_expression(regex.compile(pattern)) is not None) is taken
+    assert shapescan.run_expression(regex.compile(pattern, regex.IGNORECASE)) is None
+
+
+def test_runs_next_to_characters_of_several_bytes_are_where_the_pattern_finds_them() -> None:
+    text = ("€0123456789abcdef€ é0123456789abcdee ab12cd34ef,Ⅻ00ff00ff00ff00ffé "
+            "+12345678901 𝟘1234abcd")
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    for name in SCANNER.run_shapes:
+        shape = ENGINE.by_shape[name][0]
+        assert [(t.start, t.end) for t in shape_tokens(shape, text)] == [
+            (t.start, t.end) for t in run_tokens(shape, text, None, runs[name])
+        ]
+    starts, stops = runs["hex-16"]
+    assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
 
 
 @given(st.lists(_PIECES, max_size=60).map("".join), st.integers(0, 400), st.integers(0, 400))
@@ -94,7 +135,7 @@ def test_dense_text_gives_the_same_findings_without_hyperscan(
                 for f in ENGINE.scan_chunk(TextChunk(text=text), source)]
 
     fast = findings()
-    monkeypatch.setattr(shapescan.ShapeScanner, "ends", lambda self, text: None)
+    monkeypatch.setattr(shapescan.ShapeScanner, "search", lambda self, text: (None, None))
     assert findings() == fast
 
 
@@ -178,3 +219,19 @@ def test_windows_own_every_line_once_and_number_lines_as_the_file_does(
     first, end = owned[0][0], owned[-1][1]
     assert first == 1 and end > len(lines)
     assert [o[1] for o in owned[:-1]] == [o[0] for o in owned[1:]]  # one after another
+
+
+def test_runs_that_validation_refuses_are_not_reported() -> None:
+    # hex-8-20 asks for a digit and a letter: a phone number is a run of its class but
+    # no code, and Hyperscan does not report it (the validation is in its expression).
+    text = "+12345678901, 0123456789abcdef, abcdefabcdef, deadbeef01234567890123\n"
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    starts, stops = runs["hex-8-20"]
+    assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
+    pattern = regex.compile(r"(?<![\p{L}\p{N}])[0-9a-f]{8,20}(?![\p{L}\p{N}])")
+    folded = shapescan.run_expression(pattern, regex.compile(r"^(?=.*\d)(?=.*[a-f])"))
+    plain = shapescan.run_expression(pattern, regex.compile(r"[a-f]{3}"))
+    assert folded is not None and plain is not None
+    assert folded[1:] == plain[1:] == (8, 20)
+    assert "{8,20}" in plain[0] and "{8,20}" not in folded[0]

@@ -243,12 +243,19 @@ class Found:
     def hits(self) -> list[tuple[int, int, tuple[Term, ...]]]:
         out = []
         text, index = self.text, self._index
+        # Dense text repeats a few words on every line: their Terms are made once and
+        # shared (they are frozen), which callers may use to work per word, not per hit.
+        made: dict[tuple[int, str], tuple[Term, ...]] = {}
         for number, start, end in self.accepted():
-            hit = index.terms_of(number)
-            if hit:
-                # Report the words as written in the text, not every spelling variant.
-                word = text[start:end]
-                out.append((start, end, tuple(Term(word, t.kind) for t in hit)))
+            # Report the words as written in the text, not every spelling variant.
+            word = text[start:end]
+            terms = made.get((number, word))
+            if terms is None:
+                terms = made[number, word] = tuple(
+                    Term(word, t.kind) for t in index.terms_of(number)
+                )
+            if terms:
+                out.append((start, end, terms))
         out.sort(key=lambda h: h[0])
         return out
 
@@ -291,29 +298,93 @@ def _windowed(
 ) -> list[Token]:
     tokens: list[Token] = []
     wins = windows(ends, width, len(text))
-    k = 0
+    # Text dense with candidates has a window every few dozen characters: what is
+    # the same for all of them is looked up once (a call per window cost 2-3x the
+    # pattern's own work).
+    finditer, group = shape.pattern.finditer, _code_group(shape)
+    validate = shape.validate.search if shape.validate is not None else None
+    append = tokens.append
+    k, n = 0, len(wins)
     for lo, hi in spans:
-        while k < len(wins) and wins[k][1] <= lo:
+        while k < n and wins[k][1] <= lo:
             k += 1
         j = k
-        while j < len(wins) and wins[j][0] < hi:
+        while j < n and wins[j][0] < hi:
             a, b, last = wins[j]
+            j += 1
             # The codes that start in the span, whole: unlike a search cut at the
             # span's end, a long run of digits there does not yield its first part.
-            tokens.extend(t for t in _tokens(shape, text, max(a, lo), b, last) if t.start < hi)
-            j += 1
+            for m in finditer(text, a if a > lo else lo, b):
+                if m.end() > last:
+                    break  # the window's end cut the text here (shapescan.py)
+                start, stop = m.span(group)
+                if start < 0:
+                    continue
+                if start >= hi:
+                    break  # codes come in order: none after this starts in the span
+                value = text[start:stop]
+                if validate is not None and not validate(value):
+                    continue
+                if looks_placeholder(value):
+                    continue
+                append(Token(start, stop, value))
     return tokens
+
+
+def run_tokens(
+    shape: Shape, text: str, spans: list[tuple[int, int]] | None, runs: tuple[list[int], list[int]]
+) -> list[Token]:
+    """Codes of a run shape, given its runs (shapescan.Runs: starts and ends, in order,
+    each run a match of its pattern); only those that start inside `spans` when given."""
+    tokens: list[Token] = []
+    append = tokens.append
+    validate = shape.validate.search if shape.validate is not None else None
+    group, size = _code_group(shape), len(text)
+    starts, stops = runs
+    count = len(starts)
+    k = 0
+    for lo, hi in spans if spans is not None else [(0, size)]:
+        k = bisect.bisect_left(starts, lo, k)
+        while k < count and starts[k] < hi:
+            start, stop = starts[k], stops[k]
+            k += 1
+            if (start and not text[start - 1].isascii()) or (
+                stop < size and not text[stop].isascii()
+            ):
+                # Whether that character is a letter or digit the pattern says: Hyperscan's
+                # Unicode tables may be older than those of `regex`.
+                m = shape.pattern.match(text, start)
+                if m is None or m.span(group) != (start, stop):
+                    continue
+            value = text[start:stop]
+            if validate is not None and not validate(value):
+                continue
+            if looks_placeholder(value):
+                continue
+            append(Token(start, stop, value))
+    return tokens
+
+
+def _code_group(shape: Shape) -> int | str:
+    """What is the code in a match: its group named `code`, or else all of it (0)."""
+    group = _GROUPS.get(shape.pattern)
+    if group is None:
+        group = _GROUPS[shape.pattern] = "code" if "code" in shape.pattern.groupindex else 0
+    return group
+
+
+_GROUPS: dict[regex.Pattern[str], int | str] = {}  # a rule pack holds a few dozen shapes
 
 
 def _tokens(
     shape: Shape, text: str, lo: int, hi: int, bound: int | None = None
 ) -> list[Token]:
     tokens = []
-    has_code_group = "code" in shape.pattern.groupindex
+    group = _code_group(shape)
     for m in shape.pattern.finditer(text, lo, hi):
         if bound is not None and m.end() > bound:
             break  # the window's end cut the text here (shapescan.py)
-        span = m.span("code") if has_code_group else m.span()
+        span = m.span(group)
         if span[0] < 0:
             continue
         value = text[span[0] : span[1]]
@@ -346,15 +417,20 @@ _ALNUM = regex.compile(r"[\p{L}\p{N}]")
 def looks_placeholder(code: str) -> bool:
     """Made-up examples in docs: XXXX-XXXX, 1234 5678, abcde-01234, 0000 0000."""
     low = code.lower()
-    ascii_only = low.isascii()  # nearly every code: then the tests below run in C
-    chars = (low.translate(_ASCII_NOT_ALNUM) if ascii_only
-             else "".join(c for c in low if c.isalnum()))
+    if low.isascii():  # nearly every code: then the tests below run in C, on bytes
+        data = low.encode("ascii").translate(None, _ASCII_NOT_ALNUM)
+        n = len(data)
+        if n < 6:
+            return False
+        if len(set(data)) <= max(2, n // 5) or data.count(b"x") * 2 >= n:
+            return True
+        # five ASCII letters or digits whose code points follow each other
+        return _ASCII_RUN.search(data) is not None
+    chars = "".join(c for c in low if c.isalnum())
     if len(chars) < 6:
         return False
     if len(set(chars)) <= max(2, len(chars) // 5) or chars.count("x") * 2 >= len(chars):
         return True
-    if ascii_only:  # five ASCII letters or digits whose code points follow each other
-        return _ASCII_RUN.search(chars) is not None
     run = longest = 1
     for a, b in itertools.pairwise(chars):
         run = run + 1 if ord(b) - ord(a) == 1 else 1
@@ -362,11 +438,11 @@ def looks_placeholder(code: str) -> bool:
     return longest >= 5
 
 
-_ASCII_NOT_ALNUM = {i: None for i in range(128) if not chr(i).isalnum()}
+_ASCII_NOT_ALNUM = bytes(i for i in range(128) if not chr(i).isalnum())
 _ASCII_RUN = re.compile("|".join(
     seq[i : i + 5] for seq in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
     for i in range(len(seq) - 4)
-))
+).encode("ascii"))
 
 
 def rules_by_shape(rules: Iterable[Rule]) -> dict[str, tuple[Shape, list[Rule]]]:

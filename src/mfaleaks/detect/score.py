@@ -32,6 +32,7 @@ from mfaleaks.detect.match import (
     clusters,
     lowered,
     rules_by_shape,
+    run_tokens,
     shape_tokens,
 )
 from mfaleaks.detect.ocrfix import normalise_ocr
@@ -197,8 +198,9 @@ class Engine:
         # pattern then runs only around those places, and not at all where there
         # are none. At low confidence (no spans: every shape over every text) this
         # is what keeps most text from the patterns, as the prefilter does above.
-        ends = (self.shape_scanner.ends(text)
-                if spans is None or len(text) >= MIN_TEXT else None)
+        # Run shapes need no pattern at all: the runs are their matches (shapescan.py).
+        ends, runs = (self.shape_scanner.search(text)
+                      if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
             if shape_name in self.distinctive:
@@ -212,7 +214,9 @@ class Engine:
             else:
                 continue
             width = self.shape_scanner.widths.get(shape_name)
-            if ends is None or shape_name not in ends:
+            if runs is not None and shape_name in runs:
+                tokens = run_tokens(shape, text, where, runs[shape_name])
+            elif ends is None or shape_name not in ends:
                 tokens = shape_tokens(shape, text, where)
             elif not ends[shape_name]:
                 continue  # it cannot match here
@@ -288,11 +292,18 @@ class Engine:
         """
         if self.min_confidence is Confidence.LOW:
             return None
-        seeds = [
-            (start, frozenset(t.kind for t in terms))
-            for start, _, terms in found
-            if any(_seeds_span(t) for t in terms)
-        ]
+        # Per distinct tuple of terms (Found.hits shares them between hits of one word):
+        # does it seed a span, and its kinds.
+        kinds_of: dict[int, frozenset[str] | None] = {}
+        seeds = []
+        for start, _, terms in found:
+            key = id(terms)
+            if key not in kinds_of:
+                kinds_of[key] = (frozenset(t.kind for t in terms)
+                                 if any(_seeds_span(t) for t in terms) else None)
+            kinds = kinds_of[key]
+            if kinds is not None:
+                seeds.append((start, kinds))
         # Shapes share their wording: spans are worked out once per distinct set of it
         # (text dense with codes and wording has thousands of seeds).
         by_wording: dict[frozenset[str], list[tuple[int, int]]] = {}
@@ -319,6 +330,19 @@ class Engine:
                 for name, relevant in self._relevant.items()}
 
     def _best(self, rules: Sequence[Rule], cluster: Cluster, view: _ChunkView) -> _Scored | None:
+        # Bound first: scored with the best case for what its lines hold (the costly
+        # part: each line of the cluster read again), can any rule reach the floor?
+        # If not, the cluster yields nothing whichever rule wins, and what it would
+        # keep in _resolve (a lower confidence) can only block what is dropped too.
+        # Text dense with code-shaped ids (an export: one per row, thousands in a
+        # cluster) is dismissed here without reading its lines.
+        floor = self.min_confidence.rank
+        if not any(
+            (conf := item.confidence) is not None and conf.rank >= floor
+            for rule in rules
+            if (item := score_cluster(rule, cluster, view, bound=True)) is not None
+        ):
+            return None
         best: _Scored | None = None
         for rule in rules:
             item = score_cluster(rule, cluster, view)
@@ -390,6 +414,8 @@ class _ChunkView:
         self.name_term_kinds = name_term_kinds
         self._nonempty: int | None = None
         self._facts: dict[tuple[str, int, int], _ClusterFacts] = {}
+        self._lines: dict[tuple[str, int, int], _LineFacts] = {}
+        self._near: dict[tuple[int, int], _NearTerms] = {}
         self.generic_shapes: frozenset[str] = frozenset()
         self._tests_or_docs: str | bool | None = False  # False: not worked out yet
 
@@ -460,17 +486,43 @@ class _ChunkView:
         if known is None:
             codes = [t.text for t in cluster.tokens]
             unique = list(dict.fromkeys(codes))
-            residues = self.code_lines(cluster)
             known = self._facts[key] = _ClusterFacts(
                 codes=codes,
                 unique=unique,
                 one_signature=len(unique) > 1 and len({_signature(c) for c in unique}) == 1,
-                residues=len(residues),
-                pure=sum(1 for r in residues if _pure(r)),
-                stamped=sum(1 for r in residues if _TIMESTAMP.search(r)),
                 digit_lookalikes=(
                     _digit_lookalikes(unique) if cluster.shape.kind == "digits" else (0.0, "")
                 ),
+            )
+        return known
+
+    def line_facts(self, cluster: Cluster) -> _LineFacts:
+        """What the lines holding the cluster's codes hold besides them (costly: each
+        line is read again), worked out once."""
+        key = (cluster.shape.name, cluster.start, cluster.end)
+        known = self._lines.get(key)
+        if known is None:
+            residues = self.code_lines(cluster)
+            known = self._lines[key] = _LineFacts(
+                residues=len(residues),
+                pure=sum(1 for r in residues if _pure(r)),
+                stamped=sum(1 for r in residues if _TIMESTAMP.search(r)),
+            )
+        return known
+
+    def terms_near(self, cluster: Cluster) -> _NearTerms:
+        """The words around the cluster by kind, found once for all the rules scoring it
+        (a cluster over thousands of rows holds thousands of words)."""
+        key = (cluster.start, cluster.end)
+        known = self._near.get(key)
+        if known is None:
+            if self.table:
+                lo, hi = near_lo, near_hi = record_bounds(self.text, cluster.start, cluster.end)
+            else:
+                lo, hi = self.window(cluster, WIDE)
+                near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
+            known = self._near[key] = _NearTerms(
+                _by_kind(self.hits.within(lo, hi)), _by_kind(self.hits.within(near_lo, near_hi))
             )
         return known
 
@@ -512,13 +564,37 @@ class _ClusterFacts:
     codes: list[str]
     unique: list[str]
     one_signature: bool  # every code has the same layout of letters, digits and separators
-    residues: int  # lines holding codes
-    pure: int  # of which hold nothing but codes and bullets
-    stamped: int  # of which carry a time of day with seconds or an ISO date-time (logs)
     digit_lookalikes: tuple[float, str]
 
 
-def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | None:
+@dataclass(frozen=True)
+class _LineFacts:
+    residues: int  # lines holding codes
+    pure: int  # of which hold nothing but codes and bullets
+    stamped: int  # of which carry a time of day with seconds or an ISO date-time (logs)
+
+
+@dataclass(frozen=True)
+class _NearTerms:
+    """Labels of the words near a cluster, per kind, in text order."""
+
+    wide: dict[str, list[str]]  # within WIDE (a table: the cluster's rows)
+    near: dict[str, list[str]]  # within NEAR (a table: the same rows)
+
+
+def _by_kind(terms: list[Term]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t in terms:
+        out.setdefault(t.kind, []).append(t.label)
+    return out
+
+
+def score_cluster(
+    rule: Rule, cluster: Cluster, view: _ChunkView, *, bound: bool = False
+) -> _Scored | None:
+    """The rule's score of the cluster, or None. With `bound`, a score at least as high
+    as that and cheaper: what the codes' lines hold besides them (line_facts) is taken
+    at its best, and a published example does not cap it."""
     facts = view.facts(cluster)
     codes, unique = facts.codes, facts.unique
     n = len(unique)
@@ -544,13 +620,8 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         ev.append(f"{n} codes: far more than the {rule.count} the service issues")
 
     # Words near the codes; in a table, only the words of the codes' own rows.
-    if view.table:
-        lo, hi = near_lo, near_hi = record_bounds(view.text, cluster.start, cluster.end)
-    else:
-        lo, hi = view.window(cluster, WIDE)
-        near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
-    wide = view.hits.within(lo, hi)
-    near = view.hits.within(near_lo, near_hi)
+    terms = view.terms_near(cluster)
+    wide, near = terms.wide, terms.near
     strong = _strong_terms(rule, near if rule.count == 1 else wide)
     # A field named for a TOTP secret says what its value is, whatever the wording.
     label = None
@@ -558,10 +629,10 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         label = label_before(view.text, cluster.start) or (
             column_label(view.text, cluster.start, view.source.name) if view.table else None
         )
-    weak = [t.label for t in wide if t.kind.startswith("vocab:") and
-            t.kind[6:] in rule.context and t.kind[6:] in WEAK_VOCABULARY]
-    named = [t.label for t in wide if t.kind == f"name:{rule.id}"]
-    own_keywords = [t.label for t in wide if t.kind == f"keyword:{rule.id}"]
+    weak = [label for v in rule.context if v in WEAK_VOCABULARY
+            for label in wide.get(f"vocab:{v}", ())]
+    named = wide.get(f"name:{rule.id}", [])
+    own_keywords = wide.get(f"keyword:{rule.id}", [])
     file_hint = rule.id in view.name_rules
     if file_hint and rule.generic and view.name_rules - {rule.id}:
         # A service's own download name (Backup-codes-<user>.txt) speaks for it,
@@ -597,7 +668,9 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         item.score += 3.0
         ev.append("shape unique to the service")
     # Numbered 1..count (OCR may lose a code or a number: 80% of them will do).
-    numbers = view.numbered(cluster) if rule.numbered and n >= 0.8 * rule.count else set()
+    # (More codes than the service issues are no layout: their numbers are not read.)
+    numbers = (view.numbered(cluster) if rule.numbered and 0.8 * rule.count <= n <= rule.count
+               else set())
     layout = (n <= rule.count and max(numbers, default=rule.count + 1) <= rule.count
               and len(numbers) >= 0.8 * rule.count)
     if layout:
@@ -611,10 +684,16 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
         item.score -= 1.0  # let the generic rule speak for an unnamed service
 
     # Layout: a file of codes and nothing else (GitHub, GitLab, PyPI downloads).
-    residues, pure = facts.residues, facts.pure
-    mixed = n > 1 and residues > 0 and pure < 0.5 * residues
-    codes_only = view.chunk.whole and n >= max(rule.min_codes, 4) and not mixed
-    alone = codes_only and residues >= 0.8 * view.nonempty_lines
+    lines = None if bound else view.line_facts(cluster)
+    if lines is None:  # the best case: lines of nothing but codes, no time stamps
+        mixed = stamped = False
+        alone = codes_only = view.chunk.whole and n >= max(rule.min_codes, 4)
+    else:
+        residues = lines.residues
+        mixed = n > 1 and residues > 0 and lines.pure < 0.5 * residues
+        codes_only = view.chunk.whole and n >= max(rule.min_codes, 4) and not mixed
+        alone = codes_only and residues >= 0.8 * view.nonempty_lines
+        stamped = n > 1 and lines.stamped >= 0.5 * residues
     if alone:
         item.score += 1.5
         ev.append("the file holds these codes and little else")
@@ -625,13 +704,12 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if mixed:
         item.score -= 2.0
         ev.append("lines mix codes with other data")
-    if n > 1 and facts.stamped >= 0.5 * residues:
+    if stamped:
         item.score -= 2.5  # one id per log line: sessions, requests, traces
         ev.append("codes sit in time-stamped log lines")
 
     # Look-alikes.
-    negatives = sorted({t.label for t in view.hits.within(near_lo, near_hi)
-                        if t.kind == f"vocab:{NEGATIVE_VOCABULARY}"})
+    negatives = sorted(set(near.get(f"vocab:{NEGATIVE_VOCABULARY}", ())))
     if negatives and not label:  # other fields' words are not this value's
         item.score -= 2.5 if len(negatives) == 1 else 4.0
         ev.append(f"look-alike wording nearby: {', '.join(negatives[:3])}")
@@ -646,7 +724,7 @@ def score_cluster(rule: Rule, cluster: Cluster, view: _ChunkView) -> _Scored | N
     if why_docs:
         item.score -= 2.0
         ev.append(why_docs)
-    if known_examples(unique):
+    if not bound and known_examples(unique):
         item.capped = True
         ev.append("published example secret or RFC test vector")
 
@@ -673,14 +751,12 @@ def _seeds_span(term: Term) -> bool:
     )
 
 
-def _strong_terms(rule: Rule, terms: list[Term]) -> list[str]:
-    out = []
-    for t in terms:
-        if t.kind == f"keyword:{rule.id}" or (
-            t.kind.startswith("vocab:") and t.kind[6:] in rule.context
-            and t.kind[6:] not in WEAK_VOCABULARY
-        ):
-            out.append(t.label)
+def _strong_terms(rule: Rule, terms: dict[str, list[str]]) -> list[str]:
+    """The rule's keywords and strong vocabulary among `terms` (in no set order)."""
+    out = list(terms.get(f"keyword:{rule.id}", ()))
+    for v in dict.fromkeys(rule.context):
+        if v not in WEAK_VOCABULARY:
+            out.extend(terms.get(f"vocab:{v}", ()))
     return out
 
 

@@ -25,6 +25,15 @@ window's end, further than any lookahead reads (shapes with a longer lookahead,
 or no bound on their width, are not taken). A match of the whole text never
 straddles two windows, so the chain of non-overlapping matches is the same.
 
+A run shape, `(?<![C1])[K]{m,n}(?![C2])` with K a class of ASCII letters and digits
+inside C1 and C2 (hex-16, alnum-8-12...), needs no pattern at all: its matches are
+the maximal runs of K of m to n characters between a character outside C1 and one
+outside C2, which Hyperscan finds exactly (start and end) in a second database. On
+text dense with such runs (an export: ids and phone numbers on every row) a window
+and a pattern call per candidate cost ~8 us; a reported run costs ~1 us. Where a
+run touches a non-ASCII character, whose class Hyperscan's Unicode tables might see
+otherwise than `regex`'s, the pattern confirms it.
+
 A shape whose match has no bound (or a long one) is searched with its pattern
 over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan
 cannot compile, and text that is not valid UTF-8 as a str (lone surrogates),
@@ -50,6 +59,7 @@ except ImportError:  # pragma: no cover - wheels exist for Linux and macOS
 
 from mfaleaks.detect import hscache
 from mfaleaks.detect.rules.model import Shape
+from mfaleaks.detect.shapesource import Unsupported, class_end, strict_group_end
 
 # Where only spans around recovery wording are searched (score.Engine._spans), a pass
 # over all of a small text costs more than the patterns over the spans.
@@ -65,50 +75,11 @@ _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _REPEAT = re.compile(r"\{(\d*),(\d+)\}\??")
 
 
-class _Unsupported(Exception):
-    pass
-
-
-def _class_end(src: str, i: int) -> int:
-    """Index just past the character class opening at src[i] == '['."""
-    j = i + 1
-    if src[j : j + 1] == "^":
-        j += 1
-    if src[j : j + 1] == "]":
-        j += 1
-    while j < len(src):
-        c = src[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "[":
-            raise _Unsupported("nested class")
-        if c == "]":
-            return j + 1
-        j += 1
-    raise _Unsupported("open class")
-
-
-def _group_end(src: str, i: int) -> int:
-    """Index just past the group opening at src[i] == '('."""
-    depth = 0
-    j = i
-    while j < len(src):
-        c = src[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "[":
-            j = _class_end(src, j)
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    raise _Unsupported("open group")
+# The pattern-source scanners are shapesource's strict ones: what they cannot read
+# exactly (a nested class, an open group) is not windowed.
+_Unsupported = Unsupported
+_class_end = class_end
+_group_end = strict_group_end
 
 
 def _negated(cls: str) -> str:
@@ -203,6 +174,77 @@ def relaxed(src: str) -> tuple[str, int]:
     return expr, _width(src)
 
 
+_RUN_SHAPE = re.compile(
+    r"\(\?<!(\[[^\[\]]*\])\)(\[[0-9A-Za-z-]+\])\{(\d+)(?:,(\d+))?\}\(\?!(\[[^\[\]]*\])\)"
+)
+# Flags that change what a class or an anchor means: such shapes are not taken as runs.
+_RUN_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE | regex.ASCII
+
+
+def run_expression(
+    pattern: regex.Pattern[str], validate: regex.Pattern[str] | None = None
+) -> tuple[str, int, int] | None:
+    """(Hyperscan expression matching a run shape's codes with one character on each
+    side, shortest and longest code), or None when the shape is not a run shape (see
+    the module docstring). A `validate` that asks for characters of some classes
+    somewhere in the code is folded in where it can be: then runs without them are not
+    reported at all, and the length is checked on the reported runs."""
+    if pattern.flags & _RUN_FLAGS:
+        return None
+    m = _RUN_SHAPE.fullmatch(pattern.pattern)
+    if m is None:
+        return None
+    before, body, low, high, after = m.groups()
+    high = high or low
+    try:
+        cls_before, cls_body, cls_after = (regex.compile(c) for c in (before, body, after))
+    except regex.error:
+        return None
+    # A run must not start or end inside a longer run: every K character is in C1 and
+    # C2. The text is padded with a line break on each side (ShapeScanner.runs), which
+    # must stand where the pattern sees the start or end of the text: outside both.
+    chars = [chr(i) for i in range(128) if cls_body.fullmatch(chr(i))]
+    if any(not (cls_before.fullmatch(c) and cls_after.fullmatch(c)) for c in chars):
+        return None
+    if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or int(low) > int(high):
+        return None
+    held = _held(validate, chars) if validate is not None else None
+    if held is None:
+        core = f"{body}{{{low},{high}}}"
+    else:
+        run = _ascii_class(chars) + "*"
+        orders = [held] if len(held) == 1 else [held, held[::-1]]
+        core = "(?:" + "|".join(run + run.join(order) + run for order in orders) + ")"
+    expr = f"{_negated(before)}{core}{_negated(after)}"
+    return _UNICODE_ESCAPE.sub(lambda u: "\\x{" + u.group(1) + "}", expr), int(low), int(high)
+
+
+# validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
+_HOLDS = re.compile(r"\(\?=\.\*(\\d|\[[^\[\]\\]*\])\)")
+
+
+def _held(validate: regex.Pattern[str], chars: list[str]) -> list[str] | None:
+    """The classes (of run characters) of which a code must hold one each, when that is
+    all `validate` asks (one or two of them); else None."""
+    if validate.flags & _RUN_FLAGS or not validate.pattern.startswith("^"):
+        return None
+    atoms = _HOLDS.findall(validate.pattern)
+    if not 1 <= len(atoms) <= 2 or "".join(f"(?=.*{a})" for a in atoms) != validate.pattern[1:]:
+        return None
+    out = []
+    for atom in atoms:
+        cls = regex.compile(atom)
+        members = [c for c in chars if cls.fullmatch(c)]
+        if not members:
+            return None  # no code passes: left to the validation of each code
+        out.append(_ascii_class(members))
+    return out
+
+
+def _ascii_class(chars: list[str]) -> str:
+    return "[" + "".join(f"\\x{ord(c):02x}" for c in chars) + "]"
+
+
 class ShapeScanner:
     """One Hyperscan database of the relaxed shapes; windows per shape for a text.
 
@@ -215,10 +257,33 @@ class ShapeScanner:
         self.widths: dict[str, int | None] = {}
         self._names: list[str] = []
         self._db: Any = None
+        # Run shapes (see the module docstring), found exactly by a database of their own.
+        self.run_shapes: frozenset[str] = frozenset()
+        self._run_names: list[str] = []
+        self._run_db: Any = None
         if not HYPERSCAN:
             return
+        shapes = list(shapes)
+        runs: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, 0)
+        lengths: dict[str, tuple[int, int]] = {}
+        for shape in shapes:
+            run = run_expression(shape.pattern, shape.validate)
+            if run is not None:
+                flag = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
+                        | hyperscan.HS_FLAG_SOM_LEFTMOST)
+                runs.append((shape.name, run[0].encode("utf-8"), flag, 0))
+                lengths[shape.name] = run[1:]
+        loaded = (_load(runs) or _compile(runs)) if runs else None
+        if loaded is not None:
+            self._run_db, taken = loaded
+            self._run_scratch = hyperscan.Scratch(self._run_db)
+            self._run_names = [runs[i][0] for i in taken]
+            self._run_lengths = [lengths[name] for name in self._run_names]
+            self.run_shapes = frozenset(self._run_names)
         candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
+            if shape.name in self.run_shapes:
+                continue
             try:
                 expr, width = relaxed(shape.pattern.pattern)
             except _Unsupported:
@@ -248,22 +313,75 @@ class ShapeScanner:
     def ends(self, text: str) -> dict[str, list[int]] | None:
         """Per shape taken here, the sorted offsets (in text) where it may end;
         None when the text is not searched this way."""
-        if self._db is None:
-            return None
+        return self.search(text)[0]
+
+    def runs(self, text: str) -> Runs | None:
+        """Per run shape, the runs that may be its codes (see `Runs`); None when not
+        searched this way."""
+        return self.search(text)[1]
+
+    def search(self, text: str) -> tuple[dict[str, list[int]] | None, Runs | None]:
+        """(ends, runs) of one text: encoded once, and offsets turned into characters
+        in one pass over the bytes."""
+        if self._db is None and self._run_db is None:
+            return None, None
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
-            return None  # lone surrogates: not valid UTF-8 for Hyperscan
+            return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
+        found = self._ends(data) if self._db is not None else []
+        starts, stops = self._runs(data) if self._run_db is not None else ([], [])
+        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
+        # shape's runs never overlap: sorted apart, starts and ends still pair up.
+        lists = [*found, *starts, *stops]
+        for offsets in lists:
+            offsets.sort()
+        if len(data) != len(text):
+            lists = _as_characters(data, lists, len(data) - len(text))
+        k, r = len(found), len(starts)
+        ends = (dict(zip(self._names, lists[:k], strict=True))
+                if self._db is not None else None)
+        runs = ({name: (lists[k + i], lists[k + r + i]) for i, name in enumerate(self._run_names)}
+                if self._run_db is not None else None)
+        return ends, runs
+
+    def _ends(self, data: bytes) -> list[list[int]]:
         found: list[list[int]] = [[] for _ in self._names]
 
         def on_match(shape: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
             found[shape].append(end)
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
-        if len(data) != len(text):
-            found = _as_characters(data, found, len(data) - len(text))
-        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then).
-        return {name: sorted(ends) for name, ends in zip(self._names, found, strict=True)}
+        return found
+
+    def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]]]:
+        starts: list[list[int]] = [[] for _ in self._run_names]
+        stops: list[list[int]] = [[] for _ in self._run_names]
+        padded = b"\n" + data + b"\n"
+        lengths = self._run_lengths
+
+        def on_match(shape: int, start: int, end: int, _flags: int, _ctx: object) -> None:
+            # The match holds one character on each side of the run (either may take
+            # several bytes); offsets in `padded` are one more than in `data`.
+            lead = padded[start]
+            start += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            end -= 1
+            while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
+                end -= 1
+            low, high = lengths[shape]
+            if not low <= end - start <= high:  # (a run is ASCII: bytes are characters)
+                return
+            starts[shape].append(start - 1)
+            stops[shape].append(end - 1)
+
+        self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
+        return starts, stops
+
+
+# Per run shape: the starts and the ends (in text) of its runs, in order; run k is
+# text[starts[k]:ends[k]], and every match of its pattern is one (the pattern confirms
+# those next to a non-ASCII character: match.run_tokens).
+Runs = dict[str, tuple[list[int], list[int]]]
 
 
 def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:
@@ -318,18 +436,8 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
     in order is decoded and counted, which costs the same per byte whatever the script."""
     if extra <= sum(map(len, found)):
         tails = [m.start() for m in _CONTINUATION.finditer(data)]
-        out = []
-        for ends in found:
-            mapped = []
-            for e in ends:
-                k = bisect.bisect_left(tails, e)
-                # An end inside a character (not expected) moves on to its end.
-                while k < len(tails) and tails[k] == e:
-                    e += 1
-                    k += 1
-                mapped.append(e - k)
-            out.append(mapped)
-        return out
+        return [_shifted(sorted(ends), tails) if len(ends) > len(tails) else _bisected(ends, tails)
+                for ends in found]
     chars: dict[int, int] = {}
     prev = count = 0
     for e in sorted({e for ends in found for e in ends}):
@@ -343,6 +451,41 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
 
 
 _CONTINUATION = re.compile(rb"[\x80-\xbf]")
+
+
+def _bisected(ends: list[int], tails: list[int]) -> list[int]:
+    """Byte offsets -> character offsets, an offset at a time: fewer offsets than `tails`."""
+    mapped = []
+    for e in ends:
+        k = bisect.bisect_left(tails, e)
+        # An end inside a character (not expected) moves on to its end.
+        while k < len(tails) and tails[k] == e:
+            e += 1
+            k += 1
+        mapped.append(e - k)
+    return mapped
+
+
+def _shifted(ends: list[int], tails: list[int]) -> list[int]:
+    """Sorted byte offsets -> character offsets, given the continuation bytes (`tails`,
+    sorted): the offsets between two of them all lose the same count, a slice at a time
+    (dense text has ~30 offsets per accented name)."""
+    out: list[int] = []
+    i, n = 0, len(ends)
+    for k, tail in enumerate(tails):
+        j = bisect.bisect_left(ends, tail, i)
+        if j > i:
+            out.extend([e - k for e in ends[i:j]])
+        i = j
+        while i < n and ends[i] == tail:  # inside a character (not expected): its end
+            e, m = tail, k
+            while m < len(tails) and tails[m] == e:
+                e += 1
+                m += 1
+            out.append(e - m)
+            i += 1
+    out.extend([e - len(tails) for e in ends[i:]])
+    return out
 
 
 def windows(ends: list[int], width: int, size: int) -> list[tuple[int, int, int]]:

@@ -13,8 +13,63 @@ import regex
 from mfaleaks.detect.rules.model import Shape
 
 
+class Unsupported(Exception):
+    """A pattern source the strict scanners cannot read exactly."""
+
+
+def class_end(src: str, i: int) -> int:
+    """Index just past the character class opening at src[i] == '[' (strict)."""
+    j = i + 1
+    if src[j : j + 1] == "^":
+        j += 1
+    if src[j : j + 1] == "]":  # a literal ']' first in a class
+        j += 1
+    while j < len(src):
+        c = src[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "[":
+            raise Unsupported("nested class")
+        if c == "]":
+            return j + 1
+        j += 1
+    raise Unsupported("open class")
+
+
+def strict_group_end(src: str, i: int) -> int:
+    """Index just past the group opening at src[i] == '(' (strict: raises Unsupported
+    on what it cannot read exactly, for shapescan, which must not window a shape then)."""
+    depth = 0
+    j = i
+    while j < len(src):
+        c = src[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "[":
+            j = class_end(src, j)
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    raise Unsupported("open group")
+
+
 def group_end(source: str, i: int) -> int:
-    """The index just past the group that opens at source[i] == '('."""
+    """The index just past the group that opens at source[i] == '(' (lenient: never
+    fails, since it masks reasons; what the strict scanner refuses is read as before)."""
+    try:
+        return strict_group_end(source, i)
+    except Unsupported:
+        return _lenient_group_end(source, i)
+
+
+def _lenient_group_end(source: str, i: int) -> int:
     depth, in_class = 0, False
     while i < len(source):
         c = source[i]

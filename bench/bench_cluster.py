@@ -108,7 +108,7 @@ def bench_listing(files: int, per_folder: int) -> None:
     import psutil
     from distributed import Client
 
-    from mfaleaks.run.clusterlist import BUDGET, FolderTasks
+    from mfaleaks.run.clusterlist import BUDGET, FolderTasks, Todo
     from mfaleaks.sources.discover import from_records
     from mfaleaks.sources.listing import WalkOptions
 
@@ -118,7 +118,7 @@ def bench_listing(files: int, per_folder: int) -> None:
         with Client(cluster.address, set_as_default=False) as client:
             fanout = 10
 
-            def submit(folders: list[str]) -> Any:
+            def submit(folders: list[Todo]) -> Any:
                 return client.submit(made_up, folders, per_folder, fanout, files, BUDGET,
                                      pure=False)
 

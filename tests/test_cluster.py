@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -51,6 +52,22 @@ def same(cluster: dict[str, Any], local: dict[str, Any]) -> None:
     assert sorted((f["rule_id"], f["fingerprint"], f["path"])
                   for f in cluster["findings"]) == fingerprints
     assert cluster == local
+
+
+DEATHS = re.compile(r"workers: (\d+) worker process\(es\) died during the scan \((.*)\); the "
+                    r"files they held were read again by new ones")
+
+
+def deaths_said(report: dict[str, Any], stderr: str) -> str:
+    """The report's notice of processes that died (also on stderr, as on one machine), taken
+    out of the report so the rest can be compared with a one-machine scan's."""
+    said = [n for n in report["notices"] if DEATHS.fullmatch(n)]
+    assert len(said) == 1, report["notices"]
+    assert f"mfaleaks: {said[0]}" in stderr
+    report["notices"].remove(said[0])
+    match = DEATHS.fullmatch(said[0])
+    assert match is not None
+    return match.group(2)
 
 
 def big_tree(root: Path) -> int:
@@ -181,6 +198,7 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
     assert report["stats"]["files"] == files
     paths = [(f["path"], f["fingerprint"]) for f in report["findings"]]
     assert len(paths) == len(set(paths)), "a finding was reported twice"
+    assert deaths_said(report, res.stderr.decode(errors="replace")) == "1 Dask worker lost"
     same(report, local)
     dask_cluster.wait_workers(2)  # the nanny started another one, for the next tests
 
@@ -204,6 +222,8 @@ def test_a_scanning_child_killed_mid_batch_loses_nothing(
     assert res.code == 1, res.stderr.decode(errors="replace")[-2000:]
     assert res.report["stats"]["files"] == files
     assert worker in dask_cluster.worker_pids()  # the same worker process
+    assert deaths_said(res.report, res.stderr.decode(errors="replace")) == \
+        "1 scanning child by signal 9 (SIGKILL)"
     same(res.report, local)
 
 
@@ -364,3 +384,52 @@ def test_a_big_file_split_in_windows_same_as_one_machine(dask_cluster: DaskClust
     assert (ccode, code) == (1, 1), cerr + err
     assert len(local["findings"]) > 1
     same(cluster, local)
+
+
+def test_a_folder_bigger_than_a_listing_task_is_listed_in_pieces(
+        dask_cluster: DaskCluster, tmp_path: Path) -> None:
+    """A folder of more than clusterlist.CHUNK entries is listed by several tasks, a piece
+    each; the report is a one-machine scan's, and a rescan with --cache reads nothing (the
+    pieces reach the cache as one run of the folder)."""
+    from mfaleaks.config import ScanConfig
+    from mfaleaks.run.cluster import ClusterScan, connected
+    from mfaleaks.run.clusterlist import CHUNK, list_folders
+    from mfaleaks.run.spec import engine_spec
+    from mfaleaks.sources.listing import FILES, WalkOptions
+
+    root = tmp_path / "big"
+    (root / "sub").mkdir(parents=True)
+    files = 3 * CHUNK + 500
+    for i in range(files):
+        (root / f"n{i:05d}.txt").write_text(f"note {i}\n")
+    (root / "github-recovery-codes.txt").write_bytes(
+        gen.github_file(gen.github_codes(random.Random(5))))
+    (root / "sub" / "inside.txt").write_text("below a big folder\n")
+    code, local, err = scan("--jobs", "2", str(root))
+    ccode, cluster, cerr = scan(*dask_cluster.cli_args(), str(root))
+    assert (ccode, code) == (1, 1), cerr + err
+    assert local["stats"]["files"] == files + 2
+    same(cluster, local)
+
+    # No task lists more than a piece of it.
+    listed, left = list_folders([str(root)], WalkOptions())
+    assert sum(len(r[2]) for _, _, _, records in listed for r in records if r[0] == FILES) \
+        <= CHUNK
+    assert sum(isinstance(item, tuple) for _, item in left) == (files + 2) // CHUNK
+    # ... and on the cluster the pieces are tasks of their own.
+    spec = engine_spec(ScanConfig(paths=(str(root),)))
+    with connected(dask_cluster.address) as client:
+        cscan = ClusterScan(client, spec, [str(root)])
+        try:
+            sources = list(cscan.walk([str(root)], WalkOptions(), None))
+        finally:
+            cscan.close()
+    assert len(sources) == files + 2
+    assert cscan.folders is not None and cscan.folders.tasks >= 1 + (files + 2) // CHUNK
+
+    cache = tmp_path / "scan.cache"
+    for _ in range(2):
+        ccode, cluster, cerr = scan("--cache", str(cache), *dask_cluster.cli_args(), str(root))
+        assert ccode == 1, cerr
+    assert f"cache: {files + 2} unchanged file(s) not read, 0 recognised by content, 0 read" \
+        in cluster["notices"]

@@ -433,3 +433,61 @@ def test_a_folder_bigger_than_a_listing_task_is_listed_in_pieces(
         assert ccode == 1, cerr
     assert f"cache: {files + 2} unchanged file(s) not read, 0 recognised by content, 0 read" \
         in cluster["notices"]
+
+
+def test_a_local_cluster_reads_a_picture_in_mails_of_both_workers_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """local:N forks its scanning children from the local pool's fork server, so they share
+    its table of pictures being read (images/ocrshare.py): the same screenshot in mails
+    that go to both workers is given to tesseract once, as with --jobs 2."""
+    import shutil
+    import stat
+    from email.message import EmailMessage
+
+    import gen_mail
+    from mfaleaks.images import engine, ocr
+    from mfaleaks.run.cluster import _spread
+
+    if not ocr.tesseract_available():
+        pytest.skip("tesseract not installed")
+    real = shutil.which("tesseract")
+    assert real is not None
+    shim, log = tmp_path / "bin", tmp_path / "tesseract-runs.log"
+    shim.mkdir()
+    (shim / "tesseract").write_text(  # one line per picture read (not per --version)
+        "#!/bin/sh\n"
+        f'case "$1" in --*) ;; *) echo "$$" >> "{log}" ;; esac\n'
+        f'exec "{real}" "$@"\n')
+    (shim / "tesseract").chmod(stat.S_IRWXU)
+    log.touch()
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
+           engine.FORCE_ENV: "program"}
+    rng = random.Random(23)
+    shot = gen_mail.screenshot("GitHub recovery codes\n" + "\n".join(
+        f"{rng.getrandbits(20):05x}-{rng.getrandbits(20):05x}" for _ in range(6)))
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "codes.png").write_bytes(shot)
+    code, _, err = scan("--min-confidence", "low", "--jobs", "1", str(one), env=env)
+    assert code == 1, err
+    once = len(log.read_text().splitlines())  # tesseract runs of one reading
+    assert once >= 1
+    share = tmp_path / "mail"
+    share.mkdir()
+    sizes = []
+    for i in range(12):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", f"notes {i}"
+        msg.set_content("see the picture\n" + "x" * (97 * i))
+        msg.add_attachment(shot, maintype="image", subtype="png", filename="codes.png")
+        (share / f"mail{i}.eml").write_bytes(bytes(msg))
+        sizes.append((share / f"mail{i}.eml").stat().st_size)
+    assert len({_spread(size) % 2 for size in sizes}) == 2  # both workers get mails
+    for runs in ("local", "cluster"):
+        log.write_text("")
+        args = ("--jobs", "2") if runs == "local" else ("--cluster", "local:2")
+        code, report, err = scan("--min-confidence", "low", *args, str(share), env=env)
+        assert code == 1, err
+        assert sorted({f["path"] for f in report["findings"]}) == sorted(
+            str(share / f"mail{i}.eml") for i in range(12))
+        assert len(log.read_text().splitlines()) == once, runs

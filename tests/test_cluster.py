@@ -220,11 +220,12 @@ def test_a_scanning_child_killed_mid_batch_loses_nothing(
     scanner.kill()
     res = finish(child, RUN_WAIT)
     assert res.code == 1, res.stderr.decode(errors="replace")[-2000:]
-    assert res.report["stats"]["files"] == files
+    report = res.report  # (parsed at each look)
+    assert report["stats"]["files"] == files
     assert worker in dask_cluster.worker_pids()  # the same worker process
-    assert deaths_said(res.report, res.stderr.decode(errors="replace")) == \
+    assert deaths_said(report, res.stderr.decode(errors="replace")) == \
         "1 scanning child by signal 9 (SIGKILL)"
-    same(res.report, local)
+    same(report, local)
 
 
 def test_an_interrupted_client_rerun_reads_only_what_was_not_finished(

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -51,6 +52,22 @@ def same(cluster: dict[str, Any], local: dict[str, Any]) -> None:
     assert sorted((f["rule_id"], f["fingerprint"], f["path"])
                   for f in cluster["findings"]) == fingerprints
     assert cluster == local
+
+
+DEATHS = re.compile(r"workers: (\d+) worker process\(es\) died during the scan \((.*)\); the "
+                    r"files they held were read again by new ones")
+
+
+def deaths_said(report: dict[str, Any], stderr: str) -> str:
+    """The report's notice of processes that died (also on stderr, as on one machine), taken
+    out of the report so the rest can be compared with a one-machine scan's."""
+    said = [n for n in report["notices"] if DEATHS.fullmatch(n)]
+    assert len(said) == 1, report["notices"]
+    assert f"mfaleaks: {said[0]}" in stderr
+    report["notices"].remove(said[0])
+    match = DEATHS.fullmatch(said[0])
+    assert match is not None
+    return match.group(2)
 
 
 def big_tree(root: Path) -> int:
@@ -183,6 +200,7 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
     assert report["stats"]["files"] == files
     paths = [(f["path"], f["fingerprint"]) for f in report["findings"]]
     assert len(paths) == len(set(paths)), "a finding was reported twice"
+    assert deaths_said(report, res.stderr.decode(errors="replace")) == "1 Dask worker lost"
     same(report, local)
     dask_cluster.wait_workers(2)  # the nanny started another one, for the next tests
 
@@ -204,9 +222,12 @@ def test_a_scanning_child_killed_mid_batch_loses_nothing(
     scanner.kill()
     res = finish(child, RUN_WAIT)
     assert res.code == 1, res.stderr.decode(errors="replace")[-2000:]
-    assert res.report["stats"]["files"] == files
+    report = res.report  # (parsed at each look)
+    assert report["stats"]["files"] == files
     assert worker in dask_cluster.worker_pids()  # the same worker process
-    same(res.report, local)
+    assert deaths_said(report, res.stderr.decode(errors="replace")) == \
+        "1 scanning child by signal 9 (SIGKILL)"
+    same(report, local)
 
 
 def test_an_interrupted_client_rerun_reads_only_what_was_not_finished(
@@ -366,3 +387,110 @@ def test_a_big_file_split_in_windows_same_as_one_machine(dask_cluster: DaskClust
     assert (ccode, code) == (1, 1), cerr + err
     assert len(local["findings"]) > 1
     same(cluster, local)
+
+
+def test_a_folder_bigger_than_a_listing_task_is_listed_in_pieces(
+        dask_cluster: DaskCluster, tmp_path: Path) -> None:
+    """A folder of more than clusterlist.CHUNK entries is listed by several tasks, a piece
+    each; the report is a one-machine scan's, and a rescan with --cache reads nothing (the
+    pieces reach the cache as one run of the folder)."""
+    from mfaleaks.config import ScanConfig
+    from mfaleaks.run.cluster import ClusterScan, connected
+    from mfaleaks.run.clusterlist import CHUNK, list_folders
+    from mfaleaks.run.spec import engine_spec
+    from mfaleaks.sources.listing import FILES, WalkOptions
+
+    root = tmp_path / "big"
+    (root / "sub").mkdir(parents=True)
+    files = 3 * CHUNK + 500
+    for i in range(files):
+        (root / f"n{i:05d}.txt").write_text(f"note {i}\n")
+    (root / "github-recovery-codes.txt").write_bytes(
+        gen.github_file(gen.github_codes(random.Random(5))))
+    (root / "sub" / "inside.txt").write_text("below a big folder\n")
+    code, local, err = scan("--jobs", "2", str(root))
+    ccode, cluster, cerr = scan(*dask_cluster.cli_args(), str(root))
+    assert (ccode, code) == (1, 1), cerr + err
+    assert local["stats"]["files"] == files + 2
+    same(cluster, local)
+
+    # No task lists more than a piece of it.
+    listed, left = list_folders([str(root)], WalkOptions())
+    assert sum(len(r[2]) for _, _, _, records in listed for r in records if r[0] == FILES) \
+        <= CHUNK
+    assert sum(isinstance(item, tuple) for _, item in left) == (files + 2) // CHUNK
+    # ... and on the cluster the pieces are tasks of their own.
+    spec = engine_spec(ScanConfig(paths=(str(root),)))
+    with connected(dask_cluster.address) as client:
+        cscan = ClusterScan(client, spec, [str(root)])
+        try:
+            sources = list(cscan.walk([str(root)], WalkOptions(), None))
+        finally:
+            cscan.close()
+    assert len(sources) == files + 2
+    assert cscan.folders is not None and cscan.folders.tasks >= 1 + (files + 2) // CHUNK
+
+    cache = tmp_path / "scan.cache"
+    for _ in range(2):
+        ccode, cluster, cerr = scan("--cache", str(cache), *dask_cluster.cli_args(), str(root))
+        assert ccode == 1, cerr
+    assert f"cache: {files + 2} unchanged file(s) not read, 0 recognised by content, 0 read" \
+        in cluster["notices"]
+
+
+def test_a_local_cluster_reads_a_picture_in_mails_of_both_workers_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """local:N forks its scanning children from the local pool's fork server, so they share
+    its table of pictures being read (images/ocrshare.py): the same screenshot in mails
+    that go to both workers is given to tesseract once, as with --jobs 2."""
+    import shutil
+    import stat
+    from email.message import EmailMessage
+
+    import gen_mail
+    from mfaleaks.images import engine, ocr
+    from mfaleaks.run.cluster import _spread
+
+    if not ocr.tesseract_available():
+        pytest.skip("tesseract not installed")
+    real = shutil.which("tesseract")
+    assert real is not None
+    shim, log = tmp_path / "bin", tmp_path / "tesseract-runs.log"
+    shim.mkdir()
+    (shim / "tesseract").write_text(  # one line per picture read (not per --version)
+        "#!/bin/sh\n"
+        f'case "$1" in --*) ;; *) echo "$$" >> "{log}" ;; esac\n'
+        f'exec "{real}" "$@"\n')
+    (shim / "tesseract").chmod(stat.S_IRWXU)
+    log.touch()
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
+           engine.FORCE_ENV: "program"}
+    rng = random.Random(23)
+    shot = gen_mail.screenshot("GitHub recovery codes\n" + "\n".join(
+        f"{rng.getrandbits(20):05x}-{rng.getrandbits(20):05x}" for _ in range(6)))
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "codes.png").write_bytes(shot)
+    code, _, err = scan("--min-confidence", "low", "--jobs", "1", str(one), env=env)
+    assert code == 1, err
+    once = len(log.read_text().splitlines())  # tesseract runs of one reading
+    assert once >= 1
+    share = tmp_path / "mail"
+    share.mkdir()
+    sizes = []
+    for i in range(12):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", f"notes {i}"
+        msg.set_content("see the picture\n" + "x" * (97 * i))
+        msg.add_attachment(shot, maintype="image", subtype="png", filename="codes.png")
+        (share / f"mail{i}.eml").write_bytes(bytes(msg))
+        sizes.append((share / f"mail{i}.eml").stat().st_size)
+    assert len({_spread(size) % 2 for size in sizes}) == 2  # both workers get mails
+    for runs in ("local", "cluster"):
+        log.write_text("")
+        args = ("--jobs", "2") if runs == "local" else ("--cluster", "local:2")
+        code, report, err = scan("--min-confidence", "low", *args, str(share), env=env)
+        assert code == 1, err
+        assert sorted({f["path"] for f in report["findings"]}) == sorted(
+            str(share / f"mail{i}.eml") for i in range(12))
+        assert len(log.read_text().splitlines()) == once, runs

@@ -26,9 +26,11 @@ tls://.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from mfaleaks import __version__
 from mfaleaks.errors import ConfigError
 from mfaleaks.models import FileResult, ScanError, Source
-from mfaleaks.run.clusterlist import FolderTasks, Pending, Root
+from mfaleaks.run.clusterlist import FolderTasks, Pending, Root, Todo
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.discover import file_root, from_records
 from mfaleaks.sources.listing import WalkOptions, display
@@ -51,7 +53,7 @@ Batch = list[tuple[object, Source]]
 
 BATCH_SECONDS = 0.15  # work per task: Dask's ~2 ms per task is then ~1%
 MAX_FILES = 1000  # files per batch, however small
-FILE_SECONDS = 0.0005  # a small file: open, classify, the engine's passes (/usr/share: ~0.5 ms)
+FILE_SECONDS = 0.0002  # a small file: open, classify, the engine's passes (100 B: 0.15 ms)
 BYTE_SECONDS = 1 / 60e6  # text at ~60 MB/s a core
 PICTURE_SECONDS = 0.15  # a screenshot's OCR (0.1-0.25 s)
 PICTURES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
@@ -86,6 +88,12 @@ def connected(address: str, tls: Tls | None = None) -> Iterator[Client]:
     worker processes started here for the scan (local:N, over TLS with certificates
     made for it). Raises ClusterError in one line when the scheduler cannot be reached
     or has no worker."""
+    if address.startswith("local:"):
+        # The workers' children are forked by the local pool's fork server: it loads the
+        # readers and the engine on the other core while Dask is imported here (~1 s).
+        from mfaleaks.run import forkstart
+
+        forkstart.start_early()
     from distributed import Client, LocalCluster
     from distributed.security import Security
 
@@ -99,6 +107,12 @@ def connected(address: str, tls: Tls | None = None) -> Iterator[Client]:
             # to open, nothing on the network): each worker scans in a child process of
             # its own anyway (clusterwork.ScanChild). Worker processes of Dask's own
             # took ~5 s to start here, longer than a small scan.
+            import dask
+
+            # Their statistical profiler samples every thread of this process each 10 ms
+            # (the client's too): off, with the disk counters nobody reads here.
+            stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": False,
+                                                 "distributed.admin.system-monitor.disk": False}))
             try:
                 cluster = LocalCluster(
                     n_workers=int(address[6:]), threads_per_worker=1, processes=False,
@@ -149,14 +163,18 @@ class ClusterScan:
     """One scan's hold on the cluster: its engine plugin on every worker, the tasks."""
 
     def __init__(self, client: Client, spec: EngineSpec, paths: Iterable[str]) -> None:
+        from distributed import LocalCluster
+
         from mfaleaks.run.clusterwork import EnginePlugin
 
+        # connected()'s local:N: its workers live in this process.
+        local = isinstance(client.cluster, LocalCluster)
         self.client = client
         self.name = f"mfaleaks-{__version__}-{uuid.uuid4().hex[:12]}"
         relative = any(p != "-" and "://" not in p and not os.path.isabs(p) for p in paths)
         cwd = os.getcwd() if relative else None
         try:
-            answers = client.register_plugin(EnginePlugin(self.name, shipped(spec), cwd),
+            answers = client.register_plugin(EnginePlugin(self.name, shipped(spec), cwd, local),
                                              name=self.name)
         except Exception as exc:
             raise ClusterError(f"a worker refused the scan: {_line(exc)}") from exc
@@ -166,6 +184,7 @@ class ClusterScan:
                 self.close()
                 raise ClusterError(f"worker {worker}: {_line(answer.get('exception', ''))}")
         self.ocr = spec.limits.ocr
+        self._keys = itertools.count()
         self.roots: dict[str, Root] = {}
         self.folders: FolderTasks | None = None
 
@@ -202,7 +221,7 @@ class ClusterScan:
         """discover.discover, with the file system calls made by the workers."""
         from mfaleaks.run.clusterwork import list_task
 
-        def submit(folders: list[str]) -> Pending:
+        def submit(folders: list[Todo]) -> Pending:
             future: Pending = self.submit(list_task, self.name, folders, opts, priority=10,
                                           retries=2)
             return future
@@ -237,9 +256,30 @@ class ClusterScan:
         with lost(), self.client.as_current():  # (this client is nobody's default)
             wait(futures, return_when="FIRST_COMPLETED")
 
-    def submit(self, *args: Any, **kwargs: Any) -> Any:
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Keys that name the scan: the scheduler's events tell which workers it lost.
+        key = f"{fn.__name__}-{self.name}-{next(self._keys)}"
         with lost():
-            return self.client.submit(*args, pure=False, **kwargs)
+            return self.client.submit(fn, *args, key=key, pure=False, **kwargs)
+
+    def deaths(self) -> Counter[str]:
+        """Processes that died during the scan: Dask workers the scheduler lost while they
+        held its tasks, and scanning children (by exit code, pool._cause's words)."""
+        from mfaleaks.run.clusterwork import child_deaths
+        from mfaleaks.run.pool import _cause
+
+        out: Counter[str] = Counter()
+        with contextlib.suppress(Exception):  # the scheduler gone: nothing to ask
+            for _, event in self.client.get_events("all"):
+                if (isinstance(event, dict) and event.get("action") == "remove-worker"
+                        and not event.get("expected")
+                        and any(self.name in str(k) for k in event.get("processing-tasks", ()))):
+                    out["Dask worker lost"] += 1
+        with contextlib.suppress(Exception):
+            for counts in self.client.run(child_deaths, self.name).values():
+                for code, n in counts.items():
+                    out[f"scanning child by {_cause(code, named=True)}"] += n
+        return out
 
     def pool(self) -> ClusterPool:
         return ClusterPool(self, self.lanes())
@@ -309,9 +349,15 @@ class ClusterPool:
         return 0
 
     def notices(self) -> list[str]:
-        """Dask workers lost during the scan are the scheduler's business: their batches
-        ran elsewhere, and the report is the same; nothing to say."""
-        return []
+        """What the report says of processes that died (nothing when none did): their
+        batches ran elsewhere, and the report is the same, but the user should know, as
+        on one machine (pool.Workers.notices)."""
+        deaths = self._scan.deaths()
+        if not deaths:
+            return []
+        how = ", ".join(f"{n} {what}" for what, n in sorted(deaths.items()))
+        return [f"workers: {sum(deaths.values())} worker process(es) died during the scan "
+                f"({how}); the files they held were read again by new ones"]
 
     def submit(self, source: Source, tag: object = None) -> list[Done]:
         lane = self._queue(tag, source)
@@ -382,6 +428,7 @@ class ClusterPool:
             self._send(min(spare, key=lambda other: other.out), batch)
 
     def _send(self, lane: _Lane, batch: Batch | None = None) -> None:
+        from mfaleaks.run.clusterwire import pack_batch
         from mfaleaks.run.clusterwork import scan_task
 
         if batch is None:
@@ -389,7 +436,7 @@ class ClusterPool:
         if not batch:
             return
         future = self._scan.submit(
-            scan_task, self._scan.name, [source for _, source in batch],
+            scan_task, self._scan.name, pack_batch([source for _, source in batch]),
             workers=[lane.worker] if lane.worker else None, allow_other_workers=True)
         self._out[future] = (lane, batch)
         lane.out += 1
@@ -415,8 +462,10 @@ class ClusterPool:
     def _results(self, future: Any, batch: Batch) -> list[Done]:
         from distributed.scheduler import KilledWorker
 
+        from mfaleaks.run.clusterwire import unpack_results
+
         try:
-            results: list[FileResult] = future.result()
+            results = unpack_results(future.result(), [source for _, source in batch])
         except KilledWorker:
             # Workers died every time this batch ran: read its files one by one, so the
             # one that kills them is known (and the others are not lost with it).

@@ -12,6 +12,10 @@ masked unless the client asked for --show-secrets.
 A child that dies reading a batch (a parser crash, the OOM killer) takes only
 that batch: its files are read again one at a time in a new child, and one
 that kills it again is reported instead of read, as on one machine (pool.py).
+The plugin counts the children that died, by exit code, for the report's notice.
+
+A batch reaches the child as the bytes the client packed (clusterwire.py), and
+its results go back as the bytes the child packed: the worker only relays them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +40,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from mfaleaks import __version__
 from mfaleaks.frames import read_frame, widen_pipe, write_frame
 from mfaleaks.models import READER_CRASHED, FileResult, ScanError, Source
+from mfaleaks.run.clusterlist import Root, Todo, stat_root
+from mfaleaks.run.clusterwire import pack_results, unpack_batch
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.listing import WalkOptions
 
@@ -50,9 +57,35 @@ class ChildFailed(Exception):
 
 
 class ScanChild:
-    """One scanning child and its two pipes; one request at a time."""
+    """One scanning child and its two pipes; one request at a time.
 
-    def __init__(self, spec: EngineSpec, cwd: str | None) -> None:
+    A worker of a local cluster (--cluster local:N) lives in the client's process: its
+    children are forked by the local pool's fork server, which has the readers and the
+    default engine loaded once for all of them (forkstart.py). A worker elsewhere starts
+    `python -m mfaleaks.run.clusterchild` (a worker under a nanny is a daemonic process,
+    which multiprocessing does not let have children)."""
+
+    def __init__(self, spec: EngineSpec, cwd: str | None, forked: bool = False) -> None:
+        self.proc: Any  # a subprocess.Popen, or a multiprocessing Process when forked
+        self._conns: tuple[Any, ...] = ()
+        if forked:
+            from mfaleaks.run import forkstart
+            from mfaleaks.run.clusterchild import serve_conns
+
+            ctx = forkstart.context()
+            their_in, my_in = ctx.Pipe(duplex=False)  # (reader, writer)
+            my_out, their_out = ctx.Pipe(duplex=False)
+            self._conns = (my_in, my_out)
+            self.proc = ctx.Process(target=serve_conns, args=(their_in, their_out), daemon=True)
+            try:
+                self.proc.start()
+            finally:
+                their_in.close()  # the child holds them now: its death is our EOF
+                their_out.close()
+            self._wfd, self._rfd = my_in.fileno(), my_out.fileno()
+            widen_pipe(self._wfd)
+            self.ask_raw(pickle.dumps(spec, pickle.HIGHEST_PROTOCOL), answer=False)
+            return
         to_child, self._wfd = os.pipe()
         self._rfd, from_child = os.pipe()
         widen_pipe(self._wfd)
@@ -70,6 +103,14 @@ class ScanChild:
             os.close(to_child)
             os.close(from_child)
         self.ask_raw(pickle.dumps(spec, pickle.HIGHEST_PROTOCOL), answer=False)
+
+    @property
+    def code(self) -> int | None:
+        """Its exit code once it has ended and been reaped (negative: a signal)."""
+        if isinstance(self.proc, subprocess.Popen):
+            return self.proc.returncode
+        code: int | None = self.proc.exitcode
+        return code
 
     def ask_raw(self, frame: bytes, answer: bool = True) -> Any:
         try:
@@ -91,6 +132,15 @@ class ScanChild:
 
     def close(self) -> None:
         """End of its inbox: it leaves; killed if it has not after a while."""
+        if self._conns:
+            for conn in self._conns:
+                conn.close()
+            self._conns = ()
+            self.proc.join(5)
+            if self.proc.exitcode is None:
+                self.proc.kill()
+                self.proc.join()
+            return
         for fd in (self._wfd, self._rfd):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -101,8 +151,9 @@ class ScanChild:
             self.proc.wait()
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.proc.kill()
+        with contextlib.suppress(OSError, ValueError):
+            if self.code is None:
+                self.proc.kill()
         self.close()
 
 
@@ -118,10 +169,12 @@ class Shipped:
 class EnginePlugin(WorkerPlugin):
     """A scan's engine in one worker: its children, started as tasks need them."""
 
-    def __init__(self, name: str, engine: Shipped, cwd: str | None) -> None:
+    def __init__(self, name: str, engine: Shipped, cwd: str | None,
+                 local: bool = False) -> None:
         self.name = name
         self.engine = engine
         self.cwd = cwd
+        self.local = local  # the workers of --cluster local:N, in the client's process
         self.version = __version__  # the client's, once unpickled in a worker
         self._fresh()
 
@@ -132,10 +185,11 @@ class EnginePlugin(WorkerPlugin):
         self._all: list[ScanChild] = []
         self._rules_dir: str | None = None
         self._spec: EngineSpec | None = None
+        self.deaths: Counter[int] = Counter()  # children that died, by exit code
 
     def __getstate__(self) -> dict[str, Any]:
         return {"name": self.name, "engine": self.engine, "cwd": self.cwd,
-                "version": self.version}
+                "local": self.local, "version": self.version}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -157,6 +211,14 @@ class EnginePlugin(WorkerPlugin):
             raise RuntimeError("this worker's mfaleaks code, matching libraries, tesseract or "
                                "fingerprint key differ from the client's: install the same "
                                "everywhere and set the same MFALEAKS_FINGERPRINT_KEY")
+        # One child per task thread, started now: they import and build the engine while
+        # the client lists (a first batch waited ~0.8 s for it at its first task).
+        with contextlib.suppress(Exception):  # (if not, the first task starts one)
+            for _ in range(max(1, int(getattr(worker, "state", worker).nthreads))):
+                child = ScanChild(self._local_spec(), self.cwd, self.local)
+                with self._lock:
+                    self._all.append(child)
+                    self._idle.append(child)
 
     def teardown(self, worker: Any) -> None:
         with self._lock:
@@ -168,6 +230,9 @@ class EnginePlugin(WorkerPlugin):
 
     def _local_spec(self) -> EngineSpec:
         """The client's spec with its rule files written here (a private folder)."""
+        if self._spec is None and self.local:  # the client's own rule files are here
+            self._spec = replace(self.engine.spec,
+                                 limits=replace(self.engine.spec.limits, ocr_cache=None))
         if self._spec is None:
             folder = tempfile.mkdtemp(prefix="mfaleaks-rules-")
             paths = []
@@ -192,7 +257,7 @@ class EnginePlugin(WorkerPlugin):
             child = self._idle.pop() if self._idle else None
             spec = self._local_spec()
         if child is None:
-            child = ScanChild(spec, self.cwd)
+            child = ScanChild(spec, self.cwd, self.local)
             with self._lock:
                 self._all.append(child)
         try:
@@ -215,26 +280,54 @@ class EnginePlugin(WorkerPlugin):
             if child in self._all:
                 self._all.remove(child)
 
-    def scan(self, batch: list[Source]) -> list[FileResult]:
+    def _died(self, child: ScanChild | None) -> None:
+        """A child that ended before it answered (killed after, by _drop: its code is
+        the one it died with)."""
+        if child is not None and child.code is not None:
+            with self._lock:
+                self.deaths[child.code] += 1
+
+    def scan(self, blob: bytes) -> bytes:
+        """A packed batch; its packed results (clusterwire.py)."""
+        child: ScanChild | None = None
         try:
             with self.child() as child:
-                results: list[FileResult] = child.ask("scan", batch)
-                return results
+                packed: bytes = child.ask("scan", blob)
+                return packed
         except ChildGone:
-            return [self._alone(source) for source in batch]
+            self._died(child)
+            batch = unpack_batch(blob)
+            return pack_results(batch, [self._alone(source) for source in batch])
         except ChildFailed as exc:  # e.g. a result that cannot be pickled: pool.py's way
-            return [failed(source, str(exc)) for source in batch]
+            batch = unpack_batch(blob)
+            return pack_results(batch, [failed(source, str(exc)) for source in batch])
+
+    def list(self, folders: list[Todo], opts: WalkOptions) -> Any:
+        """clusterlist.list_folders in a child; one that dies is replaced, once."""
+        for attempt in range(2):
+            child: ScanChild | None = None
+            try:
+                with self.child() as child:
+                    return child.ask("list", folders, opts)
+            except ChildGone:
+                self._died(child)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def _alone(self, source: Source) -> FileResult:
         """One file of a batch whose child died, read again in a child of its own; if that
         one dies too, the file is reported as the local pool reports it (pool.py)."""
+        from mfaleaks.run.clusterwire import pack_batch, unpack_results
+
         child: ScanChild | None = None
         try:
             with self.child() as child:
-                results: list[FileResult] = child.ask("scan", [source])
-                return results[0]
+                packed: bytes = child.ask("scan", pack_batch([source]))
+                return unpack_results(packed, [source])[0]
         except ChildGone:
-            code = child.proc.returncode if child is not None else None
+            self._died(child)
+            code = child.code if child is not None else None
             return failed(source, f"{READER_CRASHED} ({_cause(code)})")
         except ChildFailed as exc:
             return failed(source, str(exc))
@@ -260,18 +353,25 @@ def _plugin(name: str) -> EnginePlugin:
     return plugin
 
 
-def scan_task(name: str, batch: list[Source]) -> list[FileResult]:
-    """A batch of files, scanned by this worker's engine for that scan."""
+def scan_task(name: str, batch: bytes) -> bytes:
+    """A batch of files (clusterwire.pack_batch), scanned by this worker's engine for that
+    scan; their results, packed."""
     return _plugin(name).scan(batch)
 
 
-def list_task(name: str, folders: list[str], opts: WalkOptions) -> Any:
+def list_task(name: str, folders: list[Todo], opts: WalkOptions) -> Any:
     """clusterlist.list_folders, in the scan's child (its current folder is the client's)."""
-    with _plugin(name).child() as child:
-        return child.ask("list", folders, opts)
+    return _plugin(name).list(folders, opts)
 
 
-def root_task(name: str, root: str, follow_symlinks: bool) -> Any:
-    """clusterlist.stat_root, in the scan's child."""
-    with _plugin(name).child() as child:
-        return child.ask("root", root, follow_symlinks)
+def root_task(name: str, root: str, follow_symlinks: bool) -> Root:
+    """clusterlist.stat_root, here (a relative path in the client's current folder)."""
+    cwd = _plugin(name).cwd
+    return stat_root(os.path.join(cwd, root) if cwd is not None else root, follow_symlinks)
+
+
+def child_deaths(name: str, dask_worker: Any) -> dict[int, int]:
+    """The scan's children that died on this worker, by exit code (client.run, which
+    gives the worker by that name: get_worker() is for tasks)."""
+    plugin = dask_worker.plugins.get(name)
+    return dict(plugin.deaths) if isinstance(plugin, EnginePlugin) else {}

@@ -25,6 +25,7 @@ from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
     from mfaleaks.run.cluster import ClusterScan
+    from mfaleaks.run.plan import Fill
     from mfaleaks.sources.discover import Probe
     from mfaleaks.sources.smbscan import SmbScan
 
@@ -118,7 +119,7 @@ def _run(
     try:
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
-        fill = smb.fill if smb is not None else None
+        fill = _fill(smb, config, cluster)
         pool = cluster.pool if cluster is not None else None
         for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
                                         pool):
@@ -187,6 +188,21 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
         smb.close()
         raise
     return smb
+
+
+def _fill(smb: SmbScan | None, config: ScanConfig, cluster: ClusterScan | None
+          ) -> Fill | None:
+    """What this process reads of the shares: only files too big for a worker to read
+    whole when worker processes read the others (sources/smbworker.py), else all."""
+    if smb is None:
+        return None
+    from mfaleaks.run.pool import POOL
+
+    if cluster is None and config.jobs > 1 and POOL:
+        from mfaleaks.cache.contents import SMALL_FILE
+
+        return lambda items: smb.fill(items, above=SMALL_FILE)
+    return smb.fill
 
 
 def _order(f: Finding) -> tuple[str, str, int, str]:

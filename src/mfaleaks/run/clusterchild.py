@@ -38,7 +38,10 @@ def serve(rfd: int, wfd: int) -> None:
                 from mfaleaks.run import scanjob
 
                 if not ready:
-                    scanjob.init(spec)
+                    # smb:// files are read here, logged on with this worker's own
+                    # environment (request[2]: the account's name and options).
+                    wanted = request[2] if len(request) > 2 else None
+                    scanjob.init(spec, wanted.access() if wanted is not None else None)
                     ready = True
                 answer: object = scanjob.scan_batch(request[1])
             elif request[0] == "list":

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -37,6 +37,9 @@ from mfaleaks.frames import read_frame, widen_pipe, write_frame
 from mfaleaks.models import READER_CRASHED, FileResult, ScanError, Source
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.listing import WalkOptions
+
+if TYPE_CHECKING:
+    from mfaleaks.sources.smbworker import SmbWanted
 
 DIED = f"{READER_CRASHED} (its Dask worker died each time it read it)"
 
@@ -113,6 +116,8 @@ class Shipped:
     rules: tuple[tuple[str, bytes], ...]  # (file name, content), in load order
     spec: EngineSpec  # the client's, for everything but the rule files' paths
     key: str  # the client's plan.cache_key of the spec: its code, rules, libraries, OCR
+    # smb:// paths: the account's name and options (no password: each worker has its own)
+    smb: SmbWanted | None = None
 
 
 class EnginePlugin(WorkerPlugin):
@@ -218,7 +223,7 @@ class EnginePlugin(WorkerPlugin):
     def scan(self, batch: list[Source]) -> list[FileResult]:
         try:
             with self.child() as child:
-                results: list[FileResult] = child.ask("scan", batch)
+                results: list[FileResult] = child.ask("scan", batch, self.engine.smb)
                 return results
         except ChildGone:
             return [self._alone(source) for source in batch]
@@ -231,7 +236,7 @@ class EnginePlugin(WorkerPlugin):
         child: ScanChild | None = None
         try:
             with self.child() as child:
-                results: list[FileResult] = child.ask("scan", [source])
+                results: list[FileResult] = child.ask("scan", [source], self.engine.smb)
                 return results[0]
         except ChildGone:
             code = child.proc.returncode if child is not None else None

@@ -204,7 +204,9 @@ class Planner:
         if content is not None:
             self.reading[content] = tag
         # (A small file is read whole by its worker, and its content scanned once.)
-        parts = [] if contents.small(source) else windows_of(source.size, self.workers.jobs)
+        # (Nor is a file on a share that a worker reads: each window would read it all.)
+        one = contents.small(source) or (source.data is None and is_smb(source.fs_path))
+        parts = [] if one else windows_of(source.size, self.workers.jobs)
         if len(parts) < 2:
             yield from self._finished(self.workers.submit(source, tag))
             return

@@ -55,10 +55,16 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     tls = None
     if opts.tls_ca is not None and opts.tls_cert is not None and opts.tls_key is not None:
         tls = Tls(str(opts.tls_ca), str(opts.tls_cert), str(opts.tls_key))
+    wanted = None
+    if any(is_smb(p) for p in config.paths):  # listed here; read by the workers, logged
+        from mfaleaks.sources.smbworker import SmbWanted  # on with their own password
+
+        wanted = SmbWanted.of(config.smb or SmbLogin(), config.follow_symlinks)
     with connected(opts.address, tls) as client:
-        cluster = ClusterScan(client, spec, config.paths)
+        cluster = ClusterScan(client, spec, config.paths, wanted)
         try:
-            missing = cluster.ask_roots(config.paths, config.follow_symlinks)
+            local = [p for p in config.paths if not is_smb(p)]  # smb://: asked of the server
+            missing = cluster.ask_roots(local, config.follow_symlinks)
             if missing:
                 raise ConfigError(f"no such file or folder on the cluster's workers: {missing[0]}")
             return _run(config, spec, progress, cluster)
@@ -192,13 +198,16 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
 
 def _fill(smb: SmbScan | None, config: ScanConfig, cluster: ClusterScan | None
           ) -> Fill | None:
-    """What this process reads of the shares: only files too big for a worker to read
-    whole when worker processes read the others (sources/smbworker.py), else all."""
+    """What this process reads of the shares: nothing on a cluster, only files too big for
+    a worker to read whole when worker processes read the others (sources/smbworker.py),
+    else all."""
     if smb is None:
         return None
     from mfaleaks.run.pool import POOL
 
-    if cluster is None and config.jobs > 1 and POOL:
+    if cluster is not None:  # the cluster's workers read every file of a share
+        return None
+    if config.jobs > 1 and POOL:
         from mfaleaks.cache.contents import SMALL_FILE
 
         return lambda items: smb.fill(items, above=SMALL_FILE)

@@ -65,9 +65,10 @@ def bounded_malloc() -> Iterator[None]:
 _alarm_installed = False  # in a worker process the SIGALRM handler stays for good
 
 
-def init(spec: EngineSpec, smb: SmbAccess | None = None) -> None:
-    """smb: the account the main process logged on with, for this worker to read the
-    files of shares itself (sources/smbworker.py)."""
+def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
+    """smb: the account the main process logged on with (or a cluster worker's own), for
+    this worker to read the files of shares itself (sources/smbworker.py); a string: why
+    it has none."""
     global _engine, _limits, _alarm_installed, _shares
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "setitimer"):

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from mfaleaks.config import SmbLogin
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.sources.smb import SmbEntry, SmbOptions, SmbSession, SmbShare
-from mfaleaks.sources.smburl import DEFAULT_PORT, SmbTarget
+from mfaleaks.sources.smbauth import split_user
+from mfaleaks.sources.smburl import DEFAULT_PORT, SmbFatal, SmbTarget
 
 # What a Dask worker's environment may hold (the password: smbauth.PASSWORD_ENV).
 AUTH_FILE_ENV = "MFALEAKS_SMB_AUTH_FILE"
@@ -66,16 +67,49 @@ def split_url(url: str) -> tuple[str, int, str, str] | None:
     return host, port, share, path.replace("/", "\\")
 
 
-class WorkerShares:
-    """The sessions of one worker process, opened when first needed, kept for the scan."""
+@dataclass(frozen=True)
+class SmbWanted:
+    """What a cluster's client tells its workers about SMB: the account's name and the
+    options, never a password (tcp:// is plain text); each worker logs on with the
+    password of its own environment (`access_from_env`)."""
 
-    def __init__(self, access: SmbAccess) -> None:
+    user: str | None
+    kerberos: bool
+    encrypt: bool
+    timeout: float
+    follow_symlinks: bool
+
+    @classmethod
+    def of(cls, login: SmbLogin, follow_symlinks: bool) -> SmbWanted:
+        user = f"{login.domain}\\{login.user}" if login.domain and login.user else login.user
+        return cls(user, login.kerberos, login.encrypt, login.timeout, follow_symlinks)
+
+    def access(self) -> SmbAccess | str:
+        """This worker's access, or why it has none (each file of a share then says so)."""
+        if self.kerberos:  # the worker's own ticket cache
+            domain, name = split_user(self.user) if self.user else (None, None)
+            login = SmbLogin(user=name, domain=domain, kerberos=True, encrypt=self.encrypt,
+                             timeout=self.timeout)
+            return SmbAccess(login, self.follow_symlinks)
+        try:
+            return access_from_env(self.user, self.encrypt, self.timeout, self.follow_symlinks)
+        except SmbFatal as exc:
+            return f"this worker has no SMB account ({exc})"
+
+
+class WorkerShares:
+    """The sessions of one worker process, opened when first needed, kept for the scan.
+    Built from a reason instead of an access, it reports every file of a share unread."""
+
+    def __init__(self, access: SmbAccess | str) -> None:
         self.access = access
         self._sessions: dict[tuple[str, int], SmbSession | str] = {}
 
     def _share(self, host: str, port: int, name: str) -> SmbShare | str:
         """The share, or why it cannot be read (a server that refused this worker once is
         not asked again: each file would otherwise wait --smb-timeout)."""
+        if isinstance(self.access, str):
+            return self.access
         session = self._sessions.get((host, port))
         if session is None:
             try:

@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_text import build, folder_size  # noqa: E402
 from mfaleaks.config import SmbLogin  # noqa: E402
-from mfaleaks.sources.smb import SmbEntry, SmbOptions, SmbSession  # noqa: E402
-from mfaleaks.sources.smburl import parse_target  # noqa: E402
+from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession  # noqa: E402
+from mfaleaks.sources.smb.url import parse_target  # noqa: E402
 from smbserver import SmbServer, skip_reason, start_server  # noqa: E402
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import REPO, invoke
 from daskcluster import DaskCluster, start_cluster
-from mfaleaks.sources.smbauth import PASSWORD_ENV
-from mfaleaks.sources.smbworker import AUTH_FILE_ENV
+from mfaleaks.sources.smb.auth import PASSWORD_ENV
+from mfaleaks.sources.smb.worker import AUTH_FILE_ENV
 from smbserver import SmbServer
 
 

@@ -15,7 +15,7 @@ from conftest import REPO, CliRun, invoke
 from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.models import FileResult
 from mfaleaks.run.scan import run_scan
-from mfaleaks.sources.smbauth import PASSWORD_ENV
+from mfaleaks.sources.smb.auth import PASSWORD_ENV
 from mfaleaks.triage.incidents import Exposure, build_incidents
 from smbserver import SmbServer, free_port, start_server
 
@@ -187,7 +187,7 @@ def _grow(share: Path, folders: int, files: int) -> int:
 def test_server_stopped_mid_scan_ends_cleanly_with_errors(own_server: SmbServer,
                                                           jobs: int) -> None:
     """jobs=1: this process reads the files; jobs=2: the workers do, over sessions of
-    their own (sources/smbworker.py). Either way the files not read are listed."""
+    their own (sources/smb/worker.py). Either way the files not read are listed."""
     seen: list[FileResult] = []
     total = _grow(own_server.shares["bulk"], 30, 60)
 

@@ -1,4 +1,4 @@
-"""Workers read the files of shares themselves (sources/smbworker.py), over sessions of
+"""Workers read the files of shares themselves (sources/smb/worker.py), over sessions of
 their own, against a real Samba server: the same findings as on disk, errors in order,
 copies scanned once, the cache, and a password that stays in memory."""
 
@@ -14,10 +14,10 @@ from conftest import REPO, invoke
 from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.models import FileResult, Origin, Source
 from mfaleaks.run.scan import run_scan
-from mfaleaks.sources.smb import SmbEntry, SmbOptions, SmbSession
-from mfaleaks.sources.smbauth import PASSWORD_ENV
-from mfaleaks.sources.smburl import parse_target
-from mfaleaks.sources.smbworker import SmbAccess, WorkerShares, split_url
+from mfaleaks.sources.smb.auth import PASSWORD_ENV
+from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession
+from mfaleaks.sources.smb.url import parse_target
+from mfaleaks.sources.smb.worker import SmbAccess, WorkerShares, split_url
 from smbserver import SmbServer
 
 

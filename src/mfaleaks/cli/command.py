@@ -21,7 +21,7 @@ from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 from mfaleaks.output import write_private
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 
 # The scan machinery, the config file reader, the reports and the rule loader are
 # imported by the commands that use them: a first scan starts its worker server
@@ -218,7 +218,7 @@ def _smb_login(p: dict[str, Any]) -> SmbLogin | None:
     """The SMB account, when a path is an SMB location; asks for the password at a terminal."""
     if not any(is_smb(path) for path in p["paths"]):
         return None
-    from mfaleaks.sources.smbauth import credentials
+    from mfaleaks.sources.smb.auth import credentials
 
     def ask(prompt: str) -> str:
         return click.prompt(prompt, hide_input=True, err=True)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from mfaleaks.sources.discover import Probe
-    from mfaleaks.sources.smbworker import SmbWanted
+    from mfaleaks.sources.smb.worker import SmbWanted
 
 Done = tuple[object, Source, FileResult]
 Batch = list[tuple[object, Source]]

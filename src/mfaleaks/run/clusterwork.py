@@ -39,7 +39,7 @@ from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.listing import WalkOptions
 
 if TYPE_CHECKING:
-    from mfaleaks.sources.smbworker import SmbWanted
+    from mfaleaks.sources.smb.worker import SmbWanted
 
 DIED = f"{READER_CRASHED} (its Dask worker died each time it read it)"
 

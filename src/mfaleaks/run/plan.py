@@ -44,13 +44,13 @@ from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.detect.fpkey import key_identity
 from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
 from mfaleaks.run.spec import EngineSpec
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 
 if TYPE_CHECKING:
     from typing import Protocol
 
     from mfaleaks.sources.discover import Probe
-    from mfaleaks.sources.smbworker import SmbAccess
+    from mfaleaks.sources.smb.worker import SmbAccess
 
     Done = tuple[object, Source, FileResult]
 
@@ -141,11 +141,11 @@ def content_key(source: Source) -> ContentKey | None:
 
 
 def smb_access(config: ScanConfig) -> SmbAccess | None:
-    """The account workers log on with to read files on shares themselves (smbworker.py):
+    """The account workers log on with to read files on shares themselves (smb/worker.py):
     the main process's, handed to them in memory; None when no path is on a share."""
     if not any(is_smb(p) for p in config.paths):
         return None
-    from mfaleaks.sources.smbworker import SmbAccess
+    from mfaleaks.sources.smb.worker import SmbAccess
 
     return SmbAccess(config.smb or SmbLogin(), config.follow_symlinks)
 
@@ -274,7 +274,7 @@ if TYPE_CHECKING:
     Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
     """The files to scan, given a probe that may answer some of them (discover.discover)."""
     Fill = Callable[[Iterable[Source | FileResult]], Iterator[Source | FileResult]]
-    """The same stream with the bytes of sources that were only listed (sources/smbscan.py)."""
+    """The same stream with the bytes of sources that were only listed (sources/smb/scan.py)."""
 
 
 def scan_sources(

@@ -27,7 +27,7 @@ from mfaleaks.run.workerproc import WorkerProcess
 
 if TYPE_CHECKING:
     from mfaleaks.detect.score import Engine
-    from mfaleaks.sources.smbworker import SmbAccess
+    from mfaleaks.sources.smb.worker import SmbAccess
 
 Done = tuple[object, Source, FileResult]
 """(the caller's tag, the source, its result)."""
@@ -98,7 +98,7 @@ class Workers:
     def __init__(self, spec: EngineSpec, jobs: int, window: int | None = None,
                  smb: SmbAccess | None = None) -> None:
         self.spec = spec
-        self.smb = smb  # the workers read small files on shares themselves (smbworker.py)
+        self.smb = smb  # the workers read small files on shares themselves (smb/worker.py)
         self.jobs = jobs
         self.window = window or 4  # batches out per lane: fewer stalls than 2 (1.85 -> 1.67 s)
         self._engine: Engine | None = spec.build() if jobs <= 1 or not POOL else None

@@ -20,14 +20,14 @@ from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import EngineSpec, engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
     from mfaleaks.run.cluster import ClusterScan
     from mfaleaks.run.plan import Fill
     from mfaleaks.sources.discover import Probe
-    from mfaleaks.sources.smbscan import SmbScan
+    from mfaleaks.sources.smb.scan import SmbScan
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024
@@ -57,7 +57,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         tls = Tls(str(opts.tls_ca), str(opts.tls_cert), str(opts.tls_key))
     wanted = None
     if any(is_smb(p) for p in config.paths):  # listed here; read by the workers, logged
-        from mfaleaks.sources.smbworker import SmbWanted  # on with their own password
+        from mfaleaks.sources.smb.worker import SmbWanted  # on with their own password
 
         wanted = SmbWanted.of(config.smb or SmbLogin(), config.follow_symlinks)
     with connected(opts.address, tls) as client:
@@ -178,8 +178,8 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
     if not targets:
         return None
     try:
-        from mfaleaks.sources.smb import SmbOptions
-        from mfaleaks.sources.smbscan import SmbScan
+        from mfaleaks.sources.smb.client import SmbOptions
+        from mfaleaks.sources.smb.scan import SmbScan
     except ImportError as exc:
         raise ConfigError(f"{targets[0]}: SMB needs the smb extra ({exc.name} is missing): "
                           "pip install 'mfaleaks[smb]'") from exc
@@ -199,7 +199,7 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
 def _fill(smb: SmbScan | None, config: ScanConfig, cluster: ClusterScan | None
           ) -> Fill | None:
     """What this process reads of the shares: nothing on a cluster, only files too big for
-    a worker to read whole when worker processes read the others (sources/smbworker.py),
+    a worker to read whole when worker processes read the others (sources/smb/worker.py),
     else all."""
     if smb is None:
         return None

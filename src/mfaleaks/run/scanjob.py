@@ -26,7 +26,7 @@ from mfaleaks.run.pipeline import scan_source
 from mfaleaks.run.spec import EngineSpec
 
 if TYPE_CHECKING:
-    from mfaleaks.sources.smbworker import SmbAccess, WorkerShares
+    from mfaleaks.sources.smb.worker import SmbAccess, WorkerShares
 
 # Tesseract's OpenMP threads oversubscribe small machines; we parallelise with
 # processes instead (ENGINEERING.md: 1.76 s -> 0.41 s per screenshot).
@@ -67,7 +67,7 @@ _alarm_installed = False  # in a worker process the SIGALRM handler stays for go
 
 def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
     """smb: the account the main process logged on with (or a cluster worker's own), for
-    this worker to read the files of shares itself (sources/smbworker.py); a string: why
+    this worker to read the files of shares itself (sources/smb/worker.py); a string: why
     it has none."""
     global _engine, _limits, _alarm_installed, _shares
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,7 +80,7 @@ def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
     _engine = engine if engine is not None else spec.build()
     _limits = spec.limits
     if smb is not None:
-        from mfaleaks.sources.smbworker import WorkerShares
+        from mfaleaks.sources.smb.worker import WorkerShares
 
         _shares = WorkerShares(smb)
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from mfaleaks.models import Source
     from mfaleaks.run.spec import EngineSpec
-    from mfaleaks.sources.smbworker import SmbAccess
+    from mfaleaks.sources.smb.worker import SmbAccess
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 

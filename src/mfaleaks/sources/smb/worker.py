@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from mfaleaks.config import SmbLogin
 from mfaleaks.models import FileResult, ScanError, Source
-from mfaleaks.sources.smb import SmbEntry, SmbOptions, SmbSession, SmbShare
-from mfaleaks.sources.smbauth import split_user
-from mfaleaks.sources.smburl import DEFAULT_PORT, SmbFatal, SmbTarget
+from mfaleaks.sources.smb.auth import split_user
+from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession, SmbShare
+from mfaleaks.sources.smb.url import DEFAULT_PORT, SmbFatal, SmbTarget
 
-# What a Dask worker's environment may hold (the password: smbauth.PASSWORD_ENV).
+# What a Dask worker's environment may hold (the password: auth.PASSWORD_ENV).
 AUTH_FILE_ENV = "MFALEAKS_SMB_AUTH_FILE"
 USER_ENV = "MFALEAKS_SMB_USER"
 
@@ -49,7 +49,7 @@ def listed(source: Source) -> bool:
 
 
 def split_url(url: str) -> tuple[str, int, str, str] | None:
-    """smb://host[:port]/share/a/b (as smburl.url_of wrote it) -> (host, port, share,
+    """smb://host[:port]/share/a/b (as url.url_of wrote it) -> (host, port, share,
     path inside the share, backslash-separated). Not parse_target: names are not
     %-quoted in reports, and a name may hold a %."""
     rest = url[len("smb://"):]
@@ -180,7 +180,7 @@ def access_from_env(user: str | None, encrypt: bool, timeout: float,
     shares unread, with that reason."""
     from dataclasses import replace
 
-    from mfaleaks.sources.smbauth import credentials, read_auth_file
+    from mfaleaks.sources.smb.auth import credentials, read_auth_file
 
     auth = os.environ.get(AUTH_FILE_ENV) or None
     found = read_auth_file(auth) if auth else {}

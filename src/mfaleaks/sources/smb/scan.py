@@ -8,7 +8,7 @@ smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
 FileResult per folder for the files the cache vouches for (the probe), which
 are never opened. The Sources carry no bytes yet: `fill` reads them in
 pipelined compound requests just before the workers get them, after the cache
-had its say; with worker processes, the workers read them (smbworker.py) and
+had its say; with worker processes, the workers read them (smb/worker.py) and
 `fill` only the files too big for that. `facts` adds the owner and the exposure
 to a file's findings.
 """
@@ -22,10 +22,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from mfaleaks.models import FileResult, Origin, ScanError, Source, printable
-from mfaleaks.sources import smbacl
 from mfaleaks.sources.listing import Stat, WalkOptions, excluded
 from mfaleaks.sources.owner import EXPOSURE, EXPOSURE_NOTE, OWNER, OWNER_SID
-from mfaleaks.sources.smb import (
+from mfaleaks.sources.smb import acl as smbacl
+from mfaleaks.sources.smb.auth import SmbCredentials
+from mfaleaks.sources.smb.client import (
     SmbEntry,
     SmbOptions,
     SmbProblem,
@@ -34,12 +35,11 @@ from mfaleaks.sources.smb import (
     SmbShare,
     reason_of,
 )
-from mfaleaks.sources.smbauth import SmbCredentials
-from mfaleaks.sources.smburl import SmbFatal, SmbTarget, parse_target, url_of
-from mfaleaks.sources.smbworker import listed, unread
+from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, parse_target, url_of
+from mfaleaks.sources.smb.worker import listed, unread
 
 if TYPE_CHECKING:
-    from mfaleaks.sources.smbshares import RpcClient
+    from mfaleaks.sources.smb.shares import RpcClient
 
     Probe = Callable[[str, bytes | None], object | None]
 
@@ -89,7 +89,7 @@ class SmbScan:
                     raise SmbFatal(f"{target.url()}: {why}") from exc
             self._roots[text] = [(share, target.path)]
             return
-        from mfaleaks.sources.smbshares import RpcClient, wanted
+        from mfaleaks.sources.smb.shares import RpcClient, wanted
 
         if server.rpc is None:
             server.rpc = RpcClient(target, self.creds, self.options.timeout)
@@ -213,7 +213,7 @@ class SmbScan:
 
     def fill(self, items: Iterable[T], above: int = -1) -> Iterator[T | FileResult]:
         """The items in order, SMB sources of more than `above` bytes with their bytes
-        (smaller ones are read by the workers: smbworker.py): READ_AHEAD of them are read
+        (smaller ones are read by the workers: smb/worker.py): READ_AHEAD of them are read
         together (each share's in one pipelined run). A file that cannot be read becomes
         a FileResult with its reason, as a worker would return it."""
         held: list[T] = []
@@ -295,7 +295,7 @@ class SmbScan:
 
     def _name(self, server: _Server, share: SmbShare, sid: str) -> str | None:
         if server.rpc is None:
-            from mfaleaks.sources.smbshares import RpcClient
+            from mfaleaks.sources.smb.shares import RpcClient
 
             try:
                 server.rpc = RpcClient(parse_target(share.url()), self.creds,

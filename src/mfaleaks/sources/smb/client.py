@@ -50,9 +50,9 @@ from smbprotocol.open import (
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
-from mfaleaks.sources import smbwire as wire
-from mfaleaks.sources.smbauth import SmbCredentials
-from mfaleaks.sources.smburl import SmbFatal, SmbTarget, join, url_of
+from mfaleaks.sources.smb import wire
+from mfaleaks.sources.smb.auth import SmbCredentials
+from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, join, url_of
 
 DEFAULT_TIMEOUT = 30.0
 PIPELINE = 16  # small files whose compound requests are in flight at once

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,8 +29,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_text import build, folder_size  # noqa: E402
 from mfaleaks.config import SmbLogin  # noqa: E402
-from mfaleaks.sources.smb import SmbEntry, SmbOptions, SmbSession  # noqa: E402
-from mfaleaks.sources.smburl import parse_target  # noqa: E402
+from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession  # noqa: E402
+from mfaleaks.sources.smb.url import parse_target  # noqa: E402
 from smbserver import SmbServer, skip_reason, start_server  # noqa: E402
 
 
@@ -63,19 +64,85 @@ def timed(fn: object) -> tuple[float, float, object]:
     return time.perf_counter() - start, time.process_time() - cpu, out
 
 
-def scan(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds of mfaleaks (its process and its workers; not smbd's)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> tuple[int, int, float] | None:
+    """(parent pid, process group, CPU seconds of its threads) from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuWatch:
+    """CPU seconds of the scan's processes (the command, its fork server and workers) and
+    of smbd's (its process group), sampled from /proc every 20 ms while the scan runs:
+    the workers are children of the fork server, which the OS does not account to us."""
+
+    def __init__(self, root: int, smbd_group: int | None) -> None:
+        self.root, self.group = root, smbd_group
+        self.scan: dict[str, float] = {}
+        self.smbd: dict[str, float] = {}
+        self.smbd_start = self._smbd_now() if smbd_group else {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _smbd_now(self) -> dict[str, float]:
+        out = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            st = _stat(pid)
+            if st is not None and st[1] == self.group:
+                out[pid] = st[2]
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            parents: dict[str, int] = {}
+            cpu: dict[str, float] = {}
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                st = _stat(pid)
+                if st is None:
+                    continue
+                parents[pid], cpu[pid] = st[0], st[2]
+                if self.group and st[1] == self.group:
+                    self.smbd[pid] = st[2]
+            for pid in cpu:
+                up, seen = pid, 0
+                while up in parents and seen < 8:
+                    if int(up) == self.root:
+                        self.scan[pid] = cpu[pid]
+                        break
+                    up, seen = str(parents[up]), seen + 1
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._thread.join()
+        smbd = sum(v - self.smbd_start.get(pid, 0.0) for pid, v in self.smbd.items())
+        return sum(self.scan.values()), smbd
+
+
+def scan(args: list[str], env: dict[str, str], smbd_group: int | None
+         ) -> tuple[float, float, float, float]:
+    """Wall seconds; CPU seconds of the command's main process, of all its processes
+    (workers included), and of smbd."""
     cmd = [str(REPO / ".venv" / "bin" / "mfaleaks"), "scan", "--no-ocr", "-q", "--format",
            "json", *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    watch = CpuWatch(proc.pid, smbd_group)
+    _, err = proc.communicate()
     elapsed = time.perf_counter() - start
+    total, smbd = watch.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
-        sys.exit(f"scan failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return elapsed, cpu
+        sys.exit(f"scan failed ({proc.returncode}): {err.decode()[-500:]}")
+    main = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, main, max(total, main), smbd
 
 
 def line(what: str, seconds: float, files: int, size: int, base: float | None) -> str:
@@ -114,13 +181,17 @@ def main() -> None:
               f"{cpu_smb / files * 1e3:.2f} ms per file (local read {cpu_local / files * 1e3:.3f})")
         env = dict(os.environ, MFALEAKS_SMB_PASSWORD=server.password)
         jobs = ["--jobs", str(args.jobs)]
-        t_scan_local, cpu_local = scan([*jobs, str(tree)], env)
-        t_scan_smb, cpu_smb = scan([*jobs, "--smb-user", server.user, server.url("bench")], env)
+        t_scan_local, main_local, all_local, _ = scan([*jobs, str(tree)], env, None)
+        group = server.process.pid if server.process is not None else None
+        t_scan_smb, main_smb, all_smb, smbd = scan(
+            [*jobs, "--smb-user", server.user, server.url("bench")], env, group)
         print(f"scan: mfaleaks scan --no-ocr --jobs {args.jobs}")
-        # CPU as the OS accounts it to the command: its main process (which reads the
-        # share), not all of its workers (they run under a fork server), not smbd.
-        print(line("local", t_scan_local, files, size, None) + f"  command CPU {cpu_local:.2f} s")
-        print(line("smb", t_scan_smb, files, size, t_scan_local) + f"  command CPU {cpu_smb:.2f} s")
+        # CPU seconds: the command's main process; all its processes (workers included,
+        # sampled from /proc); smbd serving it.
+        print(line("local", t_scan_local, files, size, None) +
+              f"  CPU main {main_local:.2f} s, all {all_local:.2f} s")
+        print(line("smb", t_scan_smb, files, size, t_scan_local) +
+              f"  CPU main {main_smb:.2f} s, all {all_smb:.2f} s, smbd {smbd:.2f} s")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         server.stop()

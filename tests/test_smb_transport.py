@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks.sources import smbacl
-from mfaleaks.sources.smb import (
+from mfaleaks.sources.smb import acl as smbacl
+from mfaleaks.sources.smb.auth import PASSWORD_ENV, SmbCredentials, credentials, split_user
+from mfaleaks.sources.smb.client import (
     SmbEntry,
     SmbOptions,
     SmbProblem,
@@ -20,9 +21,8 @@ from mfaleaks.sources.smb import (
     SmbSession,
     SmbShare,
 )
-from mfaleaks.sources.smbauth import PASSWORD_ENV, SmbCredentials, credentials, split_user
-from mfaleaks.sources.smbshares import RpcClient, wanted
-from mfaleaks.sources.smburl import BadTarget, SmbFatal, SmbTarget, is_smb, parse_target
+from mfaleaks.sources.smb.shares import RpcClient, wanted
+from mfaleaks.sources.smb.url import BadTarget, SmbFatal, SmbTarget, is_smb, parse_target
 from smbserver import PRIVATE_FILES, REPO, SmbServer
 
 # ---- locations and credentials (no server) ---------------------------------------------------

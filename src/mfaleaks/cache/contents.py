@@ -60,13 +60,16 @@ def read_whole(path: str, size: int, identity: Identity | None = None) -> bytes 
 def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResult | None:
     """scan(source with its bytes in memory), or the result of the same content seen before;
     None when the file is not small or cannot be read whole."""
-    if not small(source):
+    if source.data is not None and source.fs_path is not None and source.size <= SMALL_FILE:
+        whole, data = source, source.data  # read already, by this worker (a file on a share)
+    elif not small(source):
         return None
-    assert source.fs_path is not None
-    data = read_whole(source.fs_path, source.size, source.identity)
-    if data is None:
-        return None
-    whole = source.with_data(data)
+    else:
+        assert source.fs_path is not None
+        read = read_whole(source.fs_path, source.size, source.identity)
+        if read is None:
+            return None
+        whole, data = source.with_data(read), read
     digest = hashlib.sha256(data).digest()
     key = (digest, source.name, source.kind_hint or "")
     stored = _memo.get(key)

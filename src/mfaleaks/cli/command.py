@@ -21,7 +21,7 @@ from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
 from mfaleaks.output import write_private
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 
 # The scan machinery, the config file reader, the reports and the rule loader are
 # imported by the commands that use them: a first scan starts its worker server
@@ -145,10 +145,6 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
         if "-" in config.paths:
             raise click.UsageError("standard input is refused over tcp://: it would cross the "
                                    "network in clear text (use a tls:// cluster)")
-    if config.cluster is not None and any(is_smb(p) for p in config.paths):
-        # Cluster workers open their own files; they have no SMB sessions yet.
-        raise click.UsageError("smb:// paths cannot be scanned with --cluster yet: mount the "
-                               "share at the same path on every worker")
     # A mistyped path must not pass a CI job as "nothing found" (on a cluster, the workers
     # are asked: this machine may not see the share).
     missing = [p for p in config.paths if p != "-" and not is_smb(p)
@@ -222,7 +218,7 @@ def _smb_login(p: dict[str, Any]) -> SmbLogin | None:
     """The SMB account, when a path is an SMB location; asks for the password at a terminal."""
     if not any(is_smb(path) for path in p["paths"]):
         return None
-    from mfaleaks.sources.smbauth import credentials
+    from mfaleaks.sources.smb.auth import credentials
 
     def ask(prompt: str) -> str:
         return click.prompt(prompt, hide_input=True, err=True)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from mfaleaks.sources.discover import Probe
+    from mfaleaks.sources.smb.worker import SmbWanted
 
 Done = tuple[object, Source, FileResult]
 Batch = list[tuple[object, Source]]
@@ -146,7 +147,7 @@ def _line(exc: BaseException) -> str:
     return (text[:197] + "...") if len(text) > 200 else text or type(exc).__name__
 
 
-def shipped(spec: EngineSpec) -> Any:
+def shipped(spec: EngineSpec, smb: SmbWanted | None = None) -> Any:
     """The spec with the rule files' text, for workers that do not have those files, and
     the cache key of it all (workers whose code or libraries differ refuse the scan)."""
     from mfaleaks.run.clusterwork import Shipped
@@ -156,13 +157,14 @@ def shipped(spec: EngineSpec) -> Any:
         rules = tuple((p.name, p.read_bytes()) for p in spec.rule_files)
     except OSError as exc:
         raise ConfigError(f"cannot read rule file: {exc.filename}: {exc.strerror}") from exc
-    return Shipped(rules=rules, spec=spec, key=cache_key(spec))
+    return Shipped(rules=rules, spec=spec, key=cache_key(spec), smb=smb)
 
 
 class ClusterScan:
     """One scan's hold on the cluster: its engine plugin on every worker, the tasks."""
 
-    def __init__(self, client: Client, spec: EngineSpec, paths: Iterable[str]) -> None:
+    def __init__(self, client: Client, spec: EngineSpec, paths: Iterable[str],
+                 smb: SmbWanted | None = None) -> None:
         from distributed import LocalCluster
 
         from mfaleaks.run.clusterwork import EnginePlugin
@@ -174,8 +176,8 @@ class ClusterScan:
         relative = any(p != "-" and "://" not in p and not os.path.isabs(p) for p in paths)
         cwd = os.getcwd() if relative else None
         try:
-            answers = client.register_plugin(EnginePlugin(self.name, shipped(spec), cwd, local),
-                                             name=self.name)
+            answers = client.register_plugin(
+                EnginePlugin(self.name, shipped(spec, smb), cwd, local), name=self.name)
         except Exception as exc:
             raise ClusterError(f"a worker refused the scan: {_line(exc)}") from exc
         self._registered = True

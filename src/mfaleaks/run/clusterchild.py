@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from mfaleaks.detect.score import Engine
     from mfaleaks.run.spec import EngineSpec
+    from mfaleaks.sources.smb.worker import SmbAccess
 
 
 class _Warm:
@@ -61,7 +62,7 @@ class _Warm:
         self.spec = spec
         self._given.set()
 
-    def init(self) -> None:
+    def init(self, smb: SmbAccess | str | None) -> None:
         """scanjob.init, in the main thread (signal handlers), with the engine built."""
         from dataclasses import dataclass
 
@@ -72,7 +73,7 @@ class _Warm:
         spec, engine = self.spec, self.engine
         assert spec is not None
         if engine is None:
-            scanjob.init(spec)
+            scanjob.init(spec, smb)
             return
 
         @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class _Warm:
                 return engine
 
         scanjob.init(Built(spec.rule_files, spec.show_secrets, spec.min_confidence,
-                           spec.limits))
+                           spec.limits), smb)
 
 
 def serve(rfd: int, wfd: int) -> None:
@@ -103,7 +104,10 @@ def serve(rfd: int, wfd: int) -> None:
                 from mfaleaks.run.clusterwire import pack_results, unpack_batch
 
                 if not ready:
-                    warm.init()
+                    # smb:// files are read here, logged on with this worker's own
+                    # environment (request[2]: the account's name and options).
+                    wanted = request[2] if len(request) > 2 else None
+                    warm.init(wanted.access() if wanted is not None else None)
                     ready = True
                 batch = unpack_batch(request[1])
                 answer: object = pack_results(batch, scanjob.scan_batch(batch))

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -44,6 +44,9 @@ from mfaleaks.run.clusterlist import Root, Todo, stat_root
 from mfaleaks.run.clusterwire import pack_results, unpack_batch
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.listing import WalkOptions
+
+if TYPE_CHECKING:
+    from mfaleaks.sources.smb.worker import SmbWanted
 
 DIED = f"{READER_CRASHED} (its Dask worker died each time it read it)"
 
@@ -164,6 +167,8 @@ class Shipped:
     rules: tuple[tuple[str, bytes], ...]  # (file name, content), in load order
     spec: EngineSpec  # the client's, for everything but the rule files' paths
     key: str  # the client's plan.cache_key of the spec: its code, rules, libraries, OCR
+    # smb:// paths: the account's name and options (no password: each worker has its own)
+    smb: SmbWanted | None = None
 
 
 class EnginePlugin(WorkerPlugin):
@@ -292,7 +297,7 @@ class EnginePlugin(WorkerPlugin):
         child: ScanChild | None = None
         try:
             with self.child() as child:
-                packed: bytes = child.ask("scan", blob)
+                packed: bytes = child.ask("scan", blob, self.engine.smb)
                 return packed
         except ChildGone:
             self._died(child)
@@ -323,7 +328,7 @@ class EnginePlugin(WorkerPlugin):
         child: ScanChild | None = None
         try:
             with self.child() as child:
-                packed: bytes = child.ask("scan", pack_batch([source]))
+                packed: bytes = child.ask("scan", pack_batch([source]), self.engine.smb)
                 return unpack_results(packed, [source])[0]
         except ChildGone:
             self._died(child)

@@ -40,16 +40,17 @@ from mfaleaks.cache.store import (
     holds_engine,
     options_of,
 )
-from mfaleaks.config import ScanConfig
+from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.detect.fpkey import key_identity
 from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
 from mfaleaks.run.spec import EngineSpec
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 
 if TYPE_CHECKING:
     from typing import Protocol
 
     from mfaleaks.sources.discover import Probe
+    from mfaleaks.sources.smb.worker import SmbAccess
 
     Done = tuple[object, Source, FileResult]
 
@@ -119,6 +120,8 @@ def content_key(source: Source) -> ContentKey | None:
         return None
     if source.data is not None:  # read already (a file on an SMB share)
         return (hashlib.sha256(source.data).digest(), source.name, source.kind_hint or "")
+    if is_smb(source.fs_path):  # a file on a share that its worker reads (and hashes)
+        return None
     h = hashlib.sha256()
     try:
         # The workers' own open: a regular file, still the one the walk listed.
@@ -135,6 +138,16 @@ def content_key(source: Source) -> ContentKey | None:
     finally:
         os.close(fd)
     return (h.digest(), source.name, source.kind_hint or "")
+
+
+def smb_access(config: ScanConfig) -> SmbAccess | None:
+    """The account workers log on with to read files on shares themselves (smb/worker.py):
+    the main process's, handed to them in memory; None when no path is on a share."""
+    if not any(is_smb(p) for p in config.paths):
+        return None
+    from mfaleaks.sources.smb.worker import SmbAccess
+
+    return SmbAccess(config.smb or SmbLogin(), config.follow_symlinks)
 
 
 def cache_key(spec: EngineSpec) -> str:
@@ -191,7 +204,9 @@ class Planner:
         if content is not None:
             self.reading[content] = tag
         # (A small file is read whole by its worker, and its content scanned once.)
-        parts = [] if contents.small(source) else windows_of(source.size, self.workers.jobs)
+        # (Nor is a file on a share that a worker reads: each window would read it all.)
+        one = contents.small(source) or (source.data is None and is_smb(source.fs_path))
+        parts = [] if one else windows_of(source.size, self.workers.jobs)
         if len(parts) < 2:
             yield from self._finished(self.workers.submit(source, tag))
             return
@@ -259,7 +274,7 @@ if TYPE_CHECKING:
     Walk = Callable[[Probe | None], Iterable[Source | FileResult]]
     """The files to scan, given a probe that may answer some of them (discover.discover)."""
     Fill = Callable[[Iterable[Source | FileResult]], Iterator[Source | FileResult]]
-    """The same stream with the bytes of sources that were only listed (sources/smbscan.py)."""
+    """The same stream with the bytes of sources that were only listed (sources/smb/scan.py)."""
 
 
 def scan_sources(
@@ -290,7 +305,7 @@ def scan_sources(
     def start() -> Pool:
         from mfaleaks.run.pool import Workers  # the pool and the engine: only when reading
 
-        return Workers(spec, config.jobs)
+        return Workers(spec, config.jobs, smb=smb_access(config))
 
     recall = Recall(cache, reuse_cache=not spec.show_secrets)
     planner = Planner(pool or start, recall, reads=pool is None)

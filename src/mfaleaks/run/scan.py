@@ -20,13 +20,14 @@ from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import EngineSpec, engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 from mfaleaks.triage import suppress
 
 if TYPE_CHECKING:
     from mfaleaks.run.cluster import ClusterScan
+    from mfaleaks.run.plan import Fill
     from mfaleaks.sources.discover import Probe
-    from mfaleaks.sources.smbscan import SmbScan
+    from mfaleaks.sources.smb.scan import SmbScan
 
 Progress = Callable[[FileResult], None]
 STDIN_LIMIT = 512 * 1024 * 1024
@@ -54,10 +55,16 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     tls = None
     if opts.tls_ca is not None and opts.tls_cert is not None and opts.tls_key is not None:
         tls = Tls(str(opts.tls_ca), str(opts.tls_cert), str(opts.tls_key))
+    wanted = None
+    if any(is_smb(p) for p in config.paths):  # listed here; read by the workers, logged
+        from mfaleaks.sources.smb.worker import SmbWanted  # on with their own password
+
+        wanted = SmbWanted.of(config.smb or SmbLogin(), config.follow_symlinks)
     with connected(opts.address, tls) as client:
-        cluster = ClusterScan(client, spec, config.paths)
+        cluster = ClusterScan(client, spec, config.paths, wanted)
         try:
-            missing = cluster.ask_roots(config.paths, config.follow_symlinks)
+            local = [p for p in config.paths if not is_smb(p)]  # smb://: asked of the server
+            missing = cluster.ask_roots(local, config.follow_symlinks)
             if missing:
                 raise ConfigError(f"no such file or folder on the cluster's workers: {missing[0]}")
             return _run(config, spec, progress, cluster)
@@ -118,7 +125,7 @@ def _run(
     try:
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
-        fill = smb.fill if smb is not None else None
+        fill = _fill(smb, config, cluster)
         pool = cluster.pool if cluster is not None else None
         for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
                                         pool):
@@ -171,8 +178,8 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
     if not targets:
         return None
     try:
-        from mfaleaks.sources.smb import SmbOptions
-        from mfaleaks.sources.smbscan import SmbScan
+        from mfaleaks.sources.smb.client import SmbOptions
+        from mfaleaks.sources.smb.scan import SmbScan
     except ImportError as exc:
         raise ConfigError(f"{targets[0]}: SMB needs the smb extra ({exc.name} is missing): "
                           "pip install 'mfaleaks[smb]'") from exc
@@ -187,6 +194,24 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
         smb.close()
         raise
     return smb
+
+
+def _fill(smb: SmbScan | None, config: ScanConfig, cluster: ClusterScan | None
+          ) -> Fill | None:
+    """What this process reads of the shares: nothing on a cluster, only files too big for
+    a worker to read whole when worker processes read the others (sources/smb/worker.py),
+    else all."""
+    if smb is None:
+        return None
+    from mfaleaks.run.pool import POOL
+
+    if cluster is not None:  # the cluster's workers read every file of a share
+        return None
+    if config.jobs > 1 and POOL:
+        from mfaleaks.cache.contents import SMALL_FILE
+
+        return lambda items: smb.fill(items, above=SMALL_FILE)
+    return smb.fill
 
 
 def _order(f: Finding) -> tuple[str, str, int, str]:

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Iterator, MutableSequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from mfaleaks.cache import contents
 from mfaleaks.detect.score import Engine
@@ -23,6 +24,9 @@ from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.run import heap
 from mfaleaks.run.pipeline import scan_source
 from mfaleaks.run.spec import EngineSpec
+
+if TYPE_CHECKING:
+    from mfaleaks.sources.smb.worker import SmbAccess, WorkerShares
 
 # Tesseract's OpenMP threads oversubscribe small machines; we parallelise with
 # processes instead (ENGINEERING.md: 1.76 s -> 0.41 s per screenshot).
@@ -35,6 +39,7 @@ class FileTimeout(BaseException):
 
 _engine: Engine | None = None
 _limits: Limits | None = None
+_shares: WorkerShares | None = None  # this worker's SMB sessions, when the scan has shares
 
 
 BIG_FILE = 32 * 1024 * 1024  # from this size on, a file is read with bounded_malloc on
@@ -60,8 +65,11 @@ def bounded_malloc() -> Iterator[None]:
 _alarm_installed = False  # in a worker process the SIGALRM handler stays for good
 
 
-def init(spec: EngineSpec) -> None:
-    global _engine, _limits, _alarm_installed
+def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
+    """smb: the account the main process logged on with (or a cluster worker's own), for
+    this worker to read the files of shares itself (sources/smb/worker.py); a string: why
+    it has none."""
+    global _engine, _limits, _alarm_installed, _shares
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_alarm)
@@ -71,6 +79,19 @@ def init(spec: EngineSpec) -> None:
     engine = prebuilt.engine_for(spec) if prebuilt is not None else None
     _engine = engine if engine is not None else spec.build()
     _limits = spec.limits
+    if smb is not None:
+        from mfaleaks.sources.smb.worker import WorkerShares
+
+        _shares = WorkerShares(smb)
+
+
+def done() -> None:
+    """The worker's inbox ended: log off its SMB sessions (their receiving threads would
+    otherwise keep the process alive)."""
+    global _shares
+    if _shares is not None:
+        _shares.close()
+        _shares = None
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
@@ -149,9 +170,14 @@ def scan_batch(
     results = []
     if reading is None:
         reading = [-1]
+    # Files on shares are read here, a few ahead of the one being scanned.
+    items = batch if _shares is None else _shares.read(batch)
     try:
-        for at, source in enumerate(batch):
+        for at, source in enumerate(items):
             reading[0] = at
+            if isinstance(source, FileResult):  # a file on a share that could not be read
+                results.append(source)
+                continue
             try:
                 results.append(scan_one(source, _engine, _limits, may_put_off=True))
             except ocrshare.Busy:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from mfaleaks.models import Source
     from mfaleaks.run.spec import EngineSpec
+    from mfaleaks.sources.smb.worker import SmbAccess
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -77,12 +78,13 @@ def _inherit(dup: Any) -> SharedWord:
 
 
 def _serve(
-    inbox: Connection, outbox: Connection, spec: EngineSpec, word: SharedWord | None
+    inbox: Connection, outbox: Connection, spec: EngineSpec, word: SharedWord | None,
+    smb: SmbAccess | None = None,
 ) -> None:
     """In the worker process: build the engine, then answer batches until told to stop."""
     from mfaleaks.run import scanjob
 
-    scanjob.init(spec)
+    scanjob.init(spec, smb)
     rfd, wfd = inbox.fileno(), outbox.fileno()
     reading = word.view if word is not None else None
     while frame := read_frame(rfd):
@@ -93,13 +95,16 @@ def _serve(
         except Exception as exc:  # e.g. a result that cannot be pickled
             reply = pickle.dumps((False, f"internal error: {type(exc).__name__}"), _PROTOCOL)
         write_frame(wfd, reply)
+    scanjob.done()
 
 
 class WorkerProcess:
     """A started worker: `send` queues a batch without blocking, `receive` waits for the
     oldest batch's reply (None: the process is gone, with every batch it had)."""
 
-    def __init__(self, spec: EngineSpec) -> None:
+    def __init__(self, spec: EngineSpec, smb: SmbAccess | None = None) -> None:
+        """smb: the SMB account for the worker to read files on shares itself; it goes to
+        the worker in memory, with the other arguments (the fork server's pipe)."""
         ctx = forkstart.context()
         their_in, my_in = ctx.Pipe(duplex=False)  # (reader, writer)
         my_out, their_out = ctx.Pipe(duplex=False)
@@ -107,7 +112,7 @@ class WorkerProcess:
             widen_pipe(conn.fileno())
         # The place in the oldest unanswered batch of the file being read, -1 between files.
         self._reading = SharedWord.new()
-        args = (their_in, their_out, spec, self._reading)
+        args = (their_in, their_out, spec, self._reading, smb)
         self.process = ctx.Process(target=_serve, args=args, daemon=True)
         self.process.start()
         their_in.close()  # the worker holds them now: its death is our EOF

@@ -31,7 +31,7 @@ MAX_PARENTS = 64  # folders checked above a file for a permission that keeps oth
 MTIME, MODE, UID, OWNER, GID, GROUP = (
     "file_mtime", "file_mode", "file_uid", "file_owner", "file_gid", "file_group")
 ABSPATH, OTHERS_BLOCKED, GROUP_BLOCKED = "file_abspath", "file_others_blocked", "file_group_blocked"
-# A file on an SMB share (sources/smbscan.py): the owner's SID, and who may read it.
+# A file on an SMB share (sources/smb/scan.py): the owner's SID, and who may read it.
 OWNER_SID, EXPOSURE, EXPOSURE_NOTE = "file_owner_sid", "file_exposure", "file_exposure_note"
 SIZE = "file_size"  # with MTIME: tells the report whether the file changed since the scan
 ACCOUNT = "account"  # an address written next to the codes (set by the scorer)
@@ -64,7 +64,7 @@ def file_facts(source: Source) -> dict[str, str]:
         if name:
             facts[GROUP] = name
     if source.fs_path is None or "://" in source.fs_path:
-        # An SMB file's owner and exposure come from the server (sources/smbscan.py).
+        # An SMB file's owner and exposure come from the server (sources/smb/scan.py).
         return facts
     absolute = os.path.abspath(source.fs_path)
     if absolute != source.origin.path:

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mfaleaks.sources.smbauth import SmbCredentials
-from mfaleaks.sources.smburl import SmbFatal, SmbTarget, url_of
+from mfaleaks.sources.smb.auth import SmbCredentials
+from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, url_of
 
 STYPE_DISKTREE = 0
 _TYPE_MASK = 0x0FFFFFFF  # the high bits say "special" (hidden administrative) and "temporary"

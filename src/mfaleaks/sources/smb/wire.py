@@ -41,7 +41,7 @@ class _Value:
 
 
 class Raw:
-    """A request body already packed, shaped as smbprotocol's Connection._send uses one."""
+    """A request body already packed, shaped as smbprotocol's Connection.send_compound uses one."""
 
     COMMAND = 0
 

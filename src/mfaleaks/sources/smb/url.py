@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mfaleaks.errors import ConfigError
-from mfaleaks.sources.smbpath import is_smb
+from mfaleaks.sources.smb.path import is_smb
 
 if TYPE_CHECKING:
     import re

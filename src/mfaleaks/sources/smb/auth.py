@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Mapping
 
 from mfaleaks.config import SmbLogin
-from mfaleaks.sources.smburl import SmbFatal
+from mfaleaks.sources.smb.url import SmbFatal
 
 PASSWORD_ENV = "MFALEAKS_SMB_PASSWORD"
 _FILE_KEYS = {"username", "password", "domain"}

@@ -8,7 +8,9 @@ smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
 FileResult per folder for the files the cache vouches for (the probe), which
 are never opened. The Sources carry no bytes yet: `fill` reads them in
 pipelined compound requests just before the workers get them, after the cache
-had its say. `facts` adds the owner and the exposure to a file's findings.
+had its say; with worker processes, the workers read them (smb/worker.py) and
+`fill` only the files too big for that. `facts` adds the owner and the exposure
+to a file's findings.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from mfaleaks.models import FileResult, Origin, ScanError, Source, printable
-from mfaleaks.sources import smbacl
 from mfaleaks.sources.listing import Stat, WalkOptions, excluded
 from mfaleaks.sources.owner import EXPOSURE, EXPOSURE_NOTE, OWNER, OWNER_SID
-from mfaleaks.sources.smb import (
+from mfaleaks.sources.smb import acl as smbacl
+from mfaleaks.sources.smb.auth import SmbCredentials
+from mfaleaks.sources.smb.client import (
     SmbEntry,
     SmbOptions,
     SmbProblem,
@@ -32,11 +35,11 @@ from mfaleaks.sources.smb import (
     SmbShare,
     reason_of,
 )
-from mfaleaks.sources.smbauth import SmbCredentials
-from mfaleaks.sources.smburl import SmbFatal, SmbTarget, parse_target, url_of
+from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, parse_target, url_of
+from mfaleaks.sources.smb.worker import listed, unread
 
 if TYPE_CHECKING:
-    from mfaleaks.sources.smbshares import RpcClient
+    from mfaleaks.sources.smb.shares import RpcClient
 
     Probe = Callable[[str, bytes | None], object | None]
 
@@ -86,7 +89,7 @@ class SmbScan:
                     raise SmbFatal(f"{target.url()}: {why}") from exc
             self._roots[text] = [(share, target.path)]
             return
-        from mfaleaks.sources.smbshares import RpcClient, wanted
+        from mfaleaks.sources.smb.shares import RpcClient, wanted
 
         if server.rpc is None:
             server.rpc = RpcClient(target, self.creds, self.options.timeout)
@@ -195,8 +198,7 @@ class SmbScan:
 
     def owns(self, source: Source) -> bool:
         """A file of a share, listed and not read yet."""
-        return source.data is None and source.fs_path is not None and \
-            source.fs_path.startswith("smb://") and source.stat_key is not None
+        return listed(source)
 
     def _entry(self, source: Source) -> tuple[SmbShare, SmbEntry] | None:
         """The share and listing entry a Source of discover() stands for (its URL and the
@@ -209,32 +211,33 @@ class SmbScan:
         size, mtime_ns, change_ns, file_id = source.stat_key
         return share, SmbEntry(path, size, change_ns, mtime_ns, file_id, 0)
 
-    def fill(self, items: Iterable[T]) -> Iterator[T | FileResult]:
-        """The items in order, SMB sources with their bytes: READ_AHEAD of them are read
+    def fill(self, items: Iterable[T], above: int = -1) -> Iterator[T | FileResult]:
+        """The items in order, SMB sources of more than `above` bytes with their bytes
+        (smaller ones are read by the workers: smb/worker.py): READ_AHEAD of them are read
         together (each share's in one pipelined run). A file that cannot be read becomes
         a FileResult with its reason, as a worker would return it."""
         held: list[T] = []
         size = 0
         for item in items:
-            if isinstance(item, Source) and self.owns(item):
+            if isinstance(item, Source) and item.size > above and self.owns(item):
                 held.append(item)
                 size += item.size
                 if len(held) >= READ_AHEAD or size >= READ_AHEAD_BYTES:
-                    yield from self._read(held)
+                    yield from self._read(held, above)
                     held, size = [], 0
             elif held:
                 held.append(item)
             else:
                 yield item
         if held:
-            yield from self._read(held)
+            yield from self._read(held, above)
 
-    def _read(self, held: list[T]) -> Iterator[T | FileResult]:
+    def _read(self, held: list[T], above: int) -> Iterator[T | FileResult]:
         located: dict[int, tuple[SmbShare, SmbEntry] | None] = {}
         by_share: dict[int, list[SmbEntry]] = {}
         shares: dict[int, SmbShare] = {}
         for i, item in enumerate(held):
-            if isinstance(item, Source) and self.owns(item):
+            if isinstance(item, Source) and item.size > above and self.owns(item):
                 found = located[i] = self._entry(item)
                 if found is not None:
                     shares[id(found[0])] = found[0]
@@ -252,8 +255,7 @@ class SmbScan:
             data = got[(id(found[0]), found[1].path)] if found is not None else \
                 SmbReadError("not on a share this scan opened")
             if isinstance(data, SmbReadError):
-                yield FileResult(path=item.origin.path, errors=[
-                    ScanError(item.origin.path, None, f"cannot read: {data}")])
+                yield unread(item, str(data))
             else:
                 yield item.with_data(data)  # type: ignore[misc]
 
@@ -293,7 +295,7 @@ class SmbScan:
 
     def _name(self, server: _Server, share: SmbShare, sid: str) -> str | None:
         if server.rpc is None:
-            from mfaleaks.sources.smbshares import RpcClient
+            from mfaleaks.sources.smb.shares import RpcClient
 
             try:
                 server.rpc = RpcClient(parse_target(share.url()), self.creds,

@@ -50,13 +50,16 @@ from smbprotocol.open import (
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
-from mfaleaks.sources import smbwire as wire
-from mfaleaks.sources.smbauth import SmbCredentials
-from mfaleaks.sources.smburl import SmbFatal, SmbTarget, join, url_of
+from mfaleaks.sources.smb import wire
+from mfaleaks.sources.smb.auth import SmbCredentials
+from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, join, url_of
 
 DEFAULT_TIMEOUT = 30.0
 PIPELINE = 16  # small files whose compound requests are in flight at once
-CREDIT_REQUEST = 16  # credits asked per request: the window grows to what the server allows
+# Credits asked for once, after the logon (an ECHO): PIPELINE compounds of 3-4 messages
+# each, plus the 1 MiB reads of a bigger file (16 credits each). Every compound then asks
+# back what it spends, so the window stays this wide.
+CREDITS_WANTED = 128
 CHUNK = 1 << 20  # read size past the first request (credits: 16 per MiB)
 
 ATTR_DIRECTORY = 0x10
@@ -235,6 +238,17 @@ class SmbSession:
         self._conn = conn
         self._session = session
         self._shares: dict[str, SmbShare] = {}
+        self._widen()
+
+    def _widen(self) -> None:
+        """Ask for credits enough to keep PIPELINE files in flight (smbprotocol's public
+        echo; a server that grants fewer only narrows the pipeline: read_many waits for
+        credits)."""
+        have = self._conn.sequence_window["high"] - self._conn.sequence_window["low"]
+        if have < CREDITS_WANTED:
+            with contextlib.suppress(SMBException, ValueError, OSError):
+                self._conn.echo(sid=self._session.session_id, timeout=self.options.timeout,
+                                credit_request=CREDITS_WANTED - have)
 
     @property
     def encrypted(self) -> bool:
@@ -426,10 +440,10 @@ class SmbShare:
                             wire.query_internal(), wire.read(0, length), wire.close()]
             session = self._tree.session
             self.requests += 1
-            # Ask for more credits than the compound spends, so that PIPELINE files fit.
-            return self._conn._send(messages, session_id=session.session_id,
-                                    tree_id=self._tree.tree_connect_id, related=True,
-                                    credit_request=CREDIT_REQUEST)
+            # Each message asks back the credits it spends: the window SmbSession widened
+            # once stays as wide.
+            return self._conn.send_compound(messages, session.session_id,
+                                            self._tree.tree_connect_id, related=True)
         except Exception as exc:
             return SmbReadError(reason_of(exc))
 

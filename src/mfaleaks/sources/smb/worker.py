@@ -1,0 +1,189 @@
+"""A worker process's own SMB sessions: files on shares are read where they are scanned.
+
+The main process lists the shares (and asks for owners and exposure); the files
+themselves are read by the workers, each over sessions of its own, one per
+server, opened at the first file of that server and kept for the scan. The
+per-message work of SMB (headers, signing, the thread that receives answers:
+~1.1 ms of CPU per file) is then spread over every process that scans, instead
+of one main process doing it for all of them (docs/smb.md, Speed).
+
+The account comes in memory: from the main process through the worker's pipe
+(the SmbLogin it logged on with; never a command line, never a file), or, on a
+Dask worker, from that worker's own environment (`access_from_env`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from mfaleaks.config import SmbLogin
+from mfaleaks.models import FileResult, ScanError, Source
+from mfaleaks.sources.smb.auth import split_user
+from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession, SmbShare
+from mfaleaks.sources.smb.url import DEFAULT_PORT, SmbFatal, SmbTarget
+
+# What a Dask worker's environment may hold (the password: auth.PASSWORD_ENV).
+AUTH_FILE_ENV = "MFALEAKS_SMB_AUTH_FILE"
+USER_ENV = "MFALEAKS_SMB_USER"
+
+
+@dataclass(frozen=True)
+class SmbAccess:
+    """How a worker logs on: the account and the session options of the scan."""
+
+    login: SmbLogin
+    follow_symlinks: bool = False
+
+    def options(self) -> SmbOptions:
+        return SmbOptions(timeout=self.login.timeout, require_encryption=self.login.encrypt,
+                          follow_symlinks=self.follow_symlinks)
+
+
+def listed(source: Source) -> bool:
+    """A file of a share as the walk gives it: listed, not read yet."""
+    return source.data is None and source.fs_path is not None and \
+        source.fs_path.startswith("smb://") and source.stat_key is not None
+
+
+def split_url(url: str) -> tuple[str, int, str, str] | None:
+    """smb://host[:port]/share/a/b (as url.url_of wrote it) -> (host, port, share,
+    path inside the share, backslash-separated). Not parse_target: names are not
+    %-quoted in reports, and a name may hold a %."""
+    rest = url[len("smb://"):]
+    where, _, inside = rest.partition("/")
+    share, _, path = inside.partition("/")
+    if not where or not share:
+        return None
+    host, port = where, DEFAULT_PORT
+    colon = where.rfind(":")
+    if colon > where.rfind("]"):  # host:port, [v6]:port (not the colons of a bare [v6])
+        host, digits = where[:colon], where[colon + 1:]
+        if not digits.isdigit():
+            return None
+        port = int(digits)
+    return host, port, share, path.replace("/", "\\")
+
+
+@dataclass(frozen=True)
+class SmbWanted:
+    """What a cluster's client tells its workers about SMB: the account's name and the
+    options, never a password (tcp:// is plain text); each worker logs on with the
+    password of its own environment (`access_from_env`)."""
+
+    user: str | None
+    kerberos: bool
+    encrypt: bool
+    timeout: float
+    follow_symlinks: bool
+
+    @classmethod
+    def of(cls, login: SmbLogin, follow_symlinks: bool) -> SmbWanted:
+        user = f"{login.domain}\\{login.user}" if login.domain and login.user else login.user
+        return cls(user, login.kerberos, login.encrypt, login.timeout, follow_symlinks)
+
+    def access(self) -> SmbAccess | str:
+        """This worker's access, or why it has none (each file of a share then says so)."""
+        if self.kerberos:  # the worker's own ticket cache
+            domain, name = split_user(self.user) if self.user else (None, None)
+            login = SmbLogin(user=name, domain=domain, kerberos=True, encrypt=self.encrypt,
+                             timeout=self.timeout)
+            return SmbAccess(login, self.follow_symlinks)
+        try:
+            return access_from_env(self.user, self.encrypt, self.timeout, self.follow_symlinks)
+        except SmbFatal as exc:
+            return f"this worker has no SMB account ({exc})"
+
+
+class WorkerShares:
+    """The sessions of one worker process, opened when first needed, kept for the scan.
+    Built from a reason instead of an access, it reports every file of a share unread."""
+
+    def __init__(self, access: SmbAccess | str) -> None:
+        self.access = access
+        self._sessions: dict[tuple[str, int], SmbSession | str] = {}
+
+    def _share(self, host: str, port: int, name: str) -> SmbShare | str:
+        """The share, or why it cannot be read (a server that refused this worker once is
+        not asked again: each file would otherwise wait --smb-timeout)."""
+        if isinstance(self.access, str):
+            return self.access
+        session = self._sessions.get((host, port))
+        if session is None:
+            try:
+                session = SmbSession(SmbTarget(host, port), self.access.login,
+                                     self.access.options())
+            except Exception as exc:  # SmbFatal: unreachable, logon failed
+                session = str(exc)
+            self._sessions[(host, port)] = session
+        if isinstance(session, str):
+            return session
+        try:
+            return session.share(name)
+        except Exception as exc:
+            return str(exc)
+
+    def read(self, batch: Sequence[Source]) -> Iterator[Source | FileResult]:
+        """The batch in its order, files of shares with their bytes, or a FileResult with
+        the reason one could not be read. Lazy: the reads of the files after the one being
+        scanned are in flight meanwhile (read_many keeps up to PIPELINE of them out)."""
+        i = 0
+        while i < len(batch):
+            first = batch[i]
+            where = split_url(first.fs_path or "") if listed(first) else None
+            if where is None:
+                yield first
+                i += 1
+                continue
+            run: list[tuple[Source, SmbEntry]] = []
+            while i < len(batch):
+                source = batch[i]
+                found = split_url(source.fs_path or "") if listed(source) else None
+                if found is None or found[:3] != where[:3]:
+                    break
+                assert source.stat_key is not None
+                size, mtime_ns, change_ns, file_id = source.stat_key
+                run.append((source, SmbEntry(found[3], size, change_ns, mtime_ns, file_id, 0)))
+                i += 1
+            share = self._share(*where[:3])
+            if isinstance(share, str):
+                for source, _ in run:
+                    yield unread(source, share)
+                continue
+            results = share.read_many(entry for _, entry in run)
+            for (source, _), (_, data) in zip(run, results, strict=True):
+                yield unread(source, str(data)) if isinstance(data, Exception) else \
+                    source.with_data(data)
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            if not isinstance(session, str):
+                with contextlib.suppress(Exception):
+                    session.close()
+        self._sessions.clear()
+
+
+def unread(source: Source, reason: str) -> FileResult:
+    """A file that could not be read, as the main process reported it when it read."""
+    path = source.origin.path
+    return FileResult(path=path, errors=[ScanError(path, None, f"cannot read: {reason}")])
+
+
+def access_from_env(user: str | None, encrypt: bool, timeout: float,
+                    follow_symlinks: bool) -> SmbAccess:
+    """A Dask worker's account, from its own environment: MFALEAKS_SMB_AUTH_FILE (a file
+    only its owner may read) or MFALEAKS_SMB_PASSWORD. The user is the worker's own
+    (MFALEAKS_SMB_USER, or the file's username), else the one the client named (not
+    secret). SmbFatal when there is no password: the worker then reports the files of
+    shares unread, with that reason."""
+    from dataclasses import replace
+
+    from mfaleaks.sources.smb.auth import credentials, read_auth_file
+
+    auth = os.environ.get(AUTH_FILE_ENV) or None
+    found = read_auth_file(auth) if auth else {}
+    name = os.environ.get(USER_ENV) or found.get("username") or user
+    login = credentials(name, auth_file=auth)
+    return SmbAccess(replace(login, encrypt=encrypt, timeout=timeout), follow_symlinks)

@@ -1,0 +1,156 @@
+"""Workers read the files of shares themselves (sources/smb/worker.py), over sessions of
+their own, against a real Samba server: the same findings as on disk, errors in order,
+copies scanned once, the cache, and a password that stays in memory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, invoke
+from mfaleaks.config import ScanConfig, SmbLogin
+from mfaleaks.models import FileResult, Origin, Source
+from mfaleaks.run.scan import run_scan
+from mfaleaks.sources.smb.auth import PASSWORD_ENV
+from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession
+from mfaleaks.sources.smb.url import parse_target
+from mfaleaks.sources.smb.worker import SmbAccess, WorkerShares, split_url
+from smbserver import SmbServer
+
+
+def _pairs(report: dict[str, object]) -> list[tuple[str, str]]:
+    return sorted((f["rule_id"], f["fingerprint"]) for f in report["findings"])  # type: ignore[attr-defined, index]
+
+
+def test_split_url_reads_back_what_reports_write() -> None:
+    assert split_url("smb://files/Public/HR/a%20b.txt") == ("files", 445, "Public",
+                                                            "HR\\a%20b.txt")
+    assert split_url("smb://127.0.0.1:4450/s/x") == ("127.0.0.1", 4450, "s", "x")
+    assert split_url("smb://[::1]:4450/s/d/x") == ("[::1]", 4450, "s", "d\\x")
+    assert split_url("smb://[fe80::1]/s/x") == ("[fe80::1]", 445, "s", "x")
+    assert split_url("smb://host") is None and split_url("smb://h:port/s/x") is None
+
+
+def test_the_fixtures_share_with_two_workers_finds_what_disk_does(
+        smb_server: SmbServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, smb_server.password)
+    remote = invoke("scan", "--format", "json", "--jobs", "2", "--smb-user", smb_server.user,
+                    smb_server.url("fixtures"))
+    local = invoke("scan", "--format", "json", "--jobs", "2", str(REPO / "fixtures"))
+    assert remote.exit_code == local.exit_code == 1, remote.stderr
+    assert _pairs(remote.report) and _pairs(remote.report) == _pairs(local.report)
+    # Owner and exposure still come from the server (asked by the main process).
+    assert all("file_exposure" in f["meta"] for f in remote.report["findings"])
+
+
+def _entries(server: SmbServer, share: str) -> list[SmbEntry]:
+    login = SmbLogin(server.user, password=server.password)
+    with SmbSession(parse_target(server.url()), login, SmbOptions()) as session:
+        return [e for e in session.share(share).walk() if isinstance(e, SmbEntry)]
+
+
+def _source(server: SmbServer, share: str, entry: SmbEntry) -> Source:
+    url = server.url(share, entry.path.replace("\\", "/"))
+    return Source(origin=Origin(url), name=entry.name, fs_path=url, size=entry.size,
+                  stat_key=(entry.size, entry.mtime_ns, entry.change_ns, entry.file_id))
+
+
+def test_a_batch_is_read_in_order_with_a_reason_for_each_file_not_read(
+        smb_server: SmbServer, tmp_path: Path) -> None:
+    entries = _entries(smb_server, "fixtures")[:20]
+    batch = [_source(smb_server, "fixtures", e) for e in entries]
+    local = tmp_path / "local.txt"
+    local.write_text("on disk\n")
+    on_disk = Source(origin=Origin(str(local)), name="local.txt", fs_path=str(local), size=8)
+    vanished = smb_server.url("fixtures", "home/vanished.txt")
+    gone = Source(origin=Origin(vanished), name="vanished.txt", fs_path=vanished, size=3,
+                  stat_key=(3, 0, 0, 0))
+    batch[5:5] = [on_disk, gone]
+    shares = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password=smb_server.password)))
+    try:
+        got = list(shares.read(batch))
+    finally:
+        shares.close()
+    assert len(got) == len(batch)
+    assert got[5] is on_disk  # not a file of a share: passed on as it was
+    assert isinstance(got[6], FileResult)
+    assert got[6].errors[0].reason == "cannot read: no longer exists"
+    for source, out in zip(batch[:5] + batch[7:], got[:5] + got[7:], strict=True):
+        assert isinstance(out, Source) and out.origin == source.origin
+        rel = source.origin.path.removeprefix(smb_server.url("fixtures") + "/")
+        assert out.data == (REPO / "fixtures" / rel).read_bytes()
+
+    wrong = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password="not-it")))
+    refused = list(wrong.read(batch[:3]))
+    assert all(isinstance(r, FileResult) and "logon failed" in r.errors[0].reason
+               for r in refused)
+
+
+def test_copies_on_a_share_are_scanned_once_and_reported_at_each_place(
+        smb_server: SmbServer) -> None:
+    folder = smb_server.shares["scratch"] / "copies"
+    shutil.rmtree(folder, ignore_errors=True)
+    codes = REPO / "fixtures" / "home" / "jdoe" / "Documents" / "Backup-codes-jdoe.txt"
+    for name in ("a", "b", "c"):
+        (folder / name).mkdir(parents=True)
+        shutil.copy(codes, folder / name / codes.name)
+    seen: list[FileResult] = []
+    config = ScanConfig(paths=(smb_server.url("scratch", "copies"),), jobs=2,
+                        smb=SmbLogin(smb_server.user, password=smb_server.password))
+    result = run_scan(config, progress=seen.append)
+    assert {f.path.split("/copies/")[1] for f in result.findings} == {
+        f"{n}/{codes.name}" for n in "abc"}
+    assert len({f.fingerprint for f in result.findings}) == len(result.findings) // 3
+    assert sum(r.reused for r in seen) >= 1  # the same content was not scanned three times
+
+
+def test_rescan_with_workers_opens_no_unchanged_file(smb_server: SmbServer,
+                                                     tmp_path: Path) -> None:
+    folder = smb_server.shares["scratch"] / "cached2"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(REPO / "fixtures" / "home", folder)
+    cache = tmp_path / "cache.db"
+    login = SmbLogin(smb_server.user, password=smb_server.password)
+    config = ScanConfig(paths=(smb_server.url("scratch", "cached2"),), jobs=2, smb=login,
+                        cache=cache)
+    first = run_scan(config)
+    again = run_scan(config)
+    files = first.stats.files
+    assert f"cache: {files} unchanged file(s) not read, 0 recognised by content, 0 read" in \
+        again.notices
+    assert sorted(f.fingerprint for f in again.findings) == \
+        sorted(f.fingerprint for f in first.findings)
+
+
+def test_the_password_reaches_workers_in_memory_only(smb_server: SmbServer,
+                                                     tmp_path: Path) -> None:
+    """No process has the password on its command line (it was given in memory, not
+    through MFALEAKS_SMB_PASSWORD), and nothing written under the scan's temporary
+    folder holds it. (Environments are not looked at: the fork server keeps the one it
+    started with, which an earlier test of the session may have given the password.)"""
+    password = smb_server.password.encode()
+    found: list[str] = []
+
+    def look(result: FileResult) -> None:
+        if found:
+            return
+        found.append("looked")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                data = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if password in data:
+                found.append(pid)
+
+    cache = tmp_path / "cache.db"
+    config = ScanConfig(paths=(smb_server.url("fixtures"),), jobs=2, cache=cache,
+                        smb=SmbLogin(smb_server.user, password=smb_server.password))
+    result = run_scan(config, progress=look)
+    assert result.findings and found == ["looked"]
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert password not in path.read_bytes(), path

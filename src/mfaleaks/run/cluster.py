@@ -185,6 +185,9 @@ class ClusterScan:
             if isinstance(answer, dict) and answer.get("status") == "error":
                 self.close()
                 raise ClusterError(f"worker {worker}: {_line(answer.get('exception', ''))}")
+        # The workers that took the scan: one of them lost counts even when it held no
+        # task of ours at that moment (its batch done, the next not yet given).
+        self._workers = set(answers or {})
         self.ocr = spec.limits.ocr
         self._keys = itertools.count()
         self.roots: dict[str, Root] = {}
@@ -265,8 +268,9 @@ class ClusterScan:
             return self.client.submit(fn, *args, key=key, pure=False, **kwargs)
 
     def deaths(self) -> Counter[str]:
-        """Processes that died during the scan: Dask workers the scheduler lost while they
-        held its tasks, and scanning children (by exit code, pool._cause's words)."""
+        """Processes that died during the scan: Dask workers the scheduler lost that had
+        taken the scan or held its tasks, and scanning children (by exit code, pool._cause's
+        words)."""
         from mfaleaks.run.clusterwork import child_deaths
         from mfaleaks.run.pool import _cause
 
@@ -275,7 +279,9 @@ class ClusterScan:
             for _, event in self.client.get_events("all"):
                 if (isinstance(event, dict) and event.get("action") == "remove-worker"
                         and not event.get("expected")
-                        and any(self.name in str(k) for k in event.get("processing-tasks", ()))):
+                        and (event.get("worker") in self._workers
+                             or any(self.name in str(k)
+                                    for k in event.get("processing-tasks", ())))):
                     out["Dask worker lost"] += 1
         with contextlib.suppress(Exception):
             for counts in self.client.run(child_deaths, self.name).values():

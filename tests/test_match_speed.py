@@ -318,11 +318,25 @@ WORDLESS = [
 ]
 
 
+# A TOTP seed labelled by its column's header (fields.column_label), lines away.
+TABLES = ["name,secret\nalice,JBSWY3DPEHPK3PXP\n", "name,otp\nalice,JBSWY3DPEHPK3PXP\n",
+          "name,one time password\nbob,JBSWY3DPEHPK3PXQ\n"]
+
+
 def _low_texts() -> list[tuple[str, str]]:
     texts = [(e.text, e.filename) for r in PACK.rules for e in (*r.examples, *r.negative_examples)]
     texts += [(t, "notes.txt") for t, _ in texts]
     texts += [(t, n) for t in WORDLESS for n in ("notes.txt", "export.csv", "tests/data.txt")]
+    texts += [(t, n) for t in TABLES for n in ("export.csv", "notes.txt")]
     return texts
+
+
+def test_low_prefilter_keeps_seeds_labelled_by_their_column() -> None:
+    for text in TABLES:
+        assert LOW_ENGINE._prefilter is not None
+        assert not LOW_ENGINE._prefilter.low_shapes(text)  # no word: the table opens it
+        expected = _low_findings(NO_PREFILTER, text, "export.csv")
+        assert expected and _low_findings(LOW_ENGINE, text, "export.csv") == expected
 
 
 def test_low_prefilter_keeps_every_low_finding() -> None:

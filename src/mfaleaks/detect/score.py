@@ -129,13 +129,17 @@ class Engine:
         ]
         # Text with neither a seed word nor a gate is dismissed below; the
         # prefilter finds that out in one pass (None: no shape may always run).
+        low = low_paths(self) if min_confidence is Confidence.LOW else None
         self._prefilter = None if self.gates.always else Prefilter.build(
             (self.terms.pattern(i) for i, seed in enumerate(self._seeds) if seed),
             self.gates.literals,
             self.gates.anchors,
             self.gates.non_ascii_opens,
-            low_paths(self) if min_confidence is Confidence.LOW else None,
+            low,
         )
+        # In a table a TOTP seed's label is its column's header (fields.column_label),
+        # lines away: at low, those shapes run over every table the prefilter dismisses.
+        self._table_shapes = frozenset(s.name for s in low.labelled) if low else frozenset()
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         # Other readings of the same text: codes broken across lines (PDF text, narrow
@@ -182,6 +186,8 @@ class Engine:
             # No seed word and no gate: the search below would stop too; at low, only
             # what low_paths lists may score, and only its shapes are run.
             only = self._prefilter.low_shapes(text)
+            if only is not None and self._table_shapes and is_table(source.name):
+                only |= self._table_shapes
             if only is not None and not only:
                 return
         must_look = name_evidence or self.min_confidence is Confidence.LOW

@@ -1,7 +1,7 @@
 """Scale: a first scan and a cached rescan of one folder, next to kingfisher and detect-secrets.
 
 Usage: python bench/bench_scale.py [FOLDER] [--size-mb 200] [--jobs N] [--unique] [--rounds N]
-                                   [--no-kingfisher] [--no-detect-secrets] [--timeout 900]
+                                   [--low] [--no-kingfisher] [--no-detect-secrets] [--timeout 900]
 
 Without FOLDER, builds one under /tmp with bench_text.py's builder: the Python
 standard library's text files, copied until --size-mb is reached (so the folder
@@ -15,7 +15,8 @@ sampled from /proc every 50 ms. Runs, each in the same session:
 1. mfaleaks scan --cache NEW (first scan: everything is read);
 2. mfaleaks scan --cache SAME (rescan: nothing changed);
 3. kingfisher scan DIR --no-validate --no-update-check (pip install kingfisher-bin);
-4. detect-secrets -c JOBS scan --all-files . in DIR (pip install detect-secrets).
+4. detect-secrets -c JOBS scan --all-files . in DIR (pip install detect-secrets);
+5. with --low, mfaleaks scan --min-confidence low (no cache), after the first scan.
 Those tools do not look for backup codes: the comparison is of throughput on the
 same bytes. The machine load (1-minute average) is printed before and after.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -56,6 +58,7 @@ class Run:
     peak_tree_mb: float  # all processes of the run together
     rc: int
     note: str = ""
+    cpu: float = 0.0  # user + system seconds of the tool's processes (see timed)
 
 
 def build_unique(target: Path, size_mb: int) -> None:
@@ -86,27 +89,51 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
-def _tree_rss(root: int) -> tuple[float, float]:
-    """(largest, sum) of the resident sizes in MB of root and its descendants."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _tree_rss(root: int, cpu: dict[int, int] | None = None) -> tuple[float, float]:
+    """(largest, sum) of the resident sizes in MB of root and its descendants; `cpu`
+    keeps the CPU ticks last seen of each (workers are not the bench's children)."""
     todo, values = [root], []
     while todo:
         pid = todo.pop()
         values.append(_rss_mb(pid))
+        if cpu is not None:
+            cpu[pid] = max(cpu.get(pid, 0), _cpu_ticks(pid))
         todo.extend(bench_text.children(pid))
     return max(values, default=0.0), sum(values)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(label: str, cmd: list[str], timeout: float, cwd: str | None = None) -> Run:
     peak = [0.0, 0.0]
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     # A session of its own: on timeout the whole tool goes, workers included.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
                             start_new_session=True)
     done = threading.Event()
 
+    ticks: dict[int, int] = {}
+
     def sample() -> None:
         while not done.wait(0.05):
-            one, tree = _tree_rss(proc.pid)
+            one, tree = _tree_rss(proc.pid, ticks)
             peak[0], peak[1] = max(peak[0], one), max(peak[1], tree)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -127,7 +154,10 @@ def timed(label: str, cmd: list[str], timeout: float, cwd: str | None = None) ->
     elif label.startswith("mfaleaks"):
         report = json.loads(out)
         note = "; ".join(report["notices"]) + f"; {len(report['findings'])} finding(s)"
-    return Run(label, seconds, peak[0], peak[1], proc.returncode, note)
+    # The processes the tool waited for count in full; others (a fork server's workers)
+    # as last sampled, up to 50 ms short each.
+    cpu = max(_children_cpu() - cpu_before, sum(ticks.values()) / _TICK)
+    return Run(label, seconds, peak[0], peak[1], proc.returncode, note, cpu)
 
 
 def warm(folder: Path) -> float:
@@ -158,6 +188,8 @@ def main() -> None:
     ap.add_argument("--no-detect-secrets", action="store_true")
     ap.add_argument("--timeout", type=float, default=900.0,
                     help="seconds per run; a run stopped there gives a lower bound")
+    ap.add_argument("--low", action="store_true",
+                    help="also time a first scan at --min-confidence low")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the runs, interleaved, and print the medians")
     args = ap.parse_args()
@@ -205,6 +237,10 @@ def one_round(
                 str(args.jobs), "--cache", cache, str(folder)]
         runs.append(timed("mfaleaks first scan", scan, args.timeout))
         runs.append(timed("mfaleaks rescan", scan, args.timeout))
+    if args.low:
+        low = [str(bindir / "mfaleaks"), "scan", "-q", "--format", "json", "--jobs",
+               str(args.jobs), "--min-confidence", "low", str(folder)]
+        runs.append(timed("mfaleaks low", low, args.timeout))
     if kingfisher and not args.no_kingfisher:
         runs.append(timed("kingfisher", [kingfisher, "scan", str(folder), "--no-validate",
                                          "--no-update-check", "--jobs", str(args.jobs)],
@@ -225,11 +261,16 @@ def report(runs: list[Run], files: int, mb: float, images: int) -> None:
             rate += f" {images / run.seconds:6.1f} images/s"
         if run.rc < 0:
             rate = "(did not finish)".ljust(len(rate))
-        print(f"{run.label:20s} {run.seconds:8.2f} s {rate}  peak RSS {run.peak_one_mb:5.0f} MB "
-              f"(tree {run.peak_tree_mb:5.0f} MB)  exit {run.rc}  {run.note}")
+        print(f"{run.label:20s} {run.seconds:8.2f} s (cpu {run.cpu:6.2f} s) {rate}  "
+              f"peak RSS {run.peak_one_mb:5.0f} MB (tree {run.peak_tree_mb:5.0f} MB)  "
+              f"exit {run.rc}  {run.note}")
     first = runs[0].seconds
     print(f"rescan / first scan: {runs[1].seconds / first:.3f}")
     for run in runs[2:]:
+        if run.label == "mfaleaks low":
+            print(f"mfaleaks low / mfaleaks first scan: {run.seconds / first:.2f}x the time, "
+                  f"{run.cpu / max(runs[0].cpu, 1e-9):.2f}x the CPU")
+            continue
         bound = "at least " if run.rc < 0 else ""  # stopped by --timeout
         print(f"{run.label} / mfaleaks first scan: {bound}{run.seconds / first:.2f}x the time")
 
@@ -248,6 +289,8 @@ def medians(rounds: list[list[Run]]) -> None:
     if first:
         if "mfaleaks rescan" in med:
             print(f"median rescan / median first scan: {med['mfaleaks rescan'] / first:.3f}")
+        if "mfaleaks low" in med:
+            print(f"median low / median first scan: {med['mfaleaks low'] / first:.2f}x the time")
         if "kingfisher" in med:
             print(f"median kingfisher / median mfaleaks first scan: "
                   f"{med['kingfisher'] / first:.2f}x the time")

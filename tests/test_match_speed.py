@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -235,16 +236,18 @@ def test_prefilter_never_dismisses_what_the_search_keeps(text: str) -> None:
         assert _prefilter().may_match(text)
 
 
-def test_findings_are_the_same_without_the_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("confidence", [Confidence.MEDIUM, Confidence.LOW])
+def test_findings_are_the_same_without_the_prefilter(
+    monkeypatch: pytest.MonkeyPatch, confidence: Confidence
+) -> None:
     """Every text of the bundled fixtures, through the real pipeline (OCR off), at the
-    default confidence: at LOW the engine looks at every text and never asks the
-    prefilter, so the comparison would hold whatever the prefilter said."""
-    config = ScanConfig(paths=(str(FIXTURES),), jobs=1, limits=replace(Limits(), ocr=False))
-    assert config.min_confidence is not Confidence.LOW
-    answers: list[bool] = []
-    real = Prefilter.may_match
+    default confidence and at low, where the prefilter also names the shapes to run."""
+    config = ScanConfig(paths=(str(FIXTURES),), jobs=1, min_confidence=confidence,
+                        limits=replace(Limits(), ocr=False))
+    answers: list[frozenset[str] | None] = []
+    real = Prefilter.low_shapes
 
-    def counted(self: Prefilter, text: str) -> bool:
+    def counted(self: Prefilter, text: str) -> frozenset[str] | None:
         answer = real(self, text)
         answers.append(answer)
         return answer
@@ -255,11 +258,136 @@ def test_findings_are_the_same_without_the_prefilter(monkeypatch: pytest.MonkeyP
                       for f in result.findings)
 
     with monkeypatch.context() as patch:
-        patch.setattr(Prefilter, "may_match", counted)
+        patch.setattr(Prefilter, "low_shapes", counted)
         with_prefilter = findings()
     # The prefilter was asked, and dismissed texts the comparison then rests on.
-    assert answers.count(False) >= 10, answers
+    assert answers.count(frozenset()) >= 10, answers
+    if confidence is Confidence.LOW:  # and it ran only some shapes over others
+        assert any(a for a in answers), answers
     monkeypatch.setattr(prefilter_module, "HYPERSCAN", False)
-    assert Engine(PACK, min_confidence=config.min_confidence)._prefilter is None
+    assert Engine(PACK, min_confidence=confidence)._prefilter is None
     assert findings() == with_prefilter
     assert len(with_prefilter) >= 25
+
+
+# At --min-confidence low a cluster needs no word (score.low_paths): the prefilter
+# keeps what may score low on the cluster alone, a service named, a file of codes,
+# a TOTP label; and runs only the shapes it kept the text for.
+
+LOW_ENGINE = Engine(PACK, min_confidence=Confidence.LOW)
+
+
+def _no_prefilter_engine() -> Engine:
+    engine = Engine(PACK, min_confidence=Confidence.LOW)
+    engine._prefilter = None
+    return engine
+
+
+NO_PREFILTER = _no_prefilter_engine()
+
+
+def _low_findings(engine: Engine, text: str, name: str) -> list[tuple[str, str, int | None]]:
+    source = Source(origin=Origin(name), name=name, data=b"")
+    chunk = TextChunk(text=text, source="text", line=1, whole=True)
+    return sorted((f.rule_id, f.fingerprint, f.line) for f in engine.scan_chunk(chunk, source))
+
+
+_DIGIT_ZERO = "\u0660"  # ARABIC-INDIC DIGIT ZERO: \d, and "?" to the prefilter
+
+
+def _arabic(digits: str) -> str:
+    return "".join(chr(ord(_DIGIT_ZERO) + int(d)) if d.isdigit() else d for d in digits)
+
+
+# Clusters with no recovery or two-factor word near them, each a path to a low finding.
+WORDLESS = [
+    "\n".join(["4829 1937", "5512 8830", "7301 4465", "9184 2276", "3390 6158"]),
+    "\n".join(["482913745", "551288301", "730144652", "918422763"]),
+    "values\n" + "\n".join(["72049135", "18306627", "94412058", "30587719"]) + "\nend",
+    "\n".join(["9f2c4a7e1b3d5c60", "0a1b2c3d4e5f6a7b", "5e6f7a8b9c0d1e2f", "c3d4e5f6a7b8c9d0"]),
+    "\n".join(["k4m9q2x7w1", "p8r3t6v0z5", "b2n7c1d9f4", "g6h3j8l0s5"]),
+    "our gitlab: 9f2c4a7e1b3d5c60 0a1b2c3d4e5f6a7b 5e6f7a8b9c0d1e2f",
+    "meta account 4829 1937, 5512 8830, 7301 4465",
+    "duo 482913745",
+    "otp_secret = JBSWY3DPEHPK3PXP",
+    "login: alice\nkey: JBSW Y3DP EHPK 3PXP\nnote: from the 2fa app",
+    "\n".join(_arabic(c) for c in ["4829 1937", "5512 8830", "7301 4465", "9184 2276"]),
+    "\n".join(["ABCD-EFGH", "JKLM-NPQR", "STUV-WXYZ", "A2B3-C4D5"]),
+    "\n".join(["a1b2-c3d4", "e5f6-g7h8", "j9k2-m3n4", "p5q6-r7s8"]),
+    "Σ\n" + "\n".join(["4829 1937", "5512 8830", "7301 4465", "9184 2276"]),
+]
+
+
+# A TOTP seed labelled by its column's header (fields.column_label), lines away.
+TABLES = ["name,secret\nalice,JBSWY3DPEHPK3PXP\n", "name,otp\nalice,JBSWY3DPEHPK3PXP\n",
+          "name,one time password\nbob,JBSWY3DPEHPK3PXQ\n"]
+
+
+def _low_texts() -> list[tuple[str, str]]:
+    texts = [(e.text, e.filename) for r in PACK.rules for e in (*r.examples, *r.negative_examples)]
+    texts += [(t, "notes.txt") for t, _ in texts]
+    texts += [(t, n) for t in WORDLESS for n in ("notes.txt", "export.csv", "tests/data.txt")]
+    texts += [(t, n) for t in TABLES for n in ("export.csv", "notes.txt")]
+    return texts
+
+
+def test_low_prefilter_keeps_seeds_labelled_by_their_column() -> None:
+    for text in TABLES:
+        assert LOW_ENGINE._prefilter is not None
+        assert not LOW_ENGINE._prefilter.low_shapes(text)  # no word: the table opens it
+        expected = _low_findings(NO_PREFILTER, text, "export.csv")
+        assert expected and _low_findings(LOW_ENGINE, text, "export.csv") == expected
+
+
+def test_low_prefilter_keeps_every_low_finding() -> None:
+    found = 0
+    for text, name in _low_texts():
+        expected = _low_findings(NO_PREFILTER, text, name)
+        found += bool(expected)
+        assert _low_findings(LOW_ENGINE, text, name) == expected, (name, text)
+    assert found >= len(WORDLESS)  # the paths above do score low without words
+
+
+def test_low_prefilter_keeps_wordless_clusters_and_runs_their_shapes() -> None:
+    prefilter = LOW_ENGINE._prefilter
+    assert prefilter is not None
+    scored = 0
+    for text in WORDLESS:
+        scored += bool(_low_findings(NO_PREFILTER, text, "notes.txt"))
+        shapes = prefilter.low_shapes(text)
+        assert shapes is None or shapes, text
+    assert scored >= 8  # most are a path to a low finding indeed, the rest come close
+    assert prefilter.low_shapes(WORDLESS[0]) == {"digits-4-4"}
+    assert prefilter.low_shapes(WORDLESS[4]) == {"alnum-8-12"}
+
+
+def test_low_prefilter_dismisses_ordinary_text() -> None:
+    prefilter = LOW_ENGINE._prefilter
+    assert prefilter is not None
+    for text in (
+        "def f(x):\n    return x + 1  # see RFC 4226, section 5.3\n" * 50,
+        "Order 12345678 shipped to 221B Baker Street.\nPhone +44 20 7946 0958.\nThanks!",
+        "Grüße aus Köln — keine Codes hier, nur Text.",
+        "hash = 0x200000  # or 12345678901234567890\nnext = hash + 1\nprint(next)\nreturn\n",
+        "class Meta:\n    metadata = {}\n" * 10,
+    ):
+        assert not _low_findings(NO_PREFILTER, text, "notes.txt")
+        assert prefilter.low_shapes(text) == frozenset(), text
+
+
+def test_the_digit_zeros_are_this_pythons() -> None:
+    zeros = "".join(c for c in map(chr, range(0x110000)) if unicodedata.decimal(c, None) == 0)
+    assert zeros == prefilter_module._DIGIT_ZEROS
+
+
+_LOW_PIECES = st.sampled_from(
+    ["4829 1937", "482913745", "72049135", "9f2c4a7e1b3d5c60", "k4m9q2x7w1", "ABCD-EFGH",
+     "a1b2-c3d4", _arabic("5512 8830"), "JBSWY3DPEHPK3PXP", "gitlab", "Meta", "duo",
+     "secret: ", "ſeed=", "\u212aey: ", " ", "\n", "\n\n", "-", ".", "x", "é", "1. ", "\t"]
+)
+
+
+@given(st.lists(_LOW_PIECES, max_size=16).map("".join))
+@settings(max_examples=150, deadline=None)
+def test_low_prefilter_never_loses_a_finding(text: str) -> None:
+    assert _low_findings(LOW_ENGINE, text, "n.txt") == _low_findings(NO_PREFILTER, text, "n.txt")

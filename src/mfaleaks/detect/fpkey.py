@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import secrets
 from pathlib import Path
 
 from mfaleaks.errors import ConfigError
@@ -78,6 +77,8 @@ def _load_or_create(path: Path) -> bytes:
         return _read(path)
     except FileNotFoundError:
         pass
+    import secrets  # only when the key is made: it loads random, hmac, base64
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -150,6 +150,11 @@ class TermIndex:
         """The terms pattern number `index` (as in Found.accepted) stands for."""
         return self._terms.get(self._keys[index], [])
 
+    def bounded(self, index: int) -> tuple[bool, bool]:
+        """Whether pattern number `index` must not follow / be followed by a letter
+        or digit (Found.accepted)."""
+        return self._lead[index], self._tail[index]
+
     @property
     def pattern_count(self) -> int:
         return len(self._patterns)

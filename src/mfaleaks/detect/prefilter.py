@@ -20,6 +20,14 @@ A gate anchor is searched in its form without look-behind (gates.Gate.forward),
 which holds exactly where the anchor does. Without Hyperscan (no
 wheel for the platform, a CPU without SSSE3) the engine searches every text.
 The compiled database is kept between runs (hscache.py).
+
+At --min-confidence low a cluster needs no word: a few same-shape codes may
+score low on their own (score.low_paths says which shapes, and what else they
+need). The prefilter for low adds, to the words and gates, each such shape's
+pattern without its lookarounds (any occurrence: "maybe"), and for the letters
+and hex that also need their service named or a file of codes alone, the
+service's names and a count: codes alone fill 80% of the non-empty lines, so
+fewer lines holding a long enough run of [a-z0-9] than that rule it out.
 """
 
 from __future__ import annotations
@@ -29,9 +37,15 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import regex
+
 from mfaleaks.detect import hscache
+from mfaleaks.detect.match import MAX_GAP_LINES
+from mfaleaks.detect.rules.model import Shape
+from mfaleaks.detect.shapescan import relaxed
 
 try:
     import hyperscan
@@ -103,14 +117,82 @@ def compute_lower_odd() -> str:
     return "".join(odd)
 
 
+@dataclass(frozen=True)
+class LowPaths:
+    """What may still give a low finding in text without a seed word, a gate or a
+    telling file name (score.low_paths works it out from the rules)."""
+
+    counted: tuple[tuple[Shape, int], ...]  # shapes whose codes score low if this many
+    # A service's names (lower-cased, with whether a letter or digit may not come
+    # before / after), one of its shapes and how many codes, named, may score low.
+    named: tuple[tuple[tuple[tuple[str, tuple[bool, bool]], ...], Shape, int], ...]
+    alone: tuple[tuple[Shape, int], ...]  # letters and hex: low as a file of codes
+    # (at least this many), or named
+    labelled: tuple[Shape, ...]  # TOTP seeds: low after a key naming them
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class _LowSearch:
+    """What may score low in a text without words: one Hyperscan database of codes
+    (each expression standing for some shapes) and of service names, each of which
+    asks for codes of its shapes (their own databases, searched only then)."""
+
+    def __init__(
+        self,
+        plain: dict[_Expr, set[str]],
+        named: dict[_Expr, set[tuple[_Expr, str]]],
+        runs: dict[int, set[str]],
+    ) -> None:
+        ordered = sorted(set(plain) | set(named))  # _database's numbering
+        self._db = _database(ordered)
+        codes = {code for asked in named.values() for code, _ in asked}
+        then = {code: _database([code]) for code in codes}
+        if self._db is None or any(db is None for db in then.values()):
+            raise _Unsupported("Hyperscan compiled no database")
+        self._scratch = hyperscan.Scratch(self._db)
+        searched = {code: (db, hyperscan.Scratch(db)) for code, db in then.items()}
+        self._shapes = [frozenset(plain.get(expr, ())) for expr in ordered]
+        self._asks = [
+            tuple((searched[code], shape) for code, shape in sorted(named.get(expr, ())))
+            for expr in ordered
+        ]
+        self.runs = runs  # per shortest run of codes alone: the shapes (_codes_alone_possible)
+
+    def shapes(self, data: bytes) -> set[str]:
+        """The shapes worth running over the text (as ASCII, "?" for the rest)."""
+        matched: list[int] = []
+
+        def on_match(number: int, *_: object) -> None:
+            matched.append(number)  # each once: single-match expressions
+
+        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
+        found: set[str] = set()
+        for number in matched:
+            found |= self._shapes[number]
+            for (db, scratch), shape in self._asks[number]:
+                if shape not in found and _found(db, data, scratch):
+                    found.add(shape)
+        return found
+
+
 class Prefilter:
     """Says whether a text may hold one of some words or gates; never "no" wrongly."""
 
-    def __init__(self, database: Any, left: list[re.Pattern[str]], non_ascii_opens: bool) -> None:
+    def __init__(
+        self,
+        database: Any,
+        left: list[re.Pattern[str]],
+        non_ascii_opens: bool,
+        low: _LowSearch | None = None,
+    ) -> None:
         self._db = database
         self._scratch = hyperscan.Scratch(database)
         self._left = left  # anchors Hyperscan does not take: searched with re
         self._non_ascii_opens = non_ascii_opens
+        self._low = low  # for --min-confidence low (low_shapes)
 
     @classmethod
     def build(
@@ -119,10 +201,12 @@ class Prefilter:
         literals: Iterable[bytes],
         anchors: Iterable[tuple[re.Pattern[str], str]],
         non_ascii_opens: bool = False,
+        low: LowPaths | None = None,
     ) -> Prefilter | None:
         """A prefilter for these words (lower-cased), gate literals (lower-cased,
         as UTF-8) and gate anchors (each with its form without look-behind).
         `non_ascii_opens`: a gate opens on any text that is not ASCII.
+        `low`: also what may score low without words (see LowPaths).
         None without Hyperscan, or when it cannot compile them."""
         if not HYPERSCAN:
             return None
@@ -130,7 +214,6 @@ class Prefilter:
         needles = {w.encode("utf-8") for w in words} | set(literals)
         exprs = [(_any_case(n), once | hyperscan.HS_FLAG_CASELESS) for n in needles]
         exprs += [(_literal(c.encode("utf-8")), once) for c in lower_odd()]
-        anchors = list(anchors)
         left: list[re.Pattern[str]] = []
         for anchor, forward in anchors:
             # An anchor is an escaped literal between ASCII classes, matched case
@@ -139,28 +222,308 @@ class Prefilter:
                 left.append(anchor)
             else:
                 exprs.append((forward.encode("ascii"), once))
-        if not exprs:
-            return None
-        exprs.sort()  # the same set, the same database (and cache file)
-        key = _key(exprs)
-        database = _loaded(key) or _compiled(exprs, key)
+        database = _database(exprs)
         if database is None:
             return None
-        return cls(database, left, non_ascii_opens)
+        search = None
+        if low is not None:
+            try:
+                search = _LowSearch(*_low_exprs(low))
+            except _Unsupported:
+                return None  # a shape Hyperscan cannot take: no text is dismissed
+        return cls(database, left, non_ascii_opens, search)
 
     def may_match(self, text: str) -> bool:
-        """False only if the text holds none of the words and gates."""
-        if text.isascii():
+        """False only if the text holds none of the words and gates (nor, for low,
+        anything else that may score low)."""
+        return self.low_shapes(text) != frozenset()
+
+    def low_shapes(self, text: str) -> frozenset[str] | None:
+        """None if the text may hold one of the words or gates; else the shapes that
+        may score low in it without them (none at all unless built for low)."""
+        ascii_text = text.isascii()
+        if ascii_text:
             data = text.encode("ascii")
         elif self._non_ascii_opens:
-            return True
+            return None
         else:
             data = text.encode("utf-8", "surrogatepass")
         if _found(self._db, data, self._scratch):
-            return True
+            return None
         # Forward anchors are ASCII classes and literals: in UTF-8 they match bytes
         # where they match characters, so only those Hyperscan did not take are left.
-        return any(anchor.search(text) for anchor in self._left)
+        if any(anchor.search(text) for anchor in self._left):
+            return None
+        if self._low is None:
+            return frozenset()
+        if not ascii_text:
+            data = text.encode("ascii", "replace")  # one "?" a character (_bytewise)
+        found = self._low.shapes(data)
+        for run, shapes in sorted(self._low.runs.items()):
+            if shapes <= found:
+                continue
+            if not _codes_alone_possible(data, run, ascii_text):
+                break  # a longer run is found on no more lines
+            found |= shapes
+        return frozenset(found)
+
+
+_Expr = tuple[bytes, int]
+
+
+def _database(exprs: list[_Expr]) -> Any:
+    if not exprs:
+        return None
+    exprs = sorted(set(exprs))  # the same set, the same database (and cache file)
+    key = _key(exprs)
+    return _loaded(key) or _compiled(exprs, key)
+
+
+def _low_exprs(
+    low: LowPaths,
+) -> tuple[dict[_Expr, set[str]], dict[_Expr, set[tuple[_Expr, str]]], dict[int, set[str]]]:
+    """Expressions of codes, each with the shapes its match asks to run; service
+    names, each with expressions of codes that, found as well, ask for a shape; per
+    shortest run of codes alone, the shapes asked for where they may fill the file.
+
+    They search text as ASCII, with one "?" for each other character (low_shapes):
+    in UTF-8 mode, with Unicode digits, the expressions for codes of one cluster
+    are too large for Hyperscan. _bytewise says why nothing is lost."""
+    plain: dict[_Expr, set[str]] = {}
+    for shape in low.labelled:
+        plain.setdefault(_labelled(shape), set()).add(shape.name)
+    runs: dict[int, set[str]] = {}
+    counted = list(low.counted)
+    for shape, fewest in low.alone:
+        try:
+            runs.setdefault(_run_of(shape), set()).add(shape.name)
+        except _Unsupported:  # not a run to count: so many codes of it, as above
+            counted.append((shape, fewest))
+    for shape, fewest in counted:
+        plain.setdefault(_repeated(shape, fewest), set()).add(shape.name)
+    named: dict[_Expr, set[tuple[_Expr, str]]] = {}
+    for words, shape, fewest in low.named:
+        for word, bounds in words:
+            asked = (_repeated(shape, fewest), shape.name)
+            named.setdefault(_name(word, *bounds), set()).add(asked)
+    return plain, named, runs
+
+
+def _name(word: str, lead: bool, tail: bool) -> _Expr:
+    """A name as the engine accepts it: not inside a word where it wants a boundary.
+    A "?" may be any character past ASCII: its lower case is not looked at (those
+    that lower to ASCII are lower_odd(), which the word search keeps)."""
+    edge_before = "(?:^|[^0-9A-Za-z])" if lead else ""
+    edge_after = "(?:[^0-9A-Za-z]|$)" if tail else ""
+    body = "".join("\\?" if not c.isascii() else _ESCAPED[ord(c)].decode() for c in word)
+    expr = edge_before + body + edge_after
+    return expr.encode("ascii"), hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS
+
+
+def _relaxed(src: str) -> str:
+    try:
+        return relaxed(src)[0]
+    except Exception as exc:  # shapescan's _Unsupported and parse errors alike
+        raise _Unsupported(str(exc)) from exc
+
+
+def _core(shape: Shape) -> str:
+    """The shape's pattern without lookarounds: it matches wherever the pattern does.
+    (In a group, relaxed() drops them all rather than read a character outside.)"""
+    return _relaxed(f"(?:{shape.pattern.pattern})")
+
+
+# In a pattern, what byte mode reads otherwise than `regex` does: \s takes \x1c-\x1f
+# there, \w and \b take Unicode letters, \p needs UTF-8 mode; so any escape of a
+# letter but \d and \x, and inline flags. Ignoring case, `regex` folds KELVIN SIGN
+# to "k": such shapes are not taken either.
+_NOT_BYTEWISE = re.compile(r"\\[A-Za-ce-wyz]|\(\?[a-z]")
+_WIDE_CHAR = re.compile(r"\\x\{([0-9a-fA-F]+)\}|\\d|\\.|\[|\]|[^\x00-\x7f]")
+
+
+def _bytewise(shape: Shape) -> str:
+    r"""The shape's pattern without lookarounds, for its text as ASCII with one "?" for
+    each other character: a character past ASCII in the pattern (written, or as
+    \x{...}) becomes a "?", and \d (Unicode digits) takes "?" too. Where the pattern
+    matches the text, this matches the same characters there."""
+    core = _core(shape)
+    if _NOT_BYTEWISE.search(core.replace("\\d", "")) or shape.pattern.flags & (
+        regex.IGNORECASE | regex.MULTILINE | regex.DOTALL
+    ):
+        raise _Unsupported(f"{shape.name}: not the same pattern in byte mode")
+    out: list[str] = []
+    pos = 0
+    in_class = False
+    for m in _WIDE_CHAR.finditer(core):
+        out.append(core[pos : m.start()])
+        pos = m.end()
+        token = m.group()
+        if token == "[" and not in_class:
+            in_class = True
+        elif token == "]" and in_class:
+            in_class = False
+        elif token == "\\d":
+            token = "0-9?" if in_class else "[0-9?]"
+        elif m.group(1) is not None and int(m.group(1), 16) < 0x80:
+            token = f"\\x{int(m.group(1), 16):02x}"
+        elif m.group(1) is not None or not token.isascii():
+            token = "?" if in_class else "\\?"
+        out.append(token)
+    out.append(core[pos:])
+    return "".join(out)
+
+
+def _repeated(shape: Shape, times: int) -> _Expr:
+    """An expression for `times` codes of the shape in one cluster: each at most
+    MAX_GAP_LINES line breaks after the one before (match.clusters), and each after
+    a character its look-behind allows, where that holds (_edge)."""
+    core = _bytewise(shape)
+    edge = _edge(shape)
+    expr = f"(?:^|{edge})(?:{core})" if edge else f"(?:{core})"
+    if times > 1:
+        gap = f"[^\\n]*(?:\\n[^\\n]*){{0,{MAX_GAP_LINES}}}"
+        expr += f"(?:{gap}{edge}(?:{core})){{{times - 1}}}"
+    return expr.encode("ascii"), hyperscan.HS_FLAG_SINGLEMATCH
+
+
+_LOOK_BEHIND = re.compile(r"\(\?<!(\[(?:\\.|[^\]\\])*\])\)")
+_ASCII = [chr(c) for c in range(128)]
+
+
+def _edge(shape: Shape) -> str:
+    """What must come before a code (or the start of the text): a character outside
+    the class of the pattern's leading look-behind, or a "?". Only where every code
+    ends with a character of that class, so that two codes never touch and the
+    character read before one is never the last of another; "" otherwise."""
+    m = _LOOK_BEHIND.match(shape.pattern.pattern)
+    if m is None:
+        return ""
+    barred = regex.compile(m.group(1))
+    core = _UNICODE_X.sub(lambda x: chr(int(x.group(1), 16)), _core(shape))
+    try:
+        last, nullable = _last_chars(re._parser.parse(core))  # type: ignore[attr-defined]
+    except (re.error, _Unsupported, ValueError, OverflowError):
+        return ""
+    if nullable or not all(barred.fullmatch(c) for c in last):
+        return ""
+    before = {c for c in _ASCII if barred.fullmatch(c)}
+    return "[" + "".join(f"\\x{ord(c):02x}" for c in _ASCII if c not in before or c == "?") + "]"
+
+
+_UNICODE_X = re.compile(r"\\x\{([0-9a-fA-F]+)\}")
+# \d in a pattern: the zero of each set of Unicode digits (Unicode 14.0.0; a test
+# compares them with this Python's), for the look-behind to bar.
+_DIGIT_ZEROS = (
+    "0\u0660\u06f0\u07c0\u0966\u09e6\u0a66\u0ae6\u0b66\u0be6\u0c66\u0ce6\u0d66\u0de6"
+    "\u0e50\u0ed0\u0f20\u1040\u1090\u17e0\u1810\u1946\u19d0\u1a80\u1a90\u1b50\u1bb0"
+    "\u1c40\u1c50\ua620\ua8d0\ua900\ua9d0\ua9f0\uaa50\uabf0\uff10\U000104a0\U00010d30"
+    "\U00011066\U000110f0\U00011136\U000111d0\U000112f0\U00011450\U000114d0\U00011650"
+    "\U000116c0\U00011730\U000118e0\U00011950\U00011c50\U00011d50\U00011da0\U00016a60"
+    "\U00016ac0\U00016b50\U0001d7ce\U0001d7d8\U0001d7e2\U0001d7ec\U0001d7f6\U0001e140"
+    "\U0001e2f0\U0001e950\U0001fbf0"
+)
+_DIGITS = "".join(chr(ord(zero) + i) for zero in _DIGIT_ZEROS for i in range(10))
+
+
+def _last_chars(items: Any) -> tuple[set[str], bool]:
+    """The characters a match of this parsed pattern may end with, and whether it
+    may be empty (re's parser; anything not plain raises _Unsupported)."""
+    c = re._constants  # type: ignore[attr-defined]
+    found: set[str] = set()
+    for op, av in reversed(list(items)):
+        if op is c.LITERAL:
+            last, nullable = {chr(av)}, False
+        elif op is c.IN:
+            last, nullable = _class_chars(av), False
+        elif op is c.CATEGORY and av is c.CATEGORY_DIGIT:
+            last, nullable = set(_DIGITS), False
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            low, _, body = av
+            last, nullable = _last_chars(body)
+            nullable = nullable or low == 0
+        elif op is c.SUBPATTERN:
+            _, add, _, body = av
+            if add:
+                raise _Unsupported("inline flags")
+            last, nullable = _last_chars(body)
+        elif op is c.BRANCH:
+            last, nullable = set(), False
+            for branch in av[1]:
+                more, empty = _last_chars(branch)
+                last |= more
+                nullable = nullable or empty
+        else:
+            raise _Unsupported(str(op))
+        found |= last
+        if not nullable:
+            return found, False
+    return found, True
+
+
+def _class_chars(items: Any) -> set[str]:
+    c = re._constants  # type: ignore[attr-defined]
+    chars: set[str] = set()
+    for op, av in items:
+        if op is c.LITERAL:
+            chars.add(chr(av))
+        elif op is c.RANGE:
+            chars.update(map(chr, range(av[0], av[1] + 1)))
+        elif op is c.CATEGORY and av is c.CATEGORY_DIGIT:
+            chars.update(_DIGITS)
+        else:
+            raise _Unsupported(str(op))
+    return chars
+
+
+# fields.label_before: a key that names a TOTP secret holds one of these (matched
+# ignoring case as `re` does it: KELVIN SIGN is a "k", LONG S an "s", each a "?").
+_LABEL_WORDS = "(?i:[s?]ecret|[s?]eed|[k?]ey|otp|oath)"
+
+
+def _labelled(shape: Shape) -> _Expr:
+    """An expression for a code of the shape after a label word on its line
+    (fields.label_before reads 120 characters back; bounded, it is too large)."""
+    expr = f"{_LABEL_WORDS}[^\\n]*(?:{_bytewise(shape)})"
+    return expr.encode("ascii"), hyperscan.HS_FLAG_SINGLEMATCH
+
+
+_SIMPLE_RUN = re.compile(r"\(\?:\[((?:[a-z0-9]-[a-z0-9]|[a-z0-9])+)\]\{(\d+)(?:,\d*)?\}\)")
+
+
+def _run_of(shape: Shape) -> int:
+    """The length of the run of [a-z0-9] every code of the shape is: its pattern must
+    be one class within [a-z0-9], repeated (lookarounds aside)."""
+    m = _SIMPLE_RUN.fullmatch(_core(shape))
+    if m is None or shape.pattern.flags & regex.IGNORECASE:
+        raise _Unsupported(f"{shape.name}: not one class of [a-z0-9] repeated")
+    for a, b in re.findall(r"(.)-(.)", m.group(1)):
+        if a.isdigit() != b.isdigit():  # 0-z would take the punctuation between
+            raise _Unsupported(f"{shape.name}: a range across letters and digits")
+    return int(m.group(2))
+
+
+# Bytes of ASCII letters a-z and digits become "a", a line break stays, the rest " ".
+_CODED = bytes(
+    ord("a") if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789" else b if b == 10 else 32
+    for b in range(256)
+)
+# For non-empty lines: what str.strip() may take away goes (and, in text that was not
+# ASCII, "?", which may stand for a space), a line break stays, the rest becomes "x".
+_INK = bytes(b if b == 10 else ord("x") for b in range(256))
+_BLANK = bytes(b for b in range(256) if b >= 0x80 or (b != 10 and chr(b).isspace()))
+_BLANK_OR_WIDE = _BLANK + b"?"
+
+
+def _codes_alone_possible(data: bytes, run: int, ascii_text: bool) -> bool:
+    """Whether codes (a run of [a-z0-9] this long) may fill 80% of the non-empty lines,
+    as score_cluster's "the file holds these codes and little else" wants.
+
+    A line holding a code holds a run of that many: there are at most as many such
+    lines as non-overlapping runs; the lines with a character outside _BLANK are
+    non-empty lines (fewer than str.splitlines() and strip() count, never more)."""
+    ink = data.translate(_INK, _BLANK if ascii_text else _BLANK_OR_WIDE)
+    lines = ink.count(b"x\n") + ink.endswith(b"x")
+    return data.translate(_CODED).count(b"a" * run) >= 0.8 * lines
 
 
 def _key(exprs: list[tuple[bytes, int]]) -> str:

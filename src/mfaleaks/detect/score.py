@@ -36,7 +36,7 @@ from mfaleaks.detect.match import (
     shape_tokens,
 )
 from mfaleaks.detect.ocrfix import normalise_ocr
-from mfaleaks.detect.prefilter import Prefilter
+from mfaleaks.detect.prefilter import LowPaths, Prefilter
 from mfaleaks.detect.reasons import redactor_for
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
 from mfaleaks.detect.shapescan import MIN_TEXT, ShapeScanner
@@ -130,12 +130,17 @@ class Engine:
         ]
         # Text with neither a seed word nor a gate is dismissed below; the
         # prefilter finds that out in one pass (None: no shape may always run).
+        low = low_paths(self) if min_confidence is Confidence.LOW else None
         self._prefilter = None if self.gates.always else Prefilter.build(
             (self.terms.pattern(i) for i, seed in enumerate(self._seeds) if seed),
             self.gates.literals,
             self.gates.anchors,
             self.gates.non_ascii_opens,
+            low,
         )
+        # In a table a TOTP seed's label is its column's header (fields.column_label),
+        # lines away: at low, those shapes run over every table the prefilter dismisses.
+        self._table_shapes = frozenset(s.name for s in low.labelled) if low else frozenset()
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         # Other readings of the same text: codes broken across lines (PDF text, narrow
@@ -177,10 +182,16 @@ class Engine:
         # Look-alike words in a name ("uuid", "order") only lower scores: they do
         # not make the whole text worth running every shape over.
         name_evidence = bool(name_rules or name_kinds - _LOOKALIKE_KIND)
+        only: frozenset[str] | None = None  # the shapes worth running (None: all)
+        if not name_evidence and self._prefilter is not None:
+            # No seed word and no gate: the search below would stop too; at low, only
+            # what low_paths lists may score, and only its shapes are run.
+            only = self._prefilter.low_shapes(text)
+            if only is not None and self._table_shapes and is_table(source.name):
+                only |= self._table_shapes
+            if only is not None and not only:
+                return
         must_look = name_evidence or self.min_confidence is Confidence.LOW
-        if (not must_look and self._prefilter is not None
-                and not self._prefilter.may_match(text)):
-            return  # no seed word and no gate: the search below would stop too
         _, lowb, low = lowered(text)
         gated = self.gates.open(text, lowb)
         must_look = must_look or bool(gated)
@@ -203,6 +214,8 @@ class Engine:
                       if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
         for shape_name, (shape, rules) in self.by_shape.items():
+            if only is not None and shape_name not in only:
+                continue
             if shape_name in self.distinctive:
                 if shape_name not in gated:
                     continue  # its gate says it cannot match here
@@ -744,6 +757,80 @@ def score_cluster(
     return item
 
 
+def low_paths(engine: Engine) -> LowPaths:
+    """What score_cluster may still score low in text without recovery or two-factor
+    wording, without an open gate, and whose file name is no evidence (the paths the
+    prefilter must keep at --min-confidence low). Keep in step with score_cluster.
+
+    With none of those: a generic rule returns None (it wants wording); a rule of
+    one code wants a label, which only TOTP seeds take; a distinctive shape only
+    runs where its gate opens. Any other rule may score low on a cluster of at
+    least _fewest_codes codes, or fewer with its service named; letters and hex
+    also want the service named, or the file to hold these codes and little else
+    (or the service's own numbering).
+    """
+    counted: dict[str, tuple[Shape, int]] = {}
+    alone: dict[str, tuple[Shape, int]] = {}
+    labelled: dict[str, Shape] = {}
+    named: list[tuple[tuple[tuple[str, tuple[bool, bool]], ...], Shape, int]] = []
+    terms = engine.terms
+    rule_names: dict[str, set[tuple[str, tuple[bool, bool]]]] = {}
+    for i in range(terms.pattern_count):
+        for t in terms.terms_of(i):
+            if t.kind.startswith("name:"):
+                rule_names.setdefault(t.kind[5:], set()).add((terms.pattern(i), terms.bounded(i)))
+    for name, (shape, rules) in engine.by_shape.items():
+        if name in engine.distinctive:
+            continue
+        for rule in rules:
+            if rule.generic or rule.distinctive:
+                continue
+            if rule.count == 1:
+                if rule.service == "totp":  # label_before, column_label (tables)
+                    labelled[name] = shape
+                continue
+            generic_shape = name in engine.generic_shapes
+            with_name = _fewest_codes(rule, generic_shape, named=True)
+            words = tuple(sorted(rule_names.get(rule.id, ())))
+            if with_name is not None and words:
+                named.append((words, shape, with_name))
+            fewest = _fewest_codes(rule, generic_shape, named=False)
+            if fewest is None:
+                continue
+            target = counted
+            if shape.kind in ("alnum", "hex") and not rule.numbered:
+                target = alone  # and, nameless, "the file holds these codes": 4 at least
+                fewest = max(fewest, rule.min_codes, 4)
+            known = target.get(name)
+            target[name] = (shape, min(fewest, known[1]) if known else fewest)
+    return LowPaths(
+        counted=tuple(counted.values()),
+        named=tuple(named),
+        alone=tuple(a for n, a in alone.items() if n not in counted),
+        labelled=tuple(labelled.values()),
+    )
+
+
+def _fewest_codes(rule: Rule, generic_shape: bool, *, named: bool) -> int | None:
+    """The fewest distinct codes with which score_cluster may score this rule's cluster
+    low with no word nearby, and the service named or not (all else at its best)."""
+    for n in range(rule.min_codes, 3 * max(rule.count, 4) + 1):
+        frac = n / rule.count
+        score = 3.0 if frac >= 0.7 else 2.0 if frac >= 0.4 else 1.0
+        score += 0.5 if n > 1 else 0.0  # one signature
+        layout = rule.numbered and rule.count * 0.8 <= n <= rule.count
+        score += 1.5 if layout else 0.0
+        if n >= max(rule.min_codes, 4):  # the file holds these codes and little else
+            score += 1.5 + (1.0 if rule.codes_only_file and n == rule.count else 0.0)
+        if named:
+            score += 1.5
+        elif generic_shape and not layout:
+            score -= 1.0
+        if score >= LOW:
+            return n
+    return None  # more codes than that cost 2 points: "far more than the service issues"
+
+
 def _seeds_span(term: Term) -> bool:
     """Recovery or two-factor wording (not look-alike wording, not a service name)."""
     return term.kind.startswith("keyword:") or (
@@ -849,4 +936,4 @@ def _resolve(scored: list[_Scored]) -> list[_Scored]:
     return sorted(kept, key=lambda s: s.cluster.start)
 
 
-__all__ = ["Engine", "Shape", "confidence_of", "score_cluster"]
+__all__ = ["Engine", "Shape", "confidence_of", "low_paths", "score_cluster"]

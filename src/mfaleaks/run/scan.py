@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.detect.fpkey import KEYED_PREFIX, check_key_file, key_source
 from mfaleaks.errors import ConfigError
-from mfaleaks.images import engine
 from mfaleaks.models import FileResult, Finding, Origin, ScanError, ScanResult, Source
 from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
@@ -157,8 +156,13 @@ def _run(
     # An interrupted scan saw only part of the tree: its unmatched entries prove nothing.
     result.baseline_stale = [] if result.incomplete else outcome.stale
     result.notices.extend(suppress.notices(result.suppressed, result.baseline_stale))
-    if result.stats.pictures_read and (slow := engine.notice()):
-        result.notices.append(slow)
+    if result.stats.pictures_read:
+        # Here only: it loads PIL (~25 ms), which a scan that read no picture (a cached
+        # rescan above all) has no use for.
+        from mfaleaks.images import engine
+
+        if slow := engine.notice():
+            result.notices.append(slow)
     keyed = sum(f.fingerprint.startswith(KEYED_PREFIX)
                 for f in (*result.findings, *result.suppressed))
     if keyed:

@@ -115,6 +115,12 @@ class ScanChild:
         code: int | None = self.proc.exitcode
         return code
 
+    def ended(self) -> int | None:
+        """Its exit code if it has ended (reaped now), else None."""
+        if isinstance(self.proc, subprocess.Popen):
+            return self.proc.poll()
+        return self.code
+
     def ask_raw(self, frame: bytes, answer: bool = True) -> Any:
         try:
             write_frame(self._wfd, frame)
@@ -292,6 +298,19 @@ class EnginePlugin(WorkerPlugin):
             with self._lock:
                 self.deaths[child.code] += 1
 
+    def swept(self) -> dict[int, int]:
+        """The deaths so far, counting idle children that died between tasks (no task
+        would notice one killed after its last batch)."""
+        with self._lock:
+            for child in [c for c in self._idle if c.ended() is not None]:
+                self._idle.remove(child)
+                if child in self._all:
+                    self._all.remove(child)
+                code = child.code
+                assert code is not None
+                self.deaths[code] += 1
+            return dict(self.deaths)
+
     def scan(self, blob: bytes) -> bytes:
         """A packed batch; its packed results (clusterwire.py)."""
         child: ScanChild | None = None
@@ -379,4 +398,4 @@ def child_deaths(name: str, dask_worker: Any) -> dict[int, int]:
     """The scan's children that died on this worker, by exit code (client.run, which
     gives the worker by that name: get_worker() is for tasks)."""
     plugin = dask_worker.plugins.get(name)
-    return dict(plugin.deaths) if isinstance(plugin, EnginePlugin) else {}
+    return plugin.swept() if isinstance(plugin, EnginePlugin) else {}

@@ -43,7 +43,7 @@ from mfaleaks.sources.listing import (
     WalkOptions,
     close_listing,
     display,
-    excluded,
+    entry_files,
     folder_records,
     is_maildir,
     open_folder,
@@ -188,32 +188,11 @@ def _piece(folder: str, offset: int, opts: WalkOptions, chunk: int,
 
 def _records(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOptions,
              ) -> tuple[list[Record], list[str]]:
-    """listing.folder_records' loop over some entries of a folder."""
+    """Some entries of a folder as listing.folder_records tells them: (records,
+    subfolders), the files in one FILES record after the errors."""
     records: list[Record] = []
     subdirs: list[str] = []
-    files: list[tuple[str, Any]] = []
-    join = os.path.join
-    for entry in entries:
-        name = entry.name
-        if opts.excludes and excluded(display(join(folder, name)), display(name),
-                                      opts.excludes):
-            continue
-        try:
-            if entry.is_symlink():
-                if not opts.follow_symlinks:
-                    records.append((ERROR, display(join(folder, name)),
-                                    "skipped: symbolic link not followed (use --follow-symlinks)"))
-                    continue
-                est = os.stat(join(folder, name))
-            else:
-                est = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            records.append((ERROR, display(join(folder, name)), f"cannot open: {exc.strerror}"))
-            continue
-        if stat.S_ISDIR(est.st_mode):
-            subdirs.append(join(folder, name))
-        else:
-            files.append((name, stat_of(est)))
+    files = list(entry_files(folder, entries, opts, subdirs, records))
     records.append((FILES, folder, files, True, True, None))
     return records, subdirs
 

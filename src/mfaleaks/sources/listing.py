@@ -252,38 +252,52 @@ def folder_records(
     subdirs: list[str] = []
     files: list[tuple[str, Stat]] = []
     first = True
-    join = os.path.join
+    errors: list[Record] = []
     try:
-        for entry in entries:
-            name = entry.name
-            # The path is built only when used: most entries are plain files.
-            if opts.excludes and excluded(display(join(folder, name)), display(name),
-                                          opts.excludes):
-                continue
-            try:
-                if entry.is_symlink():
-                    if not opts.follow_symlinks:
-                        yield (ERROR, display(join(folder, name)),
-                               "skipped: symbolic link not followed (use --follow-symlinks)")
-                        continue
-                    est = os.stat(join(folder, name))
-                else:
-                    est = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                yield (ERROR, display(join(folder, name)), f"cannot open: {exc.strerror}")
-                continue
-            if stat.S_ISDIR(est.st_mode):
-                subdirs.append(join(folder, name))
-                continue
-            files.append((name, stat_of(est)))
+        for file in entry_files(folder, entries, opts, subdirs, errors):
+            if errors:
+                yield from errors
+                errors.clear()
+            files.append(file)
             if len(files) >= PART:
                 yield (FILES, folder, files, first, False, None)
                 files, first = [], False
+        yield from errors
     finally:
         close_listing(entries)
     digest = _digest_of_listing(files) if first and opts.digests else None
     yield (FILES, folder, files, first, True, digest)
     return subdirs
+
+
+def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOptions,
+                subdirs: list[str], errors: list[Record]) -> Iterator[tuple[str, Stat]]:
+    """The plain files among some entries of a folder, as (name, Stat), in order; its
+    subfolders are added to `subdirs`, entries that cannot be read or are links not
+    followed to `errors` (ERROR records). Excluded entries are left out."""
+    join = os.path.join
+    for entry in entries:
+        name = entry.name
+        # The path is built only when used: most entries are plain files.
+        if opts.excludes and excluded(display(join(folder, name)), display(name),
+                                      opts.excludes):
+            continue
+        try:
+            if entry.is_symlink():
+                if not opts.follow_symlinks:
+                    errors.append((ERROR, display(join(folder, name)),
+                                   "skipped: symbolic link not followed (use --follow-symlinks)"))
+                    continue
+                est = os.stat(join(folder, name))
+            else:
+                est = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            errors.append((ERROR, display(join(folder, name)), f"cannot open: {exc.strerror}"))
+            continue
+        if stat.S_ISDIR(est.st_mode):
+            subdirs.append(join(folder, name))
+            continue
+        yield name, stat_of(est)
 
 
 def listings_by_child(

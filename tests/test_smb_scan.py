@@ -210,8 +210,12 @@ def test_server_stopped_mid_scan_ends_cleanly_with_errors(own_server: SmbServer,
     unread = {e.path for e in result.errors}
     assert len(read) + len({p for p in unread if p not in lost_folders}) + \
         sum(_files_in(own_server.shares["bulk"], e, own_server) for e in lost_folders) >= total
-    # What was read before the stop is reported.
-    assert result.findings
+    # What was read before the stop is reported: every copy of the codes read has its
+    # finding. One process reads in listing order, so it read team-00's copy; workers
+    # read by size lanes, where the copies may come after the stop.
+    codes = {p for p in read if p.endswith("/backup-codes.txt")}
+    assert codes <= {f.path for f in result.findings}
+    assert codes or jobs == 2
 
 
 def _files_in(share: Path, url: str, server: SmbServer) -> int:

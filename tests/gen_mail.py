@@ -316,3 +316,21 @@ def write_big_mbox(fh: BinaryIO, size: int, rng: random.Random) -> int:
         fh.write(data)
         written += len(data)
     return n
+
+
+def mails_with_picture(folder: Path, picture: bytes, count: int = 12) -> list[int]:
+    """`count` mails (mail0.eml...) of different sizes, each with `picture` attached as
+    codes.png, written to a new `folder`; their sizes (which lane or worker takes each)."""
+    from email.message import EmailMessage
+
+    folder.mkdir()
+    sizes = []
+    for i in range(count):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", f"notes {i}"
+        msg.set_content("see the picture\n" + "x" * (97 * i))
+        msg.add_attachment(picture, maintype="image", subtype="png", filename="codes.png")
+        path = folder / f"mail{i}.eml"
+        path.write_bytes(bytes(msg))
+        sizes.append(path.stat().st_size)
+    return sizes

@@ -255,6 +255,13 @@ def smb_server() -> Iterator[SmbServer]:
     if reason is not None:
         print(f"SMB tests skipped: {reason}")
         pytest.skip(reason)
+    with running_server() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[SmbServer]:
+    """A server of its own, stopped and removed at the end."""
     server = start_server()
     try:
         yield server

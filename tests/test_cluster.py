@@ -23,6 +23,7 @@ import pytest
 
 import gen_hostile as gen
 from daskcluster import DaskCluster, dask_cluster, dask_tls_cluster, free_port
+from gen_mail import mails_with_picture
 from hostile_cli import finish, start
 
 pytest.importorskip("distributed")
@@ -445,7 +446,6 @@ def test_a_local_cluster_reads_a_picture_in_mails_of_both_workers_once(
     that go to both workers is given to tesseract once, as with --jobs 2."""
     import shutil
     import stat
-    from email.message import EmailMessage
 
     import gen_mail
     from mfaleaks.images import engine, ocr
@@ -476,15 +476,7 @@ def test_a_local_cluster_reads_a_picture_in_mails_of_both_workers_once(
     once = len(log.read_text().splitlines())  # tesseract runs of one reading
     assert once >= 1
     share = tmp_path / "mail"
-    share.mkdir()
-    sizes = []
-    for i in range(12):
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", f"notes {i}"
-        msg.set_content("see the picture\n" + "x" * (97 * i))
-        msg.add_attachment(shot, maintype="image", subtype="png", filename="codes.png")
-        (share / f"mail{i}.eml").write_bytes(bytes(msg))
-        sizes.append((share / f"mail{i}.eml").stat().st_size)
+    sizes = mails_with_picture(share, shot)
     assert len({_spread(size) % 2 for size in sizes}) == 2  # both workers get mails
     for runs in ("local", "cluster"):
         log.write_text("")

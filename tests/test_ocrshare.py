@@ -145,16 +145,7 @@ def test_a_scan_with_two_workers_reads_one_attachment_once(
     shot = picture(2)
     once = runs_per_reading(shot, tesseract_runs)
     share = tmp_path / "mail"
-    share.mkdir()
-    sizes = []
-    for i in range(12):
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", f"notes {i}"
-        msg.set_content("see the picture\n" + "x" * (97 * i))
-        msg.add_attachment(shot, maintype="image", subtype="png", filename="codes.png")
-        path = share / f"mail{i}.eml"
-        path.write_bytes(bytes(msg))
-        sizes.append(path.stat().st_size)
+    sizes = gen_mail.mails_with_picture(share, shot)
     assert len({_spread(size) % 2 for size in sizes}) == 2  # both lanes get mails
     done = subprocess.run(
         [str(Path(sys.executable).parent / "mfaleaks"), "scan", "--jobs", "2", "--format",

@@ -17,7 +17,7 @@ from mfaleaks.models import FileResult
 from mfaleaks.run.scan import run_scan
 from mfaleaks.sources.smb.auth import PASSWORD_ENV
 from mfaleaks.triage.incidents import Exposure, build_incidents
-from smbserver import SmbServer, free_port, start_server
+from smbserver import SmbServer, free_port, running_server
 
 
 @pytest.fixture
@@ -164,12 +164,8 @@ def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_pat
 @pytest.fixture
 def own_server(smb_server: SmbServer) -> Iterator[SmbServer]:
     """A server of this test alone (it is stopped in the middle)."""
-    server = start_server()
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def _grow(share: Path, folders: int, files: int) -> int:

@@ -51,6 +51,18 @@ def is_table(name: str) -> bool:
     return bool(_TABLE_NAME.search(name))
 
 
+def has_totp_column(text: str) -> bool:
+    """Does the table's header (its first line) name a column for TOTP secrets?"""
+    head_end = text.find("\n", 0, 65536)
+    head = text[: head_end if head_end != -1 else 65536].rstrip("\r")
+    delimiter = "\t" if "\t" in head else ","
+    try:
+        header = next(csv.reader([head], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return False
+    return any(_TOTP_COLUMN.match(cell.strip()) for cell in header)
+
+
 def column_label(text: str, start: int, name: str) -> str | None:
     """In a CSV/TSV, the header of the column a value sits in, if it names a TOTP secret."""
     if not is_table(name):

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 import regex
 
 from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_code
-from mfaleaks.detect.fields import column_label, is_table, label_before, record_bounds
+from mfaleaks.detect.fields import (
+    column_label,
+    has_totp_column,
+    is_table,
+    label_before,
+    record_bounds,
+)
 from mfaleaks.detect.gates import Gates
 from mfaleaks.detect.inline import allow_marker
 from mfaleaks.detect.jsonstr import decoded
@@ -139,8 +145,11 @@ class Engine:
             low,
         )
         # In a table a TOTP seed's label is its column's header (fields.column_label),
-        # lines away: at low, those shapes run over every table the prefilter dismisses.
-        self._table_shapes = frozenset(s.name for s in low.labelled) if low else frozenset()
+        # lines away from any wording: those shapes run over the whole table, at low
+        # over every table, at medium over one whose header names such a column.
+        self._table_shapes = frozenset(
+            s.name for s in (low.labelled if low else labelled_shapes(self))
+        )
 
     def scan_chunk(self, chunk: TextChunk, source: Source) -> Iterator[Finding]:
         # Other readings of the same text: codes broken across lines (PDF text, narrow
@@ -182,16 +191,19 @@ class Engine:
         # Look-alike words in a name ("uuid", "order") only lower scores: they do
         # not make the whole text worth running every shape over.
         name_evidence = bool(name_rules or name_kinds - _LOOKALIKE_KIND)
+        at_low = self.min_confidence is Confidence.LOW
+        table = (self._table_shapes if is_table(source.name) and (at_low or has_totp_column(text))
+                 else frozenset())
         only: frozenset[str] | None = None  # the shapes worth running (None: all)
         if not name_evidence and self._prefilter is not None:
             # No seed word and no gate: the search below would stop too; at low, only
             # what low_paths lists may score, and only its shapes are run.
             only = self._prefilter.low_shapes(text)
-            if only is not None and self._table_shapes and is_table(source.name):
-                only |= self._table_shapes
+            if only is not None and table:
+                only |= table
             if only is not None and not only:
                 return
-        must_look = name_evidence or self.min_confidence is Confidence.LOW
+        must_look = name_evidence or at_low or bool(table)
         _, lowb, low = lowered(text)
         gated = self.gates.open(text, lowb)
         must_look = must_look or bool(gated)
@@ -204,7 +216,7 @@ class Engine:
         hits = Hits(found)
         view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes
-        spans = self._spans(text, found, self._open_shapes(name_rules, name_kinds))
+        spans = self._spans(text, found, self._open_shapes(name_rules, name_kinds) | table)
         # One Hyperscan pass says where each shape may end (shapescan.py); its
         # pattern then runs only around those places, and not at all where there
         # are none. At low confidence (no spans: every shape over every text) this
@@ -714,7 +726,8 @@ def score_cluster(
             item.score += 1.0
             ev.append(f"exactly {rule.count} codes, as the service issues them")
     # Single keys sit inside sentences ("your code: X"); only clusters must be clean.
-    if mixed:
+    # A table's rows hold other fields by nature: the column's header says what it is.
+    if mixed and not (label and view.table):
         item.score -= 2.0
         ev.append("lines mix codes with other data")
     if stamped:
@@ -771,7 +784,6 @@ def low_paths(engine: Engine) -> LowPaths:
     """
     counted: dict[str, tuple[Shape, int]] = {}
     alone: dict[str, tuple[Shape, int]] = {}
-    labelled: dict[str, Shape] = {}
     named: list[tuple[tuple[tuple[str, tuple[bool, bool]], ...], Shape, int]] = []
     terms = engine.terms
     rule_names: dict[str, set[tuple[str, tuple[bool, bool]]]] = {}
@@ -786,9 +798,7 @@ def low_paths(engine: Engine) -> LowPaths:
             if rule.generic or rule.distinctive:
                 continue
             if rule.count == 1:
-                if rule.service == "totp":  # label_before, column_label (tables)
-                    labelled[name] = shape
-                continue
+                continue  # labelled_shapes
             generic_shape = name in engine.generic_shapes
             with_name = _fewest_codes(rule, generic_shape, named=True)
             words = tuple(sorted(rule_names.get(rule.id, ())))
@@ -807,8 +817,20 @@ def low_paths(engine: Engine) -> LowPaths:
         counted=tuple(counted.values()),
         named=tuple(named),
         alone=tuple(a for n, a in alone.items() if n not in counted),
-        labelled=tuple(labelled.values()),
+        labelled=labelled_shapes(engine),
     )
+
+
+def labelled_shapes(engine: Engine) -> tuple[Shape, ...]:
+    """The shapes of single-code TOTP rules: a label (label_before, or in a table its
+    column's header: column_label) alone lifts one of their codes to medium."""
+    return tuple({
+        name: shape
+        for name, (shape, rules) in engine.by_shape.items()
+        if name not in engine.distinctive
+        and any(r.count == 1 and r.service == "totp" and not (r.generic or r.distinctive)
+                for r in rules)
+    }.values())
 
 
 def _fewest_codes(rule: Rule, generic_shape: bool, *, named: bool) -> int | None:

@@ -20,6 +20,8 @@ from mfaleaks.detect.ocrfix import normalise_ocr
         ("c7#c3-23bdd 33f£2-7d9b7", "c7fc3-23bdd 33ff2-7d9b7"),
         ("@85eb-cc042", "085eb-cc042"),
         ("692F0", "692f0"),
+        ("dlafc-3b2e9", "d1afc-3b2e9"),  # a half with no digit: its pair says it is hex
+        ("3b2e9-cafSe 1f0c4-dlafc", "3b2e9-caf5e 1f0c4-d1afc"),
     ],
 )
 def test_look_alikes_in_codes_become_digits_or_hex(seen: str, meant: str) -> None:
@@ -36,6 +38,8 @@ def test_look_alikes_in_codes_become_digits_or_hex(seen: str, meant: str) -> Non
         "AB2C-DE7F",  # upper-case base32 (Sentry) keeps its letters
         "JBSWY3DPEHPK3PXP",  # a base32 seed keeps its letters
         "2fa B2B Q3",
+        "cliff-faced 2024",  # a hyphenated pair of words, with no digit in it
+        "SSO-login 12345-67890",
     ],
 )
 def test_words_and_real_codes_are_left_alone(text: str) -> None:

@@ -46,9 +46,30 @@ _HEX_TABLE = str.maketrans(_HEX)
 _GLUED_NUMBER = re.compile(r"(?m)(^[ \t]*|(?<=  ))(\d{1,2})[.,](?=\d{4} \d{4}(?!\d))")
 
 
+# A GitHub-style pair of five-character hex halves: one half may hold no digit at
+# all ("dlafc-3b2e9"), and a token alone with no digit is a word, never mapped.
+# Its pair, with digits, says what it is.
+_LOOKS = "0-9A-Za-z|!$@©éèë€#£"
+_PAIR = re.compile(rf"(?<![{_LOOKS}-])([{_LOOKS}]{{5}})-([{_LOOKS}]{{5}})(?![{_LOOKS}-])")
+
+
 def normalise_ocr(text: str) -> str:
     """Map look-alikes to digits (or hex letters) inside code-like tokens; length is kept."""
-    return _GLUED_NUMBER.sub(r"\1\2 ", _TOKEN.sub(_fix, text))
+    text = _TOKEN.sub(_fix, text)
+    if "-" in text:
+        text = _PAIR.sub(_fix_pair, text)
+    return _GLUED_NUMBER.sub(r"\1\2 ", text)
+
+
+def _fix_pair(m: re.Match[str]) -> str:
+    pair = m.group()
+    if sum(ch.isdigit() for ch in pair) < 2 or not all(
+        ch in _HEX_CHARS or ch in _HEX for ch in m.group(1) + m.group(2)
+    ):
+        return pair
+    if all(sum(ch in _HEX_CHARS for ch in half) >= 3 for half in m.groups()):
+        return pair.translate(_HEX_TABLE)
+    return pair
 
 
 def _fix(m: re.Match[str]) -> str:

@@ -148,6 +148,7 @@ class _LowSearch:
         plain: dict[_Expr, set[str]],
         named: dict[_Expr, set[tuple[_Expr, str]]],
         runs: dict[tuple[int, bool], set[str]],
+        alone: frozenset[str] = frozenset(),
     ) -> None:
         ordered = sorted(set(plain) | set(named))  # _database's numbering
         self._db = _database(ordered)
@@ -165,9 +166,13 @@ class _LowSearch:
         # Per shortest run of codes alone, and whether each holds a digit: the shapes
         # (_LineCounts).
         self.runs = runs
+        # Shapes in `plain` that score low only as a file of codes alone, each code
+        # with a digit: their codes' lines must be 80% of the non-empty lines as well.
+        self.alone = alone
 
-    def shapes(self, data: bytes) -> set[str]:
-        """The shapes worth running over the text (as ASCII, "?" for the rest)."""
+    def shapes(self, data: bytes, counts: _LineCounts) -> set[str]:
+        """The shapes worth running over the text (as ASCII, "?" for the rest; counts:
+        of its lines)."""
         matched: list[int] = []
 
         def on_match(number: int, *_: object) -> None:
@@ -177,9 +182,15 @@ class _LowSearch:
         found: set[str] = set()
         for number in matched:
             found |= self._shapes[number]
+        if found & self.alone and not counts.digits_possible():
+            found -= self.alone  # too few lines hold a digit: named, they may still score
+        for number in matched:
             for (db, scratch), shape in self._asks[number]:
                 if shape not in found and _found(db, data, scratch):
                     found.add(shape)
+        for (run, digit), shapes in sorted(self.runs.items()):
+            if not shapes <= found and counts.codes_alone_possible(run, digit):
+                found |= shapes
         return found
 
 
@@ -263,12 +274,7 @@ class Prefilter:
             return frozenset()
         if not ascii_text:
             data = text.encode("ascii", "replace")  # one "?" a character (_bytewise)
-        found = self._low.shapes(data)
-        counts = _LineCounts(data, ascii_text)
-        for (run, digit), shapes in sorted(self._low.runs.items()):
-            if not shapes <= found and counts.codes_alone_possible(run, digit):
-                found |= shapes
-        return frozenset(found)
+        return frozenset(self._low.shapes(data, _LineCounts(data, ascii_text)))
 
 
 _Expr = tuple[bytes, int]
@@ -285,12 +291,16 @@ def _database(exprs: list[_Expr]) -> Any:
 def _low_exprs(
     low: LowPaths,
 ) -> tuple[
-    dict[_Expr, set[str]], dict[_Expr, set[tuple[_Expr, str]]], dict[tuple[int, bool], set[str]]
+    dict[_Expr, set[str]],
+    dict[_Expr, set[tuple[_Expr, str]]],
+    dict[tuple[int, bool], set[str]],
+    frozenset[str],
 ]:
     """Expressions of codes, each with the shapes its match asks to run; service
     names, each with expressions of codes that, found as well, ask for a shape; per
     shortest run of codes alone (and whether every code holds a digit), the shapes
-    asked for where they may fill the file.
+    asked for where they may fill the file; the other shapes of codes alone whose
+    codes hold a digit (their lines are counted too).
 
     They search text as ASCII, with one "?" for each other character (low_shapes):
     in UTF-8 mode, with Unicode digits, the expressions for codes of one cluster
@@ -300,11 +310,14 @@ def _low_exprs(
         plain.setdefault(_labelled(shape), set()).add(shape.name)
     runs: dict[tuple[int, bool], set[str]] = {}
     counted = list(low.counted)
+    alone: set[str] = set()
     for shape, fewest in low.alone:
         try:
             runs.setdefault((_run_of(shape), _needs_digit(shape)), set()).add(shape.name)
         except _Unsupported:  # not a run to count: so many codes of it, as above
             counted.append((shape, fewest))
+            if _needs_digit(shape):
+                alone.add(shape.name)
     for shape, fewest in counted:
         plain.setdefault(_repeated(shape, fewest), set()).add(shape.name)
     named: dict[_Expr, set[tuple[_Expr, str]]] = {}
@@ -316,7 +329,7 @@ def _low_exprs(
         for word, bounds in words:
             asked = (repeated[key], shape.name)
             named.setdefault(_name(word, *bounds), set()).add(asked)
-    return plain, named, runs
+    return plain, named, runs, frozenset(alone)
 
 
 def _name(word: str, lead: bool, tail: bool) -> _Expr:
@@ -518,8 +531,8 @@ _WANTS_DIGIT = ("(?=.*\\d)", "(?=.*[0-9])")
 
 
 def _needs_digit(shape: Shape) -> bool:
-    """Whether every code of this run shape (_run_of: ASCII letters and digits) holds a
-    digit: its `validate`, which every code must satisfy, asks for one."""
+    """Whether every code of the shape holds a digit: its `validate`, which every code
+    must satisfy, asks for one."""
     check = shape.validate
     return check is not None and bool(_LOOKAHEADS.fullmatch(check.pattern)) and any(
         want in check.pattern for want in _WANTS_DIGIT
@@ -536,9 +549,11 @@ _CODED = bytes(
 _INK = bytes(b if b == 10 else ord("x") for b in range(256))
 _BLANK = bytes(b for b in range(256) if b >= 0x80 or (b != 10 and chr(b).isspace()))
 _BLANK_OR_WIDE = _BLANK + b"?"
-# For lines holding a digit: ASCII digits become "d", line breaks stay, the rest goes.
-_DIGIT = bytes(ord("d") if 48 <= b <= 57 else b for b in range(256))
+# For lines holding a digit: ASCII digits become "d" (and, in text that was not ASCII,
+# "?", which may stand for another digit), line breaks stay, the rest goes.
+_DIGIT = bytes(ord("d") if 48 <= b <= 57 or b == ord("?") else b for b in range(256))
 _NOT_DIGIT = bytes(b for b in range(256) if not (48 <= b <= 57 or b == 10))
+_NOT_DIGIT_OR_WIDE = _NOT_DIGIT.replace(b"?", b"")
 
 
 class _LineCounts:
@@ -548,7 +563,7 @@ class _LineCounts:
     def __init__(self, data: bytes, ascii_text: bool) -> None:
         self._data = data
         self._ascii = ascii_text
-        self._digits: int | None = None
+        self._digits: bool | None = None  # digits_possible()
         self._nonempty: int | None = None
         self._coded: bytes | None = None
         self._runs: dict[int, int] = {}
@@ -562,25 +577,47 @@ class _LineCounts:
         most as many such lines as non-overlapping runs (and as lines holding a
         digit); the lines with a character outside _BLANK are non-empty lines (fewer
         than str.splitlines() and strip() count, never more)."""
-        data = self._data
-        if digit:
-            if self._digits is None:
-                kept = data.translate(_DIGIT, _NOT_DIGIT)  # ~4x faster than the others
-                self._digits = kept.count(b"d\n") + kept.endswith(b"d")
-            if not self._digits:
-                return False
-        if self._nonempty is None:
-            ink = data.translate(_INK, _BLANK if self._ascii else _BLANK_OR_WIDE)
-            self._nonempty = ink.count(b"x\n") + ink.endswith(b"x")
-        least = 0.8 * self._nonempty
-        if digit and self._digits is not None and self._digits < least:
+        if digit and not self.digits_possible():
             return False
+        least = 0.8 * self._nonempty_lines()
         runs = self._runs.get(run)
         if runs is None:
             if self._coded is None:
-                self._coded = data.translate(_CODED)
+                self._coded = self._data.translate(_CODED)
             runs = self._runs[run] = self._coded.count(b"a" * run)
         return runs >= least
+
+    def digits_possible(self) -> bool:
+        """Whether codes that hold a digit each may fill 80% of the non-empty lines: as
+        many lines hold a digit (a "?" may be one)."""
+        if self._digits is None:
+            self._digits = self._digits_possible()
+        return self._digits
+
+    def _digits_possible(self) -> bool:
+        data = self._data
+        kept = data.translate(  # ~4x faster than the other counts
+            _DIGIT, _NOT_DIGIT if self._ascii else _NOT_DIGIT_OR_WIDE)
+        most = 1.25 * (kept.count(b"d\n") + kept.endswith(b"d"))  # non-empty lines at most
+        if not most:
+            return False
+        # In most text a few lines in ten hold a digit: a first part of it with 2.5 times
+        # as many lines has more non-empty lines than that (and so has the whole).
+        lines = data.count(b"\n") + 1
+        if lines > 2 * most and self._count_nonempty(
+            data[: int(len(data) * 2 * most / lines)]
+        ) > most:
+            return False
+        return self._nonempty_lines() <= most
+
+    def _nonempty_lines(self) -> int:
+        if self._nonempty is None:
+            self._nonempty = self._count_nonempty(self._data)
+        return self._nonempty
+
+    def _count_nonempty(self, data: bytes) -> int:
+        ink = data.translate(_INK, _BLANK if self._ascii else _BLANK_OR_WIDE)
+        return ink.count(b"x\n") + ink.endswith(b"x")
 
 
 def _key(exprs: list[tuple[bytes, int]]) -> str:

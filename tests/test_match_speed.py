@@ -375,6 +375,30 @@ def test_low_prefilter_dismisses_ordinary_text() -> None:
         assert prefilter.low_shapes(text) == frozenset(), text
 
 
+def test_low_prefilter_counts_lines_with_a_digit_for_codes_alone() -> None:
+    """Letters and hex scored as "a file of codes" hold a digit each (their validate):
+    a file whose lines hold words of eight letters, not digits, runs no shape; nor
+    one where few lines hold a digit, unless their service is named."""
+    prefilter = LOW_ENGINE._prefilter
+    assert prefilter is not None
+    words = "\n".join(["function argument", "continue", "register(handler)", "settings"] * 20)
+    assert prefilter.low_shapes(words) == frozenset()
+    codes = "\n".join(["k4m9q2x7w1", "p8r3t6v0z5", "b2n7c1d9f4", "g6h3j8l0s5"])
+    assert prefilter.low_shapes(codes) == {"alnum-8-12"}
+    # Lines with a digit but too few of them (80% of the non-empty lines hold codes).
+    assert prefilter.low_shapes(codes + "\n" + "\n".join(["notes here"] * 2)) == frozenset()
+    assert prefilter.low_shapes(codes + "\n\n  \n\t\nnotes here") == {"alnum-8-12"}
+    # Codes of a shape that is no run (abcd-1234) alone, among prose, or named.
+    dashed = "\n".join(["a1b2-c3d4", "e5f6-g7h8", "j9k2-m3n4", "p5q6-r7s8"])
+    prose = dashed + "\n" + "\n".join(["some words of prose here"] * 20)
+    assert prefilter.low_shapes(dashed) == {"alnum-4-4"}
+    assert prefilter.low_shapes(prose) == frozenset()
+    assert prefilter.low_shapes("discord\n" + prose) == {"alnum-4-4"}
+    for text in (words, codes, dashed, prose, "discord\n" + prose):
+        expected = _low_findings(NO_PREFILTER, text, "n.txt")
+        assert _low_findings(LOW_ENGINE, text, "n.txt") == expected
+
+
 def test_the_digit_zeros_are_this_pythons() -> None:
     zeros = "".join(c for c in map(chr, range(0x110000)) if unicodedata.decimal(c, None) == 0)
     assert zeros == prefilter_module._DIGIT_ZEROS
@@ -383,7 +407,8 @@ def test_the_digit_zeros_are_this_pythons() -> None:
 _LOW_PIECES = st.sampled_from(
     ["4829 1937", "482913745", "72049135", "9f2c4a7e1b3d5c60", "k4m9q2x7w1", "ABCD-EFGH",
      "a1b2-c3d4", _arabic("5512 8830"), "JBSWY3DPEHPK3PXP", "gitlab", "Meta", "duo",
-     "secret: ", "ſeed=", "\u212aey: ", " ", "\n", "\n\n", "-", ".", "x", "é", "1. ", "\t"]
+     "secret: ", "ſeed=", "\u212aey: ", " ", "\n", "\n\n", "-", ".", "x", "é", "1. ", "\t",
+     "abcdefghjk", "settings"]
 )
 
 

@@ -70,6 +70,8 @@ def test_unwrap_joins_codes_broken_across_lines_and_keeps_line_numbers() -> None
     assert unwrap("a well-\nknown word\n") is None
     html = "Your Secret Key:\n\nA3-ABC123-DEF456-\n\nGH789-JK234-LM567-NP890\n"
     assert "A3-ABC123-DEF456-GH789-JK234-LM567-NP890\n\n\n" in (unwrap(html) or "")
+    crlf = "Secret Key\r\nA3-ABC123-DEF456-\r\nGH789-JK234-LM567-NP890\r\nafter\r\n"
+    assert "A3-ABC123-DEF456-GH789-JK234-LM567-NP890" in (unwrap(crlf) or "")
 
 
 def test_json_strings_decoded_with_their_lines() -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mfaleaks.cli.launch import will_read
+from mfaleaks.cli.launch import _Scan, will_read
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import Confidence
 from mfaleaks.run import prebuilt
+from mfaleaks.run.forkstart import CONFIDENCE_ENV
 from mfaleaks.run.scan import engine_spec
 from mfaleaks.run.spec import EngineSpec
 
@@ -47,6 +48,24 @@ def test_workers_take_the_prebuilt_engine_only_when_it_is_the_one_asked_for(
     edited = (((name, size + 1, mtime), *others), *key[1:])
     monkeypatch.setattr(prebuilt, "_default", (edited, engine))
     assert prebuilt.engine_for(spec) is None
+
+
+def test_the_worker_server_builds_the_engine_for_the_confidence_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(CONFIDENCE_ENV, "low")
+    built = prebuilt._build()
+    assert built is not None and built[1].min_confidence is Confidence.LOW
+    monkeypatch.setattr(prebuilt, "_default", built)
+    spec = engine_spec(ScanConfig(paths=("x",), min_confidence=Confidence.LOW))
+    assert prebuilt.engine_for(spec) is built[1]
+    assert prebuilt.engine_for(replace(spec, min_confidence=Confidence.MEDIUM)) is None
+    monkeypatch.setenv(CONFIDENCE_ENV, "none such")  # a typo: the default, not a failure
+    built = prebuilt._build()
+    assert built is not None and built[1].min_confidence is Confidence.MEDIUM
+    assert _Scan(["--min-confidence", "low", "x"]).confidence == "low"
+    assert _Scan(["--min-confidence=high", "x"]).confidence == "high"
+    assert _Scan(["x"]).confidence is None
 
 
 def test_a_failing_build_leaves_the_worker_server_running(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ def entry() -> None:
     if will_read(args):
         from mfaleaks.run import forkstart
 
-        forkstart.start_early()
+        forkstart.start_early(_Scan(args[1:]).confidence)
     elif (walk := rescan_walk(args)) is not None:
         from mfaleaks.sources import listing
 
@@ -55,6 +55,7 @@ class _Scan:
         self.excludes: list[str] = []
         self.follow = False
         self.unknown = False  # an option not above (--help, -qv ...): click will decide
+        self.confidence: str | None = None  # --min-confidence, for the server's engine
         rest = iter(args)
         for arg in rest:
             if arg == "--":
@@ -67,6 +68,8 @@ class _Scan:
                     self.excludes.append(value)
                 elif name == "--cache":
                     self.cache = value
+                elif name == "--min-confidence":
+                    self.confidence = value
                 elif name == "--cluster":
                     self.cluster = True
                 elif name in ("--jobs", "-j") and value.isdigit():

@@ -35,11 +35,27 @@ def context() -> ForkServerContext | SpawnContext:
     return server
 
 
-def start_early() -> None:
-    """Start the fork server now (it preloads while we go on); no-op where there is none."""
+# The confidence the server builds its engine for (prebuilt.py), when not the default:
+# read by the server, which inherits the environment of the process that starts it.
+CONFIDENCE_ENV = "MFALEAKS_PREBUILT_CONFIDENCE"
+
+
+def start_early(confidence: str | None = None) -> None:
+    """Start the fork server now (it preloads while we go on); no-op where there is none.
+    confidence: the --min-confidence the scan asks for, if known (a running server
+    keeps the engine it built)."""
     if not hasattr(os, "fork"):
         return
     from multiprocessing import forkserver
 
     context()
-    forkserver.ensure_running()
+    before = os.environ.get(CONFIDENCE_ENV)
+    if confidence is not None:
+        os.environ[CONFIDENCE_ENV] = confidence
+    try:
+        forkserver.ensure_running()
+    finally:  # the server has its copy: nothing else of ours is told
+        if before is None:
+            os.environ.pop(CONFIDENCE_ENV, None)
+        else:
+            os.environ[CONFIDENCE_ENV] = before

@@ -80,7 +80,7 @@ def _run(
     if config.jobs > 1 and known is None and cluster is None:
         # A first scan will read files: let the worker server load meanwhile. (A rescan
         # may read nothing, and starts it only when a file changed.)
-        forkstart.start_early()
+        forkstart.start_early(spec.min_confidence.value)
     # A rescan takes the ids its cache vouches for; otherwise the rules are compiled
     # here, to fail fast (exit 2) before any worker starts.
     ids = set(known) if known is not None else {r.id for r in spec.pack().rules}

@@ -191,12 +191,16 @@ def _read_page(
         yield Skip(f"image{where} of {w}x{h} pixels is over the {ctx.limits.max_pixels:,} pixel "
                    "limit: not decoded")
         return
-    if min(w, h) < MIN_SIDE or w * h < MIN_PIXELS or glance_reason(_glance(img, data)):
-        # An icon, a spacer, one colour, or no sharp edge at all: no text and no QR
-        # code worth reading (a QR code is all sharp edges).
+    if min(w, h) < MIN_SIDE or w * h < MIN_PIXELS:
+        ctx.budget.pictures_dismissed += 1  # an icon, a spacer
+        return
+    glance, gray = _glance(img, data)
+    if glance_reason(glance):
+        # One colour, or no sharp edge at all: no text and no QR code worth reading
+        # (a QR code is all sharp edges).
         ctx.budget.pictures_dismissed += 1
         return
-    page = _load(img, data, index)
+    page = _load(img, data, index, gray)
     anchors = ((0, label),) if label else ()
     codes = qr.read_qr(page.work, page.scale)
     yield from qr.qr_chunks(codes, anchors)
@@ -232,15 +236,19 @@ def _read_page(
         yield TextChunk(result.text, "ocr", None, anchors, boxes, True)
 
 
-def _glance(img: Image.Image, data: bytes) -> Image.Image:
+def _glance(img: Image.Image, data: bytes) -> tuple[Image.Image, Image.Image | None]:
     """A grayscale copy, long side <= GLANCE_SIDE, made as cheaply as the format allows:
-    a JPEG decodes at 1/8 size (no full decode for a photo that will be dismissed)."""
+    a JPEG decodes at 1/8 size (no full decode for a photo that will be dismissed).
+    Second, the full-size grayscale page when one was made on the way and the page is
+    upright already (_load takes it rather than converting the page again), else None."""
     if img.format == "JPEG" and img.tell() == 0:
         small = Image.open(io.BytesIO(data))
         small.draft("L", _draft_size(small.size, GLANCE_SIDE))
-        return _shrink(ocr.to_gray(small), GLANCE_SIDE)
+        return _shrink(ocr.to_gray(small), GLANCE_SIDE), None
     img.load()  # the page is decoded whole anyway if it is read
-    return _shrink(ocr.to_gray(img), GLANCE_SIDE)
+    gray = ocr.to_gray(img)
+    upright = img.getexif().get(_ORIENTATION, 1) in (0, 1)
+    return _shrink(gray, GLANCE_SIDE), gray if upright else None
 
 
 def _draft_size(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -271,7 +279,7 @@ def glance_reason(glance: Image.Image) -> str | None:
     return None
 
 
-def _load(img: Image.Image, data: bytes, index: int) -> _Page:
+def _load(img: Image.Image, data: bytes, index: int, gray: Image.Image | None = None) -> _Page:
     if img.format == "JPEG" and max(img.size) > WORK_SIDE:
         # JPEG decodes at 1/2, 1/4 or 1/8 size for almost nothing: enough for QR
         # codes and the text check; the full picture is decoded only for OCR.
@@ -280,8 +288,7 @@ def _load(img: Image.Image, data: bytes, index: int) -> _Page:
         work = _shrink(ocr.to_gray(_upright(small)), WORK_SIDE)
         upright_full = _upright_size(img)
         return _Page(None, work, work.width / upright_full[0], upright_full)
-    img.load()
-    full = ocr.to_gray(_upright(img))
+    full = gray if gray is not None else ocr.to_gray(_upright(img))
     work = _shrink(full, WORK_SIDE)
     return _Page(full, work, work.width / full.width, full.size)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytesseract
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from mfaleaks.detect.ocrfix import normalise_ocr
+from mfaleaks.extract import image as image_module
 from mfaleaks.extract.base import Budget, Context, Limits
 from mfaleaks.extract.image import NO_TESSERACT, extract_image, no_text_reason
 from mfaleaks.images import engine, ocr, ocrcache
@@ -197,6 +198,63 @@ def test_icons_and_blank_images_give_nothing() -> None:
     assert _run(gen.encode(icon, "PNG"), "favicon.png") == []
     blank = Image.new("L", (800, 600), 240)
     assert no_text_reason(blank) == "blank"
+
+
+def test_dismissed_pictures_are_counted() -> None:
+    rng = random.Random(8)
+    cases = [
+        ("icon.png", gen.encode(gen.render_photo(rng, (48, 48)), "PNG")),
+        ("blank.png", gen.encode(Image.new("RGB", (1280, 800), (240, 240, 240)), "PNG")),
+        ("photo.png", gen.encode(gen.render_photo(rng, (800, 600)), "PNG")),
+        ("photo.jpg", gen.encode(gen.render_photo(rng, (2400, 1800)), "JPEG", quality=90)),
+    ]
+    for name, data in cases:
+        ctx = Context(Limits(), Budget())
+        assert _run(data, name, ctx=ctx) == [], name
+        assert (ctx.budget.pictures_dismissed, ctx.budget.pictures_read) == (1, 0), name
+
+
+def test_large_jpeg_is_glanced_at_an_eighth() -> None:
+    # A 4000 px photo: 1/8 gives 500 px, under the glance's 512, and is enough.
+    data = gen.encode(Image.new("RGB", (4000, 3000), (90, 120, 150)), "JPEG", quality=80)
+    img = Image.open(io.BytesIO(data))
+    img.draft("L", image_module._draft_size(img.size, image_module.GLANCE_SIDE))
+    assert img.size == (500, 375)  # decoded at 1/8 (main asked for 512 px and got 1/4)
+    img = Image.open(io.BytesIO(data))
+    img.draft("L", image_module._draft_size(img.size, image_module.WORK_SIDE))
+    assert img.size == (2000, 1500)  # the work copy at 1/2 (main decoded it whole)
+
+
+@needs_tesseract
+def test_one_code_line_on_a_page_is_read() -> None:
+    # Main dismissed this as "one colour": the line is a tiny share of the page.
+    page = Image.new("RGB", (1280, 800), (255, 255, 255))
+    font = ImageFont.truetype(str(gen.FONTS["dejavu-sans"]), 15)
+    ImageDraw.Draw(page).text((500, 400), "Backup code: 8921 4410", fill=(0, 0, 0), font=font)
+    ctx = Context(Limits(), Budget())
+    items = _run(gen.encode(page, "PNG"), ctx=ctx)
+    assert (ctx.budget.pictures_dismissed, ctx.budget.pictures_read) == (0, 1)
+    assert "8921 4410" in normalise_ocr(" ".join(c.text for c in _chunks(items, "ocr")))
+
+
+@needs_tesseract
+@pytest.mark.parametrize(("fmt", "canvas"), [("PNG", (2560, 1600)), ("JPEG", (4000, 3000))])
+def test_small_code_box_on_a_large_canvas_is_read(
+    codes_crop: tuple[list[str], Image.Image], fmt: str, canvas: tuple[int, int],
+) -> None:
+    """No shortcut that dismisses near-empty pictures may drop a few codes on a big
+    white page (most of the picture one colour, compressing to almost nothing)."""
+    codes, crop = codes_crop
+    box = crop.crop((0, 0, crop.width, crop.height // 2))  # the first rows of codes only
+    page = Image.new("RGB", canvas, (255, 255, 255))
+    page.paste(box, (canvas[0] // 3, canvas[1] // 2))
+    ctx = Context(Limits(), Budget())
+    items = _run(gen.encode(page, fmt, **({"quality": 90} if fmt == "JPEG" else {})),
+                 f"page.{fmt.lower()}", ctx=ctx)
+    assert ctx.budget.pictures_dismissed == 0
+    assert ctx.budget.pictures_read == 1
+    text = normalise_ocr("\n".join(c.text for c in _chunks(items, "ocr")))
+    assert sum(c in text or c.replace(" ", "") in text for c in codes) >= 4, text
 
 
 def test_images_over_the_pixel_limit_are_not_decoded() -> None:

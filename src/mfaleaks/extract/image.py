@@ -8,7 +8,13 @@ check, and at full size only when OCR is due.
 
 Icons, tiny images, blank images and photos without sharp detail or without
 lines of text are dismissed in a few milliseconds instead of costing a
-tesseract run. What is read is cached by content hash (`mfaleaks.images.ocrcache`).
+tesseract run. What is judged is the part of the page that differs from its
+background, so a few codes on a large empty page are kept. Most of a dismissal
+is decoding: PNG inflating (a one-colour 1280x800: ~10 ms) and JPEG Huffman
+decoding, which a 1/8 draft does not skip (a 1.8 MB 12 MP photo: ~20 ms). A
+PNG's compressed size cannot decide it sooner: one code line adds 120-1100
+bytes, less than zlib levels 1-9 differ on the empty page alone (measured).
+What is read is cached by content hash (`mfaleaks.images.ocrcache`).
 
 The chunks carry `source="ocr"` or `"qr"` and a pixel box per word (per QR
 code), in the coordinates of the image as a viewer shows it (EXIF rotation
@@ -42,6 +48,7 @@ GLANCE_STEP = 32  # grey levels between neighbours that make an edge at glance s
 GLANCE_EDGES = 0.003  # share of such edges below which nothing is worth reading
 WORK_SIDE = 2048  # long side of the copy that QR decoding and the line check use
 CHECK_SIDE = 1024  # long side of the copy that the edge check uses
+CHECK_PAD = 32  # px at CHECK_SIDE of ground kept around what a near-empty page holds
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 NO_TESSERACT = "tesseract not installed: image text not read"
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
@@ -190,12 +197,16 @@ def _read_page(
         yield Skip(f"image{where} of {w}x{h} pixels is over the {ctx.limits.max_pixels:,} pixel "
                    "limit: not decoded")
         return
-    if min(w, h) < MIN_SIDE or w * h < MIN_PIXELS or glance_reason(_glance(img, data)):
-        # An icon, a spacer, one colour, or no sharp edge at all: no text and no QR
-        # code worth reading (a QR code is all sharp edges).
+    if min(w, h) < MIN_SIDE or w * h < MIN_PIXELS:
+        ctx.budget.pictures_dismissed += 1  # an icon, a spacer
+        return
+    glance, gray = _glance(img, data)
+    if glance_reason(glance):
+        # One colour, or no sharp edge at all: no text and no QR code worth reading
+        # (a QR code is all sharp edges).
         ctx.budget.pictures_dismissed += 1
         return
-    page = _load(img, data, index)
+    page = _load(img, data, index, gray)
     anchors = ((0, label),) if label else ()
     codes = qr.read_qr(page.work, page.scale)
     yield from qr.qr_chunks(codes, anchors)
@@ -231,17 +242,29 @@ def _read_page(
         yield TextChunk(result.text, "ocr", None, anchors, boxes, True)
 
 
-def _glance(img: Image.Image, data: bytes) -> Image.Image:
+def _glance(img: Image.Image, data: bytes) -> tuple[Image.Image, Image.Image | None]:
     """A grayscale copy, long side <= GLANCE_SIDE, made as cheaply as the format allows:
-    a JPEG decodes at 1/8 size (no full decode for a photo that will be dismissed)."""
+    a JPEG decodes at 1/8 size (no full decode for a photo that will be dismissed).
+    Second, the full-size grayscale page when one was made on the way and the page is
+    upright already (_load takes it rather than converting the page again), else None."""
     if img.format == "JPEG" and img.tell() == 0:
         small = Image.open(io.BytesIO(data))
-        k = max(small.size) / GLANCE_SIDE
-        if k > 1:
-            small.draft("L", (math.ceil(small.width / k), math.ceil(small.height / k)))
-        return _shrink(ocr.to_gray(small), GLANCE_SIDE)
+        small.draft("L", _draft_size(small.size, GLANCE_SIDE))
+        return _shrink(ocr.to_gray(small), GLANCE_SIDE), None
     img.load()  # the page is decoded whole anyway if it is read
-    return _shrink(ocr.to_gray(img), GLANCE_SIDE)
+    gray = ocr.to_gray(img)
+    upright = img.getexif().get(_ORIENTATION, 1) in (0, 1)
+    return _shrink(gray, GLANCE_SIDE), gray if upright else None
+
+
+def _draft_size(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The size to ask a JPEG's draft for: what _shrink(img, side) makes of the full
+    picture. Draft picks the largest of 1/1, 1/2, 1/4, 1/8 that is at least the size
+    asked, so asking for `side` itself (512 of a 4000 px photo: 1/8 gives 500) chose
+    1/4 for the glance and the full size for the work copy, decoded at 4x and 4x the
+    pixels (12 MP photo: glance 1000x750 instead of 500x375)."""
+    k = max(1, math.ceil(max(size) / side))
+    return (max(1, size[0] // k), max(1, size[1] // k))
 
 
 def glance_reason(glance: Image.Image) -> str | None:
@@ -251,6 +274,10 @@ def glance_reason(glance: Image.Image) -> str | None:
     blurred phone photos of codes and QR codes all had an edge share above 0.01 at
     this size, photos without text below 0.001.
     """
+    box = ocr.content_box(glance)
+    if box is None:
+        return "one colour"
+    glance = glance.crop(box)  # a few codes on a large empty page: the codes are judged
     if ImageStat.Stat(glance).stddev[0] < 4:
         return "one colour"
     if ocr.step_edges(glance, GLANCE_STEP) < GLANCE_EDGES:
@@ -258,18 +285,16 @@ def glance_reason(glance: Image.Image) -> str | None:
     return None
 
 
-def _load(img: Image.Image, data: bytes, index: int) -> _Page:
+def _load(img: Image.Image, data: bytes, index: int, gray: Image.Image | None = None) -> _Page:
     if img.format == "JPEG" and max(img.size) > WORK_SIDE:
         # JPEG decodes at 1/2, 1/4 or 1/8 size for almost nothing: enough for QR
         # codes and the text check; the full picture is decoded only for OCR.
         small = Image.open(io.BytesIO(data))
-        small.draft("L", (small.width * WORK_SIDE // max(small.size),
-                          small.height * WORK_SIDE // max(small.size)))
+        small.draft("L", _draft_size(small.size, WORK_SIDE))
         work = _shrink(ocr.to_gray(_upright(small)), WORK_SIDE)
         upright_full = _upright_size(img)
         return _Page(None, work, work.width / upright_full[0], upright_full)
-    img.load()
-    full = ocr.to_gray(_upright(img))
+    full = gray if gray is not None else ocr.to_gray(_upright(img))
     work = _shrink(full, WORK_SIDE)
     return _Page(full, work, work.width / full.width, full.size)
 
@@ -314,6 +339,19 @@ def no_text_reason(gray: Image.Image) -> str | None:
     (>= 0.6); smooth photos had edge shares under 0.006.
     """
     check = _shrink(gray, CHECK_SIDE)
+    box = ocr.content_box(check)
+    if box is None:
+        return "blank"
+    left, top, right, bottom = (box[0] - CHECK_PAD, box[1] - CHECK_PAD,
+                                box[2] + CHECK_PAD, box[3] + CHECK_PAD)
+    if left > 0 or top > 0 or right < check.width or bottom < check.height:
+        # Judged on the part that holds something (with some ground around it, as a page
+        # has), at up to the page's own resolution: a few codes on a 4000 px page are a
+        # tiny share of it and 3 px lines at CHECK_SIDE.
+        k = gray.width / check.width
+        region = (max(0, math.floor(left * k)), max(0, math.floor(top * k)),
+                  min(gray.width, math.ceil(right * k)), min(gray.height, math.ceil(bottom * k)))
+        check = _shrink(gray.crop(region), CHECK_SIDE)
     if ImageStat.Stat(check).stddev[0] < 4:
         return "blank"
     edges = ocr.edge_fraction(check)

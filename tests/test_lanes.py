@@ -10,7 +10,7 @@ import pytest
 from mfaleaks.cache import contents
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import FileResult, Origin, Source
-from mfaleaks.run.pool import Workers, _spread
+from mfaleaks.run.pool import BATCH_BYTES, Workers, _spread
 from mfaleaks.run.scan import engine_spec
 
 
@@ -84,6 +84,25 @@ def test_copies_go_to_one_lane_unless_it_is_full_and_another_idle() -> None:
     assert workers._lane_for(source(sizes[0])) is home  # both busy: wait for its own
     big = source(contents.SMALL_FILE + 1)
     assert workers._lane_for(big) is other  # big files: the least busy lane
+
+
+def test_pictures_of_one_size_are_shared_out_one_batch_each() -> None:
+    """Screenshots of one screen often have one size: by the size hash they would all
+    go to one worker, each costing ~0.25 s of OCR while the other sits idle."""
+    spec = engine_spec(ScanConfig(paths=(), jobs=2))
+    workers = Workers(spec, jobs=2)
+    lanes = workers._lanes
+
+    def picture(name: str) -> Source:
+        return Source(Origin(name), name=name, fs_path=f"/nonexistent/{name}", size=230_454)
+
+    first = workers._queue(None, picture("Screenshot 1.PNG"))
+    assert len(first.batch) == 1 and first.bytes >= BATCH_BYTES  # full: it leaves alone
+    first.batch, first.bytes, first.out = [], 0, 1  # (as if sent)
+    second = workers._lane_for(picture("Screenshot 2.jpg"))
+    assert second is not first  # the idle lane, whatever the size says
+    text = Source(Origin("t"), name="notes.txt", fs_path="/nonexistent/t", size=230_454)
+    assert workers._lane_for(text) is lanes[_spread(230_454) % 2]  # text keeps its lane
 
 
 def test_with_data_keeps_every_other_field() -> None:

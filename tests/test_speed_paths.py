@@ -98,7 +98,7 @@ def test_runs_next_to_characters_of_several_bytes_are_where_the_pattern_finds_th
         assert [(t.start, t.end) for t in shape_tokens(shape, text)] == [
             (t.start, t.end) for t in run_tokens(shape, text, None, runs[name])
         ]
-    starts, stops = runs["hex-16"]
+    starts, stops = runs["hex-16"].starts, runs["hex-16"].stops
     assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
 
 
@@ -227,7 +227,7 @@ def test_runs_that_validation_refuses_are_not_reported() -> None:
     text = "+12345678901, 0123456789abcdef, abcdefabcdef, deadbeef01234567890123\n"
     runs = SCANNER.runs(text)
     assert runs is not None
-    starts, stops = runs["hex-8-20"]
+    starts, stops = runs["hex-8-20"].starts, runs["hex-8-20"].stops
     assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
     pattern = regex.compile(r"(?<![\p{L}\p{N}])[0-9a-f]{8,20}(?![\p{L}\p{N}])")
     folded = shapescan.run_expression(pattern, regex.compile(r"^(?=.*\d)(?=.*[a-f])"))

@@ -227,6 +227,7 @@ class Engine:
         ends, runs = (scanner.search(text)
                       if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
+        placeholders: dict[str, bool] = {}  # run values seen by one run shape, for the next
         for shape_name, (shape, rules) in self.by_shape.items():
             if only is not None and shape_name not in only:
                 continue
@@ -242,7 +243,7 @@ class Engine:
                 continue
             width = scanner.widths.get(shape_name)
             if runs is not None and shape_name in runs:
-                tokens = run_tokens(shape, text, where, runs[shape_name])
+                tokens = run_tokens(shape, text, where, runs[shape_name], placeholders)
             elif ends is None or shape_name not in ends:
                 tokens = shape_tokens(shape, text, where)
             elif not ends[shape_name]:

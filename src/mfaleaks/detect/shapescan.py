@@ -46,7 +46,7 @@ import bisect
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import regex
 
@@ -219,6 +219,14 @@ def run_expression(
     return _UNICODE_ESCAPE.sub(lambda u: "\\x{" + u.group(1) + "}", expr), int(low), int(high)
 
 
+def _run_body(pattern: regex.Pattern[str]) -> str:
+    """The characters of a run shape's runs (its body class: ASCII only)."""
+    m = _RUN_SHAPE.fullmatch(pattern.pattern)
+    assert m is not None
+    body = regex.compile(m.group(2))
+    return "".join(chr(i) for i in range(128) if body.fullmatch(chr(i)))
+
+
 # validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
 _HOLDS = re.compile(r"\(\?=\.\*(\\d|\[[^\[\]\\]*\])\)")
 
@@ -264,21 +272,45 @@ class ShapeScanner:
         if not HYPERSCAN:
             return
         shapes = list(shapes)
-        runs: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, 0)
-        lengths: dict[str, tuple[int, int]] = {}
+        # Shapes with the same run expression (hex-8-20, hex-16 and hex-12 differ only
+        # in length) share one: each run is reported once and handed to the shapes
+        # whose lengths it fits. Hyperscan drops runs shorter than the shortest of
+        # them itself (HS_EXT_FLAG_MIN_LENGTH): a Python call per run cost more than
+        # the scan on text dense with ids (~1 us each, five shapes on every row).
+        exprs: dict[bytes, list[tuple[str, int, int]]] = {}  # expr -> (name, low, high)
+        # Run shapes whose validation the expression holds (a reported run passes it),
+        # and those whose runs are letters and digits only (match.run_tokens).
+        self._validated: set[str] = set()
+        self._alnum: set[str] = set()
         for shape in shapes:
             run = run_expression(shape.pattern, shape.validate)
             if run is not None:
-                flag = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
-                        | hyperscan.HS_FLAG_SOM_LEFTMOST)
-                runs.append((shape.name, run[0].encode("utf-8"), flag, 0))
-                lengths[shape.name] = run[1:]
+                exprs.setdefault(run[0].encode("utf-8"), []).append((shape.name, *run[1:]))
+                if shape.validate is None or run_expression(shape.pattern) != run:
+                    self._validated.add(shape.name)
+                if _run_body(shape.pattern).isalnum():
+                    self._alnum.add(shape.name)
+        flag = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_SOM_LEFTMOST
+        # (expression, flags, shortest match in bytes: the run and a character each side)
+        runs = [("", expr, flag, min(low for _, low, _ in group) + 2)
+                for expr, group in exprs.items()]
         loaded = (_load(runs) or _compile(runs)) if runs else None
         if loaded is not None:
             self._run_db, taken = loaded
             self._run_scratch = hyperscan.Scratch(self._run_db)
-            self._run_names = [runs[i][0] for i in taken]
-            self._run_lengths = [lengths[name] for name in self._run_names]
+            groups = [exprs[runs[i][1]] for i in taken]
+            self._run_names = [name for group in groups for name, _, _ in group]
+            # Per expression taken, per run length: the shapes (indices in _run_names).
+            self._run_fits: list[list[tuple[int, ...]]] = []
+            first = 0
+            for group in groups:
+                longest = max(high for _, _, high in group)
+                self._run_fits.append([
+                    tuple(first + k for k, (_, low, high) in enumerate(group)
+                          if low <= length <= high)
+                    for length in range(longest + 1)
+                ])
+                first += len(group)
             self.run_shapes = frozenset(self._run_names)
         candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
@@ -330,10 +362,10 @@ class ShapeScanner:
         except UnicodeEncodeError:
             return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
         found = self._ends(data) if self._db is not None else []
-        starts, stops = self._runs(data) if self._run_db is not None else ([], [])
+        starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
         # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
         # shape's runs never overlap: sorted apart, starts and ends still pair up.
-        lists = [*found, *starts, *stops]
+        lists = [*found, *starts, *stops, *odd]
         for offsets in lists:
             offsets.sort()
         if len(data) != len(text):
@@ -341,7 +373,9 @@ class ShapeScanner:
         k, r = len(found), len(starts)
         ends = (dict(zip(self._names, lists[:k], strict=True))
                 if self._db is not None else None)
-        runs = ({name: (lists[k + i], lists[k + r + i]) for i, name in enumerate(self._run_names)}
+        runs = ({name: ShapeRuns(lists[k + i], lists[k + r + i], lists[k + 2 * r + i],
+                                 name in self._validated, name in self._alnum)
+                 for i, name in enumerate(self._run_names)}
                 if self._run_db is not None else None)
         return ends, runs
 
@@ -354,13 +388,14 @@ class ShapeScanner:
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
         return found
 
-    def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]]]:
+    def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
         starts: list[list[int]] = [[] for _ in self._run_names]
         stops: list[list[int]] = [[] for _ in self._run_names]
+        odd: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
-        lengths = self._run_lengths
+        fits = self._run_fits
 
-        def on_match(shape: int, start: int, end: int, _flags: int, _ctx: object) -> None:
+        def on_match(expr: int, start: int, end: int, _flags: int, _ctx: object) -> None:
             # The match holds one character on each side of the run (either may take
             # several bytes); offsets in `padded` are one more than in `data`.
             lead = padded[start]
@@ -368,26 +403,44 @@ class ShapeScanner:
             end -= 1
             while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
                 end -= 1
-            low, high = lengths[shape]
-            if not low <= end - start <= high:  # (a run is ASCII: bytes are characters)
-                return
-            starts[shape].append(start - 1)
-            stops[shape].append(end - 1)
+            by_length = fits[expr]
+            length = end - start  # (a run is ASCII: bytes are characters)
+            if length < len(by_length):
+                for shape in by_length[length]:
+                    starts[shape].append(start - 1)
+                    stops[shape].append(end - 1)
+                    if lead >= 0x80 or padded[end] >= 0x80:  # a neighbour of several bytes
+                        odd[shape].append(start - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
-        return starts, stops
+        return starts, stops, odd
 
 
-# Per run shape: the starts and the ends (in text) of its runs, in order; run k is
-# text[starts[k]:ends[k]], and every match of its pattern is one (the pattern confirms
-# those next to a non-ASCII character: match.run_tokens).
-Runs = dict[str, tuple[list[int], list[int]]]
+class ShapeRuns(NamedTuple):
+    """The runs of one run shape in a text (match.run_tokens turns them into codes)."""
+
+    # The starts and the ends (in text) of its runs, in order; run k is
+    # text[starts[k]:stops[k]], and every match of its pattern is one.
+    starts: list[int]
+    stops: list[int]
+    # The starts of the runs next to a non-ASCII character (in order): whether that
+    # is a letter or digit the pattern confirms.
+    odd: list[int]
+    # Every run passes the shape's validation (the expression holds it).
+    validated: bool
+    # Its runs are ASCII letters and digits only.
+    alnum: bool
+
+
+Runs = dict[str, ShapeRuns]
 
 
 def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:
     h = hashlib.sha256(f"shapescan {getattr(hyperscan, '__version__', '')}\n".encode())
-    for _, expr, flag, _ in candidates:
+    for _, expr, flag, shortest in candidates:
         h.update(b"%d %d %s\n" % (flag, len(expr), expr))
+        if flag & hyperscan.HS_FLAG_SOM_LEFTMOST:  # run expressions: their shortest match
+            h.update(b"min_length %d\n" % shortest)
     return h.hexdigest()
 
 
@@ -421,9 +474,13 @@ def _compile(candidates: list[tuple[str, bytes, int, int]]) -> tuple[Any, list[i
 
 def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    # Run expressions (SOM_LEFTMOST) carry their shortest match; the others their width.
+    ext = [(hyperscan.HS_EXT_FLAG_MIN_LENGTH, 0, 0, n, 0, 0)
+           if f & hyperscan.HS_FLAG_SOM_LEFTMOST else (0, 0, 0, 0, 0, 0)
+           for _, _, f, n in candidates]
     try:
         db.compile(expressions=[e for _, e, _, _ in candidates], ids=list(range(len(candidates))),
-                   elements=len(candidates), flags=[f for _, _, f, _ in candidates])
+                   elements=len(candidates), flags=[f for _, _, f, _ in candidates], ext=ext)
     except hyperscan.error:
         return None
     return db
@@ -436,8 +493,14 @@ def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list
     in order is decoded and counted, which costs the same per byte whatever the script."""
     if extra <= sum(map(len, found)):
         tails = [m.start() for m in _CONTINUATION.finditer(data)]
-        return [_shifted(sorted(ends), tails) if len(ends) > len(tails) else _bisected(ends, tails)
-                for ends in found]
+        # The lists share most offsets (a run's start is where another shape's run
+        # starts): all of them are mapped in one pass, then looked up per list (a pass
+        # per list cost ~20 ms per MB of dense text with a few accented names).
+        merged = sorted(set().union(*found))
+        mapped = (_shifted(merged, tails) if len(merged) > len(tails)
+                  else _bisected(merged, tails))
+        table = dict(zip(merged, mapped, strict=True))
+        return [[table[e] for e in ends] for ends in found]
     chars: dict[int, int] = {}
     prev = count = 0
     for e in sorted({e for ends in found for e in ends}):

@@ -19,7 +19,7 @@ import ahocorasick_rs
 import regex
 
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
-from mfaleaks.detect.shapescan import ShapeRuns, windows
+from mfaleaks.detect.shapescan import ShapeRuns, as_characters, windows
 
 MAX_GAP_LINES = 3  # codes further apart than this many line breaks start a new cluster
 MAX_GAP_CHARS = 400
@@ -234,8 +234,13 @@ class Found:
         """(pattern number, start, end) of the matches that respect word boundaries."""
         low = self._haystack
         if not self._exact:
+            # The same matches at character offsets: the byte offsets mapped in one pass
+            # (a second search of the str cost ~13 ms per MB of dense text).
             assert isinstance(low, str)
-            self._matches = self._index.search_text(low)
+            matches = self._matches
+            starts, ends = as_characters(
+                self.low, [[s for _, s, _ in matches], [e for _, _, e in matches]])
+            self._matches = list(zip([i for i, _, _ in matches], starts, ends, strict=True))
             self._exact = True
         lead, tail = self._index._lead, self._index._tail
         n = len(low)
@@ -308,8 +313,9 @@ def _windowed(
     # Text dense with candidates has a window every few dozen characters: what is
     # the same for all of them is looked up once (a call per window cost 2-3x the
     # pattern's own work).
-    finditer, group = shape.pattern.finditer, _code_group(shape)
+    search, group = shape.pattern.search, _code_group(shape)
     validate = shape.validate.search if shape.validate is not None else None
+    passed: dict[str, bool] = {}  # validation per value: dense text repeats them
     append = tokens.append
     k, n = 0, len(wins)
     for lo, hi in spans:
@@ -321,20 +327,29 @@ def _windowed(
             j += 1
             # The codes that start in the span, whole: unlike a search cut at the
             # span's end, a long run of digits there does not yield its first part.
-            for m in finditer(text, a if a > lo else lo, b):
-                if m.end() > last:
+            # (A search at a time is finditer's walk: these shapes never match empty,
+            # or Hyperscan would not have taken them.)
+            pos = a if a > lo else lo
+            while True:
+                m = search(text, pos, b)
+                if m is None or m.end() > last:
                     break  # the window's end cut the text here (shapescan.py)
+                pos = m.end()
                 start, stop = m.span(group)
-                if start < 0:
-                    continue
-                if start >= hi:
-                    break  # codes come in order: none after this starts in the span
-                value = text[start:stop]
-                if validate is not None and not validate(value):
-                    continue
-                if looks_placeholder(value):
-                    continue
-                append(Token(start, stop, value))
+                if start >= 0:
+                    if start >= hi:
+                        break  # codes come in order: none after this starts in the span
+                    value = text[start:stop]
+                    if validate is None:
+                        ok = True
+                    else:
+                        known = passed.get(value)
+                        ok = (known if known is not None
+                              else passed.setdefault(value, validate(value) is not None))
+                    if ok and not looks_placeholder(value):
+                        append(Token(start, stop, value))
+                if pos >= last:
+                    break  # a next match would end after `last`: cut by the window
     return tokens
 
 
@@ -431,13 +446,16 @@ def _tokens(
 def clusters(shape: Shape, tokens: list[Token], text: str) -> list[Cluster]:
     out: list[Cluster] = []
     current: list[Token] = []
+    count = text.count
+    end = -1
     for token in tokens:
-        if current:
-            gap = text[current[-1].end : token.start]
-            if gap.count("\n") > MAX_GAP_LINES or len(gap) > MAX_GAP_CHARS:
-                out.append(Cluster(shape, tuple(current)))
-                current = []
+        # (The gap is counted in place: a slice per token cost a copy of every gap.)
+        if current and (token.start - end > MAX_GAP_CHARS
+                        or count("\n", end, token.start) > MAX_GAP_LINES):
+            out.append(Cluster(shape, tuple(current)))
+            current = []
         current.append(token)
+        end = token.end
     if current:
         out.append(Cluster(shape, tuple(current)))
     return out

@@ -42,7 +42,6 @@ are searched with their pattern as before.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import re
 from collections.abc import Iterable
@@ -369,7 +368,7 @@ class ShapeScanner:
         for offsets in lists:
             offsets.sort()
         if len(data) != len(text):
-            lists = _as_characters(data, lists, len(data) - len(text))
+            lists = as_characters(data, lists)
         k, r = len(found), len(starts)
         ends = (dict(zip(self._names, lists[:k], strict=True))
                 if self._db is not None else None)
@@ -486,69 +485,31 @@ def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
     return db
 
 
-def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list[int]]:
-    """Byte offsets -> character offsets. `extra`: the continuation bytes in data (its
-    length less the text's). Few (a name with an accent): an offset less those before
-    it, found by bisection. Many (text in another script): the text between offsets
-    in order is decoded and counted, which costs the same per byte whatever the script."""
-    if extra <= sum(map(len, found)):
-        tails = [m.start() for m in _CONTINUATION.finditer(data)]
-        # The lists share most offsets (a run's start is where another shape's run
-        # starts): all of them are mapped in one pass, then looked up per list (a pass
-        # per list cost ~20 ms per MB of dense text with a few accented names).
-        merged = sorted(set().union(*found))
-        mapped = (_shifted(merged, tails) if len(merged) > len(tails)
-                  else _bisected(merged, tails))
-        table = dict(zip(merged, mapped, strict=True))
-        return [[table[e] for e in ends] for ends in found]
-    chars: dict[int, int] = {}
-    prev = count = 0
-    for e in sorted({e for ends in found for e in ends}):
-        b = e
-        while b < len(data) and data[b] & 0xC0 == 0x80:
-            b += 1
-        count += len(data[prev:b].decode("utf-8"))
-        chars[e] = count
-        prev = b
-    return [[chars[e] for e in ends] for ends in found]
-
-
-_CONTINUATION = re.compile(rb"[\x80-\xbf]")
-
-
-def _bisected(ends: list[int], tails: list[int]) -> list[int]:
-    """Byte offsets -> character offsets, an offset at a time: fewer offsets than `tails`."""
-    mapped = []
-    for e in ends:
-        k = bisect.bisect_left(tails, e)
-        # An end inside a character (not expected) moves on to its end.
-        while k < len(tails) and tails[k] == e:
-            e += 1
-            k += 1
-        mapped.append(e - k)
-    return mapped
-
-
-def _shifted(ends: list[int], tails: list[int]) -> list[int]:
-    """Sorted byte offsets -> character offsets, given the continuation bytes (`tails`,
-    sorted): the offsets between two of them all lose the same count, a slice at a time
-    (dense text has ~30 offsets per accented name)."""
-    out: list[int] = []
-    i, n = 0, len(ends)
-    for k, tail in enumerate(tails):
-        j = bisect.bisect_left(ends, tail, i)
-        if j > i:
-            out.extend([e - k for e in ends[i:j]])
-        i = j
-        while i < n and ends[i] == tail:  # inside a character (not expected): its end
-            e, m = tail, k
-            while m < len(tails) and tails[m] == e:
-                e += 1
-                m += 1
-            out.append(e - m)
-            i += 1
-    out.extend([e - len(tails) for e in ends[i:]])
+def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
+    """Byte offsets -> character offsets: an offset less the continuation bytes before
+    it (an offset inside a character, not expected, gives that character's end). The
+    continuation bytes are marked in one translation of the data and counted between
+    consecutive offsets in C, whatever the script: a Python step per offset, none per
+    continuation byte. Lists in order cost least (the count runs back when not)."""
+    flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
+    count = flags.count
+    out = []
+    for ends in found:
+        mapped: list[int] = []
+        append = mapped.append
+        prev = seen = 0
+        for e in ends:
+            if e >= prev:
+                seen += count(1, prev, e)
+            else:
+                seen -= count(1, e, prev)
+            prev = e
+            append(e - seen)
+        out.append(mapped)
     return out
+
+
+_CONTINUATION_FLAGS = bytes(1 if 0x80 <= i < 0xC0 else 0 for i in range(256))
 
 
 def windows(ends: list[int], width: int, size: int) -> list[tuple[int, int, int]]:

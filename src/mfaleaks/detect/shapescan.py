@@ -43,6 +43,8 @@ are searched with their pattern as before.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -181,13 +183,19 @@ _RUN_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE |
 
 
 def run_expression(
-    pattern: regex.Pattern[str], validate: regex.Pattern[str] | None = None
+    pattern: regex.Pattern[str],
+    validate: regex.Pattern[str] | None = None,
+    lengths: tuple[int, int] | None = None,
 ) -> tuple[str, int, int] | None:
     """(Hyperscan expression matching a run shape's codes with one character on each
     side, shortest and longest code), or None when the shape is not a run shape (see
     the module docstring). A `validate` that asks for characters of some classes
     somewhere in the code is folded in where it can be: then runs without them are not
-    reported at all, and the length is checked on the reported runs."""
+    reported at all, and the length is checked on the reported runs. With `lengths`
+    (shortest, longest) the folded expression holds those bounds too where the classes
+    allow it (they split the run's characters in two, or one of them is asked for):
+    then runs of other lengths are not reported either (an export's employee ids
+    and device ids, one a row, each a Python call)."""
     if pattern.flags & _RUN_FLAGS:
         return None
     m = _RUN_SHAPE.fullmatch(pattern.pattern)
@@ -207,10 +215,14 @@ def run_expression(
         return None
     if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or int(low) > int(high):
         return None
-    held = _held(validate, chars) if validate is not None else None
-    if held is None:
+    members = _held(validate, chars) if validate is not None else None
+    bounded = _bounded(chars, members, *lengths) if members and lengths else None
+    if members is None:
         core = f"{body}{{{low},{high}}}"
+    elif bounded is not None:
+        core = bounded
     else:
+        held = [_ascii_class(m) for m in members]
         run = _ascii_class(chars) + "*"
         orders = [held] if len(held) == 1 else [held, held[::-1]]
         core = "(?:" + "|".join(run + run.join(order) + run for order in orders) + ")"
@@ -230,7 +242,33 @@ def _run_body(pattern: regex.Pattern[str]) -> str:
 _HOLDS = re.compile(r"\(\?=\.\*(\\d|\[[^\[\]\\]*\])\)")
 
 
-def _held(validate: regex.Pattern[str], chars: list[str]) -> list[str] | None:
+def _bounded(chars: list[str], held: list[list[str]], low: int, high: int) -> str | None:
+    """A run of `chars` of `low` to `high` characters holding one of each `held` class:
+    the characters before the first one of another class than the run's first, that
+    one, and the rest. None when the classes do not allow it (then the length is
+    checked on each run reported)."""
+    if len(held) == 1:
+        others = [c for c in chars if c not in held[0]]
+        if not others:
+            return None  # every run holds one: nothing to fold
+        first, second = [others], [held[0]]
+    else:
+        a, b = held
+        if set(a) & set(b) or sorted(a + b) != sorted(chars):
+            return None
+        first, second = [a, b], [b, a]
+    anything = _ascii_class(chars)
+    alts = []
+    for p in range(len(held) - 1, high):  # p characters before the one that decides
+        rest_low, rest_high = max(0, low - p - 1), high - p - 1
+        rest = f"{anything}{{{rest_low},{rest_high}}}" if rest_high > 0 else ""
+        for lead, then in zip(first, second, strict=True):
+            head = f"{_ascii_class(lead)}{{{p}}}" if p else ""
+            alts.append(f"{head}{_ascii_class(then)}{rest}")
+    return "(?:" + "|".join(alts) + ")"
+
+
+def _held(validate: regex.Pattern[str], chars: list[str]) -> list[list[str]] | None:
     """The classes (of run characters) of which a code must hold one each, when that is
     all `validate` asks (one or two of them); else None."""
     if validate.flags & _RUN_FLAGS or not validate.pattern.startswith("^"):
@@ -244,7 +282,7 @@ def _held(validate: regex.Pattern[str], chars: list[str]) -> list[str] | None:
         members = [c for c in chars if cls.fullmatch(c)]
         if not members:
             return None  # no code passes: left to the validation of each code
-        out.append(_ascii_class(members))
+        out.append(members)
     return out
 
 
@@ -273,9 +311,8 @@ class ShapeScanner:
         shapes = list(shapes)
         # Shapes with the same run expression (hex-8-20, hex-16 and hex-12 differ only
         # in length) share one: each run is reported once and handed to the shapes
-        # whose lengths it fits. Hyperscan drops runs shorter than the shortest of
-        # them itself (HS_EXT_FLAG_MIN_LENGTH): a Python call per run cost more than
-        # the scan on text dense with ids (~1 us each, five shapes on every row).
+        # whose lengths it fits (a Python call per run and shape cost more than the
+        # scan on text dense with ids: ~1 us each, five shapes on every row).
         exprs: dict[bytes, list[tuple[str, int, int]]] = {}  # expr -> (name, low, high)
         # Run shapes whose validation the expression holds (a reported run passes it),
         # and those whose runs are letters and digits only (match.run_tokens).
@@ -289,16 +326,33 @@ class ShapeScanner:
                     self._validated.add(shape.name)
                 if _run_body(shape.pattern).isalnum():
                     self._alnum.add(shape.name)
-        flag = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_SOM_LEFTMOST
-        # (expression, flags, shortest match in bytes: the run and a character each side)
-        runs = [("", expr, flag, min(low for _, low, _ in group) + 2)
-                for expr, group in exprs.items()]
+        # The expression a group shares holds the lengths of all its shapes, if it can.
+        by_name = {shape.name: shape for shape in shapes}
+        for unbounded, group in list(exprs.items()):
+            shape = by_name[group[0][0]]
+            bounds = (min(low for _, low, _ in group), max(high for _, _, high in group))
+            run = run_expression(shape.pattern, shape.validate, bounds)
+            if run is not None and run[0].encode("utf-8") != unbounded:
+                del exprs[unbounded]
+                exprs[run[0].encode("utf-8")] = group
+        # Only ends are reported: where a run starts is found in the data (_runs), and
+        # asking Hyperscan for starts (SOM_LEFTMOST) tripled the time of its scan.
+        flag = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
+        runs = [("", expr, flag, 0) for expr in exprs]
         loaded = (_load(runs) or _compile(runs)) if runs else None
         if loaded is not None:
             self._run_db, taken = loaded
             self._run_scratch = hyperscan.Scratch(self._run_db)
             groups = [exprs[runs[i][1]] for i in taken]
             self._run_names = [name for group in groups for name, _, _ in group]
+            # Per expression taken: a table marking the bytes of its runs' characters
+            # (the characters of its shapes' runs, ASCII: shapes of one expression
+            # share them), as 1, all others 0.
+            self._run_marks = [
+                bytes(1 if chr(i) in _run_body(by_name[group[0][0]].pattern) else 0
+                      for i in range(256))
+                for group in groups
+            ]
             # Per expression taken, per run length: the shapes (indices in _run_names).
             self._run_fits: list[list[tuple[int, ...]]] = []
             first = 0
@@ -367,9 +421,15 @@ class ShapeScanner:
         lists = [*found, *starts, *stops, *odd]
         for offsets in lists:
             offsets.sort()
-        if len(data) != len(text):
-            lists = as_characters(data, lists)
         k, r = len(found), len(starts)
+        if len(data) != len(text):
+            # A run is ASCII: its end is its start plus its length in bytes.
+            mapped = as_characters(data, [*found, *starts, *odd])
+            lengths = [list(map(operator.sub, b, a)) for a, b in zip(starts, stops, strict=True)]
+            lists = [*mapped[: k + r],
+                     *(list(map(operator.add, a, n))
+                       for a, n in zip(mapped[k : k + r], lengths, strict=True)),
+                     *mapped[k + r :]]
         ends = (dict(zip(self._names, lists[:k], strict=True))
                 if self._db is not None else None)
         runs = ({name: ShapeRuns(lists[k + i], lists[k + r + i], lists[k + 2 * r + i],
@@ -393,22 +453,30 @@ class ShapeScanner:
         odd: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
         fits = self._run_fits
+        # Per expression: its runs' bytes marked (1) in the padded data; a run starts
+        # after the last unmarked byte before its end. (The character before a run is
+        # outside its class: a run reported is a whole run of it.)
+        made: dict[bytes, bytes] = {}
+        marked = [made.get(t) or made.setdefault(t, padded.translate(t))
+                  for t in self._run_marks]
+        before = [m.rfind for m in marked]
 
-        def on_match(expr: int, start: int, end: int, _flags: int, _ctx: object) -> None:
-            # The match holds one character on each side of the run (either may take
-            # several bytes); offsets in `padded` are one more than in `data`.
-            lead = padded[start]
-            start += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        def on_match(expr: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            # The match ends with one character after the run (it may take several
+            # bytes); offsets in `padded` are one more than in `data`.
             end -= 1
             while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
                 end -= 1
+            start = before[expr](0, 0, end) + 1
             by_length = fits[expr]
             length = end - start  # (a run is ASCII: bytes are characters)
             if length < len(by_length):
                 for shape in by_length[length]:
                     starts[shape].append(start - 1)
                     stops[shape].append(end - 1)
-                    if lead >= 0x80 or padded[end] >= 0x80:  # a neighbour of several bytes
+                    # A neighbour of several bytes (the one before ends with a byte
+                    # of 0x80 or more).
+                    if padded[start - 1] >= 0x80 or padded[end] >= 0x80:
                         odd[shape].append(start - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
@@ -436,10 +504,8 @@ Runs = dict[str, ShapeRuns]
 
 def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:
     h = hashlib.sha256(f"shapescan {getattr(hyperscan, '__version__', '')}\n".encode())
-    for _, expr, flag, shortest in candidates:
+    for _, expr, flag, _ in candidates:
         h.update(b"%d %d %s\n" % (flag, len(expr), expr))
-        if flag & hyperscan.HS_FLAG_SOM_LEFTMOST:  # run expressions: their shortest match
-            h.update(b"min_length %d\n" % shortest)
     return h.hexdigest()
 
 
@@ -473,13 +539,9 @@ def _compile(candidates: list[tuple[str, bytes, int, int]]) -> tuple[Any, list[i
 
 def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    # Run expressions (SOM_LEFTMOST) carry their shortest match; the others their width.
-    ext = [(hyperscan.HS_EXT_FLAG_MIN_LENGTH, 0, 0, n, 0, 0)
-           if f & hyperscan.HS_FLAG_SOM_LEFTMOST else (0, 0, 0, 0, 0, 0)
-           for _, _, f, n in candidates]
     try:
         db.compile(expressions=[e for _, e, _, _ in candidates], ids=list(range(len(candidates))),
-                   elements=len(candidates), flags=[f for _, _, f, _ in candidates], ext=ext)
+                   elements=len(candidates), flags=[f for _, _, f, _ in candidates])
     except hyperscan.error:
         return None
     return db
@@ -489,22 +551,27 @@ def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
     """Byte offsets -> character offsets: an offset less the continuation bytes before
     it (an offset inside a character, not expected, gives that character's end). The
     continuation bytes are marked in one translation of the data and counted between
-    consecutive offsets in C, whatever the script: a Python step per offset, none per
-    continuation byte. Lists in order cost least (the count runs back when not)."""
+    consecutive offsets in C, whatever the script; a list in order is mapped without a
+    Python step per offset (the count runs back in one out of order)."""
     flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
     count = flags.count
     out = []
     for ends in found:
+        if all(map(operator.le, ends, itertools.islice(ends, 1, None))):
+            seen = itertools.accumulate(map(count, itertools.repeat(1),
+                                            itertools.chain((0,), ends), ends))
+            out.append(list(map(operator.sub, ends, seen)))
+            continue
         mapped: list[int] = []
         append = mapped.append
-        prev = seen = 0
+        prev = total = 0
         for e in ends:
             if e >= prev:
-                seen += count(1, prev, e)
+                total += count(1, prev, e)
             else:
-                seen -= count(1, e, prev)
+                total -= count(1, e, prev)
             prev = e
-            append(e - seen)
+            append(e - total)
         out.append(mapped)
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -285,8 +286,11 @@ class Found:
                 )
             if terms:
                 out.append((start, end, terms))
-        out.sort(key=lambda h: h[0])
+        out.sort(key=_FIRST)
         return out
+
+
+_FIRST = operator.itemgetter(0)
 
 
 class Hits:

@@ -456,10 +456,9 @@ class ShapeScanner:
         # Per expression: its runs' bytes marked (1) in the padded data; a run starts
         # after the last unmarked byte before its end. (The character before a run is
         # outside its class: a run reported is a whole run of it.)
-        made: dict[bytes, bytes] = {}
-        marked = [made.get(t) or made.setdefault(t, padded.translate(t))
-                  for t in self._run_marks]
-        before = [m.rfind for m in marked]
+        # (Marked when an expression first reports: most texts need one or none.)
+        made: dict[bytes, Any] = {}
+        before: list[Any] = [None] * len(self._run_marks)
 
         def on_match(expr: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
             # The match ends with one character after the run (it may take several
@@ -467,7 +466,14 @@ class ShapeScanner:
             end -= 1
             while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
                 end -= 1
-            start = before[expr](0, 0, end) + 1
+            last_outside = before[expr]
+            if last_outside is None:
+                table = self._run_marks[expr]
+                last_outside = made.get(table)
+                if last_outside is None:
+                    last_outside = made[table] = padded.translate(table).rfind
+                before[expr] = last_outside
+            start = last_outside(0, 0, end) + 1
             by_length = fits[expr]
             length = end - start  # (a run is ASCII: bytes are characters)
             if length < len(by_length):

@@ -6,6 +6,7 @@ jumping from seed to seed (detect/shapescan.py, match.py, score.py)."""
 
 from __future__ import annotations
 
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -124,3 +125,45 @@ def test_merged_spans_are_the_union_of_each_seeds_span(seeds: list[int], end: in
         else:
             plain.append((lo, hi))
     assert score._merged_spans(starts, end) == [(lo, min(hi, end)) for lo, hi in plain]
+
+
+_GROUP_CHARS = ["ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "0123456789abcdef", "ABCDEFGHXYZ",
+                "abcdefghijklmnopqrstuvwxyz0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
+_GROUPED = st.tuples(
+    st.sampled_from(_GROUP_CHARS),
+    st.lists(st.sampled_from([2, 3, 4, 4, 5, 5, 6, 11]), min_size=1, max_size=8),
+    st.booleans(), st.randoms(),
+).map(lambda t: "-".join((["A3"] if t[2] else [])
+                         + ["".join(t[3].choice(t[0]) for _ in range(k)) for k in t[1]]))
+
+
+@given(st.lists(st.tuples(_GROUPED, _SEPARATORS), max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_segments_reported_whole_are_the_pattern_matches(
+    pieces: list[tuple[str, str]],
+) -> None:
+    # alnum-groups, alnum-7x4, alnum-5x5, hex-5-5, the 1Password key...: a match is a
+    # whole run of its characters between boundaries, found without windows.
+    text = "".join(code + sep for code, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    said: dict[str, bool] = {}
+    for name in ("alnum-groups", "alnum-7x4", "alnum-5x5", "alnum-4-4", "hex-5-5",
+                 "base32-4-4", "onepassword-secret-key"):
+        assert name in SCANNER.run_shapes
+        shape = ENGINE.by_shape[name][0]
+        assert run_tokens(shape, text, None, runs[name], said) == shape_tokens(shape, text)
+
+
+def test_a_segment_shape_needs_its_characters_inside_both_boundaries() -> None:
+    ok = r"(?<![\p{L}\p{N}_\-])[A-Z0-9]{4}(?:-[A-Z0-9]{4}){2}(?![\p{L}\p{N}_\-])"
+    assert shapescan.segment_expression(regex.compile(ok)) is not None
+    # A hyphen outside the boundary classes: a code could continue past one.
+    assert shapescan.segment_expression(regex.compile(ok.replace(r"_\-])", "_])"))) is None
+    # A line break is where the text is padded: it must be outside the boundary classes.
+    assert shapescan.segment_expression(regex.compile(ok.replace("_", r"_\n"))) is None
+    # A body that may match nothing, or written with escapes, is not taken.
+    assert shapescan.segment_expression(
+        regex.compile(r"(?<![\p{L}\p{N}])(?:[a-z]{4})?(?![\p{L}\p{N}])")) is None
+    assert shapescan.segment_expression(
+        regex.compile(r"(?<![\p{L}\p{N}])\d{4}(?![\p{L}\p{N}])")) is None

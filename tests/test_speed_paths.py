@@ -64,10 +64,13 @@ def _both(text: str, spans: list[tuple[int, int]] | None) -> None:
 
 def test_most_shapes_are_searched_in_windows() -> None:
     windowed = {name for name, width in SCANNER.widths.items() if width is not None}
-    assert {"digits-4-4", "digits-6-10", "hex-5-5", "alnum-groups"} <= windowed
+    assert {"digits-4-4", "digits-6-10", "digits-9", "base32-seed"} <= windowed
     assert {"word-phrase-12", "entra-tap"} <= set(SCANNER.widths) - windowed
-    # Runs of one class between boundaries are found whole by Hyperscan, without windows.
+    # Runs of one class between boundaries are found whole by Hyperscan, without windows,
+    # and so are segments of letters, digits and hyphens between boundaries that hold
+    # them all (shapescan.segment_expression).
     assert {"hex-8-20", "hex-16", "alnum-8-12"} <= SCANNER.run_shapes
+    assert {"hex-5-5", "alnum-groups", "alnum-7x4"} <= SCANNER.run_shapes
     assert not SCANNER.run_shapes & set(SCANNER.widths)
 
 

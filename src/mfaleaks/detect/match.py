@@ -395,6 +395,7 @@ def run_tokens(
     # Runs of ASCII letters and digits: looks_placeholder's tests without its set-up.
     plain = runs.alnum
     said = placeholders if placeholders is not None else {}
+    passed: dict[str, bool] = {}
     group, size = _code_group(shape), len(text)
     starts, stops = runs.starts, runs.stops
     odd = set(runs.odd)
@@ -412,8 +413,12 @@ def run_tokens(
                 if m is None or m.span(group) != (start, stop):
                     continue
             value = text[start:stop]
-            if validate is not None and not validate(value):
-                continue
+            if validate is not None:
+                known = passed.get(value)  # dense text repeats values ("Full-time")
+                if known is None:
+                    known = passed[value] = validate(value) is not None
+                if not known:
+                    continue
             if stop - start >= 6:  # shorter: never a placeholder
                 verdict = said.get(value)
                 if verdict is None:

@@ -238,6 +238,51 @@ def _run_body(pattern: regex.Pattern[str]) -> str:
     return "".join(chr(i) for i in range(128) if body.fullmatch(chr(i)))
 
 
+# (?<![C1])BODY(?![C2]) where BODY is written with classes of ASCII letters, digits and
+# hyphens, those characters, groups and counts (alnum-groups, hex-5-5, alnum-7x4...).
+_SEGMENT_SHAPE = re.compile(
+    r"\(\?<!(\[[^\[\]]*\])\)"
+    r"((?:\[[0-9A-Za-z-]+\]|[0-9A-Za-z-]|\\-|\(\?:|\)|\{\d+(?:,\d+)?\}|\?)+)"
+    r"\(\?!(\[[^\[\]]*\])\)"
+)
+_SEGMENT_SYNTAX = re.compile(r"\[[0-9A-Za-z-]+\]|\(\?:|\{\d+(?:,\d+)?\}|[()?\\]")
+
+
+def segment_expression(pattern: regex.Pattern[str]) -> tuple[str, str, int] | None:
+    """(Hyperscan expression matching a segment shape's codes with one character on
+    each side, the characters its codes are made of, its longest code), or None.
+
+    A segment shape is (?<![C1])BODY(?![C2]) whose BODY holds only ASCII characters of
+    both C1 and C2 (K), and never nothing: a match is then preceded and followed by
+    characters outside K, so it is a whole run of K characters, and a run of K between
+    a character outside C1 and one outside C2 is a match if BODY matches all of it.
+    Like a run shape's, its matches are what Hyperscan reports, without windows."""
+    if pattern.flags & _RUN_FLAGS:
+        return None
+    m = _SEGMENT_SHAPE.fullmatch(pattern.pattern)
+    if m is None:
+        return None
+    before, body, after = m.groups()
+    try:
+        cls_before, cls_after, whole = (regex.compile(c) for c in (before, after, body))
+    except regex.error:
+        return None
+    chars = set(_SEGMENT_SYNTAX.sub("", body).replace("\\", ""))
+    for cls in re.findall(r"\[[0-9A-Za-z-]+\]", body):
+        compiled = regex.compile(cls)
+        chars |= {chr(i) for i in range(128) if compiled.fullmatch(chr(i))}
+    if not chars or any(not (cls_before.fullmatch(c) and cls_after.fullmatch(c))
+                        for c in chars):
+        return None
+    if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or whole.fullmatch(""):
+        return None
+    width = _width(body)
+    if width > MAX_WIDTH:
+        return None
+    expr = f"{_negated(before)}{body}{_negated(after)}"
+    return expr, "".join(sorted(chars)), width
+
+
 # validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
 _HOLDS = re.compile(r"\(\?=\.\*(\\d|\[[^\[\]\\]*\])\)")
 
@@ -326,6 +371,22 @@ class ShapeScanner:
                     self._validated.add(shape.name)
                 if _run_body(shape.pattern).isalnum():
                     self._alnum.add(shape.name)
+        # Segment shapes: each its own expression, any length its pattern allows.
+        chars_of = {}
+        for shape in shapes:
+            if shape.name in self._validated | self._alnum or any(
+                shape.name == name for group in exprs.values() for name, _, _ in group
+            ):
+                continue
+            segment = segment_expression(shape.pattern)
+            if segment is not None:
+                exprs.setdefault(segment[0].encode("utf-8"), []).append(
+                    (shape.name, 1, segment[2]))
+                chars_of[shape.name] = segment[1]
+                if shape.validate is None:
+                    self._validated.add(shape.name)
+                if segment[1].isalnum():
+                    self._alnum.add(shape.name)
         # The expression a group shares holds the lengths of all its shapes, if it can.
         by_name = {shape.name: shape for shape in shapes}
         for unbounded, group in list(exprs.items()):
@@ -348,11 +409,11 @@ class ShapeScanner:
             # Per expression taken: a table marking the bytes of its runs' characters
             # (the characters of its shapes' runs, ASCII: shapes of one expression
             # share them), as 1, all others 0.
-            self._run_marks = [
-                bytes(1 if chr(i) in _run_body(by_name[group[0][0]].pattern) else 0
-                      for i in range(256))
-                for group in groups
-            ]
+            self._run_marks = []
+            for group in groups:
+                name = group[0][0]
+                chars = chars_of.get(name) or _run_body(by_name[name].pattern)
+                self._run_marks.append(bytes(1 if chr(i) in chars else 0 for i in range(256)))
             # Per expression taken, per run length: the shapes (indices in _run_names).
             self._run_fits: list[list[tuple[int, ...]]] = []
             first = 0

@@ -28,11 +28,17 @@ straddles two windows, so the chain of non-overlapping matches is the same.
 A run shape, `(?<![C1])[K]{m,n}(?![C2])` with K a class of ASCII letters and digits
 inside C1 and C2 (hex-16, alnum-8-12...), needs no pattern at all: its matches are
 the maximal runs of K of m to n characters between a character outside C1 and one
-outside C2, which Hyperscan finds exactly (start and end) in a second database. On
-text dense with such runs (an export: ids and phone numbers on every row) a window
-and a pattern call per candidate cost ~8 us; a reported run costs ~1 us. Where a
-run touches a non-ASCII character, whose class Hyperscan's Unicode tables might see
-otherwise than `regex`'s, the pattern confirms it.
+outside C2, which Hyperscan finds exactly in a second database (it reports where a
+run ends; the run starts after the last byte before it outside K). On text dense
+with such runs (an export: ids and phone numbers on every row) a window and a
+pattern call per candidate cost ~8 us; a reported run costs ~1 us. Where a run
+touches a non-ASCII character, whose class Hyperscan's Unicode tables might see
+otherwise than `regex`'s, the pattern confirms it. Shapes whose validation asks for
+a character of one or two classes have it folded into the expression, with their
+lengths where the classes allow (shapes differing only in length share one
+expression). A segment shape, (?<![C1])BODY(?![C2]) with BODY written with ASCII
+letters, digits and hyphens that are all in C1 and C2 (alnum-groups, hex-5-5...),
+is found the same way: each of its matches is a whole run of those characters.
 
 A shape whose match has no bound (or a long one) is searched with its pattern
 over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan

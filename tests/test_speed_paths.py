@@ -64,10 +64,13 @@ def _both(text: str, spans: list[tuple[int, int]] | None) -> None:
 
 def test_most_shapes_are_searched_in_windows() -> None:
     windowed = {name for name, width in SCANNER.widths.items() if width is not None}
-    assert {"digits-4-4", "digits-6-10", "hex-5-5", "alnum-groups"} <= windowed
+    assert {"digits-4-4", "digits-6-10", "digits-9", "base32-seed"} <= windowed
     assert {"word-phrase-12", "entra-tap"} <= set(SCANNER.widths) - windowed
-    # Runs of one class between boundaries are found whole by Hyperscan, without windows.
+    # Runs of one class between boundaries are found whole by Hyperscan, without windows,
+    # and so are segments of letters, digits and hyphens between boundaries that hold
+    # them all (shapescan.segment_expression).
     assert {"hex-8-20", "hex-16", "alnum-8-12"} <= SCANNER.run_shapes
+    assert {"hex-5-5", "alnum-groups", "alnum-7x4"} <= SCANNER.run_shapes
     assert not SCANNER.run_shapes & set(SCANNER.widths)
 
 
@@ -98,7 +101,7 @@ def test_runs_next_to_characters_of_several_bytes_are_where_the_pattern_finds_th
         assert [(t.start, t.end) for t in shape_tokens(shape, text)] == [
             (t.start, t.end) for t in run_tokens(shape, text, None, runs[name])
         ]
-    starts, stops = runs["hex-16"]
+    starts, stops = runs["hex-16"].starts, runs["hex-16"].stops
     assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
 
 
@@ -227,7 +230,7 @@ def test_runs_that_validation_refuses_are_not_reported() -> None:
     text = "+12345678901, 0123456789abcdef, abcdefabcdef, deadbeef01234567890123\n"
     runs = SCANNER.runs(text)
     assert runs is not None
-    starts, stops = runs["hex-8-20"]
+    starts, stops = runs["hex-8-20"].starts, runs["hex-8-20"].stops
     assert [text[a:b] for a, b in zip(starts, stops, strict=True)] == ["0123456789abcdef"]
     pattern = regex.compile(r"(?<![\p{L}\p{N}])[0-9a-f]{8,20}(?![\p{L}\p{N}])")
     folded = shapescan.run_expression(pattern, regex.compile(r"^(?=.*\d)(?=.*[a-f])"))

@@ -227,6 +227,7 @@ class Engine:
         ends, runs = (scanner.search(text)
                       if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
+        placeholders: dict[str, bool] = {}  # run values seen by one run shape, for the next
         for shape_name, (shape, rules) in self.by_shape.items():
             if only is not None and shape_name not in only:
                 continue
@@ -242,7 +243,7 @@ class Engine:
                 continue
             width = scanner.widths.get(shape_name)
             if runs is not None and shape_name in runs:
-                tokens = run_tokens(shape, text, where, runs[shape_name])
+                tokens = run_tokens(shape, text, where, runs[shape_name], placeholders)
             elif ends is None or shape_name not in ends:
                 tokens = shape_tokens(shape, text, where)
             elif not ends[shape_name]:
@@ -335,38 +336,34 @@ class Engine:
         if self.min_confidence is Confidence.LOW:
             return None
         # Per distinct tuple of terms (Found.hits shares them between hits of one word):
-        # does it seed a span, and its kinds.
+        # does it seed a span, and its kinds. Seeds are kept per distinct set of kinds
+        # (a handful), in text order.
         kinds_of: dict[int, frozenset[str] | None] = {}
-        seeds = []
+        seeds: dict[frozenset[str], list[int]] = {}
         for start, _, terms in found:
             key = id(terms)
             if key not in kinds_of:
-                kinds_of[key] = (frozenset(t.kind for t in terms)
-                                 if any(_seeds_span(t) for t in terms) else None)
+                kinds = (frozenset(t.kind for t in terms)
+                         if any(_seeds_span(t) for t in terms) else None)
+                kinds_of[key] = kinds
+                if kinds is not None and kinds not in seeds:
+                    seeds[kinds] = []
             kinds = kinds_of[key]
             if kinds is not None:
-                seeds.append((start, kinds))
-        # Shapes share their wording: spans are worked out once per distinct set of it
-        # (text dense with codes and wording has thousands of seeds).
+                seeds[kinds].append(start)
+        # Shapes share their wording: spans are worked out once per distinct set of it,
+        # and once per distinct set of the seeds that set picks (text dense with codes and
+        # wording has thousands of seeds, the same for most wordings).
         by_wording: dict[frozenset[str], list[tuple[int, int]]] = {}
+        by_seeds: dict[tuple[frozenset[str], ...], list[tuple[int, int]]] = {}
         end = len(text)
         for relevant in self._wordings:
-            spans: list[tuple[int, int]] = []
-            lo_open = hi_open = -1
-            for start, kinds in seeds:
-                if kinds.isdisjoint(relevant):
-                    continue
-                lo = start - WIDE if start > WIDE else 0
-                hi = start + 4 * WIDE
-                if lo <= hi_open:  # seeds come in text order: extend the open span
-                    if hi > hi_open:
-                        hi_open = hi
-                    continue
-                if hi_open >= 0:
-                    spans.append((lo_open, min(hi_open, end)))
-                lo_open, hi_open = lo, hi
-            if hi_open >= 0:
-                spans.append((lo_open, min(hi_open, end)))
+            picked = tuple(k for k in seeds if not k.isdisjoint(relevant))
+            spans = by_seeds.get(picked)
+            if spans is None:
+                starts = (seeds[picked[0]] if len(picked) == 1
+                          else sorted(s for k in picked for s in seeds[k]))
+                spans = by_seeds[picked] = _merged_spans(starts, end)
             by_wording[relevant] = spans
         return {name: None if name in opened else by_wording[relevant]
                 for name, relevant in self._relevant.items()}
@@ -531,7 +528,7 @@ class _ChunkView:
             known = self._facts[key] = _ClusterFacts(
                 codes=codes,
                 unique=unique,
-                one_signature=len(unique) > 1 and len({_signature(c) for c in unique}) == 1,
+                one_signature=len(unique) > 1 and _one_signature(unique),
                 digit_lookalikes=(
                     _digit_lookalikes(unique) if cluster.shape.kind == "digits" else (0.0, "")
                 ),
@@ -563,9 +560,11 @@ class _ChunkView:
             else:
                 lo, hi = self.window(cluster, WIDE)
                 near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
-            known = self._near[key] = _NearTerms(
-                _by_kind(self.hits.within(lo, hi)), _by_kind(self.hits.within(near_lo, near_hi))
-            )
+            wide = _by_kind(self.hits.within(lo, hi))
+            # In a table both are the cluster's rows (thousands of words in a dense one).
+            near = (wide if (near_lo, near_hi) == (lo, hi)
+                    else _by_kind(self.hits.within(near_lo, near_hi)))
+            known = self._near[key] = _NearTerms(wide, near)
         return known
 
     def numbered(self, cluster: Cluster) -> set[int]:
@@ -870,6 +869,26 @@ def _fewest_codes(rule: Rule, generic_shape: bool, *, named: bool) -> int | None
     return None  # more codes than that cost 2 points: "far more than the service issues"
 
 
+def _merged_spans(starts: list[int], end: int) -> list[tuple[int, int]]:
+    """The union of [start - WIDE, start + 4 * WIDE] over the sorted seed starts, cut at
+    `end`. Each span jumps to the last seed within its reach (bisection), so dense seeds
+    cost a step per span, not one per seed."""
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(starts)
+    while i < n:
+        s = starts[i]
+        lo, hi = (s - WIDE if s > WIDE else 0), s + 4 * WIDE
+        while True:
+            # A seed extends the span when its own span begins inside it: s' - WIDE <= hi.
+            j = bisect.bisect_right(starts, hi + WIDE, i + 1) - 1
+            if j <= i:
+                break
+            i, hi = j, starts[j] + 4 * WIDE
+        spans.append((lo, min(hi, end)))
+        i += 1
+    return spans
+
+
 def _seeds_span(term: Term) -> bool:
     """Recovery or two-factor wording (not look-alike wording, not a service name)."""
     return term.kind.startswith("keyword:") or (
@@ -896,6 +915,15 @@ _TIMESTAMP = regex.compile(
     r"(?<!\d)(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d(?!\d)|\d{4}-\d\d-\d\d[T ]\d\d:\d\d"
 )
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
+
+
+def _one_signature(codes: list[str]) -> bool:
+    """Do all the codes have one signature? ASCII codes (nearly all) are joined and
+    translated at once: a cluster over an export's rows holds thousands of them."""
+    joined = "\0".join(codes)
+    if joined.isascii() and joined.count("\0") == len(codes) - 1:
+        return len(set(joined.translate(_ASCII_SIGNATURE).split("\0"))) == 1
+    return len({_signature(c) for c in codes}) == 1
 
 
 def _signature(code: str) -> str:

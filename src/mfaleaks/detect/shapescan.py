@@ -28,11 +28,17 @@ straddles two windows, so the chain of non-overlapping matches is the same.
 A run shape, `(?<![C1])[K]{m,n}(?![C2])` with K a class of ASCII letters and digits
 inside C1 and C2 (hex-16, alnum-8-12...), needs no pattern at all: its matches are
 the maximal runs of K of m to n characters between a character outside C1 and one
-outside C2, which Hyperscan finds exactly (start and end) in a second database. On
-text dense with such runs (an export: ids and phone numbers on every row) a window
-and a pattern call per candidate cost ~8 us; a reported run costs ~1 us. Where a
-run touches a non-ASCII character, whose class Hyperscan's Unicode tables might see
-otherwise than `regex`'s, the pattern confirms it.
+outside C2, which Hyperscan finds exactly in a second database (it reports where a
+run ends; the run starts after the last byte before it outside K). On text dense
+with such runs (an export: ids and phone numbers on every row) a window and a
+pattern call per candidate cost ~8 us; a reported run costs ~1 us. Where a run
+touches a non-ASCII character, whose class Hyperscan's Unicode tables might see
+otherwise than `regex`'s, the pattern confirms it. Shapes whose validation asks for
+a character of one or two classes have it folded into the expression, with their
+lengths where the classes allow (shapes differing only in length share one
+expression). A segment shape, (?<![C1])BODY(?![C2]) with BODY written with ASCII
+letters, digits and hyphens that are all in C1 and C2 (alnum-groups, hex-5-5...),
+is found the same way: each of its matches is a whole run of those characters.
 
 A shape whose match has no bound (or a long one) is searched with its pattern
 over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan
@@ -42,11 +48,12 @@ are searched with their pattern as before.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import itertools
+import operator
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import regex
 
@@ -182,13 +189,19 @@ _RUN_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.DOTALL | regex.VERBOSE |
 
 
 def run_expression(
-    pattern: regex.Pattern[str], validate: regex.Pattern[str] | None = None
+    pattern: regex.Pattern[str],
+    validate: regex.Pattern[str] | None = None,
+    lengths: tuple[int, int] | None = None,
 ) -> tuple[str, int, int] | None:
     """(Hyperscan expression matching a run shape's codes with one character on each
     side, shortest and longest code), or None when the shape is not a run shape (see
     the module docstring). A `validate` that asks for characters of some classes
     somewhere in the code is folded in where it can be: then runs without them are not
-    reported at all, and the length is checked on the reported runs."""
+    reported at all, and the length is checked on the reported runs. With `lengths`
+    (shortest, longest) the folded expression holds those bounds too where the classes
+    allow it (they split the run's characters in two, or one of them is asked for):
+    then runs of other lengths are not reported either (an export's employee ids
+    and device ids, one a row, each a Python call)."""
     if pattern.flags & _RUN_FLAGS:
         return None
     m = _RUN_SHAPE.fullmatch(pattern.pattern)
@@ -208,10 +221,14 @@ def run_expression(
         return None
     if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or int(low) > int(high):
         return None
-    held = _held(validate, chars) if validate is not None else None
-    if held is None:
+    members = _held(validate, chars) if validate is not None else None
+    bounded = _bounded(chars, members, *lengths) if members and lengths else None
+    if members is None:
         core = f"{body}{{{low},{high}}}"
+    elif bounded is not None:
+        core = bounded
     else:
+        held = [_ascii_class(m) for m in members]
         run = _ascii_class(chars) + "*"
         orders = [held] if len(held) == 1 else [held, held[::-1]]
         core = "(?:" + "|".join(run + run.join(order) + run for order in orders) + ")"
@@ -219,11 +236,90 @@ def run_expression(
     return _UNICODE_ESCAPE.sub(lambda u: "\\x{" + u.group(1) + "}", expr), int(low), int(high)
 
 
+def _run_body(pattern: regex.Pattern[str]) -> str:
+    """The characters of a run shape's runs (its body class: ASCII only)."""
+    m = _RUN_SHAPE.fullmatch(pattern.pattern)
+    assert m is not None
+    body = regex.compile(m.group(2))
+    return "".join(chr(i) for i in range(128) if body.fullmatch(chr(i)))
+
+
+# (?<![C1])BODY(?![C2]) where BODY is written with classes of ASCII letters, digits and
+# hyphens, those characters, groups and counts (alnum-groups, hex-5-5, alnum-7x4...).
+_SEGMENT_SHAPE = re.compile(
+    r"\(\?<!(\[[^\[\]]*\])\)"
+    r"((?:\[[0-9A-Za-z-]+\]|[0-9A-Za-z-]|\\-|\(\?:|\)|\{\d+(?:,\d+)?\}|\?)+)"
+    r"\(\?!(\[[^\[\]]*\])\)"
+)
+_SEGMENT_SYNTAX = re.compile(r"\[[0-9A-Za-z-]+\]|\(\?:|\{\d+(?:,\d+)?\}|[()?\\]")
+
+
+def segment_expression(pattern: regex.Pattern[str]) -> tuple[str, str, int] | None:
+    """(Hyperscan expression matching a segment shape's codes with one character on
+    each side, the characters its codes are made of, its longest code), or None.
+
+    A segment shape is (?<![C1])BODY(?![C2]) whose BODY holds only ASCII characters of
+    both C1 and C2 (K), and never nothing: a match is then preceded and followed by
+    characters outside K, so it is a whole run of K characters, and a run of K between
+    a character outside C1 and one outside C2 is a match if BODY matches all of it.
+    Like a run shape's, its matches are what Hyperscan reports, without windows."""
+    if pattern.flags & _RUN_FLAGS:
+        return None
+    m = _SEGMENT_SHAPE.fullmatch(pattern.pattern)
+    if m is None:
+        return None
+    before, body, after = m.groups()
+    try:
+        cls_before, cls_after, whole = (regex.compile(c) for c in (before, after, body))
+    except regex.error:
+        return None
+    chars = set(_SEGMENT_SYNTAX.sub("", body).replace("\\", ""))
+    for cls in re.findall(r"\[[0-9A-Za-z-]+\]", body):
+        compiled = regex.compile(cls)
+        chars |= {chr(i) for i in range(128) if compiled.fullmatch(chr(i))}
+    if not chars or any(not (cls_before.fullmatch(c) and cls_after.fullmatch(c))
+                        for c in chars):
+        return None
+    if cls_before.fullmatch("\n") or cls_after.fullmatch("\n") or whole.fullmatch(""):
+        return None
+    width = _width(body)
+    if width > MAX_WIDTH:
+        return None
+    expr = f"{_negated(before)}{body}{_negated(after)}"
+    return expr, "".join(sorted(chars)), width
+
+
 # validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
 _HOLDS = re.compile(r"\(\?=\.\*(\\d|\[[^\[\]\\]*\])\)")
 
 
-def _held(validate: regex.Pattern[str], chars: list[str]) -> list[str] | None:
+def _bounded(chars: list[str], held: list[list[str]], low: int, high: int) -> str | None:
+    """A run of `chars` of `low` to `high` characters holding one of each `held` class:
+    the characters before the first one of another class than the run's first, that
+    one, and the rest. None when the classes do not allow it (then the length is
+    checked on each run reported)."""
+    if len(held) == 1:
+        others = [c for c in chars if c not in held[0]]
+        if not others:
+            return None  # every run holds one: nothing to fold
+        first, second = [others], [held[0]]
+    else:
+        a, b = held
+        if set(a) & set(b) or sorted(a + b) != sorted(chars):
+            return None
+        first, second = [a, b], [b, a]
+    anything = _ascii_class(chars)
+    alts = []
+    for p in range(len(held) - 1, high):  # p characters before the one that decides
+        rest_low, rest_high = max(0, low - p - 1), high - p - 1
+        rest = f"{anything}{{{rest_low},{rest_high}}}" if rest_high > 0 else ""
+        for lead, then in zip(first, second, strict=True):
+            head = f"{_ascii_class(lead)}{{{p}}}" if p else ""
+            alts.append(f"{head}{_ascii_class(then)}{rest}")
+    return "(?:" + "|".join(alts) + ")"
+
+
+def _held(validate: regex.Pattern[str], chars: list[str]) -> list[list[str]] | None:
     """The classes (of run characters) of which a code must hold one each, when that is
     all `validate` asks (one or two of them); else None."""
     if validate.flags & _RUN_FLAGS or not validate.pattern.startswith("^"):
@@ -237,7 +333,7 @@ def _held(validate: regex.Pattern[str], chars: list[str]) -> list[str] | None:
         members = [c for c in chars if cls.fullmatch(c)]
         if not members:
             return None  # no code passes: left to the validation of each code
-        out.append(_ascii_class(members))
+        out.append(members)
     return out
 
 
@@ -264,21 +360,77 @@ class ShapeScanner:
         if not HYPERSCAN:
             return
         shapes = list(shapes)
-        runs: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, 0)
-        lengths: dict[str, tuple[int, int]] = {}
+        # Shapes with the same run expression (hex-8-20, hex-16 and hex-12 differ only
+        # in length) share one: each run is reported once and handed to the shapes
+        # whose lengths it fits (a Python call per run and shape cost more than the
+        # scan on text dense with ids: ~1 us each, five shapes on every row).
+        exprs: dict[bytes, list[tuple[str, int, int]]] = {}  # expr -> (name, low, high)
+        # Run shapes whose validation the expression holds (a reported run passes it),
+        # and those whose runs are letters and digits only (match.run_tokens).
+        self._validated: set[str] = set()
+        self._alnum: set[str] = set()
         for shape in shapes:
             run = run_expression(shape.pattern, shape.validate)
             if run is not None:
-                flag = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
-                        | hyperscan.HS_FLAG_SOM_LEFTMOST)
-                runs.append((shape.name, run[0].encode("utf-8"), flag, 0))
-                lengths[shape.name] = run[1:]
+                exprs.setdefault(run[0].encode("utf-8"), []).append((shape.name, *run[1:]))
+                if shape.validate is None or run_expression(shape.pattern) != run:
+                    self._validated.add(shape.name)
+                if _run_body(shape.pattern).isalnum():
+                    self._alnum.add(shape.name)
+        # Segment shapes: each its own expression, any length its pattern allows.
+        chars_of = {}
+        for shape in shapes:
+            if shape.name in self._validated | self._alnum or any(
+                shape.name == name for group in exprs.values() for name, _, _ in group
+            ):
+                continue
+            segment = segment_expression(shape.pattern)
+            if segment is not None:
+                exprs.setdefault(segment[0].encode("utf-8"), []).append(
+                    (shape.name, 1, segment[2]))
+                chars_of[shape.name] = segment[1]
+                if shape.validate is None:
+                    self._validated.add(shape.name)
+                if segment[1].isalnum():
+                    self._alnum.add(shape.name)
+        # The expression a group shares holds the lengths of all its shapes, if it can.
+        by_name = {shape.name: shape for shape in shapes}
+        for unbounded, group in list(exprs.items()):
+            shape = by_name[group[0][0]]
+            bounds = (min(low for _, low, _ in group), max(high for _, _, high in group))
+            run = run_expression(shape.pattern, shape.validate, bounds)
+            if run is not None and run[0].encode("utf-8") != unbounded:
+                del exprs[unbounded]
+                exprs[run[0].encode("utf-8")] = group
+        # Only ends are reported: where a run starts is found in the data (_runs), and
+        # asking Hyperscan for starts (SOM_LEFTMOST) tripled the time of its scan.
+        flag = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
+        runs = [("", expr, flag, 0) for expr in exprs]
         loaded = (_load(runs) or _compile(runs)) if runs else None
         if loaded is not None:
             self._run_db, taken = loaded
             self._run_scratch = hyperscan.Scratch(self._run_db)
-            self._run_names = [runs[i][0] for i in taken]
-            self._run_lengths = [lengths[name] for name in self._run_names]
+            groups = [exprs[runs[i][1]] for i in taken]
+            self._run_names = [name for group in groups for name, _, _ in group]
+            # Per expression taken: a table marking the bytes of its runs' characters
+            # (the characters of its shapes' runs, ASCII: shapes of one expression
+            # share them), as 1, all others 0.
+            self._run_marks = []
+            for group in groups:
+                name = group[0][0]
+                chars = chars_of.get(name) or _run_body(by_name[name].pattern)
+                self._run_marks.append(bytes(1 if chr(i) in chars else 0 for i in range(256)))
+            # Per expression taken, per run length: the shapes (indices in _run_names).
+            self._run_fits: list[list[tuple[int, ...]]] = []
+            first = 0
+            for group in groups:
+                longest = max(high for _, _, high in group)
+                self._run_fits.append([
+                    tuple(first + k for k, (_, low, high) in enumerate(group)
+                          if low <= length <= high)
+                    for length in range(longest + 1)
+                ])
+                first += len(group)
             self.run_shapes = frozenset(self._run_names)
         candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
@@ -330,18 +482,26 @@ class ShapeScanner:
         except UnicodeEncodeError:
             return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
         found = self._ends(data) if self._db is not None else []
-        starts, stops = self._runs(data) if self._run_db is not None else ([], [])
+        starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
         # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
         # shape's runs never overlap: sorted apart, starts and ends still pair up.
-        lists = [*found, *starts, *stops]
+        lists = [*found, *starts, *stops, *odd]
         for offsets in lists:
             offsets.sort()
-        if len(data) != len(text):
-            lists = _as_characters(data, lists, len(data) - len(text))
         k, r = len(found), len(starts)
+        if len(data) != len(text):
+            # A run is ASCII: its end is its start plus its length in bytes.
+            mapped = as_characters(data, [*found, *starts, *odd])
+            lengths = [list(map(operator.sub, b, a)) for a, b in zip(starts, stops, strict=True)]
+            lists = [*mapped[: k + r],
+                     *(list(map(operator.add, a, n))
+                       for a, n in zip(mapped[k : k + r], lengths, strict=True)),
+                     *mapped[k + r :]]
         ends = (dict(zip(self._names, lists[:k], strict=True))
                 if self._db is not None else None)
-        runs = ({name: (lists[k + i], lists[k + r + i]) for i, name in enumerate(self._run_names)}
+        runs = ({name: ShapeRuns(lists[k + i], lists[k + r + i], lists[k + 2 * r + i],
+                                 name in self._validated, name in self._alnum)
+                 for i, name in enumerate(self._run_names)}
                 if self._run_db is not None else None)
         return ends, runs
 
@@ -354,34 +514,65 @@ class ShapeScanner:
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
         return found
 
-    def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]]]:
+    def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
         starts: list[list[int]] = [[] for _ in self._run_names]
         stops: list[list[int]] = [[] for _ in self._run_names]
+        odd: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
-        lengths = self._run_lengths
+        fits = self._run_fits
+        # Per expression: its runs' bytes marked (1) in the padded data; a run starts
+        # after the last unmarked byte before its end. (The character before a run is
+        # outside its class: a run reported is a whole run of it.)
+        # (Marked when an expression first reports: most texts need one or none.)
+        made: dict[bytes, Any] = {}
+        before: list[Any] = [None] * len(self._run_marks)
 
-        def on_match(shape: int, start: int, end: int, _flags: int, _ctx: object) -> None:
-            # The match holds one character on each side of the run (either may take
-            # several bytes); offsets in `padded` are one more than in `data`.
-            lead = padded[start]
-            start += 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        def on_match(expr: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            # The match ends with one character after the run (it may take several
+            # bytes); offsets in `padded` are one more than in `data`.
             end -= 1
             while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
                 end -= 1
-            low, high = lengths[shape]
-            if not low <= end - start <= high:  # (a run is ASCII: bytes are characters)
-                return
-            starts[shape].append(start - 1)
-            stops[shape].append(end - 1)
+            last_outside = before[expr]
+            if last_outside is None:
+                table = self._run_marks[expr]
+                last_outside = made.get(table)
+                if last_outside is None:
+                    last_outside = made[table] = padded.translate(table).rfind
+                before[expr] = last_outside
+            start = last_outside(0, 0, end) + 1
+            by_length = fits[expr]
+            length = end - start  # (a run is ASCII: bytes are characters)
+            if length < len(by_length):
+                for shape in by_length[length]:
+                    starts[shape].append(start - 1)
+                    stops[shape].append(end - 1)
+                    # A neighbour of several bytes (the one before ends with a byte
+                    # of 0x80 or more).
+                    if padded[start - 1] >= 0x80 or padded[end] >= 0x80:
+                        odd[shape].append(start - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
-        return starts, stops
+        return starts, stops, odd
 
 
-# Per run shape: the starts and the ends (in text) of its runs, in order; run k is
-# text[starts[k]:ends[k]], and every match of its pattern is one (the pattern confirms
-# those next to a non-ASCII character: match.run_tokens).
-Runs = dict[str, tuple[list[int], list[int]]]
+class ShapeRuns(NamedTuple):
+    """The runs of one run shape in a text (match.run_tokens turns them into codes)."""
+
+    # The starts and the ends (in text) of its runs, in order; run k is
+    # text[starts[k]:stops[k]], and every match of its pattern is one.
+    starts: list[int]
+    stops: list[int]
+    # The starts of the runs next to a non-ASCII character (in order): whether that
+    # is a letter or digit the pattern confirms.
+    odd: list[int]
+    # Every run passes the shape's validation (the expression holds it).
+    validated: bool
+    # Its runs are ASCII letters and digits only.
+    alnum: bool
+
+
+Runs = dict[str, ShapeRuns]
 
 
 def _key(candidates: list[tuple[str, bytes, int, int]]) -> str:
@@ -429,63 +620,36 @@ def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
     return db
 
 
-def _as_characters(data: bytes, found: list[list[int]], extra: int) -> list[list[int]]:
-    """Byte offsets -> character offsets. `extra`: the continuation bytes in data (its
-    length less the text's). Few (a name with an accent): an offset less those before
-    it, found by bisection. Many (text in another script): the text between offsets
-    in order is decoded and counted, which costs the same per byte whatever the script."""
-    if extra <= sum(map(len, found)):
-        tails = [m.start() for m in _CONTINUATION.finditer(data)]
-        return [_shifted(sorted(ends), tails) if len(ends) > len(tails) else _bisected(ends, tails)
-                for ends in found]
-    chars: dict[int, int] = {}
-    prev = count = 0
-    for e in sorted({e for ends in found for e in ends}):
-        b = e
-        while b < len(data) and data[b] & 0xC0 == 0x80:
-            b += 1
-        count += len(data[prev:b].decode("utf-8"))
-        chars[e] = count
-        prev = b
-    return [[chars[e] for e in ends] for ends in found]
-
-
-_CONTINUATION = re.compile(rb"[\x80-\xbf]")
-
-
-def _bisected(ends: list[int], tails: list[int]) -> list[int]:
-    """Byte offsets -> character offsets, an offset at a time: fewer offsets than `tails`."""
-    mapped = []
-    for e in ends:
-        k = bisect.bisect_left(tails, e)
-        # An end inside a character (not expected) moves on to its end.
-        while k < len(tails) and tails[k] == e:
-            e += 1
-            k += 1
-        mapped.append(e - k)
-    return mapped
-
-
-def _shifted(ends: list[int], tails: list[int]) -> list[int]:
-    """Sorted byte offsets -> character offsets, given the continuation bytes (`tails`,
-    sorted): the offsets between two of them all lose the same count, a slice at a time
-    (dense text has ~30 offsets per accented name)."""
-    out: list[int] = []
-    i, n = 0, len(ends)
-    for k, tail in enumerate(tails):
-        j = bisect.bisect_left(ends, tail, i)
-        if j > i:
-            out.extend([e - k for e in ends[i:j]])
-        i = j
-        while i < n and ends[i] == tail:  # inside a character (not expected): its end
-            e, m = tail, k
-            while m < len(tails) and tails[m] == e:
-                e += 1
-                m += 1
-            out.append(e - m)
-            i += 1
-    out.extend([e - len(tails) for e in ends[i:]])
+def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
+    """Byte offsets -> character offsets: an offset less the continuation bytes before
+    it (an offset inside a character, not expected, gives that character's end). The
+    continuation bytes are marked in one translation of the data and counted between
+    consecutive offsets in C, whatever the script; a list in order is mapped without a
+    Python step per offset (the count runs back in one out of order)."""
+    flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
+    count = flags.count
+    out = []
+    for ends in found:
+        if all(map(operator.le, ends, itertools.islice(ends, 1, None))):
+            seen = itertools.accumulate(map(count, itertools.repeat(1),
+                                            itertools.chain((0,), ends), ends))
+            out.append(list(map(operator.sub, ends, seen)))
+            continue
+        mapped: list[int] = []
+        append = mapped.append
+        prev = total = 0
+        for e in ends:
+            if e >= prev:
+                total += count(1, prev, e)
+            else:
+                total -= count(1, e, prev)
+            prev = e
+            append(e - total)
+        out.append(mapped)
     return out
+
+
+_CONTINUATION_FLAGS = bytes(1 if 0x80 <= i < 0xC0 else 0 for i in range(256))
 
 
 def windows(ends: list[int], width: int, size: int) -> list[tuple[int, int, int]]:

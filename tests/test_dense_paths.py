@@ -1,0 +1,169 @@
+"""The shortcuts the dense-text path takes give what the plain computations give: run
+shapes that share one length-bounded Hyperscan expression, byte offsets turned into
+character offsets by counting, lower-casing the ASCII bytes of mostly-ASCII text,
+term matches of non-ASCII text placed without a second search, spans merged by
+jumping from seed to seed (detect/shapescan.py, match.py, score.py)."""
+
+from __future__ import annotations
+
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mfaleaks.detect import score, shapescan
+from mfaleaks.detect.match import lowered, run_tokens, shape_tokens
+from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
+from mfaleaks.detect.score import Engine
+from mfaleaks.models import Confidence
+
+PACK = load_pack([DEFAULT_RULES_DIR])
+ENGINE = Engine(PACK, min_confidence=Confidence.MEDIUM)
+SCANNER = ENGINE.shape_scanner
+
+# Runs of the run shapes' classes, of lengths around their bounds (7 to 25), with and
+# without the letters and digits their validation asks for, between boundaries.
+_RUN_CHARS = ["0123456789abcdef", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+              "0123456789abcdefghijklmnopqrstuvwxyz", "0123456789", "abcdef", "QRSTUV"]
+_RUNS = st.tuples(st.sampled_from(_RUN_CHARS), st.integers(1, 25), st.randoms()).map(
+    lambda t: "".join(t[2].choice(t[0]) for _ in range(t[1])))
+_SEPARATORS = st.sampled_from([" ", "\n", ",", "-", ".", "/", "@", "+", "=", "_", "é", "€",
+                               "Ⅻ", "𝟘", ":"])
+
+
+@given(st.lists(st.tuples(_RUNS, _SEPARATORS), max_size=25))
+@settings(max_examples=300, deadline=None)
+def test_runs_of_a_shared_bounded_expression_are_the_pattern_matches(
+    pieces: list[tuple[str, str]],
+) -> None:
+    text = "".join(run + sep for run, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    said: dict[str, bool] = {}  # shared by the shapes, as Engine._scan shares it
+    for name in sorted(SCANNER.run_shapes):
+        shape = ENGINE.by_shape[name][0]
+        assert run_tokens(shape, text, None, runs[name], said) == shape_tokens(shape, text)
+
+
+def test_shapes_of_one_class_share_an_expression_that_holds_their_lengths() -> None:
+    # hex-8-20, hex-16 and hex-12 differ in length only: one expression reports each run
+    # once; its bounds (8 to 20) keep a 24-character run from being reported at all.
+    assert {"hex-8-20", "hex-16", "hex-12"} <= SCANNER.run_shapes
+    assert len(SCANNER._run_fits) < len(SCANNER.run_shapes)
+    text = "id 0123456789abcdef0123456f, 0123456789abcdef; 01234567abcd\n"
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    assert [text[a:b] for a, b in zip(runs["hex-16"].starts, runs["hex-16"].stops,
+                                       strict=True)] == ["0123456789abcdef"]
+    assert [text[a:b] for a, b in zip(runs["hex-8-20"].starts, runs["hex-8-20"].stops,
+                                       strict=True)] == ["0123456789abcdef", "01234567abcd"]
+    bounded = shapescan.run_expression(
+        ENGINE.by_shape["hex-16"][0].pattern, ENGINE.by_shape["hex-16"][0].validate, (16, 16))
+    plain = shapescan.run_expression(
+        ENGINE.by_shape["hex-16"][0].pattern, ENGINE.by_shape["hex-16"][0].validate)
+    assert bounded is not None and plain is not None and bounded[0] != plain[0]
+
+
+@given(st.text(alphabet="ab1 \n-üé€日𝄞\ud800", max_size=80), st.data())
+@settings(max_examples=300, deadline=None)
+def test_byte_offsets_become_character_offsets(text: str, data: st.DataObject) -> None:
+    raw = text.encode("utf-8", "surrogatepass")
+    offsets = data.draw(st.lists(st.integers(0, len(raw)), max_size=30))
+    in_order = sorted(offsets)
+    got_any, got_sorted = shapescan.as_characters(raw, [offsets, in_order])
+
+    def plain(e: int) -> int:  # continuation bytes before e: inside a character, its end
+        return e - sum(1 for b in raw[:e] if 0x80 <= b < 0xC0)
+
+    assert got_any == [plain(e) for e in offsets]
+    assert got_sorted == [plain(e) for e in in_order]
+    for e in in_order:
+        if e == len(raw) or not 0x80 <= raw[e] < 0xC0:  # at a character's start
+            assert len(raw[:e].decode("utf-8", "surrogatepass")) == plain(e)
+
+
+@given(st.text(alphabet="aBZ \nüÜİΣσẞßȺ日\ud800ǅＡﬀ", max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_lowered_is_str_lower(text: str) -> None:
+    low = text.lower()
+    _, lowb, low_text = lowered(text)
+    assert lowb == low.encode("utf-8", "surrogatepass")
+    assert low_text == (None if text.isascii() else low)
+
+
+_WORDS = st.sampled_from(["backup codes", "Recovery", "recovery-code", "2FA", "mfa", "tel",
+                          "phone", "código", "récupération", "ü", "İ", "日本", "x", "1", " ",
+                          "\n", "_", "authenticator", "seed", "order", "\ud800"])
+
+
+@given(st.lists(_WORDS, max_size=40).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_term_matches_of_non_ascii_text_are_those_of_the_text(text: str) -> None:
+    found = ENGINE.terms.scan(text)
+    low = text.lower()
+    # What the str search finds, at character offsets, with the same word boundaries.
+    index = ENGINE.terms
+    expected = []
+    for number, start, end in index.search_text(low):
+        lead, tail = index.bounded(number)
+        if lead and start > 0 and low[start - 1 : start].isalnum():
+            continue
+        if tail and end < len(low) and low[end : end + 1].isalnum():
+            continue
+        expected.append((number, start, end))
+    assert list(found.accepted()) == expected
+
+
+@given(st.lists(st.integers(0, 40_000), max_size=60), st.integers(0, 50_000))
+@settings(max_examples=300, deadline=None)
+def test_merged_spans_are_the_union_of_each_seeds_span(seeds: list[int], end: int) -> None:
+    starts = sorted(seeds)
+    plain: list[tuple[int, int]] = []
+    for s in starts:  # the loop _spans ran before: a step per seed
+        lo, hi = max(s - score.WIDE, 0), s + 4 * score.WIDE
+        if plain and lo <= plain[-1][1]:
+            plain[-1] = (plain[-1][0], max(plain[-1][1], hi))
+        else:
+            plain.append((lo, hi))
+    assert score._merged_spans(starts, end) == [(lo, min(hi, end)) for lo, hi in plain]
+
+
+_GROUP_CHARS = ["ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "0123456789abcdef", "ABCDEFGHXYZ",
+                "abcdefghijklmnopqrstuvwxyz0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
+_GROUPED = st.tuples(
+    st.sampled_from(_GROUP_CHARS),
+    st.lists(st.sampled_from([2, 3, 4, 4, 5, 5, 6, 11]), min_size=1, max_size=8),
+    st.booleans(), st.randoms(),
+).map(lambda t: "-".join((["A3"] if t[2] else [])
+                         + ["".join(t[3].choice(t[0]) for _ in range(k)) for k in t[1]]))
+
+
+@given(st.lists(st.tuples(_GROUPED, _SEPARATORS), max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_segments_reported_whole_are_the_pattern_matches(
+    pieces: list[tuple[str, str]],
+) -> None:
+    # alnum-groups, alnum-7x4, alnum-5x5, hex-5-5, the 1Password key...: a match is a
+    # whole run of its characters between boundaries, found without windows.
+    text = "".join(code + sep for code, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    said: dict[str, bool] = {}
+    for name in ("alnum-groups", "alnum-7x4", "alnum-5x5", "alnum-4-4", "hex-5-5",
+                 "base32-4-4", "onepassword-secret-key"):
+        assert name in SCANNER.run_shapes
+        shape = ENGINE.by_shape[name][0]
+        assert run_tokens(shape, text, None, runs[name], said) == shape_tokens(shape, text)
+
+
+def test_a_segment_shape_needs_its_characters_inside_both_boundaries() -> None:
+    ok = r"(?<![\p{L}\p{N}_\-])[A-Z0-9]{4}(?:-[A-Z0-9]{4}){2}(?![\p{L}\p{N}_\-])"
+    assert shapescan.segment_expression(regex.compile(ok)) is not None
+    # A hyphen outside the boundary classes: a code could continue past one.
+    assert shapescan.segment_expression(regex.compile(ok.replace(r"_\-])", "_])"))) is None
+    # A line break is where the text is padded: it must be outside the boundary classes.
+    assert shapescan.segment_expression(regex.compile(ok.replace("_", r"_\n"))) is None
+    # A body that may match nothing, or written with escapes, is not taken.
+    assert shapescan.segment_expression(
+        regex.compile(r"(?<![\p{L}\p{N}])(?:[a-z]{4})?(?![\p{L}\p{N}])")) is None
+    assert shapescan.segment_expression(
+        regex.compile(r"(?<![\p{L}\p{N}])\d{4}(?![\p{L}\p{N}])")) is None

@@ -354,3 +354,55 @@ def test_a_server_without_qfid_is_asked_the_file_id_apart(session: SmbSession) -
         share._qfid = True
     assert with_qfid == without
     assert all(isinstance(v, bytes) for v in without.values())
+
+
+def test_reads_in_flight_survive_listing_and_permission_requests(session: SmbSession) -> None:
+    """A read_many paused with compounds in flight (a worker scanning one file while the
+    next are read) while the same connection lists a folder, asks a security descriptor
+    and streams a file through smbprotocol: the connection goes back and forth between
+    the struct channel and smbprotocol, and every file still comes whole."""
+    share = session.share("fixtures")
+    files, _ = _files(share)
+    local = _local_by_inode()
+    reads = share.read_many(files)
+    first, data = next(reads)
+    assert data == (REPO / "fixtures" / local[first.file_id][0]).read_bytes()
+    assert _files(share)[0] == files
+    assert smbacl.parse(share.security(files[1].path)).owner
+    with share.open(files[2]) as stream:
+        assert stream.read() == (REPO / "fixtures" / local[files[2].file_id][0]).read_bytes()
+    rest = dict(reads)
+    assert len(rest) == len(files) - 1
+    for entry, got in rest.items():
+        assert got == (REPO / "fixtures" / local[entry.file_id][0]).read_bytes(), entry.path
+
+
+def test_files_of_several_mib_are_read_whole(smb_server: SmbServer,
+                                            session: SmbSession) -> None:
+    """Up to 4 MiB a file is read by one compound of 1 MiB READs; past that the rest is read
+    by an open of its own."""
+    sizes = {"mib15.bin": 3 << 19, "mib3.bin": 3 << 20, "mib4.bin": 4 << 20,
+             "mib5.bin": (5 << 20) + 7}
+    for name, size in sizes.items():
+        (smb_server.shares["scratch"] / name).write_bytes(os.urandom(size))
+    share = session.share("scratch")
+    files = [f for f in _files(share)[0] if f.path in sizes]
+    assert len(files) == len(sizes)
+    before = share.requests
+    for entry, data in share.read_many(files):
+        assert data == (smb_server.shares["scratch"] / entry.path).read_bytes(), entry.path
+    # Three compounds for the files up to 4 MiB; the 5 MiB one adds an open, reads, a close.
+    assert share.requests - before <= 3 + 1 + 3 + 2
+    assert share.read(files[-1], limit=(1 << 20) + 3) == \
+        (smb_server.shares["scratch"] / files[-1].path).read_bytes()[:(1 << 20) + 3]
+
+
+def test_a_session_that_must_encrypt_reads_every_file(smb_server: SmbServer) -> None:
+    target = parse_target(smb_server.url())
+    with SmbSession(target, _creds(smb_server), SmbOptions(require_encryption=True)) as strict:
+        share = strict.share("fixtures")
+        files, _ = _files(share)
+        local = _local_by_inode()
+        got = dict(share.read_many(files))
+    for entry, data in got.items():
+        assert data == (REPO / "fixtures" / local[entry.file_id][0]).read_bytes(), entry.path

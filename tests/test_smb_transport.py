@@ -406,3 +406,23 @@ def test_a_session_that_must_encrypt_reads_every_file(smb_server: SmbServer) -> 
         got = dict(share.read_many(files))
     for entry, data in got.items():
         assert data == (REPO / "fixtures" / local[entry.file_id][0]).read_bytes(), entry.path
+
+
+def test_a_folder_of_more_names_than_one_listing_holds(smb_server: SmbServer,
+                                                       session: SmbSession) -> None:
+    """A folder is listed in one compound (open, two QUERY_DIRECTORY, close) when its
+    entries fit; past that it is listed again to the end. Both give every name once."""
+    folder = smb_server.shares["scratch"] / "crowded"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)
+    names = {f"a-rather-long-file-name-to-fill-the-listing-{i:05d}.txt" for i in range(2500)}
+    for name in names:
+        (folder / name).write_bytes(b"")
+    (folder / "few").mkdir(exist_ok=True)
+    (folder / "few").chmod(0o755)
+    (folder / "few" / "one.txt").write_bytes(b"1")
+    share = session.share("scratch")
+    files, problems = _files(share, "crowded")
+    assert problems == []
+    assert sorted(f.path for f in files) == sorted(
+        [f"crowded\\{n}" for n in names] + ["crowded\\few\\one.txt"])

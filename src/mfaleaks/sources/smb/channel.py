@@ -193,11 +193,11 @@ class Channel:
         self._switch.unpark()
 
     def _check(self) -> None:
-        if self.broken is not None:
-            raise ChannelError(self.broken)
-        if self._switch.closed or not self._switch.connected:
-            self.broken = "connection to the server lost"
-            raise ChannelError(self.broken)
+        """Before a new request: the requests in flight when the connection went failed
+        with the reason (a timeout...); the ones after it fail at once with this one."""
+        if self.broken is not None or self._switch.closed or not self._switch.connected:
+            self.broken = self.broken or "connection to the server lost"
+            raise ChannelError("connection to the server lost")
 
     # ---- requests --------------------------------------------------------------------------
 

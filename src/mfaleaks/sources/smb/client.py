@@ -76,6 +76,9 @@ READ_FILE = 0x1 | 0x80  # FILE_READ_DATA | FILE_READ_ATTRIBUTES
 LIST_DIR = 0x1 | 0x80  # FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES
 READ_CONTROL = 0x00020000
 STATUS_END_OF_FILE = 0xC0000011
+STATUS_NO_MORE_FILES = 0x80000006
+_LIST_FIRST, _LIST_NEXT = 128 * 1024, 64 * 1024  # a folder's listing: ~800 entries, then ~400
+_LIST_CREDITS = 1 + 2 + 1 + 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # NTSTATUS codes read as a reason a user understands.
@@ -403,30 +406,78 @@ class SmbShare:
         follow = self._options.follow_symlinks
         seen: set[int] = set()
         stack = [top]
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = self.listdir(folder)
-            except Exception as exc:  # a folder: listed with its reason, the walk goes on
-                yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
-                continue
-            folders: list[str] = []
-            for entry in entries:
-                if skip is not None and skip(entry):
+        # Folders whose listing compound is out: the next ones the walk pops (the top of the
+        # stack), up to PIPELINE, so a folder's listing is mostly in when it is its turn.
+        listing: dict[str, _Sent | SmbReadError] = {}
+        try:
+            while stack:
+                folder = stack.pop()
+                if not follow:
+                    for ahead in [folder, *reversed(stack)]:
+                        if len(listing) >= PIPELINE:
+                            break
+                        if ahead not in listing:
+                            if ahead != folder and self._channel.credits() < _LIST_CREDITS:
+                                break
+                            listing[ahead] = self._send(*self._list_messages(ahead))
+                try:
+                    entries = self._listed(folder, listing.pop(folder)) if not follow \
+                        else self.listdir(folder)
+                except Exception as exc:  # a folder: listed with its reason, the walk goes on
+                    yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
                     continue
-                if entry.is_reparse and not follow:
-                    yield SmbProblem(entry.path, "skipped: symbolic link or junction "
-                                     "(not followed without --follow-symlinks)")
-                elif entry.is_dir:
-                    if entry.file_id in seen and entry.file_id:
-                        yield SmbProblem(entry.path, "skipped: folder already walked (a loop)")
-                        continue
-                    if follow:
-                        seen.add(entry.file_id)
-                    folders.append(entry.path)
-                else:
-                    yield entry
-            stack.extend(reversed(folders))
+                yield from self._walk_entries(entries, skip, follow, seen, stack)
+        finally:  # given up before the end: the answers still to come are dropped
+            for sent in listing.values():
+                if isinstance(sent, _Sent):
+                    self._channel.forget(sent.ids)
+
+    def _walk_entries(self, entries: list[SmbEntry], skip: Callable[[SmbEntry], bool] | None,
+                      follow: bool, seen: set[int], stack: list[str],
+                      ) -> Iterator[SmbEntry | SmbProblem]:
+        """A folder's entries as the walk gives them; its subfolders go on the stack."""
+        folders: list[str] = []
+        for entry in entries:
+            if skip is not None and skip(entry):
+                continue
+            if entry.is_reparse and not follow:
+                yield SmbProblem(entry.path, "skipped: symbolic link or junction "
+                                 "(not followed without --follow-symlinks)")
+            elif entry.is_dir:
+                if entry.file_id in seen and entry.file_id:
+                    yield SmbProblem(entry.path, "skipped: folder already walked (a loop)")
+                    continue
+                if follow:
+                    seen.add(entry.file_id)
+                folders.append(entry.path)
+            else:
+                yield entry
+        stack.extend(reversed(folders))
+
+    def _list_messages(self, folder: str) -> tuple[list[wire.Raw], _Layout]:
+        """One folder's listing in one compound: open it, two QUERY_DIRECTORY (the second
+        says "no more files" unless the folder holds more than the first could), close."""
+        return [wire.create(folder, LIST_DIR, SHARE_ALL, options=wire.FILE_DIRECTORY_FILE),
+                wire.query_directory(_LIST_FIRST, True),
+                wire.query_directory(_LIST_NEXT, False), wire.close()], \
+            _Layout(False, 1, 2, _LIST_FIRST)
+
+    def _listed(self, folder: str, sent: _Sent | SmbReadError) -> list[SmbEntry]:
+        """The entries of a folder whose listing compound was sent (not . and ..), sorted by
+        name; a folder of more entries than the compound could hold is listed again."""
+        if isinstance(sent, SmbReadError):
+            raise sent
+        answers = [self._channel.receive(mid) for mid in sent.ids]
+        for i, (status, _) in enumerate(answers):
+            if status and not (i == 2 and status == STATUS_NO_MORE_FILES):
+                raise SmbReadError(reason_of_status(status))
+        if answers[2][0] == 0:  # the second query found more: maybe more still
+            return self.listdir(folder)
+        out = [SmbEntry(join(folder, name), size, change, write, file_id, attributes)
+               for name, size, change, write, file_id, attributes
+               in wire.directory_entries(answers[1][1]) if name not in (".", "..")]
+        out.sort(key=lambda e: e.path)
+        return out
 
     # ---- reading ---------------------------------------------------------------------------
 

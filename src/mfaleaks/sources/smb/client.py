@@ -20,7 +20,7 @@ import contextlib
 import struct
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -356,6 +356,11 @@ class SmbShare:
     def url(self, path: str = "") -> str:
         return url_of(self.host, self.port, self.name, path)
 
+    @property
+    def lost(self) -> bool:
+        """The session's connection is gone (a new session may read on)."""
+        return self._channel.broken is not None or not self._conn.transport.connected
+
     def slow(self) -> None:
         """The connection back to smbprotocol (after the channel's compounds in flight)."""
         self._channel.to_slow()
@@ -491,7 +496,7 @@ class SmbShare:
 
     def read_many(
         self, entries: Iterable[SmbEntry], limit: int | None = None,
-    ) -> Iterator[tuple[SmbEntry, bytes | SmbReadError]]:
+    ) -> Generator[tuple[SmbEntry, bytes | SmbReadError], None, None]:
         """Read files with up to PIPELINE compound requests in flight: for a file up to
         ONE_COMPOUND bytes, one round trip that opens it (with its file id), reads it and
         closes it. Results come in the order given; a failure is returned for its file,

@@ -426,3 +426,76 @@ def test_a_folder_of_more_names_than_one_listing_holds(smb_server: SmbServer,
     assert problems == []
     assert sorted(f.path for f in files) == sorted(
         [f"crowded\\{n}" for n in names] + ["crowded\\few\\one.txt"])
+
+
+class _Tamperer:
+    """A TCP relay between the client and smbd that, once told, flips the last byte of
+    every answer that starts with a CREATE (a file's compound): what a man in the middle
+    would do."""
+
+    def __init__(self, server: SmbServer) -> None:
+        import socket
+        import threading
+
+        self.tamper = False
+        self._listen = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listen.getsockname()[1]
+        self._server = (server.host, server.port)
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        client, _ = self._listen.accept()
+        upstream = socket.create_connection(self._server)
+        threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+        self._answers(upstream, client)
+
+    @staticmethod
+    def _pump(src: object, dst: object) -> None:
+        while data := src.recv(65536):  # type: ignore[attr-defined]
+            dst.sendall(data)  # type: ignore[attr-defined]
+
+    def _answers(self, src: object, dst: object) -> None:
+        def exactly(n: int) -> bytes:
+            out = b""
+            while len(out) < n:
+                part = src.recv(n - len(out))  # type: ignore[attr-defined]
+                if not part:
+                    raise EOFError
+                out += part
+            return out
+
+        try:
+            while True:
+                head = exactly(4)
+                frame = bytearray(exactly(int.from_bytes(head, "big")))
+                if self.tamper and frame[:4] == b"\xfeSMB" and frame[12] == 0x05:
+                    frame[-1] ^= 0x01
+                dst.sendall(head + bytes(frame))  # type: ignore[attr-defined]
+        except (EOFError, OSError):
+            pass
+
+    def close(self) -> None:
+        self._listen.close()
+
+
+def test_an_answer_changed_on_the_way_is_refused(smb_server: SmbServer) -> None:
+    """The struct channel checks every answer's signature as smbprotocol would: an answer
+    changed between smbd and the client is not taken for the file's bytes."""
+    relay = _Tamperer(smb_server)
+    try:
+        target = SmbTarget("127.0.0.1", relay.port)
+        with SmbSession(target, _creds(smb_server), SmbOptions(timeout=10)) as s:
+            share = s.share("fixtures")
+            files, _ = _files(share)
+            assert all(isinstance(v, bytes) for _, v in share.read_many(files[:2]))
+            relay.tamper = True
+            got = dict(share.read_many(files[2:5]))
+    finally:
+        relay.close()
+    first = got[files[2]]
+    assert isinstance(first, SmbReadError) and "signature does not check" in str(first)
+    assert all(isinstance(v, SmbReadError) for v in got.values())

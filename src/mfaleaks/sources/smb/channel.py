@@ -49,6 +49,7 @@ _ZERO_SIGNATURE = b"\x00" * 16
 FLAG_RESPONSE, FLAG_ASYNC, FLAG_RELATED, FLAG_SIGNED = 0x1, 0x2, 0x4, 0x8
 FLAG_DFS = 0x10000000
 STATUS_PENDING = 0x00000103
+_NOTICE_ID = 0xFFFFFFFFFFFFFFFF
 _HMAC_SHA256, _AES_CMAC, _AES_GMAC = 0, 1, 2
 _GCM = (2, 4)  # AES-128-GCM, AES-256-GCM (1 and 3 are CCM)
 _MAX_PAYLOAD = 65536
@@ -146,6 +147,7 @@ class Channel:
         self._got: dict[int, tuple[int, bytes]] = {}  # message id -> (status, body)
         self._waiting: set[int] = set()  # sent, not answered yet
         self._unwanted: set[int] = set()  # answers nobody will ask for (dropped on arrival)
+        self._sealed: set[int] = set()  # sent encrypted: the answer must be encrypted too
         self.broken: str | None = None  # why the channel cannot go on (the connection)
         self._sign = self._signer(bool(session.signing_required and session.signing_key))
         self._seal: Callable[[bytes], bytes] | None = None
@@ -241,6 +243,7 @@ class Channel:
         data = b"".join(parts)
         if self._session.encrypt_data or tree.encrypt_data:
             data = self._encrypt(data)
+            self._sealed.update(ids)
         try:
             self._switch.send(data)
         except OSError as exc:
@@ -286,8 +289,6 @@ class Channel:
         encrypted = frame[:4] == _SMB2_ENCRYPTED
         if encrypted:
             frame = self._decrypt(frame)
-        elif self._session.encrypt_data:
-            raise ChannelError("an answer was not encrypted on an encrypted session")
         at = 0
         while True:
             (protocol, _, _, status, _, credit_response, flags, following, mid, _, _, _,
@@ -298,15 +299,22 @@ class Channel:
             if end > len(frame) or end < at + 64:
                 raise ChannelError("compound answer out of bounds")
             pending = status == STATUS_PENDING and bool(flags & FLAG_ASYNC)
-            if not encrypted and self._sign is not None and not pending:
+            # An oplock or lease break (id all ones) is unsigned and not ours (none asked):
+            # skipped, as smbprotocol skips it.
+            notice = mid == _NOTICE_ID
+            if not encrypted and self._sign is not None and not pending and not notice:
                 message = frame[at:end]
                 if not flags & FLAG_SIGNED or \
                         self._sign(message[:48] + _ZERO_SIGNATURE + message[64:], mid,
                                    True) != signature:
                     raise ChannelError("an answer's signature does not check")
-            self._high += credit_response if (credit_response or self._multi_credit) else 1
-            if not pending and mid in self._waiting:
+            if not notice:  # SMB 2.0.2 grants no credits: each answer gives back its one
+                self._high += credit_response if (credit_response or self._multi_credit) else 1
+            if not encrypted and mid in self._sealed:
+                raise ChannelError("an answer to an encrypted request was not encrypted")
+            if not pending and not notice and mid in self._waiting:
                 self._waiting.discard(mid)
+                self._sealed.discard(mid)
                 if mid in self._unwanted:
                     self._unwanted.discard(mid)
                 else:
@@ -322,6 +330,7 @@ class Channel:
             self.broken = reason
         self._waiting.clear()
         self._unwanted.clear()
+        self._sealed.clear()
         with contextlib.suppress(Exception):  # already closed
             self._switch.close()
 

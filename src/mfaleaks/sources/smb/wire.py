@@ -1,12 +1,12 @@
-"""The four SMB2 messages that read a small file, packed and parsed with struct.
+"""The SMB2 messages that read a small file or list a folder, packed and parsed with struct.
 
 smbprotocol builds every message from a tree of Structure objects: on this
 machine that cost ~3 ms of CPU per file read (create, query info, read, close
 and their responses), most of the SMB scan's time. Here the request bodies are
-plain bytes ([MS-SMB2] 2.2.13, 2.2.37, 2.2.19, 2.2.15) and only the response
-fields the scan uses are read; smbprotocol still does the headers, credits,
-signing and encryption. Used only where symbolic links are not followed (the
-library rebuilds a redirected request from its Structure form).
+plain bytes ([MS-SMB2] 2.2.13, 2.2.33, 2.2.37, 2.2.19, 2.2.15) and only the
+response fields the scan uses are read; channel.py adds the headers, signs or
+encrypts them and reads the answers. Used only where symbolic links are not
+followed (smbprotocol rebuilds a redirected request from its Structure form).
 """
 
 from __future__ import annotations

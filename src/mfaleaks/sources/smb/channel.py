@@ -204,6 +204,9 @@ class Channel:
     # ---- requests --------------------------------------------------------------------------
 
     def credits(self) -> int:
+        if not self.fast:  # smbprotocol's turn: its window is the current one
+            window = self._conn.sequence_window
+            return int(window["high"] - window["low"])
         return self._high - self._low
 
     def charge(self, message: Raw) -> int:

@@ -354,3 +354,148 @@ def test_a_server_without_qfid_is_asked_the_file_id_apart(session: SmbSession) -
         share._qfid = True
     assert with_qfid == without
     assert all(isinstance(v, bytes) for v in without.values())
+
+
+def test_reads_in_flight_survive_listing_and_permission_requests(session: SmbSession) -> None:
+    """A read_many paused with compounds in flight (a worker scanning one file while the
+    next are read) while the same connection lists a folder, asks a security descriptor
+    and streams a file through smbprotocol: the connection goes back and forth between
+    the struct channel and smbprotocol, and every file still comes whole."""
+    share = session.share("fixtures")
+    files, _ = _files(share)
+    local = _local_by_inode()
+    reads = share.read_many(files)
+    first, data = next(reads)
+    assert data == (REPO / "fixtures" / local[first.file_id][0]).read_bytes()
+    assert _files(share)[0] == files
+    assert smbacl.parse(share.security(files[1].path)).owner
+    with share.open(files[2]) as stream:
+        assert stream.read() == (REPO / "fixtures" / local[files[2].file_id][0]).read_bytes()
+    rest = dict(reads)
+    assert len(rest) == len(files) - 1
+    for entry, got in rest.items():
+        assert got == (REPO / "fixtures" / local[entry.file_id][0]).read_bytes(), entry.path
+
+
+def test_files_of_several_mib_are_read_whole(smb_server: SmbServer,
+                                            session: SmbSession) -> None:
+    """Up to 4 MiB a file is read by one compound of 1 MiB READs; past that the rest is read
+    by an open of its own."""
+    sizes = {"mib15.bin": 3 << 19, "mib3.bin": 3 << 20, "mib4.bin": 4 << 20,
+             "mib5.bin": (5 << 20) + 7}
+    for name, size in sizes.items():
+        (smb_server.shares["scratch"] / name).write_bytes(os.urandom(size))
+    share = session.share("scratch")
+    files = [f for f in _files(share)[0] if f.path in sizes]
+    assert len(files) == len(sizes)
+    before = share.requests
+    for entry, data in share.read_many(files):
+        assert data == (smb_server.shares["scratch"] / entry.path).read_bytes(), entry.path
+    # Three compounds for the files up to 4 MiB; the 5 MiB one adds an open, reads, a close.
+    assert share.requests - before <= 3 + 1 + 3 + 2
+    assert share.read(files[-1], limit=(1 << 20) + 3) == \
+        (smb_server.shares["scratch"] / files[-1].path).read_bytes()[:(1 << 20) + 3]
+
+
+def test_a_session_that_must_encrypt_reads_every_file(smb_server: SmbServer) -> None:
+    target = parse_target(smb_server.url())
+    with SmbSession(target, _creds(smb_server), SmbOptions(require_encryption=True)) as strict:
+        share = strict.share("fixtures")
+        files, _ = _files(share)
+        local = _local_by_inode()
+        got = dict(share.read_many(files))
+    for entry, data in got.items():
+        assert data == (REPO / "fixtures" / local[entry.file_id][0]).read_bytes(), entry.path
+
+
+def test_a_folder_of_more_names_than_one_listing_holds(smb_server: SmbServer,
+                                                       session: SmbSession) -> None:
+    """A folder is listed in one compound (open, two QUERY_DIRECTORY, close) when its
+    entries fit; past that it is listed again to the end. Both give every name once."""
+    folder = smb_server.shares["scratch"] / "crowded"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)
+    names = {f"a-rather-long-file-name-to-fill-the-listing-{i:05d}.txt" for i in range(2500)}
+    for name in names:
+        (folder / name).write_bytes(b"")
+    (folder / "few").mkdir(exist_ok=True)
+    (folder / "few").chmod(0o755)
+    (folder / "few" / "one.txt").write_bytes(b"1")
+    share = session.share("scratch")
+    files, problems = _files(share, "crowded")
+    assert problems == []
+    assert sorted(f.path for f in files) == sorted(
+        [f"crowded\\{n}" for n in names] + ["crowded\\few\\one.txt"])
+
+
+class _Tamperer:
+    """A TCP relay between the client and smbd that, once told, flips the last byte of
+    every answer that starts with a CREATE (a file's compound): what a man in the middle
+    would do."""
+
+    def __init__(self, server: SmbServer) -> None:
+        import socket
+        import threading
+
+        self.tamper = False
+        self._listen = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listen.getsockname()[1]
+        self._server = (server.host, server.port)
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        client, _ = self._listen.accept()
+        upstream = socket.create_connection(self._server)
+        threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+        self._answers(upstream, client)
+
+    @staticmethod
+    def _pump(src: object, dst: object) -> None:
+        while data := src.recv(65536):  # type: ignore[attr-defined]
+            dst.sendall(data)  # type: ignore[attr-defined]
+
+    def _answers(self, src: object, dst: object) -> None:
+        def exactly(n: int) -> bytes:
+            out = b""
+            while len(out) < n:
+                part = src.recv(n - len(out))  # type: ignore[attr-defined]
+                if not part:
+                    raise EOFError
+                out += part
+            return out
+
+        try:
+            while True:
+                head = exactly(4)
+                frame = bytearray(exactly(int.from_bytes(head, "big")))
+                if self.tamper and frame[:4] == b"\xfeSMB" and frame[12] == 0x05:
+                    frame[-1] ^= 0x01
+                dst.sendall(head + bytes(frame))  # type: ignore[attr-defined]
+        except (EOFError, OSError):
+            pass
+
+    def close(self) -> None:
+        self._listen.close()
+
+
+def test_an_answer_changed_on_the_way_is_refused(smb_server: SmbServer) -> None:
+    """The struct channel checks every answer's signature as smbprotocol would: an answer
+    changed between smbd and the client is not taken for the file's bytes."""
+    relay = _Tamperer(smb_server)
+    try:
+        target = SmbTarget("127.0.0.1", relay.port)
+        with SmbSession(target, _creds(smb_server), SmbOptions(timeout=10)) as s:
+            share = s.share("fixtures")
+            files, _ = _files(share)
+            assert all(isinstance(v, bytes) for _, v in share.read_many(files[:2]))
+            relay.tamper = True
+            got = dict(share.read_many(files[2:5]))
+    finally:
+        relay.close()
+    first = got[files[2]]
+    assert isinstance(first, SmbReadError) and "signature does not check" in str(first)
+    assert all(isinstance(v, SmbReadError) for v in got.values())

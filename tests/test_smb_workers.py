@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,47 @@ def test_a_batch_is_read_in_order_with_a_reason_for_each_file_not_read(
     refused = list(wrong.read(batch[:3]))
     assert all(isinstance(r, FileResult) and "logon failed" in r.errors[0].reason
                for r in refused)
+
+
+def _smbd_children(server: SmbServer) -> set[int]:
+    """smbd's children: Samba forks one per client connection."""
+    assert server.process is not None
+    out = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == server.process.pid:
+            out.add(int(pid))
+    return out
+
+
+def test_a_worker_whose_session_drops_opens_another_and_reads_on(
+        smb_server: SmbServer) -> None:
+    """The smbd serving a worker's session is killed after its first file: the worker
+    logs on again and reads every file after the drop (not listed unread)."""
+    entries = [e for e in _entries(smb_server, "fixtures") if e.size][:48]
+    batch = [_source(smb_server, "fixtures", e) for e in entries]
+    before = _smbd_children(smb_server)
+    shares = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password=smb_server.password)))
+    try:
+        reading = shares.read(batch)
+        got = [next(reading)]
+        serving = _smbd_children(smb_server) - before
+        assert len(serving) == 1, serving
+        os.kill(serving.pop(), signal.SIGKILL)
+        got.extend(reading)
+        # The new session is another smbd child; the killed one is gone.
+        assert len(_smbd_children(smb_server) - before) == 1
+    finally:
+        shares.close()
+    assert len(got) == len(batch)
+    for source, out in zip(batch, got, strict=True):
+        assert isinstance(out, Source), out
+        rel = source.origin.path.removeprefix(smb_server.url("fixtures") + "/")
+        assert out.data == (REPO / "fixtures" / rel).read_bytes()
 
 
 def test_copies_on_a_share_are_scanned_once_and_reported_at_each_place(

@@ -3,7 +3,8 @@
 `path` (is this an SMB location? imported by the CLI on every start, so this
 package imports nothing here), `url` (locations and how reports name them),
 `auth` (credentials), `client` (sessions, walk, compound reads), `wire` (the
-messages of a small file's read, packed with struct), `acl` (owner and
+messages of a small file's read and a folder's listing, packed with struct),
+`channel` (sends them on a session's connection instead of smbprotocol), `acl` (owner and
 exposure from a security descriptor), `shares` (srvsvc/lsarpc through
 impacket), `scan` (a scan's SMB side: sources, reads, facts) and `worker`
 (a worker process's own sessions). docs/smb.md says what the server sees.

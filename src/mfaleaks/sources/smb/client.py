@@ -2,16 +2,20 @@
 
 Built on smbprotocol's messages rather than its path-level `smbclient` layer, for
 three reasons measured or needed here:
-- a small file is read in one round trip: CREATE + QUERY_INFO (its file id) + READ +
-  CLOSE go out as one compound request, and several files' compounds are in
-  flight at once (`read_many`), where open/read/close cost three;
+- a small file is read in one round trip: CREATE (with its file id) + READ + CLOSE
+  go out as one compound request, a folder is listed in one too, and several
+  compounds are in flight at once (`read_many`, `walk`), where open/read/close
+  cost three; those compounds go through the struct channel (channel.py), not
+  smbprotocol's per-message objects (~1.2 ms of CPU per file there, ~0.14 here);
 - every request waits at most --smb-timeout seconds (smbclient's layer waits forever);
 - symbolic links and junctions are reported, not followed, unless asked.
 
-Files are opened for reading only, with FILE_SHARE_READ|WRITE|DELETE so no user of
-the share is ever blocked by the scan; nothing is written. The server still
-records the access time of a file read (Windows updates it lazily, Samba per its
-file system's atime policy); docs/smb.md says what the server sees.
+A session is used by one thread at a time (the channel and smbprotocol take
+turns on its connection). Files are opened for reading only, with
+FILE_SHARE_READ|WRITE|DELETE so no user of the share is ever blocked by the
+scan; nothing is written. The server still records the access time of a file
+read (Windows updates it lazily, Samba per its file system's atime policy);
+docs/smb.md says what the server sees.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import struct
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +57,7 @@ from smbprotocol.tree import TreeConnect
 
 from mfaleaks.sources.smb import wire
 from mfaleaks.sources.smb.auth import SmbCredentials
+from mfaleaks.sources.smb.channel import Channel, ChannelError
 from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, join, url_of
 
 DEFAULT_TIMEOUT = 30.0
@@ -61,6 +67,7 @@ PIPELINE = 16  # small files whose compound requests are in flight at once
 # back what it spends, so the window stays this wide.
 CREDITS_WANTED = 128
 CHUNK = 1 << 20  # read size past the first request (credits: 16 per MiB)
+ONE_COMPOUND = 4 << 20  # files up to this size are read by one compound (CHUNK-sized READs)
 
 ATTR_DIRECTORY = 0x10
 ATTR_REPARSE = 0x400
@@ -72,6 +79,10 @@ SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
 READ_FILE = 0x1 | 0x80  # FILE_READ_DATA | FILE_READ_ATTRIBUTES
 LIST_DIR = 0x1 | 0x80  # FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES
 READ_CONTROL = 0x00020000
+STATUS_END_OF_FILE = 0xC0000011
+STATUS_NO_MORE_FILES = 0x80000006
+_LIST_FIRST, _LIST_NEXT = 128 * 1024, 64 * 1024  # a folder's listing: ~800 entries, then ~400
+_LIST_CREDITS = 1 + 2 + 1 + 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # NTSTATUS codes read as a reason a user understands.
@@ -145,6 +156,26 @@ class SmbReadError(OSError):
     """A file could not be opened or read: its reason is for the report."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a file's compound has what: CREATE [+ QUERY_INFO], READs, CLOSE."""
+
+    qfid: bool  # the file id comes in the CREATE's QFid context (else a QUERY_INFO)
+    opening: int  # messages before the first READ
+    reads: int
+    chunk: int  # the length of each READ but the last
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    ids: list[int]  # message ids, in the compound's order
+    layout: _Layout
+
+
+def _want(entry: SmbEntry, limit: int | None) -> int:
+    return entry.size if limit is None else min(entry.size, limit)
+
+
 class _Connection(Connection):  # type: ignore[misc]
     """Every wait for a response is bounded (smbprotocol's default is to wait forever)."""
 
@@ -169,10 +200,8 @@ class _Connection(Connection):  # type: ignore[misc]
 def reason_of(exc: BaseException) -> str:
     """One line for the report; no server text is quoted beyond the status name."""
     if isinstance(exc, SMBResponseException):
-        status = int(exc.status)
-        known = _REASONS.get(status)
-        return known or f"server refused: {_status_name(status)}"
-    if isinstance(exc, SmbReadError):
+        return reason_of_status(int(exc.status))
+    if isinstance(exc, SmbReadError | ChannelError):
         return str(exc)
     text = str(exc).lower()
     if "timeout" in text:
@@ -180,6 +209,10 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, SMBConnectionClosed | OSError) or "connection" in text:
         return "connection to the server lost"
     return f"SMB error: {type(exc).__name__}: {_short(exc)}"
+
+
+def reason_of_status(status: int) -> str:
+    return _REASONS.get(status) or f"server refused: {_status_name(status)}"
 
 
 def _status_name(status: int) -> str:
@@ -239,6 +272,7 @@ class SmbSession:
         self._session = session
         self._shares: dict[str, SmbShare] = {}
         self._widen()
+        self.channel = Channel(conn, session, options.timeout)
 
     def _widen(self) -> None:
         """Ask for credits enough to keep PIPELINE files in flight (smbprotocol's public
@@ -260,6 +294,7 @@ class SmbSession:
         found = self._shares.get(name.lower())
         if found is not None:
             return found
+        self.channel.to_slow()
         tree = TreeConnect(self._session, f"\\\\{self.target.server}\\{name}")
         where = url_of(self.target.host, self.target.port, name)
         try:
@@ -274,7 +309,8 @@ class SmbSession:
             with contextlib.suppress(Exception):
                 tree.disconnect()
             raise SmbFatal(f"{where}: the server does not encrypt this share (--smb-encrypt)")
-        share = SmbShare(self.target.host, self.target.port, name, tree, self.options)
+        share = SmbShare(self.target.host, self.target.port, name, tree, self.options,
+                         self.channel)
         self._shares[name.lower()] = share
         return share
 
@@ -283,6 +319,8 @@ class SmbSession:
         return list(self._shares.values())
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # the LOGOFF goes through smbprotocol
+            self.channel.to_slow()
         _quiet_disconnect(self._conn)
 
     def __enter__(self) -> SmbSession:
@@ -306,9 +344,10 @@ class SmbShare:
     """One share: list its folders, read its files, ask who may read them."""
 
     def __init__(self, host: str, port: int, name: str, tree: TreeConnect,
-                 options: SmbOptions) -> None:
+                 options: SmbOptions, channel: Channel) -> None:
         self.host, self.port, self.name = host, port, name
         self._tree = tree
+        self._channel = channel
         self._conn: Connection = tree.session.connection
         self._options = options
         self.requests = 0  # round trips made (the bench reports them per file)
@@ -320,6 +359,15 @@ class SmbShare:
 
     def url(self, path: str = "") -> str:
         return url_of(self.host, self.port, self.name, path)
+
+    @property
+    def lost(self) -> bool:
+        """The session's connection is gone (a new session may read on)."""
+        return self._channel.broken is not None or not self._conn.transport.connected
+
+    def slow(self) -> None:
+        """The connection back to smbprotocol (after the channel's compounds in flight)."""
+        self._channel.to_slow()
 
     # ---- listing ---------------------------------------------------------------------------
 
@@ -367,30 +415,78 @@ class SmbShare:
         follow = self._options.follow_symlinks
         seen: set[int] = set()
         stack = [top]
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = self.listdir(folder)
-            except Exception as exc:  # a folder: listed with its reason, the walk goes on
-                yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
-                continue
-            folders: list[str] = []
-            for entry in entries:
-                if skip is not None and skip(entry):
+        # Folders whose listing compound is out: the next ones the walk pops (the top of the
+        # stack), up to PIPELINE, so a folder's listing is mostly in when it is its turn.
+        listing: dict[str, _Sent | SmbReadError] = {}
+        try:
+            while stack:
+                folder = stack.pop()
+                if not follow:
+                    for ahead in [folder, *reversed(stack)]:
+                        if len(listing) >= PIPELINE:
+                            break
+                        if ahead not in listing:
+                            if ahead != folder and self._channel.credits() < _LIST_CREDITS:
+                                break
+                            listing[ahead] = self._send(*self._list_messages(ahead))
+                try:
+                    entries = self._listed(folder, listing.pop(folder)) if not follow \
+                        else self.listdir(folder)
+                except Exception as exc:  # a folder: listed with its reason, the walk goes on
+                    yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
                     continue
-                if entry.is_reparse and not follow:
-                    yield SmbProblem(entry.path, "skipped: symbolic link or junction "
-                                     "(not followed without --follow-symlinks)")
-                elif entry.is_dir:
-                    if entry.file_id in seen and entry.file_id:
-                        yield SmbProblem(entry.path, "skipped: folder already walked (a loop)")
-                        continue
-                    if follow:
-                        seen.add(entry.file_id)
-                    folders.append(entry.path)
-                else:
-                    yield entry
-            stack.extend(reversed(folders))
+                yield from self._walk_entries(entries, skip, follow, seen, stack)
+        finally:  # given up before the end: the answers still to come are dropped
+            for sent in listing.values():
+                if isinstance(sent, _Sent):
+                    self._channel.forget(sent.ids)
+
+    def _walk_entries(self, entries: list[SmbEntry], skip: Callable[[SmbEntry], bool] | None,
+                      follow: bool, seen: set[int], stack: list[str],
+                      ) -> Iterator[SmbEntry | SmbProblem]:
+        """A folder's entries as the walk gives them; its subfolders go on the stack."""
+        folders: list[str] = []
+        for entry in entries:
+            if skip is not None and skip(entry):
+                continue
+            if entry.is_reparse and not follow:
+                yield SmbProblem(entry.path, "skipped: symbolic link or junction "
+                                 "(not followed without --follow-symlinks)")
+            elif entry.is_dir:
+                if entry.file_id in seen and entry.file_id:
+                    yield SmbProblem(entry.path, "skipped: folder already walked (a loop)")
+                    continue
+                if follow:
+                    seen.add(entry.file_id)
+                folders.append(entry.path)
+            else:
+                yield entry
+        stack.extend(reversed(folders))
+
+    def _list_messages(self, folder: str) -> tuple[list[wire.Raw], _Layout]:
+        """One folder's listing in one compound: open it, two QUERY_DIRECTORY (the second
+        says "no more files" unless the folder holds more than the first could), close."""
+        return [wire.create(folder, LIST_DIR, SHARE_ALL, options=wire.FILE_DIRECTORY_FILE),
+                wire.query_directory(_LIST_FIRST, True),
+                wire.query_directory(_LIST_NEXT, False), wire.close()], \
+            _Layout(False, 1, 2, _LIST_FIRST)
+
+    def _listed(self, folder: str, sent: _Sent | SmbReadError) -> list[SmbEntry]:
+        """The entries of a folder whose listing compound was sent (not . and ..), sorted by
+        name; a folder of more entries than the compound could hold is listed again."""
+        if isinstance(sent, SmbReadError):
+            raise sent
+        answers = [self._channel.receive(mid) for mid in sent.ids]
+        for i, (status, _) in enumerate(answers):
+            if status and not (i == 2 and status == STATUS_NO_MORE_FILES):
+                raise SmbReadError(reason_of_status(status))
+        if answers[2][0] == 0:  # the second query found more: maybe more still
+            return self.listdir(folder)
+        out = [SmbEntry(join(folder, name), size, change, write, file_id, attributes)
+               for name, size, change, write, file_id, attributes
+               in wire.directory_entries(answers[1][1]) if name not in (".", "..")]
+        out.sort(key=lambda e: e.path)
+        return out
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -404,106 +500,170 @@ class SmbShare:
 
     def read_many(
         self, entries: Iterable[SmbEntry], limit: int | None = None,
+    ) -> Generator[tuple[SmbEntry, bytes | SmbReadError], None, None]:
+        """Read files with up to PIPELINE compound requests in flight: for a file up to
+        ONE_COMPOUND bytes, one round trip that opens it (with its file id), reads it and
+        closes it. Results come in the order given; a failure is returned for its file,
+        never raised."""
+        if self._options.follow_symlinks:
+            yield from self._read_many_objects(entries, limit)
+            return
+        channel = self._channel
+        pending: deque[tuple[SmbEntry, _Sent | SmbReadError]] = deque()
+        try:
+            for entry in entries:
+                want = _want(entry, limit)
+                messages, layout = self._messages(entry, want)
+                need = sum(channel.charge(m) or 1 for m in messages)
+                # Wait for answers (which grant credits) rather than be refused for lack of them.
+                while pending and (len(pending) >= PIPELINE or channel.credits() < need):
+                    first, sent = pending.popleft()
+                    yield first, self._finish(first, sent, _want(first, limit))
+                pending.append((entry, self._send(messages, layout)))
+            while pending:
+                first, sent = pending.popleft()
+                yield first, self._finish(first, sent, _want(first, limit))
+        finally:  # given up before the end: the answers still to come are dropped
+            for _, sent in pending:
+                if isinstance(sent, _Sent):
+                    channel.forget(sent.ids)
+
+    def _messages(self, entry: SmbEntry, want: int) -> tuple[list[wire.Raw], _Layout]:
+        """The compound of one file: CREATE (asking its file id in the QFid context, or,
+        from a server that ignores it, with a QUERY_INFO after it), READs of CHUNK up to
+        want (or ONE_COMPOUND, the rest read later), CLOSE."""
+        chunk = max(1, min(CHUNK, int(self._conn.max_read_size)))
+        first = [wire.create(entry.path, READ_FILE, SHARE_ALL, qfid=self._qfid)]
+        if not self._qfid:
+            first.append(wire.query_internal())
+        reads = [wire.read(at, min(chunk, want - at))
+                 for at in range(0, max(1, min(want, ONE_COMPOUND)), chunk)] or \
+            [wire.read(0, 1)]
+        return [*first, *reads, wire.close()], _Layout(self._qfid, len(first), len(reads),
+                                                        chunk)
+
+    def _send(self, messages: list[wire.Raw], layout: _Layout) -> _Sent | SmbReadError:
+        try:
+            self._channel.to_fast(CREDITS_WANTED)
+            self.requests += 1
+            return _Sent(self._channel.send(self._tree, messages), layout)
+        except (ChannelError, SMBException, ValueError, OSError) as exc:
+            return SmbReadError(reason_of(exc))
+
+    def _finish(self, entry: SmbEntry, sent: _Sent | SmbReadError, want: int
+                ) -> bytes | SmbReadError:
+        if isinstance(sent, SmbReadError):
+            return sent
+        layout = sent.layout
+        answers: list[tuple[int, bytes]] = []
+        for mid in sent.ids:  # every answer is taken, whatever failed first
+            try:
+                answers.append(self._channel.receive(mid))
+            except ChannelError as exc:
+                return SmbReadError(str(exc))
+        reads = answers[layout.opening : layout.opening + layout.reads]
+        for i, (status, _) in enumerate(answers):
+            is_read = layout.opening <= i < layout.opening + layout.reads
+            if status and not (is_read and status == STATUS_END_OF_FILE):
+                return SmbReadError(reason_of_status(status))
+        try:
+            create = answers[0][1]
+            end = wire.created(create)[1]
+            if layout.qfid:
+                file_id = wire.disk_id(create)
+                if file_id is None:  # the server ignores QFid: ask in a QUERY_INFO from now on
+                    self._qfid = False
+                    messages, again = self._messages(entry, want)
+                    return self._finish(entry, self._send(messages, again), want)
+            else:
+                file_id = wire.internal_id(answers[1][1])
+            parts: list[bytes] = []
+            for status, body in reads:
+                part = wire.read_data(body) if status == 0 else b""
+                parts.append(part)
+                if len(part) < layout.chunk:  # the end of the file (or of what was asked)
+                    break
+            data = b"".join(parts)
+        except (ValueError, IndexError, struct.error) as exc:
+            return SmbReadError(f"malformed answer from the server ({exc})")
+        if entry.file_id and file_id != entry.file_id:
+            return SmbReadError("replaced since the folder was listed; not read")
+        if len(data) < want and end > len(data):
+            try:
+                data += self._read_rest(entry.path, len(data), want)
+            except Exception as exc:
+                return SmbReadError(reason_of(exc))
+        return data[:want]
+
+    def _read_many_objects(
+        self, entries: Iterable[SmbEntry], limit: int | None,
     ) -> Iterator[tuple[SmbEntry, bytes | SmbReadError]]:
-        """Read files with up to PIPELINE compound requests in flight: for a small file, one
-        round trip that opens it, asks its file id, reads it and closes it. Results come in
-        the order given; a failure is returned for its file, never raised."""
-        pending: list[tuple[SmbEntry, Any]] = []
+        """read_many through smbprotocol's own messages, which it can send again to the
+        target of a symbolic link (--follow-symlinks): open, file id, read, close in one
+        compound, PIPELINE of them in flight."""
+        pending: deque[tuple[SmbEntry, Any]] = deque()
         for entry in entries:
-            length = self._first_length(entry, limit)
+            length = max(1, min(_want(entry, limit), CHUNK, int(self._conn.max_read_size)))
             need = 3 + (length - 1) // 65536 + 1
-            # Wait for answers (which grant credits) rather than be refused for lack of them.
             while pending and (len(pending) >= PIPELINE or self._credits() < need):
-                first, sent = pending.pop(0)
-                yield first, self._finish_compound(first, sent, limit)
-            pending.append((entry, self._send_compound(entry, length)))
+                first, sent = pending.popleft()
+                yield first, self._finish_objects(first, sent, limit)
+            pending.append((entry, self._send_objects(entry, length)))
         for entry, sent in pending:
-            yield entry, self._finish_compound(entry, sent, limit)
+            yield entry, self._finish_objects(entry, sent, limit)
 
     def _credits(self) -> int:
         window = self._conn.sequence_window
         return int(window["high"] - window["low"])
 
-    def _first_length(self, entry: SmbEntry, limit: int | None) -> int:
-        want = entry.size if limit is None else min(entry.size, limit)
-        return max(1, min(want, CHUNK, int(self._conn.max_read_size)))
-
-    def _send_compound(self, entry: SmbEntry, length: int) -> Any:
+    def _send_objects(self, entry: SmbEntry, length: int) -> Any:
         try:
-            if self._options.follow_symlinks:
-                return self._send_objects(entry, length)
-            if self._qfid:  # the file id comes with the open: three messages, not four
-                messages = [wire.create(entry.path, READ_FILE, SHARE_ALL, qfid=True),
-                            wire.read(0, length), wire.close()]
-            else:
-                messages = [wire.create(entry.path, READ_FILE, SHARE_ALL),
-                            wire.query_internal(), wire.read(0, length), wire.close()]
+            self._channel.to_slow()
+            handle = Open(self._tree, entry.path)
+            create = handle.create(
+                ImpersonationLevel.Impersonation, READ_FILE,
+                FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, CreateDisposition.FILE_OPEN,
+                CreateOptions.FILE_NON_DIRECTORY_FILE, send=False)
+            query = _query_request(FileInternalInformation)
+            query["file_id"] = handle.file_id  # the related-compound id: the file just opened
+            read = handle.read(0, length, send=False)
+            close = handle.close(send=False)
             session = self._tree.session
             self.requests += 1
-            # Each message asks back the credits it spends: the window SmbSession widened
-            # once stays as wide.
-            return self._conn.send_compound(messages, session.session_id,
-                                            self._tree.tree_connect_id, related=True)
+            return self._conn.send_compound([create[0], query, read[0], close[0]],
+                                            session.session_id, self._tree.tree_connect_id,
+                                            related=True)
         except Exception as exc:
             return SmbReadError(reason_of(exc))
 
-    def _send_objects(self, entry: SmbEntry, length: int) -> Any:
-        """The same compound through smbprotocol's own messages, which it can send again to
-        the target of a symbolic link (--follow-symlinks)."""
-        handle = Open(self._tree, entry.path)
-        create = handle.create(
-            ImpersonationLevel.Impersonation, READ_FILE, FileAttributes.FILE_ATTRIBUTE_NORMAL,
-            SHARE_ALL, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE,
-            send=False)
-        query = _query_request(FileInternalInformation)
-        query["file_id"] = handle.file_id  # the related-compound id: the file just opened
-        read = handle.read(0, length, send=False)
-        close = handle.close(send=False)
-        session = self._tree.session
-        self.requests += 1
-        return self._conn.send_compound([create[0], query, read[0], close[0]],
-                                        session.session_id, self._tree.tree_connect_id,
-                                        related=True)
-
-    def _finish_compound(self, entry: SmbEntry, sent: Any, limit: int | None
-                         ) -> bytes | SmbReadError:
+    def _finish_objects(self, entry: SmbEntry, sent: Any, limit: int | None
+                        ) -> bytes | SmbReadError:
         if isinstance(sent, SmbReadError):
             return sent
         # Every response must be received, whatever fails first (smbprotocol's rule).
         failure: BaseException | None = None
         bodies: list[bytes | None] = []
-        read_at = len(sent) - 2  # the READ is the one before the CLOSE
         for i, request in enumerate(sent):
             try:
                 bodies.append(wire.body(self._conn.receive(request)))
             except EndOfFile:
-                bodies.append(b"" if i == read_at else None)  # an empty file: nothing to read
+                bodies.append(b"" if i == 2 else None)  # an empty file: nothing to read
             except Exception as exc:
                 failure = failure or exc
                 bodies.append(None)
         if failure is not None:
             return SmbReadError(reason_of(failure))
         try:
-            create, read = bodies[0], bodies[read_at]
-            assert create is not None and read is not None
+            create, query, read = bodies[0], bodies[1], bodies[2]
+            assert create is not None and query is not None and read is not None
             end = wire.created(create)[1]
-            if read_at == 1:
-                file_id = wire.disk_id(create)
-                if file_id is None:  # the server ignores QFid: ask in a QUERY_INFO from now on
-                    self._qfid = False
-                    return self._finish_compound(
-                        entry, self._send_compound(entry, self._first_length(entry, limit)),
-                        limit)
-            else:
-                query = bodies[1]
-                assert query is not None
-                file_id = wire.internal_id(query)
+            file_id = wire.internal_id(query)
             data = wire.read_data(read) if read else b""
         except (ValueError, AssertionError, IndexError, struct.error) as exc:
             return SmbReadError(f"malformed answer from the server ({exc})")
         if entry.file_id and file_id != entry.file_id:
             return SmbReadError("replaced since the folder was listed; not read")
-        want = entry.size if limit is None else min(entry.size, limit)
+        want = _want(entry, limit)
         if len(data) < want and end > len(data):
             try:
                 data += self._read_rest(entry.path, len(data), want)
@@ -565,6 +725,7 @@ class SmbShare:
     # ---- handles ---------------------------------------------------------------------------
 
     def _open(self, path: str, access: int, options: int) -> Open:
+        self._channel.to_slow()
         handle = Open(self._tree, path)
         self.requests += 1
         handle.create(ImpersonationLevel.Impersonation, access, 0, SHARE_ALL,
@@ -573,6 +734,7 @@ class SmbShare:
 
     def _close(self, handle: Open) -> None:
         with contextlib.suppress(Exception):  # the server may be gone; nothing to keep
+            self._channel.to_slow()
             self.requests += 1
             handle.close()
 
@@ -618,6 +780,7 @@ class SmbReader:
             length = min(CHUNK, end - self._pos)
             try:
                 self._share.requests += 1
+                self._share.slow()
                 chunk = bytes(self._handle.read(self._pos, length))
             except Exception as exc:
                 raise SmbReadError(reason_of(exc)) from exc

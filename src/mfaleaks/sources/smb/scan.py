@@ -39,6 +39,8 @@ from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, parse_target, url_of
 from mfaleaks.sources.smb.worker import listed, unread
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from mfaleaks.sources.smb.shares import RpcClient
 
     Probe = Callable[[str, bytes | None], object | None]
@@ -58,6 +60,47 @@ _NOT_FOUND = {0xC0000034, 0xC000003A}  # STATUS_OBJECT_NAME_NOT_FOUND, _PATH_NOT
 class _Server:
     session: SmbSession
     rpc: RpcClient | None = None
+    names: _Names | None = None
+
+
+class _Names:
+    """Owners' names asked of one server (lsarpc) in a thread of their own, while the scan
+    goes on: the first costs impacket's import, a second logon and, on Samba, the start of
+    its lsarpc service (1-5 s of the main process's wall time in bench_smb, where the scan
+    stood still). Findings get their names when the scan ends (`finish`)."""
+
+    def __init__(self, server: _Server, make: Callable[[], RpcClient | None]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._server = server
+        self._make = make
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smb-owner-names")
+        self._asked: dict[str, Future[str | None]] = {}
+        self._waiting: list[tuple[str, dict[str, str]]] = []
+
+    def want(self, sid: str, meta: dict[str, str]) -> None:
+        """meta gets OWNER (the SID's name) at finish, when the server names it."""
+        if sid not in self._asked:
+            self._asked[sid] = self._pool.submit(self._lookup, sid)
+        self._waiting.append((sid, meta))
+
+    def _lookup(self, sid: str) -> str | None:
+        if self._server.rpc is None:
+            self._server.rpc = self._make()
+        if self._server.rpc is None:
+            return None
+        return self._server.rpc.names([sid]).get(sid)
+
+    def finish(self) -> None:
+        self._pool.shutdown(wait=True)
+        for sid, meta in self._waiting:
+            try:
+                name = self._asked[sid].result()
+            except Exception:  # the server may refuse lsarpc: the SID stays a SID
+                name = None
+            if name:
+                meta[OWNER] = name
+        self._waiting.clear()
 
 
 @dataclass
@@ -271,6 +314,7 @@ class SmbScan:
             return
         server, share, path = found
         facts: dict[str, str] = {}
+        owner: str | None = None
         try:
             access = smbacl.parse(share.security(path))
         except Exception as exc:
@@ -279,11 +323,14 @@ class SmbScan:
             facts[EXPOSURE] = "domain" if access.exposed else "restricted"
             facts[EXPOSURE_NOTE] = access.note
             if access.owner:
-                facts[OWNER_SID] = access.owner
-                name = self._name(server, share, access.owner)
-                if name:
-                    facts[OWNER] = name
-        result.findings = [replace(f, meta={**f.meta, **facts}) for f in result.findings]
+                facts[OWNER_SID] = owner = access.owner
+        metas = [{**f.meta, **facts} for f in result.findings]
+        result.findings = [replace(f, meta=m) for f, m in zip(result.findings, metas,
+                                                                strict=True)]
+        if owner is not None:  # the name comes at the end of the scan (close)
+            names = self._names(server, share)
+            for meta in metas:
+                names.want(owner, meta)
 
     def _locate(self, url: str) -> tuple[_Server, SmbShare, str] | None:
         for server in self._servers.values():
@@ -293,18 +340,25 @@ class SmbScan:
                     return server, share, url[len(prefix):].replace("/", "\\")
         return None
 
-    def _name(self, server: _Server, share: SmbShare, sid: str) -> str | None:
-        if server.rpc is None:
-            from mfaleaks.sources.smb.shares import RpcClient
+    def _names(self, server: _Server, share: SmbShare) -> _Names:
+        if server.names is None:
+            target, creds, timeout = parse_target(share.url()), self.creds, self.options.timeout
 
-            try:
-                server.rpc = RpcClient(parse_target(share.url()), self.creds,
-                                       self.options.timeout)
-            except SmbFatal:
-                return None
-        return server.rpc.names([sid]).get(sid)
+            def make() -> RpcClient | None:
+                from mfaleaks.sources.smb.shares import RpcClient
+
+                try:
+                    return RpcClient(target, creds, timeout)
+                except SmbFatal:
+                    return None
+            server.names = _Names(server, make)
+        return server.names
 
     def close(self) -> None:
+        """Findings get their owners' names (asked meanwhile); then every session ends."""
+        for server in self._servers.values():
+            if server.names is not None:
+                server.names.finish()
         for server in self._servers.values():
             with contextlib.suppress(Exception):
                 server.session.close()

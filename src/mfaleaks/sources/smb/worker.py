@@ -147,15 +147,49 @@ class WorkerShares:
                 size, mtime_ns, change_ns, file_id = source.stat_key
                 run.append((source, SmbEntry(found[3], size, change_ns, mtime_ns, file_id, 0)))
                 i += 1
-            share = self._share(*where[:3])
+            yield from self._read_run(where[0], where[1], where[2], run)
+
+    def _read_run(self, host: str, port: int, name: str,
+                  run: list[tuple[Source, SmbEntry]]) -> Iterator[Source | FileResult]:
+        """Files of one share in order. A session that drops (smbd restarted, the
+        connection cut) is opened again and the files from the first that failed are
+        read over the new one: once per drop, and only after the session before it read
+        a file (a server that drops every session is not asked forever)."""
+        share = self._share(host, port, name)
+        progressed = True
+        while run:
             if isinstance(share, str):
                 for source, _ in run:
                     yield unread(source, share)
-                continue
+                return
             results = share.read_many(entry for _, entry in run)
-            for (source, _), (_, data) in zip(run, results, strict=True):
-                yield unread(source, str(data)) if isinstance(data, Exception) else \
-                    source.with_data(data)
+            again: list[tuple[Source, SmbEntry]] = []
+            try:
+                for k, ((source, _), (_, data)) in enumerate(zip(run, results, strict=True)):
+                    if isinstance(data, Exception) and share.lost and progressed:
+                        again = run[k:]
+                        break
+                    if not isinstance(data, Exception):
+                        progressed = True
+                    yield unread(source, str(data)) if isinstance(data, Exception) else \
+                        source.with_data(data)
+            finally:
+                results.close()
+            run, progressed = again, False
+            if run:
+                share = self._reopen(host, port, name)
+
+    def _reopen(self, host: str, port: int, name: str) -> SmbShare | str:
+        """A new session in place of one the server dropped; why not, for the report."""
+        old = self._sessions.pop((host, port), None)
+        if old is not None and not isinstance(old, str):
+            with contextlib.suppress(Exception):
+                old.close()
+        share = self._share(host, port, name)
+        if isinstance(share, str):
+            share = f"connection to the server lost; reconnecting failed: {share}"
+            self._sessions[(host, port)] = share
+        return share
 
     def close(self) -> None:
         for session in self._sessions.values():

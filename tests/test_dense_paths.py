@@ -35,11 +35,17 @@ _SEPARATORS = st.sampled_from([" ", "\n", ",", "-", ".", "/", "@", "+", "=", "_"
 def test_runs_of_a_shared_bounded_expression_are_the_pattern_matches(
     pieces: list[tuple[str, str]],
 ) -> None:
-    text = "".join(run + sep for run, sep in pieces)
+    _assert_runs_are_matches("".join(run + sep for run, sep in pieces),
+                             sorted(SCANNER.run_shapes))
+
+
+def _assert_runs_are_matches(text: str, names: list[str]) -> None:
+    """The tokens each run shape makes of Hyperscan's runs are its pattern's matches."""
     runs = SCANNER.runs(text)
     assert runs is not None
     said: dict[str, bool] = {}  # shared by the shapes, as Engine._scan shares it
-    for name in sorted(SCANNER.run_shapes):
+    for name in names:
+        assert name in SCANNER.run_shapes
         shape = ENGINE.by_shape[name][0]
         assert run_tokens(shape, text, None, runs[name], said) == shape_tokens(shape, text)
 
@@ -144,15 +150,10 @@ def test_segments_reported_whole_are_the_pattern_matches(
 ) -> None:
     # alnum-groups, alnum-7x4, alnum-5x5, hex-5-5, the 1Password key...: a match is a
     # whole run of its characters between boundaries, found without windows.
-    text = "".join(code + sep for code, sep in pieces)
-    runs = SCANNER.runs(text)
-    assert runs is not None
-    said: dict[str, bool] = {}
-    for name in ("alnum-groups", "alnum-7x4", "alnum-5x5", "alnum-4-4", "hex-5-5",
-                 "base32-4-4", "onepassword-secret-key"):
-        assert name in SCANNER.run_shapes
-        shape = ENGINE.by_shape[name][0]
-        assert run_tokens(shape, text, None, runs[name], said) == shape_tokens(shape, text)
+    _assert_runs_are_matches(
+        "".join(code + sep for code, sep in pieces),
+        ["alnum-groups", "alnum-7x4", "alnum-5x5", "alnum-4-4", "hex-5-5", "base32-4-4",
+         "onepassword-secret-key"])
 
 
 def test_a_segment_shape_needs_its_characters_inside_both_boundaries() -> None:

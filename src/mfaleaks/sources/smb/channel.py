@@ -307,9 +307,9 @@ class Channel:
             notice = mid == _NOTICE_ID
             if not encrypted and self._sign is not None and not pending and not notice:
                 message = frame[at:end]
-                if not flags & FLAG_SIGNED or \
-                        self._sign(message[:48] + _ZERO_SIGNATURE + message[64:], mid,
-                                   True) != signature:
+                if not flags & FLAG_SIGNED or not hmac.compare_digest(
+                        self._sign(message[:48] + _ZERO_SIGNATURE + message[64:], mid, True),
+                        signature):
                     raise ChannelError("an answer's signature does not check")
             if not notice:  # SMB 2.0.2 grants no credits: each answer gives back its one
                 self._high += credit_response if (credit_response or self._multi_credit) else 1

@@ -13,6 +13,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mfaleaks.cache import contents
 from mfaleaks.config import ScanConfig
 from mfaleaks.detect import shapescan
 from mfaleaks.detect.match import run_tokens, shape_tokens
@@ -238,3 +239,46 @@ def test_runs_that_validation_refuses_are_not_reported() -> None:
     assert folded is not None and plain is not None
     assert folded[1:] == plain[1:] == (8, 20)
     assert "{8,20}" in plain[0] and "{8,20}" not in folded[0]
+
+
+def _table_with_a_late_seed(path: Path, rows: int) -> int:
+    """A CSV whose `secret` column is empty but in one row near the end; its line."""
+    out = ["name,email,department,secret"]
+    out += [f"user{i},u{i}@example.com,dept{i % 40}," for i in range(rows)]
+    out.append("zed,zed@example.com,ops,IFUFDYIBEHMI7SKOEWQKUR5JQ6NQPUXC")
+    out += [f"user{i},u{i}@example.com,dept{i % 40}," for i in range(100)]
+    path.write_text("\n".join(out) + "\n")
+    return rows + 2
+
+
+def _seed_lines(path: Path, jobs: int) -> list[int | None]:
+    config = ScanConfig(paths=(str(path),), jobs=jobs, limits=replace(Limits(), ocr=False))
+    result = run_scan(config)  # at the default --min-confidence medium
+    assert not result.errors
+    return [f.line for f in result.findings if f.rule_id == "totp-seed"]
+
+
+def test_a_seed_in_a_later_block_of_a_table_is_labelled_by_the_files_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header is only in the first block: later ones carry it (TextChunk.header)."""
+    from mfaleaks.extract import text as text_module
+
+    monkeypatch.setattr(text_module, "BLOCK", 64 * 1024)
+    monkeypatch.setattr(text_module, "_TAIL", 8 * 1024)
+    path = tmp_path / "accounts.csv"
+    line = _table_with_a_late_seed(path, 20_000)  # ~0.7 MB: a dozen blocks
+    assert _seed_lines(path, jobs=1) == [line]
+
+
+def test_a_seed_in_a_later_window_of_a_split_table_is_labelled_by_the_files_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "accounts.csv"
+    line = _table_with_a_late_seed(path, 140_000)  # ~5 MB: not a small file, read whole
+    assert not contents.small(Source(Origin(str(path)), name=path.name, fs_path=str(path),
+                                     size=path.stat().st_size))
+    monkeypatch.setattr(plan, "SPLIT_FILE", 1_000_000)
+    monkeypatch.setattr(plan, "WINDOW", 1_000_000)
+    assert len(plan.windows_of(path.stat().st_size, 2)) == 4  # the seed is in the last
+    assert _seed_lines(path, jobs=2) == [line]

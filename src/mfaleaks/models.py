@@ -221,6 +221,9 @@ class TextChunk:
     # A window of a file (Source.part): only findings on these lines [first, end) are its
     # own; the rest of its text is there so clusters across the window's edge are whole.
     owned: tuple[int, int] | None = None
+    # A chunk after a file's first: the file's first line (in a table, the header that
+    # names the columns of the rows this chunk holds).
+    header: str | None = None
 
 
 @dataclass(frozen=True)

@@ -63,19 +63,21 @@ def has_totp_column(text: str) -> bool:
     return any(_TOTP_COLUMN.match(cell.strip()) for cell in header)
 
 
-def column_label(text: str, start: int, name: str) -> str | None:
-    """In a CSV/TSV, the header of the column a value sits in, if it names a TOTP secret."""
+def column_label(text: str, start: int, name: str, head: str | None = None) -> str | None:
+    """In a CSV/TSV, the header of the column a value sits in, if it names a TOTP secret.
+    head: the file's header line when text is a later part of the file (TextChunk.header);
+    else text's first line is the header."""
     if not is_table(name):
         return None
-    head_end = text.find("\n")
-    if head_end == -1:
-        return None
     line_start = text.rfind("\n", 0, start) + 1
-    if line_start == 0:
-        return None  # the header itself
-    delimiter = "\t" if "\t" in text[:head_end] else ","
+    if head is None:
+        head_end = text.find("\n")
+        if head_end == -1 or line_start == 0:
+            return None  # no rows, or the header itself
+        head = text[:head_end].rstrip("\r")
+    delimiter = "\t" if "\t" in head else ","
     try:
-        header = next(csv.reader([text[:head_end].rstrip("\r")], delimiter=delimiter))
+        header = next(csv.reader([head], delimiter=delimiter))
         cells = next(csv.reader([text[line_start:start] + "\x00"], delimiter=delimiter))
     except (csv.Error, StopIteration):
         return None

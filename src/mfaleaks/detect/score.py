@@ -193,8 +193,9 @@ class Engine:
         # not make the whole text worth running every shape over.
         name_evidence = bool(name_rules or name_kinds - _LOOKALIKE_KIND)
         at_low = self.min_confidence is Confidence.LOW
-        table = (self._table_shapes if is_table(source.name) and (at_low or has_totp_column(text))
-                 else frozenset())
+        table = (self._table_shapes if is_table(source.name) and (
+            at_low or has_totp_column(chunk.header if chunk.header is not None else text))
+            else frozenset())
         only: frozenset[str] | None = None  # the shapes worth running (None: all)
         if not name_evidence and self._prefilter is not None:
             # No seed word and no gate: the search below would stop too; at low, only
@@ -668,7 +669,8 @@ def score_cluster(
     label = None
     if rule.service == "totp" and rule.count == 1 and not rule.distinctive:
         label = label_before(view.text, cluster.start) or (
-            column_label(view.text, cluster.start, view.source.name) if view.table else None
+            column_label(view.text, cluster.start, view.source.name, view.chunk.header)
+            if view.table else None
         )
     weak = [label for v in rule.context if v in WEAK_VOCABULARY
             for label in wide.get(f"vocab:{v}", ())]

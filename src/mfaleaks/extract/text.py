@@ -23,6 +23,7 @@ _TAIL = 256 * 1024  # how far back from a block's end to look for a clean cut
 OVERLAP = 256 * 1024
 _COUNT = 8 * 1024 * 1024  # block size for counting the lines before a window
 _LAST = 2**62  # the end of the lines owned by the last window
+HEADER = 65536  # the most of a file's first line a later chunk carries (TextChunk.header)
 
 
 def extract_text(source: Source, ctx: Context) -> Iterator[Item]:
@@ -47,6 +48,7 @@ def text_chunks(source: Source, kind: str) -> Iterator[TextChunk]:
         pending = ""
         block = first
         whole = True
+        header: str | None = None
         while block:
             nxt = fh.read(BLOCK)
             text = pending + decoder.decode(block, final=not nxt)
@@ -57,12 +59,21 @@ def text_chunks(source: Source, kind: str) -> Iterator[TextChunk]:
             else:
                 pending = ""
             if text:
-                yield TextChunk(text=text, source=kind, line=line, whole=whole and not nxt)
+                yield TextChunk(text=text, source=kind, line=line, whole=whole and not nxt,
+                                header=header)
+                if header is None:
+                    header = first_line(text)
                 if nxt or pending:  # lines are counted only for a chunk that follows
                     line += text.count("\n")
             block = nxt
         if pending:
-            yield TextChunk(text=pending, source=kind, line=line, whole=False)
+            yield TextChunk(text=pending, source=kind, line=line, whole=False, header=header)
+
+
+def first_line(text: str) -> str:
+    """A text's first line (at most HEADER characters of it), without its line end."""
+    end = text.find("\n", 0, HEADER)
+    return text[: end if end != -1 else HEADER].rstrip("\r")
 
 
 def _cut_point(text: str) -> int:
@@ -102,6 +113,9 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
         own_first = line + _newlines(fh, begin, first_owned)
         own_end = own_first + _newlines(fh, first_owned, end_owned) if stop < size else _LAST
         owned = (own_first, own_end)
+        # A window after the first carries the file's first line: a table's header.
+        header = first_line(StreamDecoder(head).decode(head[:HEADER * 4], final=False)) \
+            if begin > 0 else None
         if begin > 0:
             decoder.skip = 0  # a byte-order mark is only at the very start
         fh.seek(begin)
@@ -119,10 +133,14 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
             else:
                 pending = ""
             if text:
-                yield TextChunk(text=text, source=kind, line=line, whole=False, owned=owned)
+                yield TextChunk(text=text, source=kind, line=line, whole=False, owned=owned,
+                                header=header)
+                if header is None:
+                    header = first_line(text)
                 line += text.count("\n")
         if pending:
-            yield TextChunk(text=pending, source=kind, line=line, whole=False, owned=owned)
+            yield TextChunk(text=pending, source=kind, line=line, whole=False, owned=owned,
+                            header=header)
 
 
 def _whole(source: Source) -> Source:

@@ -51,16 +51,23 @@ def is_table(name: str) -> bool:
     return bool(_TABLE_NAME.search(name))
 
 
-def has_totp_column(text: str) -> bool:
-    """Does the table's header (its first line) name a column for TOTP secrets?"""
-    head_end = text.find("\n", 0, 65536)
-    head = text[: head_end if head_end != -1 else 65536].rstrip("\r")
+def _header(text: str, head: str | None) -> tuple[list[str], str] | None:
+    """A table's header cells and its delimiter: head (TextChunk.header, when text is a
+    later part of the file), else text's first line."""
+    if head is None:
+        head_end = text.find("\n", 0, 65536)
+        head = text[: head_end if head_end != -1 else 65536].rstrip("\r")
     delimiter = "\t" if "\t" in head else ","
     try:
-        header = next(csv.reader([head], delimiter=delimiter))
+        return next(csv.reader([head], delimiter=delimiter)), delimiter
     except (csv.Error, StopIteration):
-        return False
-    return any(_TOTP_COLUMN.match(cell.strip()) for cell in header)
+        return None
+
+
+def has_totp_column(text: str, head: str | None = None) -> bool:
+    """Does the table's header name a column for TOTP secrets?"""
+    found = _header(text, head)
+    return found is not None and any(_TOTP_COLUMN.match(cell.strip()) for cell in found[0])
 
 
 def column_label(text: str, start: int, name: str, head: str | None = None) -> str | None:
@@ -70,14 +77,13 @@ def column_label(text: str, start: int, name: str, head: str | None = None) -> s
     if not is_table(name):
         return None
     line_start = text.rfind("\n", 0, start) + 1
-    if head is None:
-        head_end = text.find("\n")
-        if head_end == -1 or line_start == 0:
-            return None  # no rows, or the header itself
-        head = text[:head_end].rstrip("\r")
-    delimiter = "\t" if "\t" in head else ","
+    if head is None and line_start == 0:
+        return None  # the header itself
+    found = _header(text, head)
+    if found is None:
+        return None
+    header, delimiter = found
     try:
-        header = next(csv.reader([head], delimiter=delimiter))
         cells = next(csv.reader([text[line_start:start] + "\x00"], delimiter=delimiter))
     except (csv.Error, StopIteration):
         return None

@@ -194,7 +194,7 @@ class Engine:
         name_evidence = bool(name_rules or name_kinds - _LOOKALIKE_KIND)
         at_low = self.min_confidence is Confidence.LOW
         table = (self._table_shapes if is_table(source.name) and (
-            at_low or has_totp_column(chunk.header if chunk.header is not None else text))
+            at_low or has_totp_column(text, chunk.header))
             else frozenset())
         only: frozenset[str] | None = None  # the shapes worth running (None: all)
         if not name_evidence and self._prefilter is not None:

@@ -104,6 +104,23 @@ def test_pyproject_tool_table(proj: Path, monkeypatch: pytest.MonkeyPatch, run_c
     assert scan(run_cli, ".").stdout.startswith("<?xml")
 
 
+@pytest.mark.parametrize("body", [
+    '[tool]\nmfaleaks.format = "json"\nmfaleaks.exclude = ["vendor"]\n',
+    '[tool]\nmfaleaks = { format = "json", exclude = ["vendor"] }\n',
+])
+def test_pyproject_table_however_written(proj: Path, run_cli: RUN, body: str) -> None:
+    # The table may be written with dotted or inline keys, not only as [tool.mfaleaks].
+    config(proj, body, "pyproject.toml")
+    assert paths(scan(run_cli, ".")) == ["./docs/github-recovery-codes.txt", "./docs/list.txt"]
+
+
+def test_pyproject_naming_mfaleaks_elsewhere(proj: Path, run_cli: RUN) -> None:
+    # Naming mfaleaks (a dependency, a hook) is not a tool table: the file is passed over.
+    config(proj, '[project]\nname = "x"\ndependencies = ["mfaleaks"]\n[tool.other]\n'
+           'format = "json"\n', "pyproject.toml")
+    assert not scan(run_cli, ".").stdout.lstrip().startswith("{")
+
+
 def test_explicit_config_replaces_discovery(proj: Path, tmp_path: Path, run_cli: RUN) -> None:
     config(proj, 'format = "junit"\n')
     other = config(tmp_path, 'format = "json"\nexclude = ["docs"]\n', "ci.toml")

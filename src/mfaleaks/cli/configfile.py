@@ -55,11 +55,19 @@ def find(start: Path) -> Path | None:
 
 
 def _has_tool_table(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # not ours to judge: some other tool's broken pyproject
+    # However the table is written ([tool.mfaleaks], dotted or inline keys), its name is
+    # there: most pyproject.toml files never name it and need no TOML parser (~10 ms).
+    if "mfaleaks" not in text:
+        return False
     import tomllib  # here: a scan with no config file (most) need not load it
 
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         return False  # not ours to judge: some other tool's broken pyproject
     tool = doc.get("tool")
     return isinstance(tool, dict) and "mfaleaks" in tool

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from mfaleaks.models import Source
 
@@ -36,13 +36,19 @@ OWNER_SID, EXPOSURE, EXPOSURE_NOTE = "file_owner_sid", "file_exposure", "file_ex
 SIZE = "file_size"  # with MTIME: tells the report whether the file changed since the scan
 ACCOUNT = "account"  # an address written next to the codes (set by the scorer)
 
-_HOME = re.compile(
-    r"(?:^|[/\\])(?:home|Users|Documents and Settings)[/\\]([^/\\]+)(?=[/\\])", re.IGNORECASE)
+_HOME = (
+    r"(?:^|[/\\])(?:home|Users|Documents and Settings)[/\\]([^/\\]+)(?=[/\\])")
 _NOT_USERS = frozenset({"shared", "public", "default", "default user", "all users", "guest"})
-_AUTOMATED = re.compile(
+_AUTOMATED = (
     r"^(?:no-?reply|do-?not-?reply|donotreply|notifications?|accounts?(?:-noreply)?|security|"
-    r"mailer-daemon|postmaster|info|support|alerts?|verify)\b", re.IGNORECASE)
+    r"mailer-daemon|postmaster|info|support|alerts?|verify)\b")
 _SYSTEM_UID = 1000  # below: root, daemons and service accounts, who own files but not accounts
+
+
+@cache
+def _pattern(text: str) -> re.Pattern[str]:
+    """Compiled when first used: a rescan that places no finding never needs them."""
+    return re.compile(text, re.IGNORECASE)
 
 
 # ---- scan time -------------------------------------------------------------------------------
@@ -186,7 +192,7 @@ def _person_sid(sid: str) -> bool:
 def home_user(path: str) -> tuple[str, str] | None:
     """(user, home folder) when a path runs through /home/<user>/, /Users/<user>/ or
     C:\\Users\\<user>\\."""
-    for m in _HOME.finditer(path):
+    for m in _pattern(_HOME).finditer(path):
         user = m.group(1)
         if user.lower() not in _NOT_USERS and not user.startswith("."):
             return user, path[: m.end()]
@@ -215,7 +221,7 @@ def _mail_clues(sender: str, recipients: str) -> list[Clue]:
         return []
     if from_addr and to == [from_addr]:
         return [Clue(from_addr, 3.0, f"{from_addr} mailed the codes to themself")]
-    if from_addr and _AUTOMATED.match(from_addr):
+    if from_addr and _pattern(_AUTOMATED).match(from_addr):
         # A service mailing codes out: they belong to whoever received them.
         weight = 2.5 if len(to) == 1 else 1.0
         return [Clue(a, weight, f"{a} received the codes from {from_addr}") for a in to]

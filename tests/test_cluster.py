@@ -486,3 +486,50 @@ def test_a_local_cluster_reads_a_picture_in_mails_of_both_workers_once(
         assert sorted({f["path"] for f in report["findings"]}) == sorted(
             str(share / f"mail{i}.eml") for i in range(12))
         assert len(log.read_text().splitlines()) == once, runs
+
+
+def test_a_scanning_child_that_dies_idle_is_counted_and_replaced(
+        dask_cluster: DaskCluster) -> None:
+    """A worker's scanning child killed while it waits for work (no task would notice it):
+    the client's count of deaths still says so, and the next batch gets a new child."""
+    import psutil
+
+    from mfaleaks.config import ScanConfig
+    from mfaleaks.run.cluster import ClusterScan, connected
+    from mfaleaks.run.clusterwire import pack_batch, unpack_results
+    from mfaleaks.run.clusterwork import scan_task
+    from mfaleaks.run.spec import engine_spec
+    from mfaleaks.sources.discover import discover
+    from mfaleaks.sources.listing import WalkOptions
+
+    codes = REPO / "fixtures" / "home" / "jdoe" / "Documents" / "Backup-codes-jdoe.txt"
+    spec = engine_spec(ScanConfig(paths=(str(codes),)))
+    batch = [s for s in discover((str(codes),), WalkOptions()) if not isinstance(s, Exception)]
+    with connected(dask_cluster.address) as client:
+        scan = ClusterScan(client, spec, [str(codes)])  # each worker starts an idle child
+        try:
+            idle = []
+            deadline = time.monotonic() + RUN_WAIT
+            while len(idle) < 2 and time.monotonic() < deadline:
+                idle = [c for pid in dask_cluster.worker_pids()
+                        for c in psutil.Process(pid).children()
+                        if "clusterchild" in " ".join(c.cmdline())]
+                time.sleep(0.05)
+            assert len(idle) == 2, "one idle scanning child per worker (--nthreads 1)"
+            for victim in idle:
+                victim.kill()
+            # (Each is its worker's child: dead, it stays a zombie until its worker looks.)
+            deaths = scan.deaths()
+            while sum(deaths.values()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                deaths = scan.deaths()
+            assert deaths == {"scanning child by signal 9 (SIGKILL)": 2}
+            # Counted once: a second look finds no new death.
+            assert scan.deaths() == {"scanning child by signal 9 (SIGKILL)": 2}
+            blob = scan.submit(scan_task, scan.name, pack_batch(batch)).result(RUN_WAIT)
+            results = unpack_results(blob, batch)
+            assert [r.errors for r in results] == [[]]
+            assert any(f.rule_id == "google-backup-codes" for f in results[0].findings), \
+                [f.rule_id for f in results[0].findings]
+        finally:
+            scan.close()

@@ -119,7 +119,7 @@ class DaskCluster:
                 pass
             for proc in self.procs:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args} ended: see {self.folder}")
+                    raise RuntimeError(f"{proc.args!r} ended: see {self.folder}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"fewer than {n} Dask workers after {timeout} s")
             time.sleep(0.2)

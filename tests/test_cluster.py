@@ -495,6 +495,7 @@ def test_a_scanning_child_that_dies_idle_is_counted_and_replaced(
     import psutil
 
     from mfaleaks.config import ScanConfig
+    from mfaleaks.models import Source
     from mfaleaks.run.cluster import ClusterScan, connected
     from mfaleaks.run.clusterwire import pack_batch, unpack_results
     from mfaleaks.run.clusterwork import scan_task
@@ -504,11 +505,11 @@ def test_a_scanning_child_that_dies_idle_is_counted_and_replaced(
 
     codes = REPO / "fixtures" / "home" / "jdoe" / "Documents" / "Backup-codes-jdoe.txt"
     spec = engine_spec(ScanConfig(paths=(str(codes),)))
-    batch = [s for s in discover((str(codes),), WalkOptions()) if not isinstance(s, Exception)]
+    batch = [s for s in discover((str(codes),), WalkOptions()) if isinstance(s, Source)]
     with connected(dask_cluster.address) as client:
         scan = ClusterScan(client, spec, [str(codes)])  # each worker starts an idle child
         try:
-            idle = []
+            idle: list[psutil.Process] = []
             deadline = time.monotonic() + RUN_WAIT
             while len(idle) < 2 and time.monotonic() < deadline:
                 idle = [c for pid in dask_cluster.worker_pids()

@@ -21,6 +21,7 @@ def test_the_worker_server_starts_early_only_for_a_scan_that_reads(tmp_path: Pat
     cache = tmp_path / "cache.db"
     assert will_read(["scan", "share/", "--jobs", "2"])
     assert will_read(["scan", "-j2", "--cache", str(cache), "share/"])  # no cache file yet
+    assert will_read(["scan", "share/"])  # no --jobs: worker processes, even on one CPU
     assert not will_read(["scan", "--jobs=1", "share/"])
     assert not will_read(["scan", "-j", "1", "share/"])
     assert not will_read(["rules", "check"])

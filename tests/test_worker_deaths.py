@@ -176,3 +176,31 @@ def test_a_listing_process_that_dies_loses_nothing(tmp_path: Path) -> None:
     assert report["stats"]["files"] == expected["stats"]["files"] == 603
     assert _found(report) == _found(expected) and len(expected["findings"]) == 3
     assert report["errors"] == [] and report["incomplete"] is False
+
+
+def test_one_cpu_still_reads_in_a_worker_process(tmp_path: Path) -> None:
+    """On a machine (or a taskset, a container's cpuset) of one CPU, a scan without --jobs
+    reads in one worker process: a reader that crashes on a file ends that process, not
+    the scan. Asked for, --jobs 1 reads in the scan's own process (the pre-commit hook:
+    it starts faster) and a crash ends the scan."""
+    tree = tmp_path / "tree"
+    _tree(tree)
+    crasher = tree / "m" / "notes-100-crash.txt"
+    crasher.write_bytes(b"plain notes\n" + crash_markers.ABORT + b"\n")
+
+    def one_cpu() -> None:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    res = run(["scan", "--format", "json", "-o", "report.json", str(tree)], tmp_path / "one",
+              timeout=GUARD, prelude=crash_markers.PRELUDE, preexec=one_cpu)
+    assert not res.hung and res.code == 1, res.stderr
+    report = _report(tmp_path / "one")
+    assert [f["rule_id"] for f in report["findings"]] and len(report["findings"]) == 3
+    assert [(e["path"], e["reason"]) for e in report["errors"]] == [
+        (str(crasher), "the reader crashed on this file (signal 6)")]
+    assert report["incomplete"] is False
+
+    asked = run(["scan", "--format", "json", "--jobs", "1", "-o", "report.json", str(tree)],
+                tmp_path / "asked", timeout=GUARD, prelude=crash_markers.PRELUDE_IN_PROCESS,
+                preexec=one_cpu)
+    assert not asked.hung and asked.code in (-signal.SIGABRT, 128 + signal.SIGABRT), asked.stderr

@@ -16,7 +16,14 @@ from click.core import ParameterSource
 
 from mfaleaks import __version__
 from mfaleaks.cli.progress import ProgressDisplay
-from mfaleaks.config import ClusterOptions, Format, ScanConfig, SmbLogin, parse_size
+from mfaleaks.config import (
+    ClusterOptions,
+    Format,
+    ScanConfig,
+    SmbLogin,
+    available_cpus,
+    parse_size,
+)
 from mfaleaks.errors import ConfigError
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence
@@ -83,8 +90,10 @@ def cli() -> None:
               show_default=True, help="Seconds of OCR per image.")
 @click.option("--file-timeout", type=click.FloatRange(0), default=Limits.parse_timeout,
               show_default=True, help="Seconds per file on disk, plus 1 s per MB (0: none).")
-@click.option("--jobs", "-j", type=click.IntRange(1), default=os.cpu_count() or 1,
-              show_default="number of CPUs", help="Worker processes.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None,
+              show_default="the CPUs this process may use",
+              help="Worker processes. --jobs 1 reads in this process: it starts faster (the "
+                   "pre-commit hook), but a reader that crashes on a file ends the scan.")
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path),
               help="Cache file (SQLite, 0600) of earlier results: unchanged files are not read "
                    "again, moved ones are known by content. Keeps masked codes only.")
@@ -121,14 +130,14 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          no_default_rules: bool, min_confidence: str, show_secrets: bool, exit_zero: bool,
          exclude: tuple[str, ...], follow_symlinks: bool, max_file_size: int, max_depth: int,
          max_expanded: int, max_members: int, max_ratio: float, no_ocr: bool,
-         ocr_timeout: float, file_timeout: float, jobs: int, cache: Path | None,
+         ocr_timeout: float, file_timeout: float, jobs: int | None, cache: Path | None,
          config_file: Path | None,
          baseline: Path | None, no_inline_allow: bool, smb_user: str | None,
          smb_auth_file: str | None, smb_kerberos: bool, smb_encrypt: bool, smb_timeout: float,
          cluster: str | None, cluster_tls_ca: Path | None, cluster_tls_cert: Path | None,
          cluster_tls_key: Path | None, quiet: bool, verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
-    if cluster is None and jobs > 1 and (cache is None or not cache.exists()):
+    if cluster is None and jobs != 1 and (cache is None or not cache.exists()):
         # A first scan reads files: the worker server loads (~0.1 s) while this
         # process reads its options and rules. With a cache file run_scan decides.
         from mfaleaks.run import forkstart
@@ -198,7 +207,8 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         rule_paths=p["rules"], default_rules=not p["no_default_rules"],
         min_confidence=Confidence(p["min_confidence"]), show_secrets=p.get("show_secrets", False),
         exit_zero=p.get("exit_zero", False), excludes=p["exclude"],
-        follow_symlinks=p["follow_symlinks"], jobs=p["jobs"], quiet=p["quiet"],
+        follow_symlinks=p["follow_symlinks"], jobs=p["jobs"] or available_cpus(),
+        isolate=p["jobs"] is None, quiet=p["quiet"],
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
         inline_allow=not p["no_inline_allow"], cache=p.get("cache"), smb=_smb_login(p),
         cluster=_cluster(p),

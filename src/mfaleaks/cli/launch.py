@@ -48,7 +48,7 @@ class _Scan:
     """What the raw arguments of `mfaleaks scan` say, as far as the guesses below need."""
 
     def __init__(self, args: list[str]) -> None:
-        self.jobs = os.cpu_count() or 1
+        self.jobs: int | None = None  # not given: worker processes, however many CPUs
         self.cache: str | None = None
         self.cluster = False  # files are read on a cluster's workers, not here
         self.paths: list[str] = []
@@ -100,9 +100,10 @@ def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
 
 
 def will_read(args: list[str]) -> bool:
-    """A scan with more than one job and no cache file yet (a rescan may read nothing)."""
+    """A scan with worker processes (any --jobs but 1) and no cache file yet (a rescan
+    may read nothing)."""
     if args[:1] != ["scan"] or "--help" in args:
         return False
     scan = _Scan(args[1:])
-    return scan.jobs > 1 and not scan.cluster and (
+    return scan.jobs != 1 and not scan.cluster and (
         scan.cache is None or not os.path.exists(scan.cache))

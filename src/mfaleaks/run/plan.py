@@ -305,7 +305,7 @@ def scan_sources(
     def start() -> Pool:
         from mfaleaks.run.pool import Workers  # the pool and the engine: only when reading
 
-        return Workers(spec, config.jobs, smb=smb_access(config))
+        return Workers(spec, config.jobs, smb=smb_access(config), in_process=not config.pooled)
 
     recall = Recall(cache, reuse_cache=not spec.show_secrets)
     planner = Planner(pool or start, recall, reads=pool is None)

@@ -97,7 +97,7 @@ class Workers:
     read a picture they hold (at most one per picture and worker), which
     finish() sends again. A
     batch leaves early when its worker would otherwise sit idle. With jobs=1
-    everything runs in this process.
+    everything runs in this process, unless in_process=False (one worker process).
 
     A worker that dies (a crash in a native parser, the OOM killer) is noticed
     when its pipe closes or its process sentinel fires, whichever comes first.
@@ -108,12 +108,14 @@ class Workers:
     """
 
     def __init__(self, spec: EngineSpec, jobs: int, window: int | None = None,
-                 smb: SmbAccess | None = None) -> None:
+                 smb: SmbAccess | None = None, in_process: bool | None = None) -> None:
         self.spec = spec
         self.smb = smb  # the workers read small files on shares themselves (smb/worker.py)
         self.jobs = jobs
         self.window = window or 4  # batches out per lane: fewer stalls than 2 (1.85 -> 1.67 s)
-        self._engine: Engine | None = spec.build() if jobs <= 1 or not POOL else None
+        # in_process None: with one job (a single worker process isolates a crash).
+        alone = jobs <= 1 if in_process is None else in_process
+        self._engine: Engine | None = spec.build() if alone or not POOL else None
         self._in_process = contextlib.ExitStack()  # undone by close() and terminate()
         if self._engine is not None:  # in this process: forget what another engine saw
             from mfaleaks.run import scanjob

@@ -77,7 +77,7 @@ def _run(
 ) -> ScanResult:
     key = cache_key(spec) if config.cache is not None else None
     known = rules_known_good(config, key) if key is not None else None
-    if config.jobs > 1 and known is None and cluster is None:
+    if config.pooled and known is None and cluster is None:
         # A first scan will read files: let the worker server load meanwhile. (A rescan
         # may read nothing, and starts it only when a file changed.)
         forkstart.start_early(spec.min_confidence.value)
@@ -211,7 +211,7 @@ def _fill(smb: SmbScan | None, config: ScanConfig, cluster: ClusterScan | None
 
     if cluster is not None:  # the cluster's workers read every file of a share
         return None
-    if config.jobs > 1 and POOL:
+    if config.pooled and POOL:
         from mfaleaks.cache.contents import SMALL_FILE
 
         return lambda items: smb.fill(items, above=SMALL_FILE)

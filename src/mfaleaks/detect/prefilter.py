@@ -601,14 +601,26 @@ class _LineCounts:
         most = 1.25 * (kept.count(b"d\n") + kept.endswith(b"d"))  # non-empty lines at most
         if not most:
             return False
-        # In most text a few lines in ten hold a digit: a first part of it with 2.5 times
-        # as many lines has more non-empty lines than that (and so has the whole).
-        lines = data.count(b"\n") + 1
-        if lines > 2 * most and self._count_nonempty(
-            data[: int(len(data) * 2 * most / lines)]
-        ) > most:
-            return False
-        return self._nonempty_lines() <= most
+        # In most text a few lines in ten hold a digit, and a first part of it already
+        # has more non-empty lines than that: counted part by part, from a part about
+        # long enough (at the text's mean line length), until the count says.
+        lines = kept.count(b"\n") + 1  # kept has every line break, and less else to pass
+        return not self._more_nonempty_than(int(most), len(data) / lines)
+
+    def _more_nonempty_than(self, most: int, line_length: float) -> bool:
+        """Whether more than `most` lines are non-empty; counted through to the end
+        (and kept for _nonempty_lines) only when they are not."""
+        data, count, start = self._data, 0, 0
+        step = max(4096, int((most + 1) * line_length * 1.2))
+        while start < len(data):
+            cut = data.find(b"\n", start + step)  # parts end at a line break (or the end)
+            end = len(data) if cut < 0 else cut + 1
+            count += self._count_nonempty(data[start:end])
+            if count > most:
+                return True
+            start, step = end, step * 2
+        self._nonempty = count
+        return False
 
     def _nonempty_lines(self) -> int:
         if self._nonempty is None:

@@ -506,15 +506,25 @@ def test_a_scanning_child_that_dies_idle_is_counted_and_replaced(
     codes = REPO / "fixtures" / "home" / "jdoe" / "Documents" / "Backup-codes-jdoe.txt"
     spec = engine_spec(ScanConfig(paths=(str(codes),)))
     batch = [s for s in discover((str(codes),), WalkOptions()) if isinstance(s, Source)]
+    def children() -> list[psutil.Process]:
+        found = []
+        for pid in dask_cluster.worker_pids():
+            for c in psutil.Process(pid).children():
+                try:
+                    if "clusterchild" in " ".join(c.cmdline()):
+                        found.append(c)
+                except psutil.Error:  # ended meanwhile (an earlier test's)
+                    continue
+        return found
+
+    earlier = {c.pid for c in children()}  # an earlier test's, still ending
     with connected(dask_cluster.address) as client:
         scan = ClusterScan(client, spec, [str(codes)])  # each worker starts an idle child
         try:
             idle: list[psutil.Process] = []
             deadline = time.monotonic() + RUN_WAIT
             while len(idle) < 2 and time.monotonic() < deadline:
-                idle = [c for pid in dask_cluster.worker_pids()
-                        for c in psutil.Process(pid).children()
-                        if "clusterchild" in " ".join(c.cmdline())]
+                idle = [c for c in children() if c.pid not in earlier]
                 time.sleep(0.05)
             assert len(idle) == 2, "one idle scanning child per worker (--nthreads 1)"
             for victim in idle:

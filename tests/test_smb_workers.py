@@ -196,3 +196,27 @@ def test_the_password_reaches_workers_in_memory_only(smb_server: SmbServer,
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert password not in path.read_bytes(), path
+
+
+def test_a_worker_logs_on_as_it_starts_before_its_first_file(smb_server: SmbServer) -> None:
+    """SmbAccess.warm: the worker's session (one smbd child: Samba forks one per connection)
+    is open before any file is asked for, and the files are then read over that one."""
+    batch = [_source(smb_server, "fixtures", e) for e in _entries(smb_server, "fixtures")[:3]]
+    login = SmbLogin(smb_server.user, password=smb_server.password)
+    where = ((smb_server.host, smb_server.port, "fixtures"),)
+    before = _smbd_children(smb_server)
+    shares = WorkerShares(SmbAccess(login, warm=where))
+    try:
+        shares.warm()
+        assert len(_smbd_children(smb_server) - before) == 1
+        got = list(shares.read(batch))
+        assert len(_smbd_children(smb_server) - before) == 1
+    finally:
+        shares.close()
+    assert all(isinstance(s, Source) and s.data is not None for s in got)
+    # A logon that fails as the worker starts is kept, and said with each file.
+    wrong = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password="not-it"), warm=where))
+    wrong.warm()
+    refused = list(wrong.read(batch))
+    assert all(isinstance(r, FileResult) and "logon failed" in r.errors[0].reason
+               for r in refused)

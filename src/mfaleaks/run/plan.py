@@ -143,11 +143,18 @@ def content_key(source: Source) -> ContentKey | None:
 def smb_access(config: ScanConfig) -> SmbAccess | None:
     """The account workers log on with to read files on shares themselves (smb/worker.py):
     the main process's, handed to them in memory; None when no path is on a share."""
-    if not any(is_smb(p) for p in config.paths):
+    targets = [p for p in config.paths if is_smb(p)]
+    if not targets:
         return None
+    from mfaleaks.sources.smb.url import parse_target
     from mfaleaks.sources.smb.worker import SmbAccess
 
-    return SmbAccess(config.smb or SmbLogin(), config.follow_symlinks)
+    warm: list[tuple[str, int, str | None]] = []
+    for text in targets:  # (the main process parsed them already: they parse)
+        target = parse_target(text)
+        if (where := (target.host, target.port, target.share)) not in warm:
+            warm.append(where)
+    return SmbAccess(config.smb or SmbLogin(), config.follow_symlinks, tuple(warm))
 
 
 def cache_key(spec: EngineSpec) -> str:
@@ -302,13 +309,20 @@ def scan_sources(
         cache.listing(roots)
     complete = False
 
+    access = smb_access(config) if pool is None else None
+
     def start() -> Pool:
         from mfaleaks.run.pool import Workers  # the pool and the engine: only when reading
 
-        return Workers(spec, config.jobs, smb=smb_access(config), in_process=not config.pooled)
+        return Workers(spec, config.jobs, smb=access, in_process=not config.pooled)
 
     recall = Recall(cache, reuse_cache=not spec.show_secrets)
     planner = Planner(pool or start, recall, reads=pool is None)
+    if access is not None and rule_ids is not None:
+        # A first scan of shares (rule_ids: the rules were compiled, no cache vouched for
+        # them) reads files: its workers start and log on while the first folders are
+        # listed. (A rescan may read nothing: its pool starts at the first changed file.)
+        planner.workers  # noqa: B018 - starts the pool
 
     def unread() -> Iterator[Source | FileResult]:
         for source in walk(recall.probe):

@@ -83,6 +83,7 @@ def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
         from mfaleaks.sources.smb.worker import WorkerShares
 
         _shares = WorkerShares(smb)
+        _shares.warm()
 
 
 def done() -> None:

@@ -79,6 +79,7 @@ SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
 READ_FILE = 0x1 | 0x80  # FILE_READ_DATA | FILE_READ_ATTRIBUTES
 LIST_DIR = 0x1 | 0x80  # FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES
 READ_CONTROL = 0x00020000
+PIPE_ACCESS = 0x0012019F  # a pipe's data read and written, attributes, EAs, read control
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_NO_MORE_FILES = 0x80000006
 _LIST_FIRST, _LIST_NEXT = 128 * 1024, 64 * 1024  # a folder's listing: ~800 entries, then ~400
@@ -313,6 +314,17 @@ class SmbSession:
                          self.channel)
         self._shares[name.lower()] = share
         return share
+
+    def pipe(self, name: str) -> Open:
+        """A named pipe of the server's IPC$ (lsa.py's lsarpc), open to write and read."""
+        self.channel.to_slow()
+        tree = TreeConnect(self._session, f"\\\\{self.target.server}\\IPC$")
+        tree.connect()
+        pipe = Open(tree, name)
+        pipe.create(ImpersonationLevel.Impersonation, PIPE_ACCESS, 0,
+                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                    CreateDisposition.FILE_OPEN, 0)
+        return pipe
 
     def shares(self) -> list[SmbShare]:
         """The shares connected so far."""

@@ -41,6 +41,7 @@ from mfaleaks.sources.smb.worker import listed, unread
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from mfaleaks.sources.smb.lsa import LsaClient
     from mfaleaks.sources.smb.shares import RpcClient
 
     Probe = Callable[[str, bytes | None], object | None]
@@ -59,17 +60,18 @@ _NOT_FOUND = {0xC0000034, 0xC000003A}  # STATUS_OBJECT_NAME_NOT_FOUND, _PATH_NOT
 @dataclass
 class _Server:
     session: SmbSession
-    rpc: RpcClient | None = None
+    rpc: RpcClient | None = None  # srvsvc (the shares of smb://HOST), through impacket
+    lsa: LsaClient | None = None  # owners' names
     names: _Names | None = None
 
 
 class _Names:
-    """Owners' names asked of one server (lsarpc) in a thread of their own, while the scan
-    goes on: the first costs impacket's import, a second logon and, on Samba, the start of
-    its lsarpc service (1-5 s of the main process's wall time in bench_smb, where the scan
-    stood still). Findings get their names when the scan ends (`finish`)."""
+    """Owners' names asked of one server (lsarpc, lsa.py) in a thread of their own, while
+    the scan goes on: the first costs a second session and, on Samba, the start of its
+    lsarpc service (1-5 s of wall time in bench_smb, where the scan would stand still).
+    Findings get their names when the scan ends (`finish`)."""
 
-    def __init__(self, server: _Server, make: Callable[[], RpcClient | None]) -> None:
+    def __init__(self, server: _Server, make: Callable[[], LsaClient | None]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._server = server
@@ -85,11 +87,11 @@ class _Names:
         self._waiting.append((sid, meta))
 
     def _lookup(self, sid: str) -> str | None:
-        if self._server.rpc is None:
-            self._server.rpc = self._make()
-        if self._server.rpc is None:
+        if self._server.lsa is None:
+            self._server.lsa = self._make()
+        if self._server.lsa is None:
             return None
-        return self._server.rpc.names([sid]).get(sid)
+        return self._server.lsa.names([sid]).get(sid)
 
     def finish(self) -> None:
         self._pool.shutdown(wait=True)
@@ -342,15 +344,16 @@ class SmbScan:
 
     def _names(self, server: _Server, share: SmbShare) -> _Names:
         if server.names is None:
-            target, creds, timeout = parse_target(share.url()), self.creds, self.options.timeout
+            target, creds, options = server.session.target, self.creds, self.options
 
-            def make() -> RpcClient | None:
-                from mfaleaks.sources.smb.shares import RpcClient
+            def make() -> LsaClient | None:
+                from mfaleaks.sources.smb.lsa import LsaClient
 
                 try:
-                    return RpcClient(target, creds, timeout)
+                    return LsaClient(target, creds, options)
                 except SmbFatal:
                     return None
+
             server.names = _Names(server, make)
         return server.names
 
@@ -364,6 +367,8 @@ class SmbScan:
                 server.session.close()
             if server.rpc is not None:
                 server.rpc.close()
+            if server.lsa is not None:
+                server.lsa.close()
         self._servers.clear()
 
 

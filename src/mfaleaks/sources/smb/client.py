@@ -153,6 +153,13 @@ class SmbProblem:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class FolderDone:
+    """The walk has given every entry of this folder (walk(..., marks=True))."""
+
+    path: str
+
+
 class SmbReadError(OSError):
     """A file could not be opened or read: its reason is for the report."""
 
@@ -421,9 +428,12 @@ class SmbShare:
 
     def walk(
         self, top: str = "", skip: Callable[[SmbEntry], bool] | None = None,
-    ) -> Iterator[SmbEntry | SmbProblem]:
+        marks: bool = False,
+    ) -> Iterator[SmbEntry | SmbProblem | FolderDone]:
         """Every file under top (depth first, sorted), and a problem for each folder or
-        entry skipped. Never raises for one folder: the walk goes on with the next."""
+        entry skipped. Never raises for one folder: the walk goes on with the next.
+        marks: a FolderDone after each folder's entries, before the next listing is
+        waited for (the scan hands a folder's files to the workers at once)."""
         follow = self._options.follow_symlinks
         seen: set[int] = set()
         stack = [top]
@@ -448,6 +458,8 @@ class SmbShare:
                     yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
                     continue
                 yield from self._walk_entries(entries, skip, follow, seen, stack)
+                if marks:
+                    yield FolderDone(folder)
         finally:  # given up before the end: the answers still to come are dropped
             for sent in listing.values():
                 if isinstance(sent, _Sent):

@@ -27,6 +27,7 @@ from mfaleaks.sources.owner import EXPOSURE, EXPOSURE_NOTE, OWNER, OWNER_SID
 from mfaleaks.sources.smb import acl as smbacl
 from mfaleaks.sources.smb.auth import SmbCredentials
 from mfaleaks.sources.smb.client import (
+    FolderDone,
     SmbEntry,
     SmbOptions,
     SmbProblem,
@@ -186,9 +187,14 @@ class SmbScan:
                 return
         folder: str | None = None
         batch: list[SmbEntry] = []
-        for item in share.walk(top, skip=self._skip(share)):
+        for item in share.walk(top, skip=self._skip(share), marks=True):
             if isinstance(item, SmbProblem):
                 yield ScanError(share.url(item.path), None, item.reason)
+                continue
+            if isinstance(item, FolderDone):  # its files go now, not at the next listing
+                if batch:
+                    yield from self._files(share, folder or "", batch, probe)
+                    batch = []
                 continue
             parent = item.path.rpartition("\\")[0]
             if parent != folder and batch:

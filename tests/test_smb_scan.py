@@ -138,6 +138,30 @@ def test_owner_and_exposure_of_a_file_on_a_share(logged_on: SmbServer) -> None:
     assert any("everyone in the domain" in note for note in incident.exposure_notes)
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_dfs_links_are_followed_and_their_files_named_under_the_link(
+        logged_on: SmbServer, jobs: str) -> None:
+    """dfsroot (msdfs root): `team` leads to bulk/team-00, read there (by the workers too)
+    and reported under dfsroot/team; a broken link and a loop are errors, not fatal."""
+    res = scan(logged_on, logged_on.url("dfsroot"), "--jobs", jobs, "--no-ocr")
+    direct = scan(logged_on, logged_on.url("bulk", "team-00"), "--no-ocr")
+    assert res.exit_code == direct.exit_code == 1, res.stderr
+    team = logged_on.url("dfsroot", "team")
+    assert {f["path"] for f in res.report["findings"]} == {team + "/backup-codes.txt"}
+    assert _pairs(res.report) == _pairs(direct.report)
+    # plain.txt, and the files behind the link
+    assert res.report["stats"]["files"] == 1 + direct.report["stats"]["files"]
+    (finding,) = res.report["findings"]  # owner and exposure asked where the file is
+    assert finding["meta"]["file_owner"] == "Unix User\\root"
+    assert finding["meta"]["file_exposure"] == "domain"
+    errors = {e["path"]: e["reason"] for e in res.report["errors"]}
+    assert errors.pop(logged_on.url("dfsroot", "broken")) == \
+        "DFS link to \\127.0.0.1\\nosuch not followed: no such share on the server"
+    loop = errors.pop(logged_on.url("dfsroot", "loop"))
+    assert loop.startswith("DFS link to \\127.0.0.1\\dfsroot not followed") and "a loop" in loop
+    assert not errors
+
+
 def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_path: Path) -> None:
     folder = logged_on.shares["scratch"] / "cached"
     shutil.rmtree(folder, ignore_errors=True)

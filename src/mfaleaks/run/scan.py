@@ -128,7 +128,7 @@ def _run(
         fill = _fill(smb, config, cluster)
         pool = cluster.pool if cluster is not None else None
         for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
-                                        pool):
+                                        pool, smb):
             if smb is not None and file_result.findings:
                 smb.facts(file_result)  # owner and exposure, asked of the server
             result.stats.files += file_result.files

@@ -151,6 +151,7 @@ class SmbProblem:
 
     path: str
     reason: str
+    unlisted: bool = False  # a folder the walk could not list: its files are not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,7 +500,7 @@ class SmbShare:
                     entries = self._listed(folder, listing.pop(folder)) if not follow \
                         else self.listdir(folder)
                 except Exception as exc:  # a folder: listed with its reason, the walk goes on
-                    yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
+                    yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}", True)
                     continue
                 yield from self._walk_entries(entries, skip, follow, seen, stack)
                 if marks:

@@ -152,6 +152,12 @@ class SmbScan:
     _servers: dict[tuple[str, int], _Server] = field(default_factory=dict)
     _roots: dict[str, list[tuple[SmbShare | ScanError, str]]] = field(default_factory=dict)
     _views: list[_View] = field(default_factory=list)  # the DFS links followed
+    # The command line's locations as walked (share URL and path): folder or not; and
+    # those whose walk went to its end without a folder it could not list (--cache forgets
+    # the files gone from these only: swept, plan.py).
+    _folders: dict[str, bool] = field(default_factory=dict)
+    _whole: set[str] = field(default_factory=set)
+    _unlisted: set[str] = field(default_factory=set)
 
     # ---- before the scan -------------------------------------------------------------------
 
@@ -161,9 +167,11 @@ class SmbScan:
         server = self._server(target)
         if target.share is not None:
             share = server.session.share(target.share)
+            self._folders[share.url(target.path)] = True
             if target.path:  # a mistyped path must not pass as "nothing found"
                 try:
-                    share.stat_root(target.path)
+                    self._folders[share.url(target.path)] = \
+                        share.stat_root(target.path).is_dir
                 except Exception as exc:
                     status = getattr(exc, "status", None)
                     why = "no such file or folder on the share" if status in _NOT_FOUND else \
@@ -187,10 +195,13 @@ class SmbScan:
         for info in take:
             shown = url_of(target.host, target.port, info.name)
             try:
-                roots.append((server.session.share(info.name), ""))
+                opened = server.session.share(info.name)
             except SmbFatal as exc:
                 reason = str(exc).removeprefix(f"{shown}: ")
                 roots.append((ScanError(shown, None, f"share not scanned: {reason}"), ""))
+            else:
+                roots.append((opened, ""))
+                self._folders[opened.url()] = True
         self._roots[text] = roots
 
     def _server(self, target: SmbTarget) -> _Server:
@@ -209,6 +220,16 @@ class SmbScan:
                 yield root
             else:
                 yield from self._walk_share(root, top, probe)
+                self._whole.add(root.url(top))  # (walked to its end: not given up)
+
+    def locations(self) -> dict[str, bool]:
+        """The command line's locations on shares (URL -> a folder), once open()ed."""
+        return dict(self._folders)
+
+    def listed_whole(self) -> list[str]:
+        """The locations walked to their end with every folder listed: files of the cache
+        under them that the walk did not give are gone from the share."""
+        return [url for url in self._folders if url in self._whole and url not in self._unlisted]
 
     def _walk_share(self, share: SmbShare, top: str, probe: Probe | None,
                     view: _View | None = None) -> Iterator[Source | ScanError | FileResult]:
@@ -219,6 +240,7 @@ class SmbScan:
             try:
                 entry = share.stat_root(top)
             except Exception as exc:
+                self._unlisted.add(view.chain[0])
                 yield ScanError(view.shown(share.url(top)), None,
                                 f"cannot open: {reason_of(exc)}")
                 return
@@ -229,6 +251,8 @@ class SmbScan:
         batch: list[SmbEntry] = []
         for item in share.walk(top, skip=self._skip(share, view), marks=True):
             if isinstance(item, SmbProblem):
+                if item.unlisted:
+                    self._unlisted.add(view.chain[0])
                 yield ScanError(view.shown(share.url(item.path)), None, item.reason)
                 continue
             if isinstance(item, FolderDone | DfsLink):
@@ -319,7 +343,8 @@ class SmbScan:
         """One folder's files: those the cache answers for in one result, a Source for each
         of the others, a ScanError for those too big."""
         limit = self.walk.max_file_size or MEMORY_LIMIT
-        check = probe(view.shown(share.url(folder)), None) if probe is not None else None
+        # (the cache keeps files where they are read: under a DFS link, at its target)
+        check = probe(share.url(folder), None) if probe is not None else None
         by_name = {e.name: e for e in entries}
         if check is not None:
             asked = [(e.name, _stat(e)) for e in entries if e.size <= min(limit, MEMORY_LIMIT)]

@@ -86,6 +86,12 @@ def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
         _shares.warm()
 
 
+def idle() -> None:
+    """No batch for a while (workerproc.py): SMB sessions back to smbprotocol's keepalive."""
+    if _shares is not None:
+        _shares.idle()
+
+
 def done() -> None:
     """The worker's inbox ended: log off its SMB sessions (their receiving threads would
     otherwise keep the process alive)."""

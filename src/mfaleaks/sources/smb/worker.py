@@ -211,6 +211,15 @@ class WorkerShares:
             self._sessions[(host, port)] = share
         return share
 
+    def idle(self) -> None:
+        """Nothing to read for a while: each connection goes back to smbprotocol, whose
+        thread keeps it alive (an ECHO after 10 minutes of quiet) while the channel's
+        compounds are not using it; the next file takes it back with one ECHO."""
+        for session in self._sessions.values():
+            if not isinstance(session, str):
+                with contextlib.suppress(Exception):  # a dropped one is opened again later
+                    session.channel.to_slow()
+
     def close(self) -> None:
         for session in self._sessions.values():
             if not isinstance(session, str):

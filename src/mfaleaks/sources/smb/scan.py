@@ -6,11 +6,12 @@ ends the run at once (SmbFatal: exit 2, one line). `discover` then walks a
 target as discover.py walks a folder: a Source per file (named
 smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
 FileResult per folder for the files the cache vouches for (the probe), which
-are never opened. The Sources carry no bytes yet: `fill` reads them in
-pipelined compound requests just before the workers get them, after the cache
-had its say; with worker processes, the workers read them (smb/worker.py) and
-`fill` only the files too big for that. `facts` adds the owner and the exposure
-to a file's findings.
+are never opened. A DFS link is followed to its target, whose files are
+named under the link (origin) and read at the target (fs_path). The Sources
+carry no bytes yet: `fill` reads them in pipelined compound requests just
+before the workers get them, after the cache had its say; with worker
+processes, the workers read them (smb/worker.py) and `fill` only the files too
+big for that. `facts` adds the owner and the exposure to a file's findings.
 """
 
 from __future__ import annotations

@@ -222,11 +222,12 @@ class SmbScan:
             else:
                 yield from self._walk_share(root, top, probe)
                 self._whole.add(root.url(top))  # (walked to its end: not given up)
-                # Listed: the connection goes back to smbprotocol, whose thread keeps it
-                # alive (an ECHO after 10 minutes of quiet) while the workers read; the
-                # struct channel's parked thread would not (channel.py).
-                with contextlib.suppress(Exception):
-                    root.slow()
+        # Listed: each connection (DFS targets' too) goes back to smbprotocol, whose thread
+        # keeps it alive (an ECHO after 10 minutes of quiet) while the workers read; the
+        # struct channel's parked thread would not (channel.py).
+        for server in self._servers.values():
+            with contextlib.suppress(Exception):
+                server.session.channel.to_slow()
 
     def locations(self) -> dict[str, bool]:
         """The command line's locations on shares (URL -> a folder), once open()ed."""

@@ -27,6 +27,9 @@ USER = "mfaleaks-smbtest"
 PASSWORD = "Corr3ct-horse-battery"
 START_TIMEOUT = 30.0
 BULK_FOLDERS, BULK_FILES = 20, 20  # the bulk share: folders, and files in each (plus one)
+# The DFS links of the dfsroot share: name -> target (\\server\\share[\\path], as Samba wants it)
+DFS_LINKS = {"team": "127.0.0.1\\bulk\\team-00", "broken": "127.0.0.1\\nosuch",
+             "loop": "127.0.0.1\\dfsroot"}
 
 # Files of the "private" share: name -> (mode, text). codes are the sample recovery codes
 # the rules find; who may read each file is what the exposure tests look at.
@@ -195,9 +198,17 @@ def _make_tree(root: Path) -> dict[str, Path]:
         for j in range(BULK_FILES):
             (folder / f"note-{j:03d}.txt").write_text(f"meeting notes {i} {j}\n" * 20)
         (folder / "backup-codes.txt").write_text(PRIVATE_FILES["world.txt"][1])
-    for folder in (root, private, private / "open", sealed, scratch):
+    # A DFS namespace (msdfs root): Samba keeps its links as symlinks to "msdfs:server\\share".
+    # Through `team` the bulk share's team-00 (files with findings), named under the link;
+    # `broken` leads to no share, `loop` back to this very share.
+    dfs = root / "dfs"
+    dfs.mkdir()
+    (dfs / "plain.txt").write_text("a file of the namespace itself\n")
+    for name, target in DFS_LINKS.items():
+        os.symlink(f"msdfs:{target}", dfs / name)
+    for folder in (root, private, private / "open", sealed, scratch, dfs):
         os.chmod(folder, 0o755)
-    return {"private": private, "sealed": sealed, "scratch": scratch, "bulk": bulk}
+    return {"private": private, "sealed": sealed, "scratch": scratch, "bulk": bulk, "dfs": dfs}
 
 
 def _add_user(conf: Path) -> None:
@@ -237,6 +248,7 @@ def start_server(extra: dict[str, Path] | None = None) -> SmbServer:
         "bulk": f"  path = {paths['bulk']}\n  read only = yes",
         "C$": f"  path = {paths['sealed']}\n  read only = yes",
         "broken": f"  path = {missing}\n  read only = yes",
+        "dfsroot": f"  path = {paths['dfs']}\n  read only = yes\n  msdfs root = yes",
     }
     for name, folder in (extra or {}).items():
         shares[name] = f"  path = {folder}\n  read only = yes\n  force user = root"

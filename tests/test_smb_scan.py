@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,30 @@ def test_owner_and_exposure_of_a_file_on_a_share(logged_on: SmbServer) -> None:
     assert any("everyone in the domain" in note for note in incident.exposure_notes)
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_dfs_links_are_followed_and_their_files_named_under_the_link(
+        logged_on: SmbServer, jobs: str) -> None:
+    """dfsroot (msdfs root): `team` leads to bulk/team-00, read there (by the workers too)
+    and reported under dfsroot/team; a broken link and a loop are errors, not fatal."""
+    res = scan(logged_on, logged_on.url("dfsroot"), "--jobs", jobs, "--no-ocr")
+    direct = scan(logged_on, logged_on.url("bulk", "team-00"), "--no-ocr")
+    assert res.exit_code == direct.exit_code == 1, res.stderr
+    team = logged_on.url("dfsroot", "team")
+    assert {f["path"] for f in res.report["findings"]} == {team + "/backup-codes.txt"}
+    assert _pairs(res.report) == _pairs(direct.report)
+    # plain.txt, and the files behind the link
+    assert res.report["stats"]["files"] == 1 + direct.report["stats"]["files"]
+    (finding,) = res.report["findings"]  # owner and exposure asked where the file is
+    assert finding["meta"]["file_owner"] == "Unix User\\root"
+    assert finding["meta"]["file_exposure"] == "domain"
+    errors = {e["path"]: e["reason"] for e in res.report["errors"]}
+    assert errors.pop(logged_on.url("dfsroot", "broken")) == \
+        "DFS link to \\127.0.0.1\\nosuch not followed: no such share on the server"
+    loop = errors.pop(logged_on.url("dfsroot", "loop"))
+    assert loop.startswith("DFS link to \\127.0.0.1\\dfsroot not followed") and "a loop" in loop
+    assert not errors
+
+
 def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_path: Path) -> None:
     folder = logged_on.shares["scratch"] / "cached"
     shutil.rmtree(folder, ignore_errors=True)
@@ -159,6 +184,50 @@ def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_pat
         in third.report["notices"]
     # Owner and exposure are asked again for the cached findings.
     assert all("file_exposure" in f["meta"] for f in again.report["findings"])
+
+
+def _cached(cache: Path, prefix: str) -> set[str]:
+    """The cache's file rows under a URL, as relative paths."""
+    with sqlite3.connect(cache) as db:
+        rows = db.execute("SELECT dir, name FROM files").fetchall()
+    return {(bytes(d) + bytes(n)).decode().removeprefix(prefix + "/")
+            for d, n in rows if bytes(d).decode().startswith(prefix + "/")}
+
+
+def test_cache_forgets_files_deleted_from_a_share_unless_a_folder_was_not_listed(
+        logged_on: SmbServer, tmp_path: Path) -> None:
+    folder = logged_on.shares["scratch"] / "pruned"
+    shutil.rmtree(folder, ignore_errors=True)
+    for rel in ("a.txt", "z.txt", "sub/b.txt", "sub/keep.txt", "gone/c.txt", "locked/d.txt"):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(f"notes of {rel}\n")
+    for sub in ("sub", "gone", "locked"):
+        os.chmod(folder / sub, 0o755)
+    cache = tmp_path / "cache.db"
+    url = logged_on.url("scratch", "pruned")
+    first = scan(logged_on, url, "--cache", str(cache))
+    assert first.exit_code == 0, first.stderr
+    every = {"a.txt", "z.txt", "sub/b.txt", "sub/keep.txt", "gone/c.txt", "locked/d.txt"}
+    assert _cached(cache, url) == every
+    # A file and a whole folder deleted: a complete listing forgets their rows.
+    (folder / "sub" / "b.txt").unlink()
+    shutil.rmtree(folder / "gone")
+    again = scan(logged_on, url, "--cache", str(cache))
+    assert again.exit_code == 0 and not again.report["errors"]
+    assert _cached(cache, url) == {"a.txt", "z.txt", "sub/keep.txt", "locked/d.txt"}
+    # A folder the account cannot list any more: its rows stay (its files may be there),
+    # as do those of a folder deleted meanwhile (the listing was not complete).
+    os.chmod(folder / "locked", 0o700)
+    (folder / "a.txt").unlink()
+    (folder / "more").mkdir()
+    os.chmod(folder / "more", 0o755)
+    (folder / "more" / "e.txt").write_text("more notes\n")
+    shutil.rmtree(folder / "sub")
+    third = scan(logged_on, url, "--cache", str(cache))
+    assert [e["reason"] for e in third.report["errors"]] == \
+        ["cannot list folder: permission denied"]
+    # (a.txt: its folder was listed whole, so its row goes as the walk leaves it)
+    assert _cached(cache, url) == {"z.txt", "sub/keep.txt", "locked/d.txt", "more/e.txt"}
 
 
 @pytest.fixture

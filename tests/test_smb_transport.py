@@ -21,6 +21,13 @@ from mfaleaks.sources.smb.client import (
     SmbSession,
     SmbShare,
 )
+from mfaleaks.sources.smb.lsa import (
+    LsaClient,
+    LsaError,
+    lookup_request,
+    parse_lookup,
+    sid_bytes,
+)
 from mfaleaks.sources.smb.shares import RpcClient, wanted
 from mfaleaks.sources.smb.url import BadTarget, SmbFatal, SmbTarget, is_smb, parse_target
 from smbserver import PRIVATE_FILES, REPO, SmbServer
@@ -188,7 +195,8 @@ def test_read_with_limit_and_stream(session: SmbSession) -> None:
 def test_folder_without_permission_is_listed_and_the_walk_goes_on(session: SmbSession) -> None:
     files, problems = _files(session.share("private"))
     assert {f.path for f in files} == {"world.txt", "mine.txt", "open\\readme.txt"}
-    assert problems == [SmbProblem("locked", "cannot list folder: permission denied")]
+    assert problems == [SmbProblem("locked", "cannot list folder: permission denied",
+                                    unlisted=True)]
     assert set(PRIVATE_FILES) - {f.path.replace("\\", "/") for f in files} == {
         "locked/inside.txt"}
 
@@ -200,13 +208,19 @@ def test_exposure_and_owner_from_the_dacl(smb_server: SmbServer, session: SmbSes
     assert world.exposed and world.readers == ("Everyone",)
     assert "everyone in the domain" in world.note
     assert not mine.exposed
-    rpc = RpcClient(parse_target(smb_server.url()), _creds(smb_server), 10)
+    lsa = LsaClient(parse_target(smb_server.url()), _creds(smb_server), SmbOptions())
     try:
-        names = rpc.names([mine.owner or "", smbacl.EVERYONE])
+        # One SID the server does not know among those it does: None for it alone.
+        unknown = "S-1-5-21-1-2-3-99999"
+        names = lsa.names([mine.owner or "", smbacl.EVERYONE, unknown, "S-1-22-1-0"])
+        again = lsa.names(["S-1-5-18"])  # a second call on the same pipe and policy
     finally:
-        rpc.close()
+        lsa.close()
     assert names[mine.owner or ""] == f"MFATESTSRV\\{smb_server.user}"
     assert names[smbacl.EVERYONE] == "Everyone"
+    assert names[unknown] is None
+    assert names["S-1-22-1-0"] == "Unix User\\root"
+    assert again == {"S-1-5-18": "NT Authority\\SYSTEM"}
 
 
 def test_share_enumeration_leaves_administrative_shares_out(smb_server: SmbServer) -> None:
@@ -216,7 +230,8 @@ def test_share_enumeration_leaves_administrative_shares_out(smb_server: SmbServe
     finally:
         rpc.close()
     take, left = wanted(shares)
-    assert {s.name for s in take} == {"fixtures", "private", "sealed", "scratch", "bulk", "broken"}
+    assert {s.name for s in take} == {"fixtures", "private", "sealed", "scratch", "bulk", "broken",
+                                      "dfsroot"}
     assert {s.name: why for s, why in left} == {
         "C$": "administrative share, scanned only when named", "IPC$": "not a disk share"}
 
@@ -304,7 +319,8 @@ def test_a_server_that_stops_answering_times_out(smb_server: SmbServer) -> None:
             os.killpg(smb_server.process.pid, signal.SIGCONT)
     assert str(got[entry]) == "the server did not answer in time (--smb-timeout)"
     assert str(after[entry]) == "connection to the server lost"
-    assert listing == [SmbProblem("", "cannot list folder: connection to the server lost")]
+    assert listing == [SmbProblem("", "cannot list folder: connection to the server lost",
+                                  unlisted=True)]
 
 
 def _scratch_file(server: SmbServer, name: str, text: str) -> None:
@@ -499,3 +515,18 @@ def test_an_answer_changed_on_the_way_is_refused(smb_server: SmbServer) -> None:
     first = got[files[2]]
     assert isinstance(first, SmbReadError) and "signature does not check" in str(first)
     assert all(isinstance(v, SmbReadError) for v in got.values())
+
+
+def test_lsa_stubs_are_packed_as_ndr_and_a_cut_answer_is_refused() -> None:
+    count, body = sid_bytes("S-1-5-21-7-8")
+    assert count == 3
+    assert body == bytes([1, 3, 0, 0, 0, 0, 0, 5]) + (21).to_bytes(4, "little") + \
+        (7).to_bytes(4, "little") + (8).to_bytes(4, "little")
+    stub = lookup_request(b"\x00" * 20, ["S-1-1-0"])
+    # handle, Entries 1 + pointer, conformance 1 + one pointer, the SID (count 1 first),
+    # empty TranslatedNames, level (16 bits + 2 pad), MappedCount
+    assert len(stub) == 20 + 8 + 8 + 4 + 12 + 8 + 4 + 4
+    with pytest.raises(LsaError):
+        parse_lookup(b"\x01\x00\x02\x00\x01\x00\x00\x00", 1)  # a domain list cut short
+    with pytest.raises(ValueError):
+        sid_bytes("not a sid")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,54 @@ def test_the_password_reaches_workers_in_memory_only(smb_server: SmbServer,
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert password not in path.read_bytes(), path
+
+
+def test_a_worker_logs_on_as_it_starts_before_its_first_file(smb_server: SmbServer) -> None:
+    """SmbAccess.warm: the worker's session (one smbd child: Samba forks one per connection)
+    is open before any file is asked for, and the files are then read over that one."""
+    batch = [_source(smb_server, "fixtures", e) for e in _entries(smb_server, "fixtures")[:3]]
+    login = SmbLogin(smb_server.user, password=smb_server.password)
+    where = ((smb_server.host, smb_server.port, "fixtures"),)
+    before = _smbd_children(smb_server)
+    shares = WorkerShares(SmbAccess(login, warm=where))
+    try:
+        shares.warm()
+        assert len(_smbd_children(smb_server) - before) == 1
+        got = list(shares.read(batch))
+        assert len(_smbd_children(smb_server) - before) == 1
+    finally:
+        shares.close()
+    assert all(isinstance(s, Source) and s.data is not None for s in got)
+    # A logon that fails as the worker starts is kept, and said with each file.
+    wrong = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password="not-it"), warm=where))
+    wrong.warm()
+    refused = list(wrong.read(batch))
+    assert all(isinstance(r, FileResult) and "logon failed" in r.errors[0].reason
+               for r in refused)
+
+
+def test_an_idle_worker_gives_its_connection_back_to_smbprotocols_keepalive(
+        smb_server: SmbServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the struct channel holds a connection, smbprotocol's thread (which sends an
+    ECHO after its receive timeout, 10 minutes, here 1 s) is parked: no keepalive goes out.
+    WorkerShares.idle (a worker without a batch for a while) hands the connection back."""
+    monkeypatch.setenv("SMB_EXPERIMENTAL_TRANSPORT_RECEIVE_TIMEOUT", "1")
+    batch = [_source(smb_server, "fixtures", e) for e in _entries(smb_server, "fixtures")[:3]]
+    login = SmbLogin(smb_server.user, password=smb_server.password)
+    shares = WorkerShares(SmbAccess(login))
+    try:
+        assert all(isinstance(s, Source) for s in shares.read(batch))
+        session = shares._sessions[(smb_server.host, smb_server.port)]
+        assert isinstance(session, SmbSession)
+        window = session._conn.sequence_window
+        sent = window["low"]
+        time.sleep(2.5)
+        assert window["low"] == sent  # the channel's: nothing sent while idle
+        shares.idle()
+        time.sleep(2.5)
+        assert window["low"] > sent  # smbprotocol's keepalive ECHO went out
+        again = list(shares.read(batch))  # and the channel takes the connection back
+    finally:
+        shares.close()
+    assert [s.data for s in again] == [(REPO / "fixtures" / s.origin.path.removeprefix(
+        smb_server.url("fixtures") + "/")).read_bytes() for s in batch]

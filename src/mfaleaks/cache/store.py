@@ -271,10 +271,13 @@ class ScanCache:
 
     # ---- reads ------------------------------------------------------------------------------
 
-    def listing(self, roots: Iterable[bytes]) -> None:
-        """The scanned files and folders (absolute paths) that exist now."""
+    def listing(self, roots: Iterable[bytes], folders: Iterable[bytes] = ()) -> None:
+        """The scanned files and folders (absolute paths) that exist now; folders: those of
+        them that are folders elsewhere (smb://...), which os.path cannot tell."""
         roots = [r.rstrip(b"/") or b"/" for r in roots]
-        self._listed = tuple(r.rstrip(b"/") + b"/" for r in roots if os.path.isdir(r))
+        remote = {f.rstrip(b"/") for f in folders}
+        self._listed = tuple(r.rstrip(b"/") + b"/" for r in roots
+                             if r in remote or os.path.isdir(r))
         self._roots = {_split(r) for r in roots}
         self._root_folders = {f for f, _ in self._roots}
         # Digests are read when the walk enters its first folder: by then a rescan's

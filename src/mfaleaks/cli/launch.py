@@ -20,8 +20,10 @@ def entry() -> None:
     args = sys.argv[1:]
     if will_read(args):
         from mfaleaks.run import forkstart
+        from mfaleaks.sources.smb.path import is_smb
 
-        forkstart.start_early(_Scan(args[1:]).confidence)
+        scan = _Scan(args[1:])
+        forkstart.start_early(scan.confidence, smb=any(is_smb(p) for p in scan.paths))
     elif (walk := rescan_walk(args)) is not None:
         from mfaleaks.sources import listing
 

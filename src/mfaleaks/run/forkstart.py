@@ -23,15 +23,28 @@ if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never n
 PRELOAD = ["mfaleaks.run.scanjob", "mfaleaks.run.workerproc", "magic", "mfaleaks.run.prebuilt",
            "mfaleaks.images.ocrshare", "tesserocr", "mfaleaks.extract.image",
            "mfaleaks.images.preload"]
+# A scan of SMB shares: each worker reads files over a session of its own (sources/smb/
+# worker.py). smbprotocol, pyspnego and cryptography cost ~0.17 s of CPU to import (0.45 s of
+# a worker's start in bench_smb at load 4.5): once here, on the other core while the main
+# process logs on, rather than in every worker after its first batch has come. Not for a
+# local scan, which would pay the import for nothing.
+SMB_PRELOAD = ["mfaleaks.sources.smb.worker"]
 
 
-def context() -> ForkServerContext | SpawnContext:
+_smb = False  # the server this process starts preloads SMB_PRELOAD too
+
+
+def context(smb: bool = False) -> ForkServerContext | SpawnContext:
+    """smb: the scan reads SMB shares (the server, when this call starts it, preloads the
+    SMB client as well)."""
+    global _smb
     import multiprocessing as mp
 
     if not hasattr(os, "fork"):
         return mp.get_context("spawn")
+    _smb = _smb or smb
     server = mp.get_context("forkserver")
-    server.set_forkserver_preload(PRELOAD)
+    server.set_forkserver_preload(PRELOAD + SMB_PRELOAD if _smb else PRELOAD)
     return server
 
 
@@ -40,15 +53,15 @@ def context() -> ForkServerContext | SpawnContext:
 CONFIDENCE_ENV = "MFALEAKS_PREBUILT_CONFIDENCE"
 
 
-def start_early(confidence: str | None = None) -> None:
+def start_early(confidence: str | None = None, smb: bool = False) -> None:
     """Start the fork server now (it preloads while we go on); no-op where there is none.
     confidence: the --min-confidence the scan asks for, if known (a running server
-    keeps the engine it built)."""
+    keeps the engine it built); smb: the scan reads shares (SMB_PRELOAD)."""
     if not hasattr(os, "fork"):
         return
     from multiprocessing import forkserver
 
-    context()
+    context(smb)
     before = os.environ.get(CONFIDENCE_ENV)
     if confidence is not None:
         os.environ[CONFIDENCE_ENV] = confidence

@@ -28,7 +28,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mfaleaks.cache import contents
 from mfaleaks.cache.recall import Recall
@@ -143,11 +143,18 @@ def content_key(source: Source) -> ContentKey | None:
 def smb_access(config: ScanConfig) -> SmbAccess | None:
     """The account workers log on with to read files on shares themselves (smb/worker.py):
     the main process's, handed to them in memory; None when no path is on a share."""
-    if not any(is_smb(p) for p in config.paths):
+    targets = [p for p in config.paths if is_smb(p)]
+    if not targets:
         return None
+    from mfaleaks.sources.smb.url import parse_target
     from mfaleaks.sources.smb.worker import SmbAccess
 
-    return SmbAccess(config.smb or SmbLogin(), config.follow_symlinks)
+    warm: list[tuple[str, int, str | None]] = []
+    for text in targets:  # (the main process parsed them already: they parse)
+        target = parse_target(text)
+        if (where := (target.host, target.port, target.share)) not in warm:
+            warm.append(where)
+    return SmbAccess(config.smb or SmbLogin(), config.follow_symlinks, tuple(warm))
 
 
 def cache_key(spec: EngineSpec) -> str:
@@ -277,6 +284,13 @@ if TYPE_CHECKING:
     """The same stream with the bytes of sources that were only listed (sources/smb/scan.py)."""
 
 
+class Remote(Protocol):
+    """The SMB side of a scan as the cache sees it (sources/smb/scan.py, SmbScan)."""
+
+    def locations(self) -> dict[str, bool]: ...
+    def listed_whole(self) -> list[str]: ...
+
+
 def scan_sources(
     walk: Walk,
     spec: EngineSpec,
@@ -286,29 +300,41 @@ def scan_sources(
     rule_ids: Iterable[str] | None = None,
     fill: Fill | None = None,
     pool: Callable[[], Pool] | None = None,
+    remote: Remote | None = None,
 ) -> Iterator[FileResult]:
     """Every source's result, as it finishes; reads only what neither cache nor copies give.
     `key` is cache_key(spec) when the caller has it already; `rule_ids` those of the rules
     the caller compiled, for the cache to vouch for them next time (rules_known_good);
-    `pool` starts where files are read, if not on this machine (a cluster's workers).
+    `pool` starts where files are read, if not on this machine (a cluster's workers);
+    `remote`: the locations on shares (sources/smb/scan.py), for the cache's sweep.
     What the cache did and workers that died go to report's notices (and alerts); files
     the pool could not read at all make it incomplete."""
     cache = None
     if config.cache is not None:
         cache = ScanCache.open(config.cache, key or cache_key(spec), rule_ids)
-    # Files gone from these are forgotten at the end; SMB locations are not swept (yet).
+    # Files gone from these are forgotten at the end (and from a folder the walk left). A
+    # location on a share only when its walk listed every folder (remote.listed_whole).
     roots = [os.fsencode(os.path.abspath(p)) for p in config.paths if p != "-" and not is_smb(p)]
+    on_shares = remote.locations() if remote is not None else {}
     if cache is not None:
-        cache.listing(roots)
+        cache.listing([*roots, *map(os.fsencode, on_shares)],
+                      [os.fsencode(url) for url, folder in on_shares.items() if folder])
     complete = False
+
+    access = smb_access(config) if pool is None else None
 
     def start() -> Pool:
         from mfaleaks.run.pool import Workers  # the pool and the engine: only when reading
 
-        return Workers(spec, config.jobs, smb=smb_access(config), in_process=not config.pooled)
+        return Workers(spec, config.jobs, smb=access, in_process=not config.pooled)
 
     recall = Recall(cache, reuse_cache=not spec.show_secrets)
     planner = Planner(pool or start, recall, reads=pool is None)
+    if access is not None and rule_ids is not None:
+        # A first scan of shares (rule_ids: the rules were compiled, no cache vouched for
+        # them) reads files: its workers start and log on while the first folders are
+        # listed. (A rescan may read nothing: its pool starts at the first changed file.)
+        planner.workers  # noqa: B018 - starts the pool
 
     def unread() -> Iterator[Source | FileResult]:
         for source in walk(recall.probe):
@@ -333,6 +359,8 @@ def scan_sources(
         planner.stop(ok=True)
         complete = True
     finally:
+        if complete and remote is not None:
+            roots += [os.fsencode(url) for url in remote.listed_whole()]
         report.notices.extend(recall.close(complete, roots, spec.show_secrets))
         started = planner.started
         if started is not None:

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import select
 import signal
+import threading
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -135,6 +136,14 @@ class Workers:
         self.crashed = 0  # files reported unread: their reader died twice
         self.unread = 0  # files reported unread: workers kept dying before reading
         self._barren = 0  # deaths in a row without a file to blame
+        # A scan of shares: every worker starts now, in a thread (the fork server may still
+        # be preloading, and this process has folders to list meanwhile), and logs on to
+        # the servers as it starts (smb/worker.py, warm) instead of at its first batch.
+        self._starting: threading.Thread | None = None
+        if smb is not None and smb.warm and self._engine is None:
+            self._starting = threading.Thread(target=self._start_all, daemon=True,
+                                              name="mfaleaks-workers-start")
+            self._starting.start()
 
     def __enter__(self) -> Workers:
         return self
@@ -210,6 +219,7 @@ class Workers:
 
     def close(self) -> None:
         """Let the workers go (every batch has been answered: see finish)."""
+        self._started()
         self._in_process.close()
         for lane in [*self._lanes, *self._alone]:
             if lane.proc is not None:
@@ -218,6 +228,7 @@ class Workers:
 
     def terminate(self) -> None:
         """Stop at once (Ctrl-C): kill the workers, drop what is queued."""
+        self._started()
         self._in_process.close()
         for lane in [*self._lanes, *self._alone]:
             if lane.proc is not None:
@@ -275,8 +286,20 @@ class Workers:
         self._put(lane, batch)
         return done
 
+    def _start_all(self) -> None:
+        for lane in self._lanes:
+            if lane.proc is None:
+                lane.proc = WorkerProcess(self.spec, self.smb)
+
+    def _started(self) -> None:
+        """The early start over (those it could not start are started when needed)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+
     def _put(self, lane: _Lane, batch: Batch) -> None:
         """A batch down the lane's pipe (to a new worker if it has none)."""
+        self._started()
         if lane.proc is None:
             lane.proc = WorkerProcess(self.spec, self.smb)
         lane.sent += 1

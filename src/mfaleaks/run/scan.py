@@ -80,7 +80,8 @@ def _run(
     if config.pooled and known is None and cluster is None:
         # A first scan will read files: let the worker server load meanwhile. (A rescan
         # may read nothing, and starts it only when a file changed.)
-        forkstart.start_early(spec.min_confidence.value)
+        forkstart.start_early(spec.min_confidence.value,
+                              smb=any(is_smb(p) for p in config.paths))
     # A rescan takes the ids its cache vouches for; otherwise the rules are compiled
     # here, to fail fast (exit 2) before any worker starts.
     ids = set(known) if known is not None else {r.id for r in spec.pack().rules}
@@ -127,7 +128,7 @@ def _run(
         fill = _fill(smb, config, cluster)
         pool = cluster.pool if cluster is not None else None
         for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
-                                        pool):
+                                        pool, smb):
             if smb is not None and file_result.findings:
                 smb.facts(file_result)  # owner and exposure, asked of the server
             result.stats.files += file_result.files

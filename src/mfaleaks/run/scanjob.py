@@ -83,6 +83,13 @@ def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
         from mfaleaks.sources.smb.worker import WorkerShares
 
         _shares = WorkerShares(smb)
+        _shares.warm()
+
+
+def idle() -> None:
+    """No batch for a while (workerproc.py): SMB sessions back to smbprotocol's keepalive."""
+    if _shares is not None:
+        _shares.idle()
 
 
 def done() -> None:

@@ -87,7 +87,12 @@ def _serve(
     scanjob.init(spec, smb)
     rfd, wfd = inbox.fileno(), outbox.fileno()
     reading = word.view if word is not None else None
-    while frame := read_frame(rfd):
+    while True:
+        if _idle(rfd):
+            scanjob.idle()
+        frame = read_frame(rfd)
+        if not frame:
+            break
         batch: list[Source] = pickle.loads(frame)
         del frame
         try:
@@ -96,6 +101,20 @@ def _serve(
             reply = pickle.dumps((False, f"internal error: {type(exc).__name__}"), _PROTOCOL)
         write_frame(wfd, reply)
     scanjob.done()
+
+
+IDLE_SECONDS = 240.0  # no batch for this long: the worker's SMB sessions are kept alive
+
+
+def _idle(fd: int) -> bool:
+    """No batch came within IDLE_SECONDS. The struct channel (sources/smb/channel.py) holds
+    a worker's SMB connection, and smbprotocol's thread, which sends the keepalive ECHO
+    after 10 minutes of quiet (Windows drops a connection idle ~16 minutes), is parked
+    meanwhile: an idle worker gives the connection back to it (scanjob.idle)."""
+    import select
+
+    ready, _, _ = select.select([fd], [], [], IDLE_SECONDS)
+    return not ready
 
 
 class WorkerProcess:

@@ -79,6 +79,7 @@ SHARE_ALL = (ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE
 READ_FILE = 0x1 | 0x80  # FILE_READ_DATA | FILE_READ_ATTRIBUTES
 LIST_DIR = 0x1 | 0x80  # FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES
 READ_CONTROL = 0x00020000
+PIPE_ACCESS = 0x0012019F  # a pipe's data read and written, attributes, EAs, read control
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_NO_MORE_FILES = 0x80000006
 _LIST_FIRST, _LIST_NEXT = 128 * 1024, 64 * 1024  # a folder's listing: ~800 entries, then ~400
@@ -150,6 +151,22 @@ class SmbProblem:
 
     path: str
     reason: str
+    unlisted: bool = False  # a folder the walk could not list: its files are not known
+
+
+@dataclass(frozen=True, slots=True)
+class DfsLink:
+    """A DFS link of a DFS share (msdfs root; Samba lists it as a folder with a reparse
+    point): the scan asks the server where it leads (SmbSession.referral) and walks there."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class FolderDone:
+    """The walk has given every entry of this folder (walk(..., marks=True))."""
+
+    path: str
 
 
 class SmbReadError(OSError):
@@ -271,6 +288,7 @@ class SmbSession:
         self._conn = conn
         self._session = session
         self._shares: dict[str, SmbShare] = {}
+        self._ipc_tree: TreeConnect | None = None
         self._widen()
         self.channel = Channel(conn, session, options.timeout)
 
@@ -314,6 +332,47 @@ class SmbSession:
         self._shares[name.lower()] = share
         return share
 
+    def _ipc(self) -> TreeConnect:
+        if self._ipc_tree is None:
+            tree = TreeConnect(self._session, f"\\\\{self.target.server}\\IPC$")
+            tree.connect()
+            self._ipc_tree = tree
+        return self._ipc_tree
+
+    def pipe(self, name: str) -> Open:
+        """A named pipe of the server's IPC$ (lsa.py's lsarpc), open to write and read."""
+        self.channel.to_slow()
+        pipe = Open(self._ipc(), name)
+        pipe.create(ImpersonationLevel.Impersonation, PIPE_ACCESS, 0,
+                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                    CreateDisposition.FILE_OPEN, 0)
+        return pipe
+
+    def referral(self, unc: str) -> list[str]:
+        r"""Where a DFS path leads: the targets (\server\share[\path]) of the server's
+        referral for \server\share\path ([MS-DFSC] FSCTL_DFS_GET_REFERRALS on IPC$),
+        in the server's order; SMBException when it has none (a broken link)."""
+        from smbprotocol.dfs import DFSReferralRequest, DFSReferralResponse
+        from smbprotocol.ioctl import CtlCode, IOCTLFlags, SMB2IOCTLRequest, SMB2IOCTLResponse
+
+        self.channel.to_slow()
+        tree = self._ipc()
+        ask = DFSReferralRequest()
+        ask["request_file_name"] = unc
+        ioctl = SMB2IOCTLRequest()
+        ioctl["ctl_code"] = CtlCode.FSCTL_DFS_GET_REFERRALS
+        ioctl["file_id"] = b"\xff" * 16
+        ioctl["max_output_response"] = 56 * 1024
+        ioctl["flags"] = IOCTLFlags.SMB2_0_IOCTL_IS_FSCTL
+        ioctl["buffer"] = ask
+        sent = self._conn.send(ioctl, sid=self._session.session_id, tid=tree.tree_connect_id)
+        answer = SMB2IOCTLResponse()
+        answer.unpack(wire.body(self._conn.receive(sent)))
+        referral = DFSReferralResponse()
+        referral.unpack(answer["buffer"].get_value())
+        return [str(e.network_address) for e in referral["referral_entries"].get_value()
+                if e.network_address]
+
     def shares(self) -> list[SmbShare]:
         """The shares connected so far."""
         return list(self._shares.values())
@@ -356,6 +415,11 @@ class SmbShare:
     @property
     def encrypted(self) -> bool:
         return bool(self._tree.encrypt_data or self._tree.session.encrypt_data)
+
+    @property
+    def dfs(self) -> bool:
+        """A DFS namespace (msdfs root): its reparse-point folders are DFS links."""
+        return bool(self._tree.is_dfs_share)
 
     def url(self, path: str = "") -> str:
         return url_of(self.host, self.port, self.name, path)
@@ -409,9 +473,12 @@ class SmbShare:
 
     def walk(
         self, top: str = "", skip: Callable[[SmbEntry], bool] | None = None,
-    ) -> Iterator[SmbEntry | SmbProblem]:
+        marks: bool = False,
+    ) -> Iterator[SmbEntry | SmbProblem | FolderDone | DfsLink]:
         """Every file under top (depth first, sorted), and a problem for each folder or
-        entry skipped. Never raises for one folder: the walk goes on with the next."""
+        entry skipped. Never raises for one folder: the walk goes on with the next.
+        marks: a FolderDone after each folder's entries, before the next listing is
+        waited for (the scan hands a folder's files to the workers at once)."""
         follow = self._options.follow_symlinks
         seen: set[int] = set()
         stack = [top]
@@ -433,9 +500,11 @@ class SmbShare:
                     entries = self._listed(folder, listing.pop(folder)) if not follow \
                         else self.listdir(folder)
                 except Exception as exc:  # a folder: listed with its reason, the walk goes on
-                    yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}")
+                    yield SmbProblem(folder, f"cannot list folder: {reason_of(exc)}", True)
                     continue
                 yield from self._walk_entries(entries, skip, follow, seen, stack)
+                if marks:
+                    yield FolderDone(folder)
         finally:  # given up before the end: the answers still to come are dropped
             for sent in listing.values():
                 if isinstance(sent, _Sent):
@@ -443,13 +512,16 @@ class SmbShare:
 
     def _walk_entries(self, entries: list[SmbEntry], skip: Callable[[SmbEntry], bool] | None,
                       follow: bool, seen: set[int], stack: list[str],
-                      ) -> Iterator[SmbEntry | SmbProblem]:
+                      ) -> Iterator[SmbEntry | SmbProblem | DfsLink]:
         """A folder's entries as the walk gives them; its subfolders go on the stack."""
         folders: list[str] = []
+        dfs = self.dfs
         for entry in entries:
             if skip is not None and skip(entry):
                 continue
-            if entry.is_reparse and not follow:
+            if entry.is_reparse and entry.is_dir and dfs:
+                yield DfsLink(entry.path)  # (followed with or without --follow-symlinks)
+            elif entry.is_reparse and not follow:
                 yield SmbProblem(entry.path, "skipped: symbolic link or junction "
                                  "(not followed without --follow-symlinks)")
             elif entry.is_dir:

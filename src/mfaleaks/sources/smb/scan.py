@@ -6,11 +6,12 @@ ends the run at once (SmbFatal: exit 2, one line). `discover` then walks a
 target as discover.py walks a folder: a Source per file (named
 smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
 FileResult per folder for the files the cache vouches for (the probe), which
-are never opened. The Sources carry no bytes yet: `fill` reads them in
-pipelined compound requests just before the workers get them, after the cache
-had its say; with worker processes, the workers read them (smb/worker.py) and
-`fill` only the files too big for that. `facts` adds the owner and the exposure
-to a file's findings.
+are never opened. A DFS link is followed to its target, whose files are
+named under the link (origin) and read at the target (fs_path). The Sources
+carry no bytes yet: `fill` reads them in pipelined compound requests just
+before the workers get them, after the cache had its say; with worker
+processes, the workers read them (smb/worker.py) and `fill` only the files too
+big for that. `facts` adds the owner and the exposure to a file's findings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from mfaleaks.sources.owner import EXPOSURE, EXPOSURE_NOTE, OWNER, OWNER_SID
 from mfaleaks.sources.smb import acl as smbacl
 from mfaleaks.sources.smb.auth import SmbCredentials
 from mfaleaks.sources.smb.client import (
+    DfsLink,
+    FolderDone,
     SmbEntry,
     SmbOptions,
     SmbProblem,
@@ -41,6 +44,7 @@ from mfaleaks.sources.smb.worker import listed, unread
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from mfaleaks.sources.smb.lsa import LsaClient
     from mfaleaks.sources.smb.shares import RpcClient
 
     Probe = Callable[[str, bytes | None], object | None]
@@ -56,20 +60,55 @@ T = TypeVar("T")
 _NOT_FOUND = {0xC0000034, 0xC000003A}  # STATUS_OBJECT_NAME_NOT_FOUND, _PATH_NOT_FOUND
 
 
+MAX_DFS_HOPS = 8  # DFS links followed one through another, at most
+
+
+@dataclass(frozen=True)
+class _View:
+    """How the URLs of a walked location are shown: through the DFS links that led there
+    (the user sees smb://host/root/link/a.txt for a file read at smb://other/share/a.txt)."""
+
+    real: str  # the walked location's URL (share and path in it)
+    link: str  # the URL the user sees for it (real itself for a location named by the user)
+    chain: tuple[str, ...]  # the real locations walked on the way here, this one last
+
+    @classmethod
+    def root(cls, url: str) -> _View:
+        return cls(url, url, (url,))
+
+    def shown(self, url: str) -> str:
+        if self.real == self.link:
+            return url
+        if url == self.real or url.startswith(self.real + "/"):
+            return self.link + url[len(self.real):]
+        return url
+
+    def loops(self, real: str) -> bool:
+        """Walking real would walk a location on the way here again (the same, inside it,
+        or around it)."""
+        r = real.lower()
+        return any(r == c or r.startswith(c + "/") or c.startswith(r + "/")
+                   for c in (c.lower() for c in self.chain))
+
+    def through(self, real: str, link: str) -> _View:
+        return _View(real, link, (*self.chain, real))
+
+
 @dataclass
 class _Server:
     session: SmbSession
-    rpc: RpcClient | None = None
+    rpc: RpcClient | None = None  # srvsvc (the shares of smb://HOST), through impacket
+    lsa: LsaClient | None = None  # owners' names
     names: _Names | None = None
 
 
 class _Names:
-    """Owners' names asked of one server (lsarpc) in a thread of their own, while the scan
-    goes on: the first costs impacket's import, a second logon and, on Samba, the start of
-    its lsarpc service (1-5 s of the main process's wall time in bench_smb, where the scan
-    stood still). Findings get their names when the scan ends (`finish`)."""
+    """Owners' names asked of one server (lsarpc, lsa.py) in a thread of their own, while
+    the scan goes on: the first costs a second session and, on Samba, the start of its
+    lsarpc service (1-5 s of wall time in bench_smb, where the scan would stand still).
+    Findings get their names when the scan ends (`finish`)."""
 
-    def __init__(self, server: _Server, make: Callable[[], RpcClient | None]) -> None:
+    def __init__(self, server: _Server, make: Callable[[], LsaClient | None]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._server = server
@@ -85,11 +124,11 @@ class _Names:
         self._waiting.append((sid, meta))
 
     def _lookup(self, sid: str) -> str | None:
-        if self._server.rpc is None:
-            self._server.rpc = self._make()
-        if self._server.rpc is None:
+        if self._server.lsa is None:
+            self._server.lsa = self._make()
+        if self._server.lsa is None:
             return None
-        return self._server.rpc.names([sid]).get(sid)
+        return self._server.lsa.names([sid]).get(sid)
 
     def finish(self) -> None:
         self._pool.shutdown(wait=True)
@@ -113,6 +152,13 @@ class SmbScan:
     notices: list[str] = field(default_factory=list)
     _servers: dict[tuple[str, int], _Server] = field(default_factory=dict)
     _roots: dict[str, list[tuple[SmbShare | ScanError, str]]] = field(default_factory=dict)
+    _views: list[_View] = field(default_factory=list)  # the DFS links followed
+    # The command line's locations as walked (share URL and path): folder or not; and
+    # those whose walk went to its end without a folder it could not list (--cache forgets
+    # the files gone from these only: swept, plan.py).
+    _folders: dict[str, bool] = field(default_factory=dict)
+    _whole: set[str] = field(default_factory=set)
+    _unlisted: set[str] = field(default_factory=set)
 
     # ---- before the scan -------------------------------------------------------------------
 
@@ -122,9 +168,11 @@ class SmbScan:
         server = self._server(target)
         if target.share is not None:
             share = server.session.share(target.share)
+            self._folders[share.url(target.path)] = True
             if target.path:  # a mistyped path must not pass as "nothing found"
                 try:
-                    share.stat_root(target.path)
+                    self._folders[share.url(target.path)] = \
+                        share.stat_root(target.path).is_dir
                 except Exception as exc:
                     status = getattr(exc, "status", None)
                     why = "no such file or folder on the share" if status in _NOT_FOUND else \
@@ -148,10 +196,13 @@ class SmbScan:
         for info in take:
             shown = url_of(target.host, target.port, info.name)
             try:
-                roots.append((server.session.share(info.name), ""))
+                opened = server.session.share(info.name)
             except SmbFatal as exc:
                 reason = str(exc).removeprefix(f"{shown}: ")
                 roots.append((ScanError(shown, None, f"share not scanned: {reason}"), ""))
+            else:
+                roots.append((opened, ""))
+                self._folders[opened.url()] = True
         self._roots[text] = roots
 
     def _server(self, target: SmbTarget) -> _Server:
@@ -170,44 +221,136 @@ class SmbScan:
                 yield root
             else:
                 yield from self._walk_share(root, top, probe)
+                self._whole.add(root.url(top))  # (walked to its end: not given up)
+        # Listed: each connection (DFS targets' too) goes back to smbprotocol, whose thread
+        # keeps it alive (an ECHO after 10 minutes of quiet) while the workers read; the
+        # struct channel's parked thread would not (channel.py).
+        for server in self._servers.values():
+            with contextlib.suppress(Exception):
+                server.session.channel.to_slow()
 
-    def _walk_share(self, share: SmbShare, top: str, probe: Probe | None
-                    ) -> Iterator[Source | ScanError | FileResult]:
+    def locations(self) -> dict[str, bool]:
+        """The command line's locations on shares (URL -> a folder), once open()ed."""
+        return dict(self._folders)
+
+    def listed_whole(self) -> list[str]:
+        """The locations walked to their end with every folder listed: files of the cache
+        under them that the walk did not give are gone from the share."""
+        return [url for url in self._folders if url in self._whole and url not in self._unlisted]
+
+    def _walk_share(self, share: SmbShare, top: str, probe: Probe | None,
+                    view: _View | None = None) -> Iterator[Source | ScanError | FileResult]:
+        """A share from top; view: the DFS links that led here (None: named by the user)."""
+        if view is None:
+            view = _View.root(share.url(top))
         if top:
             try:
                 entry = share.stat_root(top)
             except Exception as exc:
-                yield ScanError(share.url(top), None, f"cannot open: {reason_of(exc)}")
+                self._unlisted.add(view.chain[0])
+                yield ScanError(view.shown(share.url(top)), None,
+                                f"cannot open: {reason_of(exc)}")
                 return
             if not entry.is_dir:
-                yield from self._files(share, "", [entry], None)
+                yield from self._files(share, "", [entry], None, view)
                 return
         folder: str | None = None
         batch: list[SmbEntry] = []
-        for item in share.walk(top, skip=self._skip(share)):
+        for item in share.walk(top, skip=self._skip(share, view), marks=True):
             if isinstance(item, SmbProblem):
-                yield ScanError(share.url(item.path), None, item.reason)
+                if item.unlisted:
+                    self._unlisted.add(view.chain[0])
+                yield ScanError(view.shown(share.url(item.path)), None, item.reason)
+                continue
+            if isinstance(item, FolderDone | DfsLink):
+                if batch:  # a folder's files go now, not at the next listing
+                    yield from self._files(share, folder or "", batch, probe, view)
+                    batch = []
+                if isinstance(item, DfsLink):
+                    yield from self._follow(share, item, probe, view)
                 continue
             parent = item.path.rpartition("\\")[0]
             if parent != folder and batch:
-                yield from self._files(share, folder or "", batch, probe)
+                yield from self._files(share, folder or "", batch, probe, view)
                 batch = []
             folder = parent
             batch.append(item)
         if batch:
-            yield from self._files(share, folder or "", batch, probe)
+            yield from self._files(share, folder or "", batch, probe, view)
 
-    def _skip(self, share: SmbShare) -> Callable[[SmbEntry], bool] | None:
+    def _follow(self, share: SmbShare, link: DfsLink, probe: Probe | None, view: _View
+                ) -> Iterator[Source | ScanError | FileResult]:
+        """A DFS link: the server's referral, then the target walked (the first of its
+        targets that opens) with its files named under the link, as the user sees them.
+        Broken links, targets that do not open and loops are errors, never fatal."""
+        shown = view.shown(share.url(link.path))
+        server = self._server_of(share)
+        unc = f"\\\\{server.session.target.server}\\{share.name}\\{link.path}"
+        try:
+            targets = server.session.referral(unc)
+        except Exception as exc:
+            yield ScanError(shown, None, f"broken DFS link: no referral ({reason_of(exc)})")
+            return
+        if not targets:
+            yield ScanError(shown, None, "broken DFS link: the referral names no target")
+            return
+        why = ""
+        for target in targets:
+            found = self._target(server, target)
+            if isinstance(found, str):
+                why = f"DFS link to {target} not followed: {found}"
+                continue
+            there, path = found
+            real = there.url(path)
+            if view.loops(real) or len(view.chain) > MAX_DFS_HOPS:
+                yield ScanError(shown, None, f"DFS link to {target} not followed: it leads "
+                                f"back into {real} (a loop)")
+                return
+            inner = view.through(real, shown)
+            self._views.append(inner)
+            yield from self._walk_share(there, path, probe, inner)
+            return
+        yield ScanError(shown, None, why)
+
+    def _target(self, server: _Server, unc: str) -> tuple[SmbShare, str] | str:
+        r"""\\host\share[\path] of a referral -> the share (on this server's session when
+        the host is this server's, else on a session of the same account to host:445)
+        and the path in it; why not."""
+        parts = [p for p in unc.split("\\") if p]
+        if len(parts) < 2:
+            return f"not a share path ({unc!r})"
+        host, name, path = parts[0], parts[1], "\\".join(parts[2:])
+        here = server.session.target
+        if host.lower() in (here.server.lower(), here.host.lower()):
+            session = server.session
+        else:
+            try:
+                session = self._server(SmbTarget(host)).session
+            except SmbFatal as exc:
+                return str(exc)
+        try:
+            return session.share(name), path
+        except SmbFatal as exc:
+            return str(exc).rsplit(": ", 1)[-1]
+
+    def _server_of(self, share: SmbShare) -> _Server:
+        for server in self._servers.values():
+            if share in server.session.shares():
+                return server
+        raise AssertionError("a share of this scan's sessions")
+
+    def _skip(self, share: SmbShare, view: _View) -> Callable[[SmbEntry], bool] | None:
         patterns = self.walk.excludes
         if not patterns:
             return None
-        return lambda e: excluded(share.url(e.path), e.name, patterns)
+        return lambda e: excluded(view.shown(share.url(e.path)), e.name, patterns)
 
-    def _files(self, share: SmbShare, folder: str, entries: list[SmbEntry], probe: Probe | None
-               ) -> Iterator[Source | ScanError | FileResult]:
+    def _files(self, share: SmbShare, folder: str, entries: list[SmbEntry], probe: Probe | None,
+               view: _View) -> Iterator[Source | ScanError | FileResult]:
         """One folder's files: those the cache answers for in one result, a Source for each
         of the others, a ScanError for those too big."""
         limit = self.walk.max_file_size or MEMORY_LIMIT
+        # (the cache keeps files where they are read: under a DFS link, at its target)
         check = probe(share.url(folder), None) if probe is not None else None
         by_name = {e.name: e for e in entries}
         if check is not None:
@@ -218,12 +361,14 @@ class SmbScan:
             names = list(by_name)
         for name in names:
             entry = by_name[name]
-            yield self._source(share, entry, limit)
+            yield self._source(share, entry, limit, view)
         if check is not None and (done := check.done()) is not None:  # type: ignore[attr-defined]
             yield done
 
-    def _source(self, share: SmbShare, entry: SmbEntry, limit: int) -> Source | ScanError:
-        url = share.url(entry.path)
+    def _source(self, share: SmbShare, entry: SmbEntry, limit: int, view: _View
+                ) -> Source | ScanError:
+        real = share.url(entry.path)
+        url = view.shown(real)
         if entry.size > limit:
             if limit == self.walk.max_file_size:
                 why = f"skipped: {entry.size} bytes is over --max-file-size ({limit})"
@@ -231,8 +376,8 @@ class SmbScan:
                 why = (f"skipped: {entry.size} bytes; files on a share are read into memory, "
                        f"up to {MEMORY_LIMIT // 2**20} MiB (copy it locally to scan it)")
             return ScanError(printable(url), None, why)
-        return Source(
-            origin=Origin(printable(url)), name=printable(entry.name), fs_path=url,
+        return Source(  # (fs_path: where it is read; origin: where the user sees it)
+            origin=Origin(printable(url)), name=printable(entry.name), fs_path=real,
             size=entry.size, mtime=entry.mtime,
             stat_key=(entry.size, entry.mtime_ns, entry.change_ns, entry.file_id),
         )
@@ -309,7 +454,7 @@ class SmbScan:
         (one request) and the server's name for the owner's SID (lsarpc, cached)."""
         if not result.findings:
             return
-        found = self._locate(result.path)
+        found = self._locate(self._real(result.path))
         if found is None:
             return
         server, share, path = found
@@ -332,6 +477,13 @@ class SmbScan:
             for meta in metas:
                 names.want(owner, meta)
 
+    def _real(self, url: str) -> str:
+        """Where a file the user sees under a DFS link is (its URL when under none)."""
+        for view in sorted(self._views, key=lambda v: len(v.link), reverse=True):
+            if url == view.link or url.startswith(view.link + "/"):
+                return view.real + url[len(view.link):]
+        return url
+
     def _locate(self, url: str) -> tuple[_Server, SmbShare, str] | None:
         for server in self._servers.values():
             for share in server.session.shares():
@@ -342,15 +494,16 @@ class SmbScan:
 
     def _names(self, server: _Server, share: SmbShare) -> _Names:
         if server.names is None:
-            target, creds, timeout = parse_target(share.url()), self.creds, self.options.timeout
+            target, creds, options = server.session.target, self.creds, self.options
 
-            def make() -> RpcClient | None:
-                from mfaleaks.sources.smb.shares import RpcClient
+            def make() -> LsaClient | None:
+                from mfaleaks.sources.smb.lsa import LsaClient
 
                 try:
-                    return RpcClient(target, creds, timeout)
+                    return LsaClient(target, creds, options)
                 except SmbFatal:
                     return None
+
             server.names = _Names(server, make)
         return server.names
 
@@ -364,6 +517,8 @@ class SmbScan:
                 server.session.close()
             if server.rpc is not None:
                 server.rpc.close()
+            if server.lsa is not None:
+                server.lsa.close()
         self._servers.clear()
 
 

@@ -1,7 +1,8 @@
-"""What smbprotocol cannot ask a server: its list of shares (srvsvc) and names of SIDs (lsarpc).
+"""What smbprotocol cannot ask a server: its list of shares (srvsvc).
 
-Both are DCE/RPC calls over named pipes of IPC$; impacket speaks them, on a
-connection of its own beside the scan's session.
+A DCE/RPC call over a named pipe of IPC$; impacket speaks it, on a connection of
+its own beside the scan's session (only for smb://HOST). Owners' names (lsarpc)
+are asked without impacket: lsa.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from mfaleaks.sources.smb.auth import SmbCredentials
 from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, url_of
@@ -74,7 +74,6 @@ class RpcClient:
                 conn.close()
             raise SmbFatal(f"{where}: logon failed ({_short(exc)})") from exc
         self._conn = conn
-        self._names: dict[str, str | None] = {}
 
     def shares(self) -> list[ShareInfo]:
         """Every share the server lists (NetrShareEnum level 1)."""
@@ -85,54 +84,6 @@ class RpcClient:
             remark = str(row["shi1_remark"]).rstrip("\x00")
             out.append(ShareInfo(name, kind == STYPE_DISKTREE, remark))
         return out
-
-    def names(self, sids: Iterable[str]) -> dict[str, str | None]:
-        """DOMAIN\\name for each SID the server can name (LsarLookupSids); None for the rest.
-        Answers are kept: owners repeat across a share."""
-        todo = [s for s in dict.fromkeys(sids) if s not in self._names]
-        if todo:
-            try:
-                self._names.update(self._lookup(todo))
-            except Exception:  # the server may refuse lsarpc: the SID stays a SID
-                self._names.update(dict.fromkeys(todo))
-        return {s: self._names.get(s) for s in sids}
-
-    def _lookup(self, sids: list[str]) -> dict[str, str | None]:
-        from impacket.dcerpc.v5 import lsad, lsat, transport
-        from impacket.dcerpc.v5.dtypes import MAXIMUM_ALLOWED
-        from impacket.dcerpc.v5.rpcrt import DCERPCException
-
-        pipe = transport.SMBTransport(self._conn.getRemoteHost(), filename=r"\lsarpc",
-                                      smb_connection=self._conn)
-        dce = pipe.get_dce_rpc()
-        dce.connect()
-        try:
-            dce.bind(lsat.MSRPC_UUID_LSAT)
-            policy = lsad.hLsarOpenPolicy2(dce, MAXIMUM_ALLOWED | lsat.POLICY_LOOKUP_NAMES)[
-                "PolicyHandle"]
-            try:
-                resp: Any = lsat.hLsarLookupSids(dce, policy, sids,
-                                                 lsat.LSAP_LOOKUP_LEVEL.LsapLookupWksta)
-            except DCERPCException as exc:
-                # STATUS_SOME_NOT_MAPPED still carries the names it found.
-                if "STATUS_SOME_NOT_MAPPED" not in str(exc):
-                    raise
-                resp = exc.get_packet()
-            domains = [str(d["Name"]) for d in resp["ReferencedDomains"]["Domains"]]
-            out: dict[str, str | None] = {}
-            for sid, item in zip(sids, resp["TranslatedNames"]["Names"], strict=False):
-                name = str(item["Name"])
-                index = int(item["DomainIndex"])
-                if int(item["Use"]) == 8 or not name:  # SidTypeUnknown
-                    out[sid] = None
-                elif 0 <= index < len(domains) and domains[index]:
-                    out[sid] = f"{domains[index]}\\{name}"
-                else:
-                    out[sid] = name
-            return out
-        finally:
-            with contextlib.suppress(Exception):
-                dce.disconnect()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

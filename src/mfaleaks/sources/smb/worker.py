@@ -36,6 +36,11 @@ class SmbAccess:
 
     login: SmbLogin
     follow_symlinks: bool = False
+    # (host, port, share or None) of the command line's locations: the worker logs on to
+    # them as it starts (`WorkerShares.warm`), while the main process lists the first
+    # folders, instead of after its first batch has come. Only once the main process has
+    # logged on: a wrong password is then tried once, not once per worker (lockouts).
+    warm: tuple[tuple[str, int, str | None], ...] = ()
 
     def options(self) -> SmbOptions:
         return SmbOptions(timeout=self.login.timeout, require_encryption=self.login.encrypt,
@@ -105,9 +110,18 @@ class WorkerShares:
         self.access = access
         self._sessions: dict[tuple[str, int], SmbSession | str] = {}
 
-    def _share(self, host: str, port: int, name: str) -> SmbShare | str:
-        """The share, or why it cannot be read (a server that refused this worker once is
-        not asked again: each file would otherwise wait --smb-timeout)."""
+    def warm(self) -> None:
+        """Log on to the servers (and connect to the shares) the scan names, before the
+        first file asks: a failure is kept, and reported with each file as before."""
+        if isinstance(self.access, str):
+            return
+        for host, port, name in self.access.warm:
+            if name is None:
+                self._session(host, port)
+            else:
+                self._share(host, port, name)
+
+    def _session(self, host: str, port: int) -> SmbSession | str:
         if isinstance(self.access, str):
             return self.access
         session = self._sessions.get((host, port))
@@ -118,6 +132,12 @@ class WorkerShares:
             except Exception as exc:  # SmbFatal: unreachable, logon failed
                 session = str(exc)
             self._sessions[(host, port)] = session
+        return session
+
+    def _share(self, host: str, port: int, name: str) -> SmbShare | str:
+        """The share, or why it cannot be read (a server that refused this worker once is
+        not asked again: each file would otherwise wait --smb-timeout)."""
+        session = self._session(host, port)
         if isinstance(session, str):
             return session
         try:
@@ -190,6 +210,15 @@ class WorkerShares:
             share = f"connection to the server lost; reconnecting failed: {share}"
             self._sessions[(host, port)] = share
         return share
+
+    def idle(self) -> None:
+        """Nothing to read for a while: each connection goes back to smbprotocol, whose
+        thread keeps it alive (an ECHO after 10 minutes of quiet) while the channel's
+        compounds are not using it; the next file takes it back with one ECHO."""
+        for session in self._sessions.values():
+            if not isinstance(session, str):
+                with contextlib.suppress(Exception):  # a dropped one is opened again later
+                    session.channel.to_slow()
 
     def close(self) -> None:
         for session in self._sessions.values():

@@ -105,6 +105,26 @@ def test_output_file_is_private(
     assert len(json.loads(out.read_text())["findings"]) == 2
 
 
+def test_output_to_a_pipe_leaves_its_mode(
+    share: Path, tmp_path: Path, run_cli: Callable[..., CliRun]
+) -> None:
+    # -o /dev/null (a FIFO here, not the machine's device): written, never chmodded. As
+    # root, chmod 0600 on /dev/null once locked every other user (and apt's gpgv) out.
+    import threading
+
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo, 0o666)
+    os.chmod(fifo, 0o666)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    res = run_cli("scan", "--format", "json", "--jobs", "1", "-o", str(fifo), str(share))
+    reader.join(60)
+    assert res.exit_code == 1
+    assert len(json.loads(got[0])["findings"]) == 2
+    assert stat.S_IMODE(fifo.stat().st_mode) == 0o666
+
+
 def test_stdin(run_cli: Callable[..., CliRun]) -> None:
     res = run_cli("scan", "--format", "json", "--jobs", "1", "-", input=google_text())
     assert res.exit_code == 1

@@ -63,6 +63,29 @@ def read_auth_file(path: str) -> dict[str, str]:
     return out
 
 
+KERBEROS_EXTRA = ("--smb-kerberos needs pyspnego's Kerberos extra: pip install "
+                  "'mfaleaks[kerberos]' (it builds on MIT Kerberos: Debian libkrb5-dev)")
+
+
+def require_ticket(environ: Mapping[str, str] = os.environ) -> None:
+    """Say before any connection why --smb-kerberos cannot work: without the extra pyspnego
+    fails at the first session with an ImportError, and with an empty or expired cache the
+    server's refusal read as a wrong password. Never falls back to NTLM."""
+    try:
+        import gssapi
+        from gssapi.raw.misc import GSSError
+    except ImportError as exc:  # not installed, or its MIT Kerberos library cannot load
+        raise SmbFatal(f"{KERBEROS_EXTRA} ({exc})") from exc
+    try:
+        gssapi.Credentials(usage="initiate")  # the cache's default principal, TGT still valid
+    except GSSError as exc:
+        where = environ.get("KRB5CCNAME") or "the default ticket cache"
+        reasons = exc.get_all_statuses(exc.min_code, False) if exc.min_code else []
+        why = "; ".join(reasons) or str(exc)
+        raise SmbFatal(f"--smb-kerberos: no usable Kerberos ticket in {where} (run kinit "
+                       f"first): {why}") from exc
+
+
 def credentials(
     user: str | None,
     *,
@@ -83,6 +106,7 @@ def credentials(
         cli_domain, name = split_user(user)
         domain = cli_domain or domain
     if kerberos:
+        require_ticket(environ)
         return SmbCredentials(user=name, domain=domain, kerberos=True)
     if not name:
         raise SmbFatal("SMB needs an account: --smb-user [DOMAIN\\]USER (or username = in "

@@ -53,6 +53,23 @@ def test_a_share_read_with_a_ticket_gives_the_local_findings(kerberos_dc: Kerber
                          for line in authz), authz
 
 
+def test_every_share_of_the_server_with_a_ticket(kerberos_dc: KerberosDc, ticket: Path) -> None:
+    """smb://HOST: impacket lists the shares (srvsvc) with the ticket the cache holds, though
+    it reads only a FILE cache by path and the KDC is on no standard port."""
+    assert not any("cifs/" in line for line in _klist(ticket))  # only the TGT so far
+    res = invoke("scan", "--format", "json", "--jobs", "1", "--smb-kerberos", kerberos_dc.url())
+    local = invoke("scan", "--format", "json", "--jobs", "1", str(REPO / "fixtures"))
+    assert res.exit_code == 1, res.stderr
+    assert _pairs(res.report) == _pairs(local.report)
+    assert all(f["path"].startswith(kerberos_dc.url("fixtures") + "/")
+               for f in res.report["findings"])
+
+
+def _klist(cache: Path) -> list[str]:
+    done = subprocess.run(["klist", "-c", f"FILE:{cache}"], capture_output=True, text=True)
+    return done.stdout.splitlines()
+
+
 def test_kerberos_credentials_carry_no_password(ticket: Path) -> None:
     got = credentials(None, kerberos=True, environ={})
     assert got.kerberos and got.password is None

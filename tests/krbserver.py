@@ -19,6 +19,7 @@ domain's winbindd stays in this temporary folder and never replaces a system win
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import signal
@@ -42,7 +43,7 @@ USER = "krbuser"
 PASSWORD = "Us3r-pass-Krb5!"
 ADMIN_PASSWORD = "Adm1n-pass-Krb5!"
 START_TIMEOUT = 60.0
-NSS_WRAPPER = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
+NSS_WRAPPER = next(iter(sorted(glob.glob("/usr/lib/*/libnss_wrapper.so"))), "libnss_wrapper.so")
 PROGRAMS = {"samba": "samba", "samba-tool": "samba (samba-ad-provision)", "winbindd": "winbind",
             "kinit": "krb5-user", "wbinfo": "winbind"}
 

@@ -6,9 +6,13 @@
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
-SYS_PKGS := tesseract-ocr tesseract-ocr-eng libmagic1 fonts-dejavu-core fonts-liberation
-# Only the test suite needs a real browser (HTML report test) and a Samba server (SMB tests).
-TEST_PKGS := chromium samba
+# libkrb5-dev and gcc: the kerberos extra's gssapi and krb5 build against MIT Kerberos.
+SYS_PKGS := tesseract-ocr tesseract-ocr-eng libmagic1 fonts-dejavu-core fonts-liberation \
+            libkrb5-dev gcc
+# Only the test suite needs a real browser (HTML report test) and Samba servers (SMB tests):
+# a standalone smbd, and an AD DC with its KDC for --smb-kerberos (samba-tool provisions it,
+# winbindd maps its users, kinit gets the ticket, nss_wrapper keeps winbindd's socket private).
+TEST_PKGS := chromium samba samba-ad-provision samba-dsdb-modules winbind krb5-user libnss-wrapper
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system system-test demo test lint fixtures bench clean
@@ -22,6 +26,8 @@ setup: system $(VENV)/.installed
 
 system:
 	@need="$(SYS_PKGS)"; python3 -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
+	python3 -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+	  2>/dev/null || need="$$need python3-dev"; \
 	missing=$$(for p in $$need; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:" $$missing; \
@@ -38,7 +44,7 @@ system-test:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[gpl,smb,dev,cluster]'
+	$(BIN)/pip install -q -e '.[gpl,smb,kerberos,dev,cluster]'
 	touch $@
 
 fixtures: setup

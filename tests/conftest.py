@@ -94,5 +94,7 @@ def default_engine() -> Engine:
         _engine = engine_spec(ScanConfig(paths=("x",))).build()
     return _engine
 
-# The Samba server of the SMB tests: one per test run, shared by every module that asks.
+# The Samba servers of the SMB tests, one each per test run, shared by every module that
+# asks: the standalone smbd, and the AD DC (KDC and smbd) of the Kerberos tests.
+from krbserver import kerberos_dc  # noqa: E402, F401
 from smbserver import smb_server  # noqa: E402, F401

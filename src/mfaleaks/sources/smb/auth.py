@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 from mfaleaks.config import SmbLogin
 from mfaleaks.sources.smb.url import SmbFatal
@@ -63,6 +63,48 @@ def read_auth_file(path: str) -> dict[str, str]:
     return out
 
 
+KERBEROS_EXTRA = ("--smb-kerberos needs pyspnego's Kerberos extra: pip install "
+                  "'mfaleaks[kerberos]' (it builds on MIT Kerberos: Debian libkrb5-dev)")
+
+
+def require_ticket(environ: Mapping[str, str] = os.environ) -> None:
+    """Say before any connection why --smb-kerberos cannot work: without the extra pyspnego
+    fails at the first session with an ImportError, and with an empty or expired cache the
+    server's refusal read as a wrong password. Never falls back to NTLM."""
+    try:
+        import gssapi
+        from gssapi.raw.misc import GSSError
+    except ImportError as exc:  # not installed, or its MIT Kerberos library cannot load
+        raise SmbFatal(f"{KERBEROS_EXTRA} ({exc})") from exc
+    try:
+        gssapi.Credentials(usage="initiate")  # the cache's default principal, TGT still valid
+    except GSSError as exc:
+        where = environ.get("KRB5CCNAME") or "the default ticket cache"
+        reasons = exc.get_all_statuses(exc.min_code, False) if exc.min_code else []
+        why = "; ".join(reasons) or str(exc)
+        raise SmbFatal(f"--smb-kerberos: no usable Kerberos ticket in {where} (run kinit "
+                       f"first): {why}") from exc
+
+
+def ticket_for_impacket(server: str, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Ready the ticket cache for impacket (share listing, owners' names), which reads tickets
+    itself: only from a FILE cache named by its bare path in KRB5CCNAME, and it would ask
+    for the service ticket on port 88 of the realm's DNS name, ignoring krb5.conf. So the
+    cifs/SERVER ticket is fetched through GSSAPI (krb5.conf's KDC; MIT keeps it in the cache)
+    and KRB5CCNAME names the cache by path, the same cache to MIT Kerberos."""
+    import gssapi
+    import krb5
+
+    name = gssapi.Name(f"cifs@{server}", gssapi.NameType.hostbased_service)
+    gssapi.SecurityContext(name=name, usage="initiate").step()
+    cache = krb5.cc_default(krb5.init_context())
+    kind, path = (cache.cache_type or b"").decode(), (cache.name or b"").decode()
+    if kind != "FILE":
+        raise SmbFatal(f"the ticket cache is {kind}:{path}; listing shares and naming owners "
+                       "over Kerberos reads only a FILE cache (KRB5CCNAME=FILE:/path)")
+    environ["KRB5CCNAME"] = path
+
+
 def credentials(
     user: str | None,
     *,
@@ -83,6 +125,7 @@ def credentials(
         cli_domain, name = split_user(user)
         domain = cli_domain or domain
     if kerberos:
+        require_ticket(environ)
         return SmbCredentials(user=name, domain=domain, kerberos=True)
     if not name:
         raise SmbFatal("SMB needs an account: --smb-user [DOMAIN\\]USER (or username = in "

@@ -53,6 +53,8 @@ class RpcClient:
     def __init__(self, target: SmbTarget, creds: SmbCredentials, timeout: float) -> None:
         from impacket.smbconnection import SessionError, SMBConnection
 
+        from mfaleaks.sources.smb.auth import ticket_for_impacket
+
         where = url_of(target.host, target.port, "")
         try:
             conn = SMBConnection(target.server, target.server, sess_port=target.port,
@@ -61,6 +63,7 @@ class RpcClient:
             raise SmbFatal(f"{where}: server unreachable ({_short(exc)})") from exc
         try:
             if creds.kerberos:
+                ticket_for_impacket(target.server)
                 conn.kerberosLogin(creds.user or "", "", creds.domain or "", useCache=True)
             else:
                 conn.login(creds.user or "", creds.password or "", creds.domain or "")

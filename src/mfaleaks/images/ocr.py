@@ -36,7 +36,7 @@ UPSCALE_MAX_SIDE = 1600  # without a line height: short side above which text is
 READABLE_LINE = 10.0  # px: lines at least this tall are read at their own size
 TARGET_LINE = 20.0  # px: smaller lines are enlarged to about this height
 MAX_WORK_PIXELS = 16_000_000  # tesseract input cap: upscale less, or downscale, past this
-SETTINGS = f"{PSM}|{LANG}|v3"  # part of the cache key: change it when preparation changes
+SETTINGS = f"{PSM}|{LANG}|v4"  # part of the cache key: change it when preparation changes
 
 
 class OcrError(Exception):
@@ -184,35 +184,58 @@ def read_text(
     words, factor = _words_at(img, timeout, factor, blank)
     text, boxes = layout(words, factor, img.size)
     for scale in AGAIN_SCALES:
-        region = damaged_region(words, factor, img.size) if _WORDING.search(text) else None
-        if region is None:
+        regions = damaged_regions(words, factor, img.size) if _WORDING.search(text) else []
+        if not regions:
             break
         # Recovery wording, and codes that came out damaged: the lines that hold them
         # are read once more at another scale, and where that reading has a whole code
         # in the place of a damaged word, it is taken (bench: 396 -> 403 of 414 codes,
-        # main's 5.3 program read 397; +0.04 CPU s per screenshot on average, the 6 of
-        # 24 that need it take one or two more runs on a strip of the page).
+        # main's 5.3 program read 397). Each group of damaged lines is read on its own,
+        # with a few line heights of the page around it: not the whole strip of the page
+        # from the first damaged line to the last (issue 20: 26 -> 1.6 MP of second
+        # readings on the bench's 24 screenshots, and 270 -> 272 of their 276 codes).
         other = factor * scale if factor <= 2.0 else factor / scale
-        left, top, _, _ = region
-        shifted = [(x - left, y - top, w, h) for x, y, w, h in blank]
-        crop = img.crop((left, top, left + region[2], top + region[3]))
-        again, other = _words_at(crop, timeout, other, shifted)
-        words = mend(words, factor, again, other, (left, top))
+        for left, top, width, height in regions:
+            shifted = [(x - left, y - top, w, h) for x, y, w, h in blank]
+            crop = img.crop((left, top, left + width, top + height))
+            again, other = _words_at(crop, timeout, other, shifted)
+            words = mend(words, factor, again, other, (left, top))
         text, boxes = layout(words, factor, img.size)
     return OcrText(text, boxes, len(words), factor)
 
 
-def damaged_region(words: list[Word], factor: float, size: tuple[int, int]) -> Box | None:
-    """The strip of the page (in the caller's pixels, its full width) across the damaged
-    words, one line height more above and below, or None when no word is damaged.
-    (Cropped to the words alone, tesseract read two codes fewer on the bench.)"""
-    hit = [_scaled(w, 1 / factor) for w in words if _damaged(w.text)]
-    if not hit:
-        return None
-    pad = max(b[3] - b[1] for b in hit)
-    top = max(0, int(min(b[1] for b in hit) - pad))
-    bottom = min(size[1], int(max(b[3] for b in hit) + pad) + 1)
-    return (0, top, size[0], bottom - top)
+AROUND = 6.0  # line heights of the page kept left and right of a group of damaged words
+
+
+def damaged_regions(words: list[Word], factor: float, size: tuple[int, int]) -> list[Box]:
+    """Where to read again (boxes in the caller's pixels): the damaged words in groups
+    whose strips (a word's height above and below it) overlap, each group with a line
+    height more above and below and AROUND line heights left and right; [] when none.
+    (Cropped to the words alone, tesseract read two codes fewer on the bench; the whole
+    width of the page read no code more than AROUND = 6, and 4 as many as 6.)"""
+    hit = sorted((_scaled(w, 1 / factor) for w in words if _damaged(w.text)),
+                 key=lambda box: box[1])
+    groups: list[list[tuple[float, float, float, float]]] = []
+    for box in hit:
+        # Strips that would overlap (each word's height above and below it) are one.
+        last = groups[-1] if groups else []
+        if last and box[1] - (box[3] - box[1]) <= max(b[3] for b in last) + _height(last):
+            groups[-1].append(box)
+        else:
+            groups.append([box])
+    out = []
+    for group in groups:
+        pad = _height(group)
+        top = max(0, int(min(b[1] for b in group) - pad))
+        bottom = min(size[1], int(max(b[3] for b in group) + pad) + 1)
+        left = max(0, int(min(b[0] for b in group) - AROUND * pad))
+        right = min(size[0], int(max(b[2] for b in group) + AROUND * pad) + 1)
+        out.append((left, top, right - left, bottom - top))
+    return out
+
+
+def _height(boxes: list[tuple[float, float, float, float]]) -> float:
+    return max(b[3] - b[1] for b in boxes)
 
 
 def _words_at(

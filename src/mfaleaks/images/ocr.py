@@ -192,7 +192,7 @@ def read_text(
         # in the place of a damaged word, it is taken (bench: 396 -> 403 of 414 codes,
         # main's 5.3 program read 397). Each group of damaged lines is read on its own,
         # with a few line heights of the page around it: not the whole strip of the page
-        # from the first damaged line to the last (issue 20: 26 -> 1.6 MP of second
+        # from the first damaged line to the last (issue 20: 7.4 -> 1.6 MP of second
         # readings on the bench's 24 screenshots, and 270 -> 272 of their 276 codes).
         other = factor * scale if factor <= 2.0 else factor / scale
         for left, top, width, height in regions:

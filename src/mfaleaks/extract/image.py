@@ -223,7 +223,7 @@ def _read_page(
     stats = ocr.line_stats(text_work)
     line = stats.median / page.scale if stats.runs >= 8 else None
     full = page.full if page.full is not None else _full(data, index)
-    factor = ocr.factor_for(line, full.size)
+    factor = ocr.factor_for(line, full.size, reduce=not photo)
     blank = [c.box for c in codes]
     angle = 0.0
     if photo:

@@ -35,8 +35,9 @@ LANG = engine.LANG
 UPSCALE_MAX_SIDE = 1600  # without a line height: short side above which text is large enough
 READABLE_LINE = 10.0  # px: lines at least this tall are read at their own size
 TARGET_LINE = 20.0  # px: smaller lines are enlarged to about this height
+REDUCE_FROM = 20.0  # px: lines at least this tall are read at half size (factor_for)
 MAX_WORK_PIXELS = 16_000_000  # tesseract input cap: upscale less, or downscale, past this
-SETTINGS = f"{PSM}|{LANG}|v4"  # part of the cache key: change it when preparation changes
+SETTINGS = f"{PSM}|{LANG}|v5"  # part of the cache key: change it when preparation changes
 
 
 class OcrError(Exception):
@@ -124,14 +125,24 @@ def _above_lut(threshold: int) -> list[int]:
     return [255 if v > threshold else 0 for v in range(256)]
 
 
-def factor_for(line_height: float | None, size: tuple[int, int]) -> float:
+def factor_for(line_height: float | None, size: tuple[int, int], reduce: bool = True) -> float:
     """Enlarge small text to lines of about TARGET_LINE px; never past MAX_WORK_PIXELS.
+    Unless `reduce` is False (photos), read text with lines of REDUCE_FROM px and more
+    at half size.
 
     Measured on the generated set (bench/bench_images.py): 1x screenshots (13 px
     lines) read as well at 1x as at 2x, in half the time; 0.5x ones need 3x.
     """
     w, h = size
-    if line_height is None or line_height < 3:
+    if reduce and line_height is not None and line_height >= REDUCE_FROM:
+        # 2x and 3x screenshots (lines of 20-36 px) read at half size: 5-24% less CPU
+        # each, the same codes, one more on a 2x GitHub page (15 -> 16 of 16). Other
+        # factors did worse: to 12 px lines exactly (0.55 for 22 px lines) read up to 3
+        # codes fewer there; a third (a 3x phone page) read the same codes, but its list
+        # numbers came apart from them and into the finding's box; a phone photo of a
+        # screen (21 px lines) read one code fewer at half size (photos are not reduced).
+        factor = 0.5
+    elif line_height is None or line_height < 3:
         factor = 2.0 if min(w, h) <= UPSCALE_MAX_SIDE else 1.0
     else:
         # Lines of 10 px and more read as well as larger ones (a 15 px serif font's
@@ -142,7 +153,7 @@ def factor_for(line_height: float | None, size: tuple[int, int]) -> float:
         factor = min(3.0, max(1.0, round(2 * TARGET_LINE / line_height) / 2)) if small else 1.0
     while factor > 1.0 and w * h * factor * factor > MAX_WORK_PIXELS:
         factor -= 0.5
-    if w * h > MAX_WORK_PIXELS:
+    if w * h * factor * factor > MAX_WORK_PIXELS:
         factor = (MAX_WORK_PIXELS / (w * h)) ** 0.5
     return factor
 

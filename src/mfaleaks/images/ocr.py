@@ -135,7 +135,7 @@ def factor_for(line_height: float | None, size: tuple[int, int], reduce: bool = 
     """
     w, h = size
     if reduce and line_height is not None and line_height >= REDUCE_FROM:
-        # 2x and 3x screenshots (lines of 20-36 px) read at half size: 5-24% less CPU
+        # 2x and 3x screenshots (lines of 20-36 px) read at half size: 5-26% less CPU
         # each, the same codes, one more on a 2x GitHub page (15 -> 16 of 16). Other
         # factors did worse: to 12 px lines exactly (0.55 for 22 px lines) read up to 3
         # codes fewer there; a third (a 3x phone page) read the same codes, but its list
@@ -222,8 +222,8 @@ def damaged_regions(words: list[Word], factor: float, size: tuple[int, int]) -> 
     """Where to read again (boxes in the caller's pixels): the damaged words in groups
     whose strips (a word's height above and below it) overlap, each group with a line
     height more above and below and AROUND line heights left and right; [] when none.
-    (Cropped to the words alone, tesseract read two codes fewer on the bench; the whole
-    width of the page read no code more than AROUND = 6, and 4 as many as 6.)"""
+    (Cropped to the words alone, tesseract read two codes fewer on the bench; the page's
+    whole width one fewer than AROUND = 6 line heights, 4 as many as 6, 2 and 3 one fewer.)"""
     hit = sorted((_scaled(w, 1 / factor) for w in words if _damaged(w.text)),
                  key=lambda box: box[1])
     groups: list[list[tuple[float, float, float, float]]] = []

@@ -372,6 +372,20 @@ def test_one_line_of_large_text_on_a_large_page_is_read_reduced(scale: int) -> N
 
 
 @needs_tesseract
+def test_a_1x_page_with_a_filled_box_is_not_reduced() -> None:
+    # A key painted over (a report's thumbnail): the box's runs of ink look like 21 px
+    # lines, but they are not alike text lines, so the page's 13-15 px text is read at
+    # its own size, not at half (the report's thumbnail tests lost their text so).
+    uri = gen.otpauth_uri("Acme", "kim@example.com", gen.base32_secret(random.Random(5)))
+    page = gen.render_enrolment(uri, gen.base32_secret(random.Random(5))).convert("L")
+    ImageDraw.Draw(page).rectangle((369, 304, 805, 501), fill=0)
+    stats = ocr.line_stats(page)
+    assert stats.median >= ocr.REDUCE_FROM and stats.regular < ocr.REDUCE_REGULAR
+    read = ocr.read_text(page, 60)
+    assert read.scale == 1 and "authenticator app" in read.text.lower()
+
+
+@needs_tesseract
 def test_ocr_time_limit_gives_a_skip() -> None:
     page = gen.render_github(gen.github_codes(random.Random(10)), scale=2)
     items = _run(gen.encode(page, "PNG"), "slow.png", Limits(ocr_timeout=0.05))

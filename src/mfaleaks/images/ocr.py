@@ -36,6 +36,11 @@ UPSCALE_MAX_SIDE = 1600  # without a line height: short side above which text is
 READABLE_LINE = 10.0  # px: lines at least this tall are read at their own size
 TARGET_LINE = 20.0  # px: smaller lines are enlarged to about this height
 REDUCE_FROM = 20.0  # px: lines at least this tall are read at half size (factor_for)
+REDUCE_TO = 40.0  # px: ... and at most this tall (2x and 3x screenshots: 20-36 px)
+REDUCE_REGULAR = 0.6  # ... when this share of ink runs is alike (LineStats.regular).
+# Both say the runs are text lines, not filled boxes: a report's thumbnail whose codes
+# are covered measured 22 px 'lines' at 0.19, one whose QR code is painted over 48 px
+# at 0.80; read at half size, their 13-15 px text was lost. Screenshots: 0.77-0.96.
 MAX_WORK_PIXELS = 16_000_000  # tesseract input cap: upscale less, or downscale, past this
 SETTINGS = f"{PSM}|{LANG}|v5"  # part of the cache key: change it when preparation changes
 
@@ -127,14 +132,14 @@ def _above_lut(threshold: int) -> list[int]:
 
 def factor_for(line_height: float | None, size: tuple[int, int], reduce: bool = True) -> float:
     """Enlarge small text to lines of about TARGET_LINE px; never past MAX_WORK_PIXELS.
-    Unless `reduce` is False (photos), read text with lines of REDUCE_FROM px and more
-    at half size.
+    Unless `reduce` is False (photos, lines of unlike heights), read text with lines of
+    REDUCE_FROM to REDUCE_TO px at half size.
 
     Measured on the generated set (bench/bench_images.py): 1x screenshots (13 px
     lines) read as well at 1x as at 2x, in half the time; 0.5x ones need 3x.
     """
     w, h = size
-    if reduce and line_height is not None and line_height >= REDUCE_FROM:
+    if reduce and line_height is not None and REDUCE_FROM <= line_height <= REDUCE_TO:
         # 2x and 3x screenshots (lines of 20-36 px) read at half size: 5-26% less CPU
         # each, the same codes, one more on a 2x GitHub page (15 -> 16 of 16). Other
         # factors did worse: to 12 px lines exactly (0.55 for 22 px lines) read up to 3
@@ -169,7 +174,8 @@ def prepare(
     gray = _paint_over(dark_on_light(to_gray(img)), img, blank)
     if factor is None:
         stats = line_stats(gray)
-        factor = factor_for(stats.median if stats.runs >= 8 else None, gray.size)
+        factor = factor_for(stats.median if stats.runs >= 8 else None, gray.size,
+                            reduce=stats.regular >= REDUCE_REGULAR)
     if factor != 1.0:
         size = (max(1, round(gray.width * factor)), max(1, round(gray.height * factor)))
         gray = gray.resize(size, Image.Resampling.LANCZOS)

@@ -353,6 +353,39 @@ def test_disk_cache_keeps_only_verdicts_for_empty_images(
 
 
 @needs_tesseract
+@pytest.mark.parametrize("scale", [2, 3])
+def test_one_line_of_large_text_on_a_large_page_is_read_reduced(scale: int) -> None:
+    # A 2x or 3x page that holds one line (a code pasted in a note): its line height is
+    # judged from that one line, the page read at half size, and the code and its box
+    # come back in the picture's own pixels.
+    c = gen.Canvas((1280, 800), gen.THEMES["light"], "dejavu-sans", scale)
+    c.text((380, 390), "Backup code: 4821 7730", 16)
+    gray = c.image.convert("L")
+    assert ocr.read_text(gray, 60).scale == 0.5
+    (chunk,) = _chunks(_run(gen.encode(c.image, "PNG")), "ocr")
+    start = chunk.text.index("4821 7730")
+    boxes = [b for s, e, b in chunk.boxes if s < start + 9 and e > start]
+    spot = c.spots["Backup code: 4821 7730"]
+    assert spot[0] < boxes[0][0] < spot[0] + spot[2]  # on the drawn line, past its words
+    assert abs(boxes[-1][0] + boxes[-1][2] - spot[0] - spot[2]) <= 4 * scale
+    assert abs(boxes[0][1] - spot[1]) <= 4 * scale
+
+
+@needs_tesseract
+def test_a_1x_page_with_a_filled_box_is_not_reduced() -> None:
+    # A key painted over (a report's thumbnail): the box's runs of ink look like 21 px
+    # lines, but they are not alike text lines, so the page's 13-15 px text is read at
+    # its own size, not at half (the report's thumbnail tests lost their text so).
+    uri = gen.otpauth_uri("Acme", "kim@example.com", gen.base32_secret(random.Random(5)))
+    page = gen.render_enrolment(uri, gen.base32_secret(random.Random(5))).convert("L")
+    ImageDraw.Draw(page).rectangle((369, 304, 805, 501), fill=0)
+    stats = ocr.line_stats(page)
+    assert stats.median >= ocr.REDUCE_FROM and stats.regular < ocr.REDUCE_REGULAR
+    read = ocr.read_text(page, 60)
+    assert read.scale == 1 and "authenticator app" in read.text.lower()
+
+
+@needs_tesseract
 def test_ocr_time_limit_gives_a_skip() -> None:
     page = gen.render_github(gen.github_codes(random.Random(10)), scale=2)
     items = _run(gen.encode(page, "PNG"), "slow.png", Limits(ocr_timeout=0.05))

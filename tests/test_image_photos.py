@@ -125,6 +125,26 @@ def test_a_second_reading_mends_only_damaged_codes_at_their_place() -> None:
                                         "55ef.cc-606"]
 
 
+def test_only_the_lines_of_damaged_codes_are_read_again() -> None:
+    # Two damaged codes on neighbouring lines, a whole one between groups, a third damaged
+    # code far below, one at the page's left edge: each group is read again with a line
+    # height above and below and AROUND line heights to each side, not the page between.
+    words = [_word("Recovery", 0, 0), _word("codes", 110, 0),
+             _word("T4ceb-d4d3f", 300, 100), _word("a1b2c-3d4e", 300, 140),
+             _word("a1b2c-3d4e5", 300, 300), _word("55ef.cc-606", 300, 600),
+             _word("9f3a1-2b7cX", 10, 700)]
+    side = int(ocr.AROUND * 20)
+    assert ocr.damaged_regions(words, 1.0, (1280, 800)) == [
+        (300 - side, 80, 100 + 2 * side + 1, 101),
+        (300 - side, 580, 100 + 2 * side + 1, 61),
+        (0, 680, 110 + side + 1, 61),
+    ]
+    # Boxes are in the caller's pixels when the words were read at another scale.
+    assert ocr.damaged_regions([_word("55ef.cc-606", 600, 1200, 200, 40)], 2.0,
+                               (1280, 800)) == [(300 - side, 580, 100 + 2 * side + 1, 61)]
+    assert ocr.damaged_regions(words[:2] + words[4:5], 1.0, (1280, 800)) == []
+
+
 def test_a_list_number_glued_to_a_code_is_split_off() -> None:
     row = ["5", "1", "1", "1", "1", "1", "100", "40", "120", "20", "91.0", "2.4267"]
     words = words_from_tsv([row])

@@ -223,7 +223,8 @@ def _read_page(
     stats = ocr.line_stats(text_work)
     line = stats.median / page.scale if stats.runs >= 8 else None
     full = page.full if page.full is not None else _full(data, index)
-    factor = ocr.factor_for(line, full.size)
+    reduce = not photo and stats.regular >= ocr.REDUCE_REGULAR  # text lines, not a photo
+    factor = ocr.factor_for(line, full.size, reduce)
     blank = [c.box for c in codes]
     angle = 0.0
     if photo:

@@ -35,8 +35,14 @@ LANG = engine.LANG
 UPSCALE_MAX_SIDE = 1600  # without a line height: short side above which text is large enough
 READABLE_LINE = 10.0  # px: lines at least this tall are read at their own size
 TARGET_LINE = 20.0  # px: smaller lines are enlarged to about this height
+REDUCE_FROM = 20.0  # px: lines at least this tall are read at half size (factor_for)
+REDUCE_TO = 40.0  # px: ... and at most this tall (2x and 3x screenshots: 20-36 px)
+REDUCE_REGULAR = 0.6  # ... when this share of ink runs is alike (LineStats.regular).
+# Both say the runs are text lines, not filled boxes: a report's thumbnail whose codes
+# are covered measured 22 px 'lines' at 0.19, one whose QR code is painted over 48 px
+# at 0.80; read at half size, their 13-15 px text was lost. Screenshots: 0.77-0.96.
 MAX_WORK_PIXELS = 16_000_000  # tesseract input cap: upscale less, or downscale, past this
-SETTINGS = f"{PSM}|{LANG}|v3"  # part of the cache key: change it when preparation changes
+SETTINGS = f"{PSM}|{LANG}|v5"  # part of the cache key: change it when preparation changes
 
 
 class OcrError(Exception):
@@ -124,14 +130,24 @@ def _above_lut(threshold: int) -> list[int]:
     return [255 if v > threshold else 0 for v in range(256)]
 
 
-def factor_for(line_height: float | None, size: tuple[int, int]) -> float:
+def factor_for(line_height: float | None, size: tuple[int, int], reduce: bool = True) -> float:
     """Enlarge small text to lines of about TARGET_LINE px; never past MAX_WORK_PIXELS.
+    Unless `reduce` is False (photos, lines of unlike heights), read text with lines of
+    REDUCE_FROM to REDUCE_TO px at half size.
 
     Measured on the generated set (bench/bench_images.py): 1x screenshots (13 px
     lines) read as well at 1x as at 2x, in half the time; 0.5x ones need 3x.
     """
     w, h = size
-    if line_height is None or line_height < 3:
+    if reduce and line_height is not None and REDUCE_FROM <= line_height <= REDUCE_TO:
+        # 2x and 3x screenshots (lines of 20-36 px) read at half size: 5-26% less CPU
+        # each, the same codes, one more on a 2x GitHub page (15 -> 16 of 16). Other
+        # factors did worse: to 12 px lines exactly (0.55 for 22 px lines) read up to 3
+        # codes fewer there; a third (a 3x phone page) read the same codes, but its list
+        # numbers came apart from them and into the finding's box; a phone photo of a
+        # screen (21 px lines) read one code fewer at half size (photos are not reduced).
+        factor = 0.5
+    elif line_height is None or line_height < 3:
         factor = 2.0 if min(w, h) <= UPSCALE_MAX_SIDE else 1.0
     else:
         # Lines of 10 px and more read as well as larger ones (a 15 px serif font's
@@ -142,7 +158,7 @@ def factor_for(line_height: float | None, size: tuple[int, int]) -> float:
         factor = min(3.0, max(1.0, round(2 * TARGET_LINE / line_height) / 2)) if small else 1.0
     while factor > 1.0 and w * h * factor * factor > MAX_WORK_PIXELS:
         factor -= 0.5
-    if w * h > MAX_WORK_PIXELS:
+    if w * h * factor * factor > MAX_WORK_PIXELS:
         factor = (MAX_WORK_PIXELS / (w * h)) ** 0.5
     return factor
 
@@ -158,7 +174,8 @@ def prepare(
     gray = _paint_over(dark_on_light(to_gray(img)), img, blank)
     if factor is None:
         stats = line_stats(gray)
-        factor = factor_for(stats.median if stats.runs >= 8 else None, gray.size)
+        factor = factor_for(stats.median if stats.runs >= 8 else None, gray.size,
+                            reduce=stats.regular >= REDUCE_REGULAR)
     if factor != 1.0:
         size = (max(1, round(gray.width * factor)), max(1, round(gray.height * factor)))
         gray = gray.resize(size, Image.Resampling.LANCZOS)
@@ -184,35 +201,58 @@ def read_text(
     words, factor = _words_at(img, timeout, factor, blank)
     text, boxes = layout(words, factor, img.size)
     for scale in AGAIN_SCALES:
-        region = damaged_region(words, factor, img.size) if _WORDING.search(text) else None
-        if region is None:
+        regions = damaged_regions(words, factor, img.size) if _WORDING.search(text) else []
+        if not regions:
             break
         # Recovery wording, and codes that came out damaged: the lines that hold them
         # are read once more at another scale, and where that reading has a whole code
         # in the place of a damaged word, it is taken (bench: 396 -> 403 of 414 codes,
-        # main's 5.3 program read 397; +0.04 CPU s per screenshot on average, the 6 of
-        # 24 that need it take one or two more runs on a strip of the page).
+        # main's 5.3 program read 397). Each group of damaged lines is read on its own,
+        # with a few line heights of the page around it: not the whole strip of the page
+        # from the first damaged line to the last (issue 20: 7.4 -> 1.6 MP of second
+        # readings on the bench's 24 screenshots, and 270 -> 272 of their 276 codes).
         other = factor * scale if factor <= 2.0 else factor / scale
-        left, top, _, _ = region
-        shifted = [(x - left, y - top, w, h) for x, y, w, h in blank]
-        crop = img.crop((left, top, left + region[2], top + region[3]))
-        again, other = _words_at(crop, timeout, other, shifted)
-        words = mend(words, factor, again, other, (left, top))
+        for left, top, width, height in regions:
+            shifted = [(x - left, y - top, w, h) for x, y, w, h in blank]
+            crop = img.crop((left, top, left + width, top + height))
+            again, other = _words_at(crop, timeout, other, shifted)
+            words = mend(words, factor, again, other, (left, top))
         text, boxes = layout(words, factor, img.size)
     return OcrText(text, boxes, len(words), factor)
 
 
-def damaged_region(words: list[Word], factor: float, size: tuple[int, int]) -> Box | None:
-    """The strip of the page (in the caller's pixels, its full width) across the damaged
-    words, one line height more above and below, or None when no word is damaged.
-    (Cropped to the words alone, tesseract read two codes fewer on the bench.)"""
-    hit = [_scaled(w, 1 / factor) for w in words if _damaged(w.text)]
-    if not hit:
-        return None
-    pad = max(b[3] - b[1] for b in hit)
-    top = max(0, int(min(b[1] for b in hit) - pad))
-    bottom = min(size[1], int(max(b[3] for b in hit) + pad) + 1)
-    return (0, top, size[0], bottom - top)
+AROUND = 6.0  # line heights of the page kept left and right of a group of damaged words
+
+
+def damaged_regions(words: list[Word], factor: float, size: tuple[int, int]) -> list[Box]:
+    """Where to read again (boxes in the caller's pixels): the damaged words in groups
+    whose strips (a word's height above and below it) overlap, each group with a line
+    height more above and below and AROUND line heights left and right; [] when none.
+    (Cropped to the words alone, tesseract read two codes fewer on the bench; the page's
+    whole width one fewer than AROUND = 6 line heights, 4 as many as 6, 2 and 3 one fewer.)"""
+    hit = sorted((_scaled(w, 1 / factor) for w in words if _damaged(w.text)),
+                 key=lambda box: box[1])
+    groups: list[list[tuple[float, float, float, float]]] = []
+    for box in hit:
+        # Strips that would overlap (each word's height above and below it) are one.
+        last = groups[-1] if groups else []
+        if last and box[1] - (box[3] - box[1]) <= max(b[3] for b in last) + _height(last):
+            groups[-1].append(box)
+        else:
+            groups.append([box])
+    out = []
+    for group in groups:
+        pad = _height(group)
+        top = max(0, int(min(b[1] for b in group) - pad))
+        bottom = min(size[1], int(max(b[3] for b in group) + pad) + 1)
+        left = max(0, int(min(b[0] for b in group) - AROUND * pad))
+        right = min(size[0], int(max(b[2] for b in group) + AROUND * pad) + 1)
+        out.append((left, top, right - left, bottom - top))
+    return out
+
+
+def _height(boxes: list[tuple[float, float, float, float]]) -> float:
+    return max(b[3] - b[1] for b in boxes)
 
 
 def _words_at(

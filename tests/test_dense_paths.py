@@ -54,7 +54,7 @@ def test_shapes_of_one_class_share_an_expression_that_holds_their_lengths() -> N
     # hex-8-20, hex-16 and hex-12 differ in length only: one expression reports each run
     # once; its bounds (8 to 20) keep a 24-character run from being reported at all.
     assert {"hex-8-20", "hex-16", "hex-12"} <= SCANNER.run_shapes
-    assert len(SCANNER._run_fits) < len(SCANNER.run_shapes)
+    assert len(SCANNER._run_lengths) < len(SCANNER.run_shapes)
     text = "id 0123456789abcdef0123456f, 0123456789abcdef; 01234567abcd\n"
     runs = SCANNER.runs(text)
     assert runs is not None

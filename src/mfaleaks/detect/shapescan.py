@@ -48,6 +48,7 @@ are searched with their pattern as before.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import operator
@@ -420,15 +421,17 @@ class ShapeScanner:
                 name = group[0][0]
                 chars = chars_of.get(name) or _run_body(by_name[name].pattern)
                 self._run_marks.append(bytes(1 if chr(i) in chars else 0 for i in range(256)))
-            # Per expression taken, per run length: the shapes (indices in _run_names).
-            self._run_fits: list[list[tuple[int, ...]]] = []
+            # Per expression taken, its shapes (indices in _run_names), each with its
+            # shortest and longest code and whether a run of each length fits it (False
+            # at the end: any longer run).
+            self._run_lengths: list[list[tuple[int, int, int, bytes]]] = []
             first = 0
             for group in groups:
                 longest = max(high for _, _, high in group)
-                self._run_fits.append([
-                    tuple(first + k for k, (_, low, high) in enumerate(group)
-                          if low <= length <= high)
-                    for length in range(longest + 1)
+                self._run_lengths.append([
+                    (first + k, low, high,
+                     bytes(low <= length <= high for length in range(longest + 2)))
+                    for k, (_, low, high) in enumerate(group)
                 ])
                 first += len(group)
             self.run_shapes = frozenset(self._run_names)
@@ -483,23 +486,28 @@ class ShapeScanner:
             return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
         found = self._ends(data) if self._db is not None else []
         starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
-        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
-        # shape's runs never overlap: sorted apart, starts and ends still pair up.
-        lists = [*found, *starts, *stops, *odd]
-        for offsets in lists:
+        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then).
+        # (_runs gives its lists in order.)
+        for offsets in found:
             offsets.sort()
-        k, r = len(found), len(starts)
         if len(data) != len(text):
+            # Lists that shapes share (_runs) are mapped once, and stay shared.
+            distinct = {id(offsets): offsets for offsets in [*found, *starts, *odd]}
+            mapped = dict(zip(distinct, as_characters(data, list(distinct.values())),
+                              strict=True))
             # A run is ASCII: its end is its start plus its length in bytes.
-            mapped = as_characters(data, [*found, *starts, *odd])
-            lengths = [list(map(operator.sub, b, a)) for a, b in zip(starts, stops, strict=True)]
-            lists = [*mapped[: k + r],
-                     *(list(map(operator.add, a, n))
-                       for a, n in zip(mapped[k : k + r], lengths, strict=True)),
-                     *mapped[k + r :]]
-        ends = (dict(zip(self._names, lists[:k], strict=True))
-                if self._db is not None else None)
-        runs = ({name: ShapeRuns(lists[k + i], lists[k + r + i], lists[k + 2 * r + i],
+            ended: dict[tuple[int, int], list[int]] = {}
+            for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
+                key = (id(a), id(b))
+                if key not in ended:
+                    ended[key] = list(map(operator.add, mapped[id(a)],
+                                          map(operator.sub, b, a)))
+                stops[i] = ended[key]
+            found = [mapped[id(offsets)] for offsets in found]
+            starts = [mapped[id(offsets)] for offsets in starts]
+            odd = [mapped[id(offsets)] for offsets in odd]
+        ends = dict(zip(self._names, found, strict=True)) if self._db is not None else None
+        runs = ({name: ShapeRuns(starts[i], stops[i], odd[i],
                                  name in self._validated, name in self._alnum)
                  for i, name in enumerate(self._run_names)}
                 if self._run_db is not None else None)
@@ -515,44 +523,69 @@ class ShapeScanner:
         return found
 
     def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-        starts: list[list[int]] = [[] for _ in self._run_names]
-        stops: list[list[int]] = [[] for _ in self._run_names]
-        odd: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
-        fits = self._run_fits
-        # Per expression: its runs' bytes marked (1) in the padded data; a run starts
-        # after the last unmarked byte before its end. (The character before a run is
-        # outside its class: a run reported is a whole run of it.)
-        # (Marked when an expression first reports: most texts need one or none.)
-        made: dict[bytes, Any] = {}
-        before: list[Any] = [None] * len(self._run_marks)
+        # The callback only records where each expression matched (a Python call per
+        # run: what it does is most of its cost); the runs are worked out below, per
+        # expression, in C loops (map), not a Python step per run.
+        reported: list[list[int]] = [[] for _ in self._run_marks]
+        record = [found.append for found in reported]
 
         def on_match(expr: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            # The match ends with one character after the run (it may take several
-            # bytes); offsets in `padded` are one more than in `data`.
-            end -= 1
-            while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
-                end -= 1
-            last_outside = before[expr]
-            if last_outside is None:
-                table = self._run_marks[expr]
-                last_outside = made.get(table)
-                if last_outside is None:
-                    last_outside = made[table] = padded.translate(table).rfind
-                before[expr] = last_outside
-            start = last_outside(0, 0, end) + 1
-            by_length = fits[expr]
-            length = end - start  # (a run is ASCII: bytes are characters)
-            if length < len(by_length):
-                for shape in by_length[length]:
-                    starts[shape].append(start - 1)
-                    stops[shape].append(end - 1)
-                    # A neighbour of several bytes (the one before ends with a byte
-                    # of 0x80 or more).
-                    if padded[start - 1] >= 0x80 or padded[end] >= 0x80:
-                        odd[shape].append(start - 1)
+            record[expr](end)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
+        none: list[int] = []
+        starts: list[list[int]] = [none] * len(self._run_names)
+        stops: list[list[int]] = [none] * len(self._run_names)
+        odd: list[list[int]] = [none] * len(self._run_names)
+        marked: dict[bytes, bytes] = {}  # per table of run bytes: the padded data marked
+        ascii_only = data.isascii()
+        for expr, ends in enumerate(reported):
+            if not ends:
+                continue
+            ends.sort()  # Hyperscan reports in order of end, nearly
+            table = self._run_marks[expr]
+            marks = marked.get(table)
+            if marks is None:
+                marks = marked[table] = padded.translate(table)
+            # A match ends with one character after the run (it may take several bytes):
+            # the run ends after its last marked byte, and starts after the last unmarked
+            # byte before that (the character before a run is outside its class).
+            find = marks.rfind
+            ends_at = list(map(operator.add, map(find, itertools.repeat(1),
+                                                 itertools.repeat(0), ends),
+                               itertools.repeat(1)))
+            begins = list(map(operator.add, map(find, itertools.repeat(0),
+                                                itertools.repeat(0), ends_at),
+                              itertools.repeat(1)))
+            lengths = list(map(operator.sub, ends_at, begins))  # a run is ASCII
+            # Offsets in `padded` are one more than in `data`.
+            at = list(map(operator.sub, begins, itertools.repeat(1)))
+            until = list(map(operator.sub, ends_at, itertools.repeat(1)))
+            # Runs next to a character of several bytes (its last byte, before the run,
+            # or its first, after it, is 0x80 or more).
+            if ascii_only:
+                near = none
+            else:
+                high = list(map(operator.or_, map(padded.__getitem__, at),
+                                map(padded.__getitem__, ends_at)))
+                near = list(itertools.compress(at, map(operator.ge, high,
+                                                       itertools.repeat(0x80))))
+            shortest, longest = min(lengths), max(lengths)
+            for shape, low, high, fits in self._run_lengths[expr]:
+                if low <= shortest and longest <= high:
+                    # Every run fits: the shapes of the expression that take them all
+                    # share these lists (what is made of them is made once: Engine._scan).
+                    starts[shape], stops[shape], odd[shape] = at, until, near
+                    continue
+                # fits[length]: does a run of that length fit the shape (its last entry,
+                # False, stands for every longer run).
+                cap = len(fits) - 1
+                keep = list(map(fits.__getitem__, map(min, lengths, itertools.repeat(cap))))
+                starts[shape] = list(itertools.compress(at, keep))
+                stops[shape] = list(itertools.compress(until, keep))
+                odd[shape] = [s for s in near
+                              if fits[min(lengths[bisect.bisect_left(at, s)], cap)]]
         return starts, stops, odd
 
 

@@ -567,15 +567,15 @@ class ShapeScanner:
             if ascii_only:
                 near = none
             else:
-                high = list(map(operator.or_, map(padded.__getitem__, at),
-                                map(padded.__getitem__, ends_at)))
-                near = list(itertools.compress(at, map(operator.ge, high,
+                sides = list(map(operator.or_, map(padded.__getitem__, at),
+                                 map(padded.__getitem__, ends_at)))
+                near = list(itertools.compress(at, map(operator.ge, sides,
                                                        itertools.repeat(0x80))))
             shortest, longest = min(lengths), max(lengths)
             for shape, low, high, fits in self._run_lengths[expr]:
                 if low <= shortest and longest <= high:
                     # Every run fits: the shapes of the expression that take them all
-                    # share these lists (what is made of them is made once: Engine._scan).
+                    # share these lists (mapped to characters once: search).
                     starts[shape], stops[shape], odd[shape] = at, until, near
                     continue
                 # fits[length]: does a run of that length fit the shape (its last entry,

@@ -10,8 +10,8 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaleaks.detect import score, shapescan
-from mfaleaks.detect.match import lowered, run_tokens, shape_tokens
+from mfaleaks.detect import match, score, shapescan
+from mfaleaks.detect.match import Term, Token, lowered, run_tokens, shape_tokens
 from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.score import Engine
 from mfaleaks.models import Confidence
@@ -168,3 +168,93 @@ def test_a_segment_shape_needs_its_characters_inside_both_boundaries() -> None:
         regex.compile(r"(?<![\p{L}\p{N}])(?:[a-z]{4})?(?![\p{L}\p{N}])")) is None
     assert shapescan.segment_expression(
         regex.compile(r"(?<![\p{L}\p{N}])\d{4}(?![\p{L}\p{N}])")) is None
+
+
+def test_shapes_that_take_all_of_an_expressions_runs_share_its_lists() -> None:
+    # Every run 16 hex characters long: hex-16 and hex-8-20 take them all, and share
+    # one list (mapped to characters once); hex-12 takes none of them.
+    text = "Müller,0123456789abcdef\nÜ,fedcba9876543210,x\n"
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    assert runs["hex-16"].starts is runs["hex-8-20"].starts
+    assert [text[a:b] for a, b in zip(runs["hex-16"].starts, runs["hex-16"].stops,
+                                       strict=True)] == ["0123456789abcdef", "fedcba9876543210"]
+    assert runs["hex-12"].starts == []
+
+
+_SPANS = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 60)), max_size=6).map(
+    lambda pairs: _disjoint(sorted(pairs)))
+
+
+def _disjoint(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, size in pairs:
+        lo = max(lo, out[-1][1]) if out else lo
+        out.append((lo, lo + size))
+    return out
+
+
+@given(st.lists(st.tuples(_RUNS, _SEPARATORS), max_size=25), _SPANS)
+@settings(max_examples=300, deadline=None)
+def test_run_tokens_in_spans_are_the_matches_that_start_in_them(
+    pieces: list[tuple[str, str]], spans: list[tuple[int, int]],
+) -> None:
+    text = "".join(run + sep for run, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    for name in sorted(SCANNER.run_shapes):
+        shape = ENGINE.by_shape[name][0]
+        plain = [t for t in shape_tokens(shape, text)
+                 if any(lo <= t.start < hi for lo, hi in spans)]
+        assert run_tokens(shape, text, spans, runs[name], {}) == plain
+
+
+_CODES = st.text(alphabet="0123456789abcdefxyzXABC", min_size=6, max_size=24)
+
+
+@given(st.lists(_CODES, max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_placeholders_of_many_codes_at_once_are_looks_placeholder(codes: list[str]) -> None:
+    assert match._alnum_placeholders(codes) == [match.looks_placeholder(c) for c in codes]
+
+
+_TOKENS = st.lists(st.tuples(st.integers(0, 500), st.integers(1, 12)), max_size=40)
+
+
+@given(_TOKENS, st.text(alphabet="ab \n", max_size=40).map(lambda s: s * 30),
+       st.integers(1, 5))
+@settings(max_examples=300, deadline=None)
+def test_clusters_are_the_runs_of_near_tokens_of_enough_tokens(
+    spots: list[tuple[int, int]], text: str, fewest: int,
+) -> None:
+    tokens: list[Token] = []
+    for gap, size in spots:  # in order, not overlapping
+        start = (tokens[-1].end if tokens else 0) + gap
+        tokens.append(Token(start, start + size, text[start : start + size]))
+    shape = ENGINE.by_shape["hex-16"][0]
+    plain: list[list[Token]] = []  # the loop clusters() ran before, then the floor
+    for token in tokens:
+        if plain and (token.start - plain[-1][-1].end > match.MAX_GAP_CHARS
+                      or text.count("\n", plain[-1][-1].end, token.start)
+                      > match.MAX_GAP_LINES):
+            plain.append([])
+        if not plain:
+            plain.append([])
+        plain[-1].append(token)
+    got = match.clusters(shape, tokens, text, fewest)
+    assert [list(c.tokens) for c in got] == [c for c in plain if len(c) >= fewest]
+    assert all(c.shape is shape for c in got)
+
+
+@given(st.lists(_WORDS, max_size=40).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_hits_are_the_accepted_matches_as_written_in_order(text: str) -> None:
+    index = ENGINE.terms
+    found = index.scan(text)
+    plain = []  # Found.hits' loop before it ran in C loops
+    for number, start, end in found.accepted():
+        terms = tuple(Term(text[start:end], t.kind) for t in index.terms_of(number))
+        if terms:
+            plain.append((start, end, terms))
+    plain.sort(key=lambda h: h[0])
+    assert index.scan(text).hits() == plain

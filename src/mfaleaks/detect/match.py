@@ -218,11 +218,10 @@ class Found:
         self._index = index
         self.text = text
         self.low = low  # the lower-cased text as UTF-8 (ASCII: offsets are the text's)
-        self._matches = matches
-        # What the offsets of _matches index: `low` (ASCII), or else first UTF-8
-        # bytes and, once worked out, the lower-cased str.
-        self._haystack: str | bytes = low if low_text is None else low_text
+        self._matches = matches  # at offsets in `low`
+        # Are those the text's offsets too (ASCII)? Else they are mapped (_accepted).
         self._exact = low_text is None
+        self._columns: tuple[list[int], list[int], list[int]] | None = None
 
     def any_accepted(self, wanted: Sequence[bool]) -> bool:
         """Does a match of a wanted pattern number respect word boundaries?"""
@@ -246,51 +245,77 @@ class Found:
 
     def accepted(self) -> Iterator[tuple[int, int, int]]:
         """(pattern number, start, end) of the matches that respect word boundaries."""
-        low = self._haystack
+        return zip(*self._accepted(), strict=True)
+
+    def _accepted(self) -> tuple[list[int], list[int], list[int]]:
+        """accepted() as three lists (pattern numbers, starts, ends), worked out in C
+        loops over all the matches (dense text has a word or two on every row)."""
+        if self._columns is not None:
+            return self._columns
+        matches = self._matches
+        numbers = [i for i, _, _ in matches]
+        starts = [s for _, s, _ in matches]
+        ends = [e for _, _, e in matches]
+        # Word boundaries, at the matches' offsets in `low` (UTF-8): per byte, 1 for an
+        # ASCII letter or digit, 2 for part of a character of several bytes (decoded
+        # below, where it matters), 0 else; `before` is shifted by one (index i: byte
+        # i - 1), and both are 0 past the ends.
+        flags = self.low.translate(_BOUNDARY_FLAGS)
+        before, after = b"\0" + flags, flags + b"\0"
+        lead, tail = self._index._lead, self._index._tail
+        mul = operator.mul
+        broken = list(map(operator.or_,
+                          map(mul, map(lead.__getitem__, numbers), map(before.__getitem__, starts)),
+                          map(mul, map(tail.__getitem__, numbers), map(after.__getitem__, ends))))
+        # 0: accepted; 1 or 3: an ASCII letter or digit next to it; 2: decided here.
+        if 2 in broken:
+            low = self.low
+            for k, why in enumerate(broken):
+                if why == 2:
+                    number, start, end = numbers[k], starts[k], ends[k]
+                    broken[k] = ((lead[number] and start > 0
+                                  and _char_before(low, start).isalnum())
+                                 or (tail[number] and end < len(low)
+                                     and _char_at(low, end).isalnum()))
+        if any(broken):
+            keep = list(map(operator.not_, broken))
+            numbers = list(itertools.compress(numbers, keep))
+            starts = list(itertools.compress(starts, keep))
+            ends = list(itertools.compress(ends, keep))
         if not self._exact:
             # The same matches at character offsets: the byte offsets mapped in one pass
-            # (a second search of the str cost ~13 ms per MB of dense text).
-            assert isinstance(low, str)
-            # A match is its pattern: it ends len(pattern) characters after its start.
-            matches = self._matches
-            numbers = [i for i, _, _ in matches]
-            starts, = as_characters(self.low, [[s for _, s, _ in matches]])
-            sizes = self._index._sizes
-            self._matches = list(zip(numbers, starts,
-                                     [s + sizes[i] for i, s in zip(numbers, starts, strict=True)],
-                                     strict=True))
-            self._exact = True
-        lead, tail = self._index._lead, self._index._tail
-        n = len(low)
-        # low[i:i+1] is a one-character str or bytes: isalnum() agrees on ASCII.
-        for index, start, end in self._matches:
-            if lead[index] and start > 0 and low[start - 1 : start].isalnum():
-                continue
-            if tail[index] and end < n and low[end : end + 1].isalnum():
-                continue
-            yield index, start, end
+            # (a second search of the str cost ~13 ms per MB of dense text). A match is
+            # its pattern: it ends len(pattern) characters after its start.
+            starts, = as_characters(self.low, [starts])
+            ends = list(map(operator.add, starts, map(self._index._sizes.__getitem__, numbers)))
+        self._columns = numbers, starts, ends
+        return self._columns
 
     def hits(self) -> list[tuple[int, int, tuple[Term, ...]]]:
-        out = []
         text, index = self.text, self._index
+        numbers, starts, ends = self._accepted()
+        # Report the words as written in the text, not every spelling variant.
+        words = map(text.__getitem__, map(slice, starts, ends))
+        keys = list(zip(numbers, words, strict=True))
         # Dense text repeats a few words on every line: their Terms are made once and
         # shared (they are frozen), which callers may use to work per word, not per hit.
-        made: dict[tuple[int, str], tuple[Term, ...]] = {}
-        for number, start, end in self.accepted():
-            # Report the words as written in the text, not every spelling variant.
-            word = text[start:end]
-            terms = made.get((number, word))
-            if terms is None:
-                terms = made[number, word] = tuple(
-                    Term(word, t.kind) for t in index.terms_of(number)
-                )
-            if terms:
-                out.append((start, end, terms))
+        made = {
+            (number, word): tuple(Term(word, t.kind) for t in index.terms_of(number))
+            for number, word in dict.fromkeys(keys)
+        }
+        terms = list(map(made.__getitem__, keys))
+        out = list(zip(starts, ends, terms, strict=True))
+        if not all(terms):
+            out = list(itertools.compress(out, terms))
         out.sort(key=_FIRST)
         return out
 
 
 _FIRST = operator.itemgetter(0)
+# Per byte of lower-cased UTF-8: an ASCII letter or digit (1), a byte of a character of
+# several bytes (2), anything else (0). (Found._accepted)
+_BOUNDARY_FLAGS = bytes(1 if i < 128 and chr(i).isalnum() else 2 if i >= 128 else 0
+                        for i in range(256))
 
 
 class Hits:
@@ -517,22 +542,28 @@ def _tokens(
     return tokens
 
 
-def clusters(shape: Shape, tokens: list[Token], text: str) -> list[Cluster]:
-    out: list[Cluster] = []
-    current: list[Token] = []
-    count = text.count
-    end = -1
-    for token in tokens:
-        # (The gap is counted in place: a slice per token cost a copy of every gap.)
-        if current and (token.start - end > MAX_GAP_CHARS
-                        or count("\n", end, token.start) > MAX_GAP_LINES):
-            out.append(Cluster(shape, tuple(current)))
-            current = []
-        current.append(token)
-        end = token.end
-    if current:
-        out.append(Cluster(shape, tuple(current)))
-    return out
+def clusters(shape: Shape, tokens: list[Token], text: str, fewest: int = 1) -> list[Cluster]:
+    """The runs of tokens no further apart than MAX_GAP_LINES line breaks and
+    MAX_GAP_CHARS characters, of `fewest` tokens or more: a cluster of fewer cannot
+    hold the codes any of the shape's rules asks for (Engine._scan), and is not made.
+    The gaps are measured in C loops over all the tokens (an export: one a row)."""
+    if len(tokens) < fewest or not tokens:
+        return []
+    starts = list(map(_FIRST, tokens))
+    ends = list(map(_SECOND, tokens))
+    nexts, lasts = starts[1:], ends[:-1]
+    repeat = itertools.repeat
+    # (The gap is counted in place: a slice per token cost a copy of every gap.)
+    apart = map(operator.or_,
+                map(operator.gt, map(operator.sub, nexts, lasts), repeat(MAX_GAP_CHARS)),
+                map(operator.gt, map(text.count, repeat("\n"), lasts, nexts),
+                    repeat(MAX_GAP_LINES)))
+    cuts = [0, *itertools.compress(range(1, len(tokens)), apart), len(tokens)]
+    return [Cluster(shape, tuple(tokens[a:b]))
+            for a, b in itertools.pairwise(cuts) if b - a >= fewest]
+
+
+_SECOND = operator.itemgetter(1)
 
 
 _ALNUM = regex.compile(r"[\p{L}\p{N}]")

@@ -130,6 +130,10 @@ class Engine:
             for name, (_, rules) in self.by_shape.items()
         }
         self._wordings = frozenset(self._relevant.values())  # shapes share them (_spans)
+        # Per shape: the fewest codes one of its rules scores (score_cluster); a cluster
+        # of fewer tokens holds fewer codes, and is not made (match.clusters).
+        self._fewest = {name: min(r.min_codes for r in rules)
+                        for name, (_, rules) in self.by_shape.items()}
         # Per term pattern: does a hit of it seed a span (see _spans)?
         self._seeds = [
             any(_seeds_span(t) for t in self.terms.terms_of(i))
@@ -255,7 +259,7 @@ class Engine:
                 tokens = shape_tokens(shape, text, where, ends[shape_name], width)
             if not tokens:
                 continue
-            for cluster in clusters(shape, tokens, text):
+            for cluster in clusters(shape, tokens, text, self._fewest[shape_name]):
                 best = self._best(rules, cluster, view)
                 if best is not None:
                     scored.append(best)

@@ -54,7 +54,7 @@ def test_shapes_of_one_class_share_an_expression_that_holds_their_lengths() -> N
     # hex-8-20, hex-16 and hex-12 differ in length only: one expression reports each run
     # once; its bounds (8 to 20) keep a 24-character run from being reported at all.
     assert {"hex-8-20", "hex-16", "hex-12"} <= SCANNER.run_shapes
-    assert len(SCANNER._run_lengths) < len(SCANNER.run_shapes)
+    assert len(SCANNER._run_fits) < len(SCANNER.run_shapes)
     text = "id 0123456789abcdef0123456f, 0123456789abcdef; 01234567abcd\n"
     runs = SCANNER.runs(text)
     assert runs is not None
@@ -209,15 +209,6 @@ def test_run_tokens_in_spans_are_the_matches_that_start_in_them(
         assert run_tokens(shape, text, spans, runs[name], {}) == plain
 
 
-_CODES = st.text(alphabet="0123456789abcdefxyzXABC", min_size=6, max_size=24)
-
-
-@given(st.lists(_CODES, max_size=30))
-@settings(max_examples=300, deadline=None)
-def test_placeholders_of_many_codes_at_once_are_looks_placeholder(codes: list[str]) -> None:
-    assert match._alnum_placeholders(codes) == [match.looks_placeholder(c) for c in codes]
-
-
 _TOKENS = st.lists(st.tuples(st.integers(0, 500), st.integers(1, 12)), max_size=40)
 
 
@@ -246,15 +237,47 @@ def test_clusters_are_the_runs_of_near_tokens_of_enough_tokens(
     assert all(c.shape is shape for c in got)
 
 
-@given(st.lists(_WORDS, max_size=40).map("".join))
+# Runs of 16 hex characters (hex-16 and hex-8-20 take them all: shared lists) or of
+# other lengths (then only some shapes take them), between boundaries.
+_HEX_RUNS = st.tuples(st.sampled_from([16, 16, 16, 12, 9]), st.randoms()).map(
+    lambda t: "".join(t[1].choice("0123456789abcdef") for _ in range(t[0])))
+
+
+@given(st.lists(st.tuples(_HEX_RUNS, _SEPARATORS), max_size=25), _SPANS, _SPANS)
 @settings(max_examples=300, deadline=None)
-def test_hits_are_the_accepted_matches_as_written_in_order(text: str) -> None:
-    index = ENGINE.terms
-    found = index.scan(text)
-    plain = []  # Found.hits' loop before it ran in C loops
-    for number, start, end in found.accepted():
-        terms = tuple(Term(text[start:end], t.kind) for t in index.terms_of(number))
-        if terms:
-            plain.append((start, end, terms))
-    plain.sort(key=lambda h: h[0])
-    assert index.scan(text).hits() == plain
+def test_tokens_made_once_for_shared_runs_are_each_shapes_run_tokens(
+    pieces: list[tuple[str, str]], spans: list[tuple[int, int]], others: list[tuple[int, int]],
+) -> None:
+    text = "".join(run + sep for run, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    made: dict[tuple[object, ...], tuple[list[Token], list[int]]] = {}
+    said: dict[str, bool] = {}
+    # In the order Engine._scan takes them, each with its own spans (or none).
+    for name, where in [("hex-8-20", spans), ("hex-16", others), ("hex-12", None),
+                        ("hex-16", None), ("hex-8-20", others)]:
+        shape = ENGINE.by_shape[name][0]
+        assert (match.shared_run_tokens(shape, text, where, runs[name], said, made)
+                == run_tokens(shape, text, where, runs[name], {}))
+
+
+_TERM_TUPLES = [(Term("Recovery", "vocab:recovery"),), (Term("recovery", "vocab:recovery"),),
+                (Term("backup codes", "vocab:recovery"), Term("backup codes", "keyword:x")),
+                (Term("GitHub", "name:github"),), (Term("order", "vocab:negative"),)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, len(_TERM_TUPLES) - 1)),
+                max_size=40),
+       st.integers(0, 400), st.integers(0, 400))
+@settings(max_examples=300, deadline=None)
+def test_words_near_by_kind_are_the_distinct_words_in_text_order(
+    spots: list[tuple[int, int]], lo: int, size: int,
+) -> None:
+    # Found.hits shares one tuple of terms per word: Hits.distinct takes each once.
+    hits = match.Hits(sorted(((s, s + 3, _TERM_TUPLES[k]) for s, k in spots),
+                             key=lambda h: h[0]))
+    plain: dict[str, list[str]] = {}  # _by_kind of every hit, then each label once
+    for t in hits.within(lo, lo + size):
+        plain.setdefault(t.kind, []).append(t.label)
+    assert score._by_kind(hits.distinct(lo, lo + size)) == {
+        kind: list(dict.fromkeys(labels)) for kind, labels in plain.items()}

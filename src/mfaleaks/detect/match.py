@@ -218,10 +218,11 @@ class Found:
         self._index = index
         self.text = text
         self.low = low  # the lower-cased text as UTF-8 (ASCII: offsets are the text's)
-        self._matches = matches  # at offsets in `low`
-        # Are those the text's offsets too (ASCII)? Else they are mapped (_accepted).
+        self._matches = matches
+        # What the offsets of _matches index: `low` (ASCII), or else first UTF-8
+        # bytes and, once worked out, the lower-cased str.
+        self._haystack: str | bytes = low if low_text is None else low_text
         self._exact = low_text is None
-        self._columns: tuple[list[int], list[int], list[int]] | None = None
 
     def any_accepted(self, wanted: Sequence[bool]) -> bool:
         """Does a match of a wanted pattern number respect word boundaries?"""
@@ -245,77 +246,52 @@ class Found:
 
     def accepted(self) -> Iterator[tuple[int, int, int]]:
         """(pattern number, start, end) of the matches that respect word boundaries."""
-        return zip(*self._accepted(), strict=True)
-
-    def _accepted(self) -> tuple[list[int], list[int], list[int]]:
-        """accepted() as three lists (pattern numbers, starts, ends), worked out in C
-        loops over all the matches (dense text has a word or two on every row)."""
-        if self._columns is not None:
-            return self._columns
-        matches = self._matches
-        numbers = [i for i, _, _ in matches]
-        starts = [s for _, s, _ in matches]
-        ends = [e for _, _, e in matches]
-        # Word boundaries, at the matches' offsets in `low` (UTF-8): per byte, 1 for an
-        # ASCII letter or digit, 2 for part of a character of several bytes (decoded
-        # below, where it matters), 0 else; `before` is shifted by one (index i: byte
-        # i - 1), and both are 0 past the ends.
-        flags = self.low.translate(_BOUNDARY_FLAGS)
-        before, after = b"\0" + flags, flags + b"\0"
-        lead, tail = self._index._lead, self._index._tail
-        mul = operator.mul
-        broken = list(map(operator.or_,
-                          map(mul, map(lead.__getitem__, numbers), map(before.__getitem__, starts)),
-                          map(mul, map(tail.__getitem__, numbers), map(after.__getitem__, ends))))
-        # 0: accepted; 1 or 3: an ASCII letter or digit next to it; 2: decided here.
-        if 2 in broken:
-            low = self.low
-            for k, why in enumerate(broken):
-                if why == 2:
-                    number, start, end = numbers[k], starts[k], ends[k]
-                    broken[k] = ((lead[number] and start > 0
-                                  and _char_before(low, start).isalnum())
-                                 or (tail[number] and end < len(low)
-                                     and _char_at(low, end).isalnum()))
-        if any(broken):
-            keep = list(map(operator.not_, broken))
-            numbers = list(itertools.compress(numbers, keep))
-            starts = list(itertools.compress(starts, keep))
-            ends = list(itertools.compress(ends, keep))
+        low = self._haystack
         if not self._exact:
             # The same matches at character offsets: the byte offsets mapped in one pass
-            # (a second search of the str cost ~13 ms per MB of dense text). A match is
-            # its pattern: it ends len(pattern) characters after its start.
-            starts, = as_characters(self.low, [starts])
-            ends = list(map(operator.add, starts, map(self._index._sizes.__getitem__, numbers)))
-        self._columns = numbers, starts, ends
-        return self._columns
+            # (a second search of the str cost ~13 ms per MB of dense text).
+            assert isinstance(low, str)
+            # A match is its pattern: it ends len(pattern) characters after its start.
+            matches = self._matches
+            numbers = [i for i, _, _ in matches]
+            starts, = as_characters(self.low, [[s for _, s, _ in matches]])
+            sizes = self._index._sizes
+            self._matches = list(zip(numbers, starts,
+                                     [s + sizes[i] for i, s in zip(numbers, starts, strict=True)],
+                                     strict=True))
+            self._exact = True
+        lead, tail = self._index._lead, self._index._tail
+        n = len(low)
+        # low[i:i+1] is a one-character str or bytes: isalnum() agrees on ASCII.
+        for index, start, end in self._matches:
+            if lead[index] and start > 0 and low[start - 1 : start].isalnum():
+                continue
+            if tail[index] and end < n and low[end : end + 1].isalnum():
+                continue
+            yield index, start, end
 
     def hits(self) -> list[tuple[int, int, tuple[Term, ...]]]:
+        out = []
         text, index = self.text, self._index
-        numbers, starts, ends = self._accepted()
-        # Report the words as written in the text, not every spelling variant.
-        words = map(text.__getitem__, map(slice, starts, ends))
-        keys = list(zip(numbers, words, strict=True))
         # Dense text repeats a few words on every line: their Terms are made once and
         # shared (they are frozen), which callers may use to work per word, not per hit.
-        made = {
-            (number, word): tuple(Term(word, t.kind) for t in index.terms_of(number))
-            for number, word in dict.fromkeys(keys)
-        }
-        terms = list(map(made.__getitem__, keys))
-        out = list(zip(starts, ends, terms, strict=True))
-        if not all(terms):
-            out = list(itertools.compress(out, terms))
+        made: dict[tuple[int, str], tuple[Term, ...]] = {}
+        for number, start, end in self.accepted():
+            # Report the words as written in the text, not every spelling variant.
+            word = text[start:end]
+            terms = made.get((number, word))
+            if terms is None:
+                terms = made[number, word] = tuple(
+                    Term(word, t.kind) for t in index.terms_of(number)
+                )
+            if terms:
+                out.append((start, end, terms))
         out.sort(key=_FIRST)
         return out
 
 
 _FIRST = operator.itemgetter(0)
-# Per byte of lower-cased UTF-8: an ASCII letter or digit (1), a byte of a character of
-# several bytes (2), anything else (0). (Found._accepted)
-_BOUNDARY_FLAGS = bytes(1 if i < 128 and chr(i).isalnum() else 2 if i >= 128 else 0
-                        for i in range(256))
+_THIRD = operator.itemgetter(2)
 
 
 class Hits:
@@ -329,9 +305,19 @@ class Hits:
         return bool(self._hits)
 
     def within(self, lo: int, hi: int) -> list[Term]:
+        """The terms of the hits that start in [lo, hi], in text order."""
         i = bisect.bisect_left(self._starts, lo)
         j = bisect.bisect_right(self._starts, hi)
         return [t for h in self._hits[i:j] for t in h[2]]
+
+    def distinct(self, lo: int, hi: int) -> list[tuple[Term, ...]]:
+        """The distinct tuples of terms (Found.hits shares one per word) of the hits that
+        start in [lo, hi], in the order they first occur: within(lo, hi) without its
+        repeats, in C loops (a cluster over a dense table's rows holds thousands)."""
+        i = bisect.bisect_left(self._starts, lo)
+        j = bisect.bisect_right(self._starts, hi)
+        groups = list(map(_THIRD, self._hits[i:j]))
+        return list(dict(zip(map(id, groups), groups, strict=True)).values())
 
 
 def shape_tokens(
@@ -408,107 +394,92 @@ def run_tokens(
 ) -> list[Token]:
     """Codes of a run shape, given its runs (shapescan.ShapeRuns: starts and ends, in
     order, each run a match of its pattern); only those that start inside `spans` when
-    given. Text dense with ids has a run on every line: the runs are taken, sliced and
-    filtered in C loops (map, compress), and what depends on a value alone (validation,
-    looks_placeholder) is worked out once per distinct value. `placeholders`: what
+    given. Text dense with ids has a run on every line: what is the same for all of them
+    is worked out once, and a run's own work is a few calls in C. `placeholders`: what
     looks_placeholder said of values, kept by the caller for the other shapes of the
     same text (hex-16 and hex-8-20 take the same runs)."""
-    starts, stops = runs.starts, runs.stops
-    if spans is not None:
-        starts, stops = _in_spans(starts, stops, spans)
-    if not starts:
-        return []
-    values = list(map(text.__getitem__, map(slice, starts, stops)))
-    # Per distinct value: is it a code (validation, and not a placeholder)?
-    said = placeholders if placeholders is not None else {}
-    code = _codes(dict.fromkeys(values), shape, runs, said)
-    keep = list(map(code.__getitem__, values))
-    if runs.odd:
-        # Next to a non-ASCII character: whether that is a letter or digit the pattern
-        # says (Hyperscan's Unicode tables may be older than regex's).
-        group = _code_group(shape)
-        for start in runs.odd:
-            k = bisect.bisect_left(starts, start)
-            if k < len(starts) and starts[k] == start and keep[k]:
-                m = shape.pattern.match(text, start)
-                keep[k] = m is not None and m.span(group) == (start, stops[k])
-    if not all(keep):
-        starts = list(itertools.compress(starts, keep))
-        stops = list(itertools.compress(stops, keep))
-        values = list(itertools.compress(values, keep))
-    # Token(...) without its Python-level __new__, in a C loop.
-    return list(map(tuple.__new__, itertools.repeat(Token),
-                    zip(starts, stops, values, strict=True)))
-
-
-def _in_spans(
-    starts: list[int], stops: list[int], spans: list[tuple[int, int]]
-) -> tuple[list[int], list[int]]:
-    """The runs (starts, stops; in order) that start inside the spans (in order)."""
-    some: list[int] = []
-    ends: list[int] = []
-    k, count = 0, len(starts)
-    for lo, hi in spans:
-        i = bisect.bisect_left(starts, lo, k)
-        if i >= count:
-            break
-        j = bisect.bisect_left(starts, hi, i)
-        if j > i:
-            some += starts[i:j]
-            ends += stops[i:j]
-        k = j
-    return some, ends
-
-
-def _codes(
-    values: dict[str, None], shape: Shape, runs: ShapeRuns, said: dict[str, bool]
-) -> dict[str, bool]:
-    """Per distinct value of a run shape's runs: does it pass the shape's validation and
-    not look like a placeholder? (`said`: looks_placeholder per value, shared.)"""
+    tokens: list[Token] = []
+    append = tokens.append
+    make = tuple.__new__  # Token(...) without its Python-level __new__
     validate = (shape.validate.search
                 if shape.validate is not None and not runs.validated else None)
-    out: dict[str, bool] = {}
-    unknown: list[str] = []  # passed, 6 characters or more, not yet said
-    for value in values:
-        if validate is not None and validate(value) is None:
-            out[value] = False
-        elif len(value) < 6:  # shorter: never a placeholder
-            out[value] = True
-        else:
-            verdict = said.get(value)
-            if verdict is None:
-                unknown.append(value)
-            else:
-                out[value] = not verdict
-    if unknown:
-        verdicts = (_alnum_placeholders(unknown) if runs.alnum
-                    else list(map(looks_placeholder, unknown)))
-        said.update(zip(unknown, verdicts, strict=True))
-        out.update(zip(unknown, map(operator.not_, verdicts), strict=True))
+    # Runs of ASCII letters and digits: looks_placeholder's tests without its set-up.
+    plain = runs.alnum
+    said = placeholders if placeholders is not None else {}
+    passed: dict[str, bool] = {}
+    group, size = _code_group(shape), len(text)
+    starts, stops = runs.starts, runs.stops
+    odd = set(runs.odd)
+    count = len(starts)
+    k = 0
+    for lo, hi in spans if spans is not None else [(0, size)]:
+        k = bisect.bisect_left(starts, lo, k)
+        while k < count and starts[k] < hi:
+            start, stop = starts[k], stops[k]
+            k += 1
+            if odd and start in odd:
+                # Next to a non-ASCII character: whether that is a letter or digit the
+                # pattern says (Hyperscan's Unicode tables may be older than regex's).
+                m = shape.pattern.match(text, start)
+                if m is None or m.span(group) != (start, stop):
+                    continue
+            value = text[start:stop]
+            if validate is not None:
+                known = passed.get(value)  # dense text repeats values ("Full-time")
+                if known is None:
+                    known = passed[value] = validate(value) is not None
+                if not known:
+                    continue
+            if stop - start >= 6:  # shorter: never a placeholder
+                verdict = said.get(value)
+                if verdict is None:
+                    verdict = said[value] = (_alnum_placeholder(value) if plain
+                                             else looks_placeholder(value))
+                if verdict:
+                    continue
+            append(make(Token, (start, stop, value)))
+    return tokens
+
+
+def shared_run_tokens(
+    shape: Shape,
+    text: str,
+    spans: list[tuple[int, int]] | None,
+    runs: ShapeRuns,
+    placeholders: dict[str, bool],
+    made: dict[tuple[object, ...], tuple[list[Token], list[int]]],
+) -> list[Token]:
+    """run_tokens(shape, text, spans, runs, placeholders) for runs whose lists other
+    shapes share (shapescan: hex-16 and hex-8-20 on an export's device ids): the
+    tokens of all the runs are made once per list and what else they depend on (kept in
+    `made`), and each shape takes those that start inside its spans. (run_tokens'
+    filters are per run: the tokens of the runs in the spans are those of all the runs
+    that start in them.)"""
+    key = (id(runs.starts), None if runs.validated else shape.validate, runs.alnum,
+           shape.pattern if runs.odd else None)
+    known = made.get(key)
+    if known is None:
+        every = run_tokens(shape, text, None, runs, placeholders)
+        known = made[key] = (every, [t.start for t in every])
+    tokens, starts = known
+    if spans is None:
+        return list(tokens)
+    out: list[Token] = []
+    k, count = 0, len(starts)
+    for lo, hi in spans:  # as run_tokens walks them
+        k = bisect.bisect_left(starts, lo, k)
+        j = bisect.bisect_left(starts, hi, k) if k < count else k
+        out += tokens[k:j]
+        k = j
     return out
 
 
-def _alnum_placeholders(codes: list[str]) -> list[bool]:
-    """looks_placeholder of each code, for ASCII letters and digits only, 6 or more of
-    them: its tests in C loops over all of them (an export has a distinct device id
-    on every row)."""
-    low = list(map(str.lower, codes))
-    sizes = list(map(len, low))
-    few = map(operator.le, map(len, map(set, low)),
-              map(max, itertools.repeat(2), map(operator.floordiv, sizes, itertools.repeat(5))))
-    xs = map(operator.ge, map(operator.mul, map(str.count, low, itertools.repeat("x")),
-                              itertools.repeat(2)), sizes)
-    out = list(map(operator.or_, few, xs))
-    # Five ascending letters or digits: one search of all of them, joined by a character
-    # no sequence holds; a match is placed in its code by its start.
-    joined = "\0".join(low)
-    found = _ASCENDING.find_matches_as_indexes(joined)
-    if found:
-        firsts = list(itertools.accumulate(map(operator.add, sizes, itertools.repeat(1)),
-                                           initial=0))
-        for _, start, _ in found:
-            out[bisect.bisect_right(firsts, start) - 1] = True
-    return out
+def _alnum_placeholder(code: str) -> bool:
+    """looks_placeholder(code) for ASCII letters and digits only, 6 or more of them."""
+    low = code.lower()
+    n = len(low)
+    return (len(set(low)) <= max(2, n // 5) or low.count("x") * 2 >= n
+            or bool(_ASCENDING.find_matches_as_indexes(low)))
 
 
 def _code_group(shape: Shape) -> int | str:
@@ -544,26 +515,25 @@ def _tokens(
 
 def clusters(shape: Shape, tokens: list[Token], text: str, fewest: int = 1) -> list[Cluster]:
     """The runs of tokens no further apart than MAX_GAP_LINES line breaks and
-    MAX_GAP_CHARS characters, of `fewest` tokens or more: a cluster of fewer cannot
-    hold the codes any of the shape's rules asks for (Engine._scan), and is not made.
-    The gaps are measured in C loops over all the tokens (an export: one a row)."""
-    if len(tokens) < fewest or not tokens:
-        return []
-    starts = list(map(_FIRST, tokens))
-    ends = list(map(_SECOND, tokens))
-    nexts, lasts = starts[1:], ends[:-1]
-    repeat = itertools.repeat
-    # (The gap is counted in place: a slice per token cost a copy of every gap.)
-    apart = map(operator.or_,
-                map(operator.gt, map(operator.sub, nexts, lasts), repeat(MAX_GAP_CHARS)),
-                map(operator.gt, map(text.count, repeat("\n"), lasts, nexts),
-                    repeat(MAX_GAP_LINES)))
-    cuts = [0, *itertools.compress(range(1, len(tokens)), apart), len(tokens)]
-    return [Cluster(shape, tuple(tokens[a:b]))
-            for a, b in itertools.pairwise(cuts) if b - a >= fewest]
-
-
-_SECOND = operator.itemgetter(1)
+    MAX_GAP_CHARS characters, of `fewest` tokens or more: a cluster of fewer cannot hold
+    the codes any of the shape's rules asks for (Engine._scan), and is not made."""
+    out: list[Cluster] = []
+    if len(tokens) < fewest:
+        return out
+    count = text.count
+    end = -1
+    first = 0  # the current cluster's first token
+    for k, token in enumerate(tokens):
+        # (The gap is counted in place: a slice per token cost a copy of every gap.)
+        if k and (token.start - end > MAX_GAP_CHARS
+                  or count("\n", end, token.start) > MAX_GAP_LINES):
+            if k - first >= fewest:
+                out.append(Cluster(shape, tuple(tokens[first:k])))
+            first = k
+        end = token.end
+    if tokens and len(tokens) - first >= fewest:
+        out.append(Cluster(shape, tuple(tokens[first:])))
+    return out
 
 
 _ALNUM = regex.compile(r"[\p{L}\p{N}]")

@@ -48,7 +48,6 @@ are searched with their pattern as before.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import itertools
 import operator
@@ -421,17 +420,15 @@ class ShapeScanner:
                 name = group[0][0]
                 chars = chars_of.get(name) or _run_body(by_name[name].pattern)
                 self._run_marks.append(bytes(1 if chr(i) in chars else 0 for i in range(256)))
-            # Per expression taken, its shapes (indices in _run_names), each with its
-            # shortest and longest code and whether a run of each length fits it (False
-            # at the end: any longer run).
-            self._run_lengths: list[list[tuple[int, int, int, bytes]]] = []
+            # Per expression taken, per run length: the shapes (indices in _run_names).
+            self._run_fits: list[list[tuple[int, ...]]] = []
             first = 0
             for group in groups:
                 longest = max(high for _, _, high in group)
-                self._run_lengths.append([
-                    (first + k, low, high,
-                     bytes(low <= length <= high for length in range(longest + 2)))
-                    for k, (_, low, high) in enumerate(group)
+                self._run_fits.append([
+                    tuple(first + k for k, (_, low, high) in enumerate(group)
+                          if low <= length <= high)
+                    for length in range(longest + 1)
                 ])
                 first += len(group)
             self.run_shapes = frozenset(self._run_names)
@@ -486,12 +483,14 @@ class ShapeScanner:
             return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
         found = self._ends(data) if self._db is not None else []
         starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
-        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then).
-        # (_runs gives its lists in order.)
-        for offsets in found:
+        # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
+        # shape's runs never overlap: sorted apart, starts and ends still pair up.
+        for offsets in [*found, *starts, *stops, *odd]:
             offsets.sort()
+        _share(starts, stops, odd)
         if len(data) != len(text):
-            # Lists that shapes share (_runs) are mapped once, and stay shared.
+            # Lists that shapes share are mapped once (a pass over the data each), and
+            # stay shared.
             distinct = {id(offsets): offsets for offsets in [*found, *starts, *odd]}
             mapped = dict(zip(distinct, as_characters(data, list(distinct.values())),
                               strict=True))
@@ -523,77 +522,69 @@ class ShapeScanner:
         return found
 
     def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+        starts: list[list[int]] = [[] for _ in self._run_names]
+        stops: list[list[int]] = [[] for _ in self._run_names]
+        odd: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
-        # The callback only records where each expression matched (a Python call per
-        # run: what it does is most of its cost); the runs are worked out below, per
-        # expression, in C loops (map), not a Python step per run.
-        reported: list[list[int]] = [[] for _ in self._run_marks]
-        record = [found.append for found in reported]
+        fits = self._run_fits
+        # Per expression: its runs' bytes marked (1) in the padded data; a run starts
+        # after the last unmarked byte before its end. (The character before a run is
+        # outside its class: a run reported is a whole run of it.)
+        # (Marked when an expression first reports: most texts need one or none.)
+        made: dict[bytes, Any] = {}
+        before: list[Any] = [None] * len(self._run_marks)
 
         def on_match(expr: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            record[expr](end)
+            # The match ends with one character after the run (it may take several
+            # bytes); offsets in `padded` are one more than in `data`.
+            end -= 1
+            while padded[end] & 0xC0 == 0x80:  # back to the last character's first byte
+                end -= 1
+            last_outside = before[expr]
+            if last_outside is None:
+                table = self._run_marks[expr]
+                last_outside = made.get(table)
+                if last_outside is None:
+                    last_outside = made[table] = padded.translate(table).rfind
+                before[expr] = last_outside
+            start = last_outside(0, 0, end) + 1
+            by_length = fits[expr]
+            length = end - start  # (a run is ASCII: bytes are characters)
+            if length < len(by_length):
+                for shape in by_length[length]:
+                    starts[shape].append(start - 1)
+                    stops[shape].append(end - 1)
+                    # A neighbour of several bytes (the one before ends with a byte
+                    # of 0x80 or more).
+                    if padded[start - 1] >= 0x80 or padded[end] >= 0x80:
+                        odd[shape].append(start - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
-        none: list[int] = []
-        starts: list[list[int]] = [none] * len(self._run_names)
-        stops: list[list[int]] = [none] * len(self._run_names)
-        odd: list[list[int]] = [none] * len(self._run_names)
-        marked: dict[bytes, bytes] = {}  # per table of run bytes: the padded data marked
-        ascii_only = data.isascii()
-        for expr, ends in enumerate(reported):
-            if not ends:
-                continue
-            ends.sort()  # Hyperscan reports in order of end, nearly
-            table = self._run_marks[expr]
-            marks = marked.get(table)
-            if marks is None:
-                marks = marked[table] = padded.translate(table)
-            # A match ends with one character after the run (it may take several bytes):
-            # the run ends after its last marked byte, and starts after the last unmarked
-            # byte before that (the character before a run is outside its class).
-            find = marks.rfind
-            ends_at = list(map(operator.add, map(find, itertools.repeat(1),
-                                                 itertools.repeat(0), ends),
-                               itertools.repeat(1)))
-            begins = list(map(operator.add, map(find, itertools.repeat(0),
-                                                itertools.repeat(0), ends_at),
-                              itertools.repeat(1)))
-            lengths = list(map(operator.sub, ends_at, begins))  # a run is ASCII
-            # Offsets in `padded` are one more than in `data`.
-            at = list(map(operator.sub, begins, itertools.repeat(1)))
-            until = list(map(operator.sub, ends_at, itertools.repeat(1)))
-            # Runs next to a character of several bytes (its last byte, before the run,
-            # or its first, after it, is 0x80 or more).
-            if ascii_only:
-                near = none
-            else:
-                sides = list(map(operator.or_, map(padded.__getitem__, at),
-                                 map(padded.__getitem__, ends_at)))
-                near = list(itertools.compress(at, map(operator.ge, sides,
-                                                       itertools.repeat(0x80))))
-            shortest, longest = min(lengths), max(lengths)
-            for shape, low, high, fits in self._run_lengths[expr]:
-                if low <= shortest and longest <= high:
-                    # Every run fits: the shapes of the expression that take them all
-                    # share these lists (mapped to characters once: search).
-                    starts[shape], stops[shape], odd[shape] = at, until, near
-                    continue
-                # fits[length]: does a run of that length fit the shape (its last entry,
-                # False, stands for every longer run).
-                cap = len(fits) - 1
-                keep = list(map(fits.__getitem__, map(min, lengths, itertools.repeat(cap))))
-                starts[shape] = list(itertools.compress(at, keep))
-                stops[shape] = list(itertools.compress(until, keep))
-                odd[shape] = [s for s in near
-                              if fits[min(lengths[bisect.bisect_left(at, s)], cap)]]
         return starts, stops, odd
+
+
+def _share(starts: list[list[int]], stops: list[list[int]], odd: list[list[int]]) -> None:
+    """Shapes given the same runs (hex-16 and hex-8-20 on an export's device ids) get
+    the same lists, in place: what is made of them is made once (search,
+    score.Engine._scan). Lists are compared in C, and only those of equal length."""
+    first: dict[int, list[int]] = {}  # per length of a non-empty list: shapes holding one
+    for i, runs in enumerate(starts):
+        if not runs:
+            continue
+        for j in first.setdefault(len(runs), []):
+            if starts[j] == runs and stops[j] == stops[i] and odd[j] == odd[i]:
+                starts[i], stops[i], odd[i] = starts[j], stops[j], odd[j]
+                break
+        else:
+            first[len(runs)].append(i)
 
 
 class ShapeRuns(NamedTuple):
     """The runs of one run shape in a text (match.run_tokens turns them into codes)."""
 
     # The starts and the ends (in text) of its runs, in order; run k is
-    # text[starts[k]:stops[k]], and every match of its pattern is one.
+    # text[starts[k]:stops[k]], and every match of its pattern is one. Shapes given
+    # the same runs share these lists (the same objects).
     starts: list[int]
     stops: list[int]
     # The starts of the runs next to a non-ASCII character (in order): whether that

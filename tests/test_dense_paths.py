@@ -54,7 +54,7 @@ def test_shapes_of_one_class_share_an_expression_that_holds_their_lengths() -> N
     # hex-8-20, hex-16 and hex-12 differ in length only: one expression reports each run
     # once; its bounds (8 to 20) keep a 24-character run from being reported at all.
     assert {"hex-8-20", "hex-16", "hex-12"} <= SCANNER.run_shapes
-    assert len(SCANNER._run_fits) < len(SCANNER.run_shapes)
+    assert len(SCANNER._run_groups) < len(SCANNER.run_shapes)
     text = "id 0123456789abcdef0123456f, 0123456789abcdef; 01234567abcd\n"
     runs = SCANNER.runs(text)
     assert runs is not None
@@ -82,6 +82,9 @@ def test_byte_offsets_become_character_offsets(text: str, data: st.DataObject) -
 
     assert got_any == [plain(e) for e in offsets]
     assert got_sorted == [plain(e) for e in in_order]
+    # One list alone (the others mapped as one, with their distinct offsets in order).
+    assert shapescan.as_characters(raw, [[], offsets]) == [[], got_any]
+    assert shapescan.as_characters(raw, [in_order]) == [got_sorted]
     for e in in_order:
         if e == len(raw) or not 0x80 <= raw[e] < 0xC0:  # at a character's start
             assert len(raw[:e].decode("utf-8", "surrogatepass")) == plain(e)

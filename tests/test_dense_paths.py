@@ -10,8 +10,8 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaleaks.detect import score, shapescan
-from mfaleaks.detect.match import lowered, run_tokens, shape_tokens
+from mfaleaks.detect import match, score, shapescan
+from mfaleaks.detect.match import Term, Token, lowered, run_tokens, shape_tokens
 from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.score import Engine
 from mfaleaks.models import Confidence
@@ -54,7 +54,7 @@ def test_shapes_of_one_class_share_an_expression_that_holds_their_lengths() -> N
     # hex-8-20, hex-16 and hex-12 differ in length only: one expression reports each run
     # once; its bounds (8 to 20) keep a 24-character run from being reported at all.
     assert {"hex-8-20", "hex-16", "hex-12"} <= SCANNER.run_shapes
-    assert len(SCANNER._run_fits) < len(SCANNER.run_shapes)
+    assert len(SCANNER._run_groups) < len(SCANNER.run_shapes)
     text = "id 0123456789abcdef0123456f, 0123456789abcdef; 01234567abcd\n"
     runs = SCANNER.runs(text)
     assert runs is not None
@@ -82,6 +82,9 @@ def test_byte_offsets_become_character_offsets(text: str, data: st.DataObject) -
 
     assert got_any == [plain(e) for e in offsets]
     assert got_sorted == [plain(e) for e in in_order]
+    # One list alone (the others mapped as one, with their distinct offsets in order).
+    assert shapescan.as_characters(raw, [[], offsets]) == [[], got_any]
+    assert shapescan.as_characters(raw, [in_order]) == [got_sorted]
     for e in in_order:
         if e == len(raw) or not 0x80 <= raw[e] < 0xC0:  # at a character's start
             assert len(raw[:e].decode("utf-8", "surrogatepass")) == plain(e)
@@ -168,3 +171,116 @@ def test_a_segment_shape_needs_its_characters_inside_both_boundaries() -> None:
         regex.compile(r"(?<![\p{L}\p{N}])(?:[a-z]{4})?(?![\p{L}\p{N}])")) is None
     assert shapescan.segment_expression(
         regex.compile(r"(?<![\p{L}\p{N}])\d{4}(?![\p{L}\p{N}])")) is None
+
+
+def test_shapes_that_take_all_of_an_expressions_runs_share_its_lists() -> None:
+    # Every run 16 hex characters long: hex-16 and hex-8-20 take them all, and share
+    # one list (mapped to characters once); hex-12 takes none of them.
+    text = "Müller,0123456789abcdef\nÜ,fedcba9876543210,x\n"
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    assert runs["hex-16"].starts is runs["hex-8-20"].starts
+    assert [text[a:b] for a, b in zip(runs["hex-16"].starts, runs["hex-16"].stops,
+                                       strict=True)] == ["0123456789abcdef", "fedcba9876543210"]
+    assert runs["hex-12"].starts == []
+
+
+_SPANS = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 60)), max_size=6).map(
+    lambda pairs: _disjoint(sorted(pairs)))
+
+
+def _disjoint(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, size in pairs:
+        lo = max(lo, out[-1][1]) if out else lo
+        out.append((lo, lo + size))
+    return out
+
+
+@given(st.lists(st.tuples(_RUNS, _SEPARATORS), max_size=25), _SPANS)
+@settings(max_examples=300, deadline=None)
+def test_run_tokens_in_spans_are_the_matches_that_start_in_them(
+    pieces: list[tuple[str, str]], spans: list[tuple[int, int]],
+) -> None:
+    text = "".join(run + sep for run, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    for name in sorted(SCANNER.run_shapes):
+        shape = ENGINE.by_shape[name][0]
+        plain = [t for t in shape_tokens(shape, text)
+                 if any(lo <= t.start < hi for lo, hi in spans)]
+        assert run_tokens(shape, text, spans, runs[name], {}) == plain
+
+
+_TOKENS = st.lists(st.tuples(st.integers(0, 500), st.integers(1, 12)), max_size=40)
+
+
+@given(_TOKENS, st.text(alphabet="ab \n", max_size=40).map(lambda s: s * 30),
+       st.integers(1, 5))
+@settings(max_examples=300, deadline=None)
+def test_clusters_are_the_runs_of_near_tokens_of_enough_tokens(
+    spots: list[tuple[int, int]], text: str, fewest: int,
+) -> None:
+    tokens: list[Token] = []
+    for gap, size in spots:  # in order, not overlapping
+        start = (tokens[-1].end if tokens else 0) + gap
+        tokens.append(Token(start, start + size, text[start : start + size]))
+    shape = ENGINE.by_shape["hex-16"][0]
+    plain: list[list[Token]] = []  # the loop clusters() ran before, then the floor
+    for token in tokens:
+        if plain and (token.start - plain[-1][-1].end > match.MAX_GAP_CHARS
+                      or text.count("\n", plain[-1][-1].end, token.start)
+                      > match.MAX_GAP_LINES):
+            plain.append([])
+        if not plain:
+            plain.append([])
+        plain[-1].append(token)
+    got = match.clusters(shape, tokens, text, fewest)
+    assert [list(c.tokens) for c in got] == [c for c in plain if len(c) >= fewest]
+    assert all(c.shape is shape for c in got)
+
+
+# Runs of 16 hex characters (hex-16 and hex-8-20 take them all: shared lists) or of
+# other lengths (then only some shapes take them), between boundaries.
+_HEX_RUNS = st.tuples(st.sampled_from([16, 16, 16, 12, 9]), st.randoms()).map(
+    lambda t: "".join(t[1].choice("0123456789abcdef") for _ in range(t[0])))
+
+
+@given(st.lists(st.tuples(_HEX_RUNS, _SEPARATORS), max_size=25), _SPANS, _SPANS)
+@settings(max_examples=300, deadline=None)
+def test_tokens_made_once_for_shared_runs_are_each_shapes_run_tokens(
+    pieces: list[tuple[str, str]], spans: list[tuple[int, int]], others: list[tuple[int, int]],
+) -> None:
+    text = "".join(run + sep for run, sep in pieces)
+    runs = SCANNER.runs(text)
+    assert runs is not None
+    made: dict[tuple[object, ...], tuple[list[Token], list[int]]] = {}
+    said: dict[str, bool] = {}
+    # In the order Engine._scan takes them, each with its own spans (or none).
+    for name, where in [("hex-8-20", spans), ("hex-16", others), ("hex-12", None),
+                        ("hex-16", None), ("hex-8-20", others)]:
+        shape = ENGINE.by_shape[name][0]
+        assert (match.shared_run_tokens(shape, text, where, runs[name], said, made)
+                == run_tokens(shape, text, where, runs[name], {}))
+
+
+_TERM_TUPLES = [(Term("Recovery", "vocab:recovery"),), (Term("recovery", "vocab:recovery"),),
+                (Term("backup codes", "vocab:recovery"), Term("backup codes", "keyword:x")),
+                (Term("GitHub", "name:github"),), (Term("order", "vocab:negative"),)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, len(_TERM_TUPLES) - 1)),
+                max_size=40),
+       st.integers(0, 400), st.integers(0, 400))
+@settings(max_examples=300, deadline=None)
+def test_words_near_by_kind_are_the_distinct_words_in_text_order(
+    spots: list[tuple[int, int]], lo: int, size: int,
+) -> None:
+    # Found.hits shares one tuple of terms per word: Hits.distinct takes each once.
+    hits = match.Hits(sorted(((s, s + 3, _TERM_TUPLES[k]) for s, k in spots),
+                             key=lambda h: h[0]))
+    plain: dict[str, list[str]] = {}  # _by_kind of every hit, then each label once
+    for t in hits.within(lo, lo + size):
+        plain.setdefault(t.kind, []).append(t.label)
+    assert score._by_kind(hits.distinct(lo, lo + size)) == {
+        kind: list(dict.fromkeys(labels)) for kind, labels in plain.items()}

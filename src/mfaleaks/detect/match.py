@@ -291,6 +291,7 @@ class Found:
 
 
 _FIRST = operator.itemgetter(0)
+_THIRD = operator.itemgetter(2)
 
 
 class Hits:
@@ -304,9 +305,19 @@ class Hits:
         return bool(self._hits)
 
     def within(self, lo: int, hi: int) -> list[Term]:
+        """The terms of the hits that start in [lo, hi], in text order."""
         i = bisect.bisect_left(self._starts, lo)
         j = bisect.bisect_right(self._starts, hi)
         return [t for h in self._hits[i:j] for t in h[2]]
+
+    def distinct(self, lo: int, hi: int) -> list[tuple[Term, ...]]:
+        """The distinct tuples of terms (Found.hits shares one per word) of the hits that
+        start in [lo, hi], in the order they first occur: within(lo, hi) without its
+        repeats, in C loops (a cluster over a dense table's rows holds thousands)."""
+        i = bisect.bisect_left(self._starts, lo)
+        j = bisect.bisect_right(self._starts, hi)
+        groups = list(map(_THIRD, self._hits[i:j]))
+        return list(dict(zip(map(id, groups), groups, strict=True)).values())
 
 
 def shape_tokens(
@@ -430,6 +441,39 @@ def run_tokens(
     return tokens
 
 
+def shared_run_tokens(
+    shape: Shape,
+    text: str,
+    spans: list[tuple[int, int]] | None,
+    runs: ShapeRuns,
+    placeholders: dict[str, bool],
+    made: dict[tuple[object, ...], tuple[list[Token], list[int]]],
+) -> list[Token]:
+    """run_tokens(shape, text, spans, runs, placeholders) for runs whose lists other
+    shapes share (shapescan: hex-16 and hex-8-20 on an export's device ids): the
+    tokens of all the runs are made once per list and what else they depend on (kept in
+    `made`), and each shape takes those that start inside its spans. (run_tokens'
+    filters are per run: the tokens of the runs in the spans are those of all the runs
+    that start in them.)"""
+    key = (id(runs.starts), None if runs.validated else shape.validate, runs.alnum,
+           shape.pattern if runs.odd else None)
+    known = made.get(key)
+    if known is None:
+        every = run_tokens(shape, text, None, runs, placeholders)
+        known = made[key] = (every, [t.start for t in every])
+    tokens, starts = known
+    if spans is None:
+        return list(tokens)
+    out: list[Token] = []
+    k, count = 0, len(starts)
+    for lo, hi in spans:  # as run_tokens walks them
+        k = bisect.bisect_left(starts, lo, k)
+        j = bisect.bisect_left(starts, hi, k) if k < count else k
+        out += tokens[k:j]
+        k = j
+    return out
+
+
 def _alnum_placeholder(code: str) -> bool:
     """looks_placeholder(code) for ASCII letters and digits only, 6 or more of them."""
     low = code.lower()
@@ -469,21 +513,26 @@ def _tokens(
     return tokens
 
 
-def clusters(shape: Shape, tokens: list[Token], text: str) -> list[Cluster]:
+def clusters(shape: Shape, tokens: list[Token], text: str, fewest: int = 1) -> list[Cluster]:
+    """The runs of tokens no further apart than MAX_GAP_LINES line breaks and
+    MAX_GAP_CHARS characters, of `fewest` tokens or more: a cluster of fewer cannot hold
+    the codes any of the shape's rules asks for (Engine._scan), and is not made."""
     out: list[Cluster] = []
-    current: list[Token] = []
+    if len(tokens) < fewest:
+        return out
     count = text.count
     end = -1
-    for token in tokens:
+    first = 0  # the current cluster's first token
+    for k, token in enumerate(tokens):
         # (The gap is counted in place: a slice per token cost a copy of every gap.)
-        if current and (token.start - end > MAX_GAP_CHARS
-                        or count("\n", end, token.start) > MAX_GAP_LINES):
-            out.append(Cluster(shape, tuple(current)))
-            current = []
-        current.append(token)
+        if k and (token.start - end > MAX_GAP_CHARS
+                  or count("\n", end, token.start) > MAX_GAP_LINES):
+            if k - first >= fewest:
+                out.append(Cluster(shape, tuple(tokens[first:k])))
+            first = k
         end = token.end
-    if current:
-        out.append(Cluster(shape, tuple(current)))
+    if tokens and len(tokens) - first >= fewest:
+        out.append(Cluster(shape, tuple(tokens[first:])))
     return out
 
 

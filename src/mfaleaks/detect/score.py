@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -35,11 +36,13 @@ from mfaleaks.detect.match import (
     Hits,
     Term,
     TermIndex,
+    Token,
     clusters,
     lowered,
     rules_by_shape,
     run_tokens,
     shape_tokens,
+    shared_run_tokens,
 )
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.prefilter import LowPaths, Prefilter
@@ -130,6 +133,10 @@ class Engine:
             for name, (_, rules) in self.by_shape.items()
         }
         self._wordings = frozenset(self._relevant.values())  # shapes share them (_spans)
+        # Per shape: the fewest codes one of its rules scores (score_cluster); a cluster
+        # of fewer tokens holds fewer codes, and is not made (match.clusters).
+        self._fewest = {name: min(r.min_codes for r in rules)
+                        for name, (_, rules) in self.by_shape.items()}
         # Per term pattern: does a hit of it seed a span (see _spans)?
         self._seeds = [
             any(_seeds_span(t) for t in self.terms.terms_of(i))
@@ -229,6 +236,9 @@ class Engine:
                       if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
         placeholders: dict[str, bool] = {}  # run values seen by one run shape, for the next
+        # Lists of runs several shapes share (shapescan), and the tokens made of them.
+        shared = Counter(id(r.starts) for r in runs.values() if r.starts) if runs else {}
+        made: dict[tuple[object, ...], tuple[list[Token], list[int]]] = {}
         for shape_name, (shape, rules) in self.by_shape.items():
             if only is not None and shape_name not in only:
                 continue
@@ -244,7 +254,11 @@ class Engine:
                 continue
             width = scanner.widths.get(shape_name)
             if runs is not None and shape_name in runs:
-                tokens = run_tokens(shape, text, where, runs[shape_name], placeholders)
+                given = runs[shape_name]
+                if shared.get(id(given.starts), 0) > 1 and _most(where, len(text)):
+                    tokens = shared_run_tokens(shape, text, where, given, placeholders, made)
+                else:
+                    tokens = run_tokens(shape, text, where, given, placeholders)
             elif ends is None or shape_name not in ends:
                 tokens = shape_tokens(shape, text, where)
             elif not ends[shape_name]:
@@ -255,7 +269,7 @@ class Engine:
                 tokens = shape_tokens(shape, text, where, ends[shape_name], width)
             if not tokens:
                 continue
-            for cluster in clusters(shape, tokens, text):
+            for cluster in clusters(shape, tokens, text, self._fewest[shape_name]):
                 best = self._best(rules, cluster, view)
                 if best is not None:
                     scored.append(best)
@@ -561,10 +575,10 @@ class _ChunkView:
             else:
                 lo, hi = self.window(cluster, WIDE)
                 near_lo, near_hi = max(0, cluster.start - NEAR), cluster.end + NEAR
-            wide = _by_kind(self.hits.within(lo, hi))
+            wide = _by_kind(self.hits.distinct(lo, hi))
             # In a table both are the cluster's rows (thousands of words in a dense one).
             near = (wide if (near_lo, near_hi) == (lo, hi)
-                    else _by_kind(self.hits.within(near_lo, near_hi)))
+                    else _by_kind(self.hits.distinct(near_lo, near_hi)))
             known = self._near[key] = _NearTerms(wide, near)
         return known
 
@@ -618,17 +632,21 @@ class _LineFacts:
 
 @dataclass(frozen=True)
 class _NearTerms:
-    """Labels of the words near a cluster, per kind, in text order."""
+    """Labels of the words near a cluster, per kind, each once, in text order."""
 
     wide: dict[str, list[str]]  # within WIDE (a table: the cluster's rows)
     near: dict[str, list[str]]  # within NEAR (a table: the same rows)
 
 
-def _by_kind(terms: list[Term]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for t in terms:
-        out.setdefault(t.kind, []).append(t.label)
-    return out
+def _by_kind(groups: list[tuple[Term, ...]]) -> dict[str, list[str]]:
+    """Per kind, the distinct labels of the terms, in the order they first occur. What
+    score_cluster asks of them (any, which, the first) does not depend on repeats: the
+    rows of a dense table repeat a few words thousands of times (Hits.distinct)."""
+    out: dict[str, dict[str, None]] = {}
+    for terms in groups:
+        for t in terms:
+            out.setdefault(t.kind, {})[t.label] = None
+    return {kind: list(labels) for kind, labels in out.items()}
 
 
 def score_cluster(
@@ -869,6 +887,12 @@ def _fewest_codes(rule: Rule, generic_shape: bool, *, named: bool) -> int | None
         if score >= LOW:
             return n
     return None  # more codes than that cost 2 points: "far more than the service issues"
+
+
+def _most(spans: list[tuple[int, int]] | None, size: int) -> bool:
+    """Do the spans (None: all the text) cover half of it or more? Then the tokens of
+    all of a shared list of runs cost little more than those in the spans."""
+    return spans is None or 2 * sum(hi - lo for lo, hi in spans) >= size
 
 
 def _merged_spans(starts: list[int], end: int) -> list[tuple[int, int]]:

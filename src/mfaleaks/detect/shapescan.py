@@ -420,17 +420,15 @@ class ShapeScanner:
                 name = group[0][0]
                 chars = chars_of.get(name) or _run_body(by_name[name].pattern)
                 self._run_marks.append(bytes(1 if chr(i) in chars else 0 for i in range(256)))
-            # Per expression taken, per run length: the shapes (indices in _run_names).
-            self._run_fits: list[list[tuple[int, ...]]] = []
+            # Per expression taken: its shapes (indices in _run_names) with their
+            # shortest and longest codes, and one more than the longest of them.
+            self._run_groups: list[list[tuple[int, int, int]]] = []
             first = 0
             for group in groups:
-                longest = max(high for _, _, high in group)
-                self._run_fits.append([
-                    tuple(first + k for k, (_, low, high) in enumerate(group)
-                          if low <= length <= high)
-                    for length in range(longest + 1)
-                ])
+                self._run_groups.append([(first + k, low, high)
+                                         for k, (_, low, high) in enumerate(group)])
                 first += len(group)
+            self._run_limits = [max(high for _, _, high in group) + 1 for group in groups]
             self.run_shapes = frozenset(self._run_names)
         candidates: list[tuple[str, bytes, int, int]] = []  # (name, expression, flags, width)
         for shape in shapes:
@@ -485,21 +483,28 @@ class ShapeScanner:
         starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
         # Hyperscan reports in order of end, nearly: sorted to be sure (linear then). A
         # shape's runs never overlap: sorted apart, starts and ends still pair up.
-        lists = [*found, *starts, *stops, *odd]
-        for offsets in lists:
+        for offsets in [*found, *starts, *stops, *odd]:
             offsets.sort()
-        k, r = len(found), len(starts)
+        _share(starts, stops, odd)
         if len(data) != len(text):
+            # Lists that shapes share are mapped once (a pass over the data each), and
+            # stay shared.
+            distinct = {id(offsets): offsets for offsets in [*found, *starts, *odd]}
+            mapped = dict(zip(distinct, as_characters(data, list(distinct.values())),
+                              strict=True))
             # A run is ASCII: its end is its start plus its length in bytes.
-            mapped = as_characters(data, [*found, *starts, *odd])
-            lengths = [list(map(operator.sub, b, a)) for a, b in zip(starts, stops, strict=True)]
-            lists = [*mapped[: k + r],
-                     *(list(map(operator.add, a, n))
-                       for a, n in zip(mapped[k : k + r], lengths, strict=True)),
-                     *mapped[k + r :]]
-        ends = (dict(zip(self._names, lists[:k], strict=True))
-                if self._db is not None else None)
-        runs = ({name: ShapeRuns(lists[k + i], lists[k + r + i], lists[k + 2 * r + i],
+            ended: dict[tuple[int, int], list[int]] = {}
+            for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
+                key = (id(a), id(b))
+                if key not in ended:
+                    ended[key] = list(map(operator.add, mapped[id(a)],
+                                          map(operator.sub, b, a)))
+                stops[i] = ended[key]
+            found = [mapped[id(offsets)] for offsets in found]
+            starts = [mapped[id(offsets)] for offsets in starts]
+            odd = [mapped[id(offsets)] for offsets in odd]
+        ends = dict(zip(self._names, found, strict=True)) if self._db is not None else None
+        runs = ({name: ShapeRuns(starts[i], stops[i], odd[i],
                                  name in self._validated, name in self._alnum)
                  for i, name in enumerate(self._run_names)}
                 if self._run_db is not None else None)
@@ -515,11 +520,14 @@ class ShapeScanner:
         return found
 
     def _runs(self, data: bytes) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-        starts: list[list[int]] = [[] for _ in self._run_names]
-        stops: list[list[int]] = [[] for _ in self._run_names]
-        odd: list[list[int]] = [[] for _ in self._run_names]
         padded = b"\n" + data + b"\n"
-        fits = self._run_fits
+        # Per expression, its runs short enough for one of its shapes, each once (not
+        # once per shape: the callback is the cost, a Python call per run): starts,
+        # stops, and the starts of those next to a character of several bytes.
+        at: list[list[int]] = [[] for _ in self._run_marks]
+        until: list[list[int]] = [[] for _ in self._run_marks]
+        near: list[list[int]] = [[] for _ in self._run_marks]
+        limits = self._run_limits
         # Per expression: its runs' bytes marked (1) in the padded data; a run starts
         # after the last unmarked byte before its end. (The character before a run is
         # outside its class: a run reported is a whole run of it.)
@@ -541,26 +549,59 @@ class ShapeScanner:
                     last_outside = made[table] = padded.translate(table).rfind
                 before[expr] = last_outside
             start = last_outside(0, 0, end) + 1
-            by_length = fits[expr]
-            length = end - start  # (a run is ASCII: bytes are characters)
-            if length < len(by_length):
-                for shape in by_length[length]:
-                    starts[shape].append(start - 1)
-                    stops[shape].append(end - 1)
-                    # A neighbour of several bytes (the one before ends with a byte
-                    # of 0x80 or more).
-                    if padded[start - 1] >= 0x80 or padded[end] >= 0x80:
-                        odd[shape].append(start - 1)
+            if end - start < limits[expr]:  # (a run is ASCII: bytes are characters)
+                at[expr].append(start - 1)
+                until[expr].append(end - 1)
+                # A neighbour of several bytes (the one before ends with a byte of 0x80
+                # or more).
+                if padded[start - 1] >= 0x80 or padded[end] >= 0x80:
+                    near[expr].append(start - 1)
 
         self._run_db.scan(padded, match_event_handler=on_match, scratch=self._run_scratch)
+        starts: list[list[int]] = [[] for _ in self._run_names]
+        stops: list[list[int]] = [[] for _ in self._run_names]
+        odd: list[list[int]] = [[] for _ in self._run_names]
+        for expr, group in enumerate(self._run_groups):
+            if not at[expr]:
+                continue
+            lengths = list(map(operator.sub, until[expr], at[expr]))
+            shortest, longest = min(lengths), max(lengths)
+            for shape, low, high in group:
+                if low <= shortest and longest <= high:
+                    # Every run fits: shapes that take them all share the lists.
+                    starts[shape], stops[shape], odd[shape] = at[expr], until[expr], near[expr]
+                elif low <= longest and shortest <= high:
+                    keep = [low <= length <= high for length in lengths]
+                    starts[shape] = list(itertools.compress(at[expr], keep))
+                    stops[shape] = list(itertools.compress(until[expr], keep))
+                    if near[expr]:
+                        beside = set(near[expr])
+                        odd[shape] = [s for s in starts[shape] if s in beside]
         return starts, stops, odd
+
+
+def _share(starts: list[list[int]], stops: list[list[int]], odd: list[list[int]]) -> None:
+    """Shapes given the same runs (hex-16 and hex-8-20 on an export's device ids) get
+    the same lists, in place: what is made of them is made once (search,
+    score.Engine._scan). Lists are compared in C, and only those of equal length."""
+    first: dict[int, list[int]] = {}  # per length of a non-empty list: shapes holding one
+    for i, runs in enumerate(starts):
+        if not runs:
+            continue
+        for j in first.setdefault(len(runs), []):
+            if starts[j] == runs and stops[j] == stops[i] and odd[j] == odd[i]:
+                starts[i], stops[i], odd[i] = starts[j], stops[j], odd[j]
+                break
+        else:
+            first[len(runs)].append(i)
 
 
 class ShapeRuns(NamedTuple):
     """The runs of one run shape in a text (match.run_tokens turns them into codes)."""
 
     # The starts and the ends (in text) of its runs, in order; run k is
-    # text[starts[k]:stops[k]], and every match of its pattern is one.
+    # text[starts[k]:stops[k]], and every match of its pattern is one. Shapes given
+    # the same runs share these lists (the same objects).
     starts: list[int]
     stops: list[int]
     # The starts of the runs next to a non-ASCII character (in order): whether that
@@ -625,7 +666,13 @@ def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
     it (an offset inside a character, not expected, gives that character's end). The
     continuation bytes are marked in one translation of the data and counted between
     consecutive offsets in C, whatever the script; a list in order is mapped without a
-    Python step per offset (the count runs back in one out of order)."""
+    Python step per offset (the count runs back in one out of order). Several lists
+    are mapped as one, their distinct offsets in order: one pass over the data, not one
+    per list (a shape's ends or runs span the whole text)."""
+    if sum(1 for ends in found if ends) > 1:
+        every = sorted(set().union(*found))
+        table = dict(zip(every, as_characters(data, [every])[0], strict=True))
+        return [list(map(table.__getitem__, ends)) for ends in found]
     flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
     count = flags.count
     out = []

@@ -60,6 +60,14 @@ class ClusterOptions:
         return not self.address.startswith("tcp://")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (taskset, a container's cpuset), not the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     paths: tuple[str, ...]
@@ -72,7 +80,7 @@ class ScanConfig:
     exit_zero: bool = False
     excludes: tuple[str, ...] = ()
     follow_symlinks: bool = False
-    jobs: int = field(default_factory=lambda: available_cpus())
+    jobs: int = field(default_factory=available_cpus)
     # One worker process even with jobs=1, so a native reader that crashes on a file ends
     # that process, not the scan. The command line sets it unless --jobs 1 is asked for
     # (the pre-commit hook's in-process scan, which starts faster).
@@ -98,14 +106,6 @@ class ScanConfig:
     smb: SmbLogin | None = None
     # --cluster (run/cluster.py): the same scan on a Dask cluster's workers.
     cluster: ClusterOptions | None = None
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (taskset, a container's cpuset), not the machine's."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no affinity on this platform
-        return os.cpu_count() or 1
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.I)

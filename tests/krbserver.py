@@ -18,11 +18,9 @@ domain's winbindd stays in this temporary folder and never replaces a system win
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -33,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from smbserver import REPO, _started_with, free_port
+from smbserver import REPO, free_port, stop_samba
 
 REALM = "MFAKRB.TEST"
 DOMAIN = "MFAKRB"
@@ -86,20 +84,8 @@ class KerberosDc:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        # smbd, winbindd and their children are found by this domain's smb.conf.
-        for pid in _started_with(f"--configfile={self.conf}"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        if proc is not None:
+            stop_samba(proc, self.conf)  # smbd and winbindd are found by the domain's smb.conf
 
 
 def skip_reason() -> str | None:

@@ -66,32 +66,9 @@ class SmbServer:
 
     def stop(self) -> None:
         """Stop smbd and everything it started (samba-dcerpcd and its helpers)."""
-        proc = self.process
-        if proc is None:
-            return
-        self.process = None
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        # Helpers of the group may outlive smbd by a moment; they must not keep the port.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        # samba-dcerpcd (srvsvc, lsarpc) and its rpcd_* helpers leave smbd's process group:
-        # they are found by this server's own smb.conf on their command line.
-        for pid in _started_with(f"--configfile={self.conf}"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        proc, self.process = self.process, None
+        if proc is not None:
+            stop_samba(proc, self.conf)
 
     def start(self) -> None:
         log = open(self.root / "smbd.stdout", "ab")  # noqa: SIM115 - the child holds it
@@ -102,6 +79,31 @@ class SmbServer:
         )
         log.close()
         _wait_for_port(self.host, self.port, self.process, self.root / "log.smbd")
+
+
+def stop_samba(proc: subprocess.Popen[bytes], conf: Path) -> None:
+    """Stop a Samba daemon started in a process group of its own (start_new_session), the
+    group, and what left the group but runs with this smb.conf (samba-dcerpcd and its
+    rpcd_* helpers; a DC's smbd and winbindd): krbserver.py's DC stops the same way."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    # Helpers of the group may outlive the daemon by a moment; they must not keep the port.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    for pid in _started_with(f"--configfile={conf}"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _started_with(argument: str) -> list[int]:

@@ -88,7 +88,7 @@ def _serve(
     rfd, wfd = inbox.fileno(), outbox.fileno()
     reading = word.view if word is not None else None
     while True:
-        if _idle(rfd):
+        if smb is not None and _idle(rfd):  # (a local scan's worker has nothing to keep)
             scanjob.idle()
         frame = read_frame(rfd)
         if not frame:

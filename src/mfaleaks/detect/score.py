@@ -793,6 +793,13 @@ def score_cluster(
     # A lone or unexplained cluster cannot be more than a hint.
     if rule.count == 1 and not (strong or label or file_hint or rule.distinctive):
         return None
+    # A base32 run without a digit is a constant's name far more often than a seed
+    # (PYTHONPROFILEIMPORTTIME below hash_seed, INHERITABLETHREADLOCALS by SharedSecrets):
+    # kept only where a seed is given, labelled or alone on its line.
+    if (not bound and not label and cluster.shape.kind == "base32" and n == 1
+            and not _has_base32_digit(unique[0])
+            and not all(_seed_line(r) for r in view.code_lines(cluster))):
+        return None
     if rule.generic and not (strong or strong_in_filename):
         return None
     # A service name alone (with no recovery or two-factor wording) is not enough.
@@ -959,6 +966,19 @@ def _signature(code: str) -> str:
 
 
 _ASCII_SIGNATURE = {i: "x" for i in range(128) if chr(i).isalnum()}
+
+
+def _has_base32_digit(code: str) -> bool:
+    return any(c in "234567" for c in code)
+
+
+# What a seed's line may hold besides it: nothing, or a label before it ("Secret key:").
+# Code has brackets, semicolons and comment marks around a constant's name.
+_SEED_LINE = re.compile(r"[^;{}()\[\]/*#<>=]*:\s*|\s*")
+
+
+def _seed_line(residue: str) -> bool:
+    return _SEED_LINE.fullmatch(residue.strip()) is not None
 
 
 def _pure(residue: str) -> bool:

@@ -17,8 +17,9 @@ from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.models import FileResult
 from mfaleaks.run.scan import run_scan
 from mfaleaks.sources.smb.auth import PASSWORD_ENV
+from mfaleaks.sources.smb.dfs import AllowedHost, parse_allowed
 from mfaleaks.triage.incidents import Exposure, build_incidents
-from smbserver import SmbServer, free_port, running_server
+from smbserver import OTHER_HOST, SmbServer, free_port, running_server
 
 
 @pytest.fixture
@@ -161,6 +162,78 @@ def test_dfs_links_are_followed_and_their_files_named_under_the_link(
     loop = errors.pop(logged_on.url("dfsroot", "loop"))
     assert loop.startswith("DFS link to \\127.0.0.1\\dfsroot not followed") and "a loop" in loop
     assert not errors
+
+
+def _logons_at(server: SmbServer, address: str) -> int:
+    """Sessions smbd authenticated on one of its addresses (its auth_audit lines)."""
+    where = f"local host [ipv4:{address}:{server.port}]"
+    return sum(log.read_text(errors="replace").count(where) for log in server.root.glob("log.*"))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_dfs_link_to_a_host_not_on_the_command_line_is_not_followed(
+        logged_on: SmbServer, jobs: str) -> None:
+    """dfslinks/elsewhere leads to the same smbd at 127.0.0.2: another host to the scan.
+    By default the account is not spent there: the link is listed in errors with the
+    option that allows it, nothing behind it is read, no session is opened there."""
+    link = logged_on.url("dfslinks", "elsewhere")
+    direct = scan(logged_on, logged_on.url("bulk", "team-01"), "--no-ocr")
+    before = _logons_at(logged_on, OTHER_HOST)
+    res = scan(logged_on, logged_on.url("dfslinks"), "--jobs", jobs, "--no-ocr")
+    assert res.exit_code == 1, res.stderr
+    errors = {e["path"]: e["reason"] for e in res.report["errors"]}
+    assert errors[link] == (f"DFS link to \\{OTHER_HOST}\\bulk\\team-01 not followed: "
+                            f"{OTHER_HOST} is not a server named on the command line "
+                            f"(--smb-dfs-host {OTHER_HOST} allows it)")
+    assert not [f for f in res.report["findings"] if f["path"].startswith(link + "/")]
+    assert _logons_at(logged_on, OTHER_HOST) == before
+    # Allowed (at the port it listens on): read there, named under the link.
+    allowed = scan(logged_on, logged_on.url("dfslinks"), "--jobs", jobs, "--no-ocr",
+                   "--smb-dfs-host", f"{OTHER_HOST}:{logged_on.port}")
+    assert allowed.exit_code == 1, allowed.stderr
+    assert link not in {e["path"] for e in allowed.report["errors"]}
+    behind = [f for f in allowed.report["findings"] if f["path"].startswith(link + "/")]
+    assert _pairs({"findings": behind}) == _pairs(direct.report)
+    assert _logons_at(logged_on, OTHER_HOST) > before
+    assert allowed.report["stats"]["files"] == \
+        res.report["stats"]["files"] + direct.report["stats"]["files"]
+
+
+def test_a_dfs_link_to_a_second_server_of_the_command_line_is_followed(
+        logged_on: SmbServer) -> None:
+    """127.0.0.2 named on the command line (with its port): a link there is followed
+    without the option, to the place the command line names."""
+    link = logged_on.url("dfslinks", "elsewhere")
+    res = scan(logged_on, logged_on.url("dfslinks"), "--no-ocr",
+               f"smb://{OTHER_HOST}:{logged_on.port}/private")
+    assert res.exit_code == 1, res.stderr
+    assert link not in {e["path"] for e in res.report["errors"]}
+    assert f"{link}/backup-codes.txt" in {f["path"] for f in res.report["findings"]}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_dfs_link_naming_the_servers_netbios_name_uses_the_scans_connection(
+        logged_on: SmbServer, jobs: str) -> None:
+    """dfslinks/byname leads to \\MFATESTSRV\bulk\team-02: the name the server gives in
+    its NTLM challenge (no DNS knows it), so the same server, at the host and port the
+    scan uses."""
+    link = logged_on.url("dfslinks", "byname")
+    direct = scan(logged_on, logged_on.url("bulk", "team-02"), "--no-ocr")
+    res = scan(logged_on, logged_on.url("dfslinks"), "--jobs", jobs, "--no-ocr")
+    assert res.exit_code == 1, res.stderr
+    assert link not in {e["path"] for e in res.report["errors"]}, res.report["errors"]
+    behind = [f for f in res.report["findings"] if f["path"].startswith(link + "/")]
+    assert behind and _pairs({"findings": behind}) == _pairs(direct.report)
+    assert all(f["meta"]["file_exposure"] == "domain" for f in behind)
+
+
+def test_dfs_host_option_is_checked() -> None:
+    for bad in ("a:b", "host:0", "a/b", "[::1", ""):
+        res = invoke("scan", "--smb-dfs-host", bad, "smb://127.0.0.1:1/x")
+        assert res.exit_code == 2 and "--smb-dfs-host" in res.stderr, (bad, res.stderr)
+    assert parse_allowed("[::1]:4450") == AllowedHost("::1", 4450)
+    assert parse_allowed("Files.Corp") == AllowedHost("files.corp", 445)
+    assert parse_allowed("*").allows("anything") and parse_allowed("::1").allows("[::1]")
 
 
 def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_path: Path) -> None:

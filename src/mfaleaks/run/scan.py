@@ -191,7 +191,9 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
     login = config.smb or SmbLogin()
     options = SmbOptions(timeout=login.timeout, require_encryption=login.encrypt,
                          follow_symlinks=config.follow_symlinks)
-    smb = SmbScan(login, options, walk)
+    from mfaleaks.sources.smb.dfs import parse_allowed
+
+    smb = SmbScan(login, options, walk, tuple(parse_allowed(h) for h in config.smb_dfs_hosts))
     try:
         for path in targets:
             smb.open(path)

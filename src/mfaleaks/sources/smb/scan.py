@@ -38,6 +38,14 @@ from mfaleaks.sources.smb.client import (
     SmbShare,
     reason_of,
 )
+from mfaleaks.sources.smb.dfs import (
+    AllowedHost,
+    challenge_names,
+    refused,
+    same_address,
+    same_name,
+    url_host,
+)
 from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, parse_target, url_of
 from mfaleaks.sources.smb.worker import listed, unread
 
@@ -99,7 +107,8 @@ class _Server:
     session: SmbSession
     rpc: RpcClient | None = None  # srvsvc (the shares of smb://HOST), through impacket
     lsa: LsaClient | None = None  # owners' names
-    names: _Names | None = None
+    names: _Names | None = None  # owners' names
+    names_given: frozenset[str] | None = None  # the server's own (dfs.challenge_names)
 
 
 class _Names:
@@ -149,7 +158,10 @@ class SmbScan:
     creds: SmbCredentials
     options: SmbOptions
     walk: WalkOptions
+    # --smb-dfs-host: hosts besides the command line's that DFS links may lead to (dfs.py)
+    dfs_hosts: tuple[AllowedHost, ...] = ()
     notices: list[str] = field(default_factory=list)
+    _named: list[SmbTarget] = field(default_factory=list)  # the command line's servers
     _servers: dict[tuple[str, int], _Server] = field(default_factory=dict)
     _roots: dict[str, list[tuple[SmbShare | ScanError, str]]] = field(default_factory=dict)
     _views: list[_View] = field(default_factory=list)  # the DFS links followed
@@ -166,6 +178,8 @@ class SmbScan:
         """Connect for one command-line location; SmbFatal when it cannot be scanned at all."""
         target = parse_target(text)
         server = self._server(target)
+        if all((t.server, t.port) != (target.server, target.port) for t in self._named):
+            self._named.append(SmbTarget(target.host, target.port))
         if target.share is not None:
             share = server.session.share(target.share)
             self._folders[share.url(target.path)] = True
@@ -320,18 +334,46 @@ class SmbScan:
         if len(parts) < 2:
             return f"not a share path ({unc!r})"
         host, name, path = parts[0], parts[1], "\\".join(parts[2:])
-        here = server.session.target
-        if host.lower() in (here.server.lower(), here.host.lower()):
-            session = server.session
-        else:
-            try:
-                session = self._server(SmbTarget(host)).session
-            except SmbFatal as exc:
-                return str(exc)
+        where = self._host_of(server, host)
+        if where is None:
+            return refused(host)
+        try:
+            session = where.session if isinstance(where, _Server) else \
+                self._server(where).session
+        except SmbFatal as exc:
+            return str(exc)
         try:
             return session.share(name), path
         except SmbFatal as exc:
             return str(exc).rsplit(": ", 1)[-1]
+
+    def _host_of(self, server: _Server, host: str) -> _Server | SmbTarget | None:
+        """Where a DFS target's host is for this scan: the server the link is on or one of
+        the command line's, when it is that server by name, by a name the server answers
+        to or by address (reached where the scan reaches it: host and port); else a host
+        --smb-dfs-host allows (a session of its own); None: not to be followed (dfs.py)."""
+        known = [server, *(self._server(t) for t in self._named)]
+        for one in known:
+            here = one.session.target
+            if same_name(host, here.server) or host.lower() in self._names_of(one):
+                return one
+        for one in known:  # by address: a lookup, once per name
+            if same_address(host, one.session.target.server):
+                return one
+        for allowed in self.dfs_hosts:
+            if allowed.allows(host):
+                return SmbTarget(url_host(host), allowed.port)
+        return None
+
+    @staticmethod
+    def _names_of(server: _Server) -> frozenset[str]:
+        """The computer names the server gave in its NTLM challenge (none with Kerberos)."""
+        if server.names_given is None:
+            try:
+                server.names_given = challenge_names(server.session.logon_answer)
+            except Exception:  # a session without it: no names
+                server.names_given = frozenset()
+        return server.names_given
 
     def _server_of(self, share: SmbShare) -> _Server:
         for server in self._servers.values():

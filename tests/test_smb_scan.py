@@ -303,6 +303,42 @@ def test_cache_forgets_files_deleted_from_a_share_unless_a_folder_was_not_listed
     assert _cached(cache, url) == {"z.txt", "sub/keep.txt", "locked/d.txt", "more/e.txt"}
 
 
+def test_cache_forgets_files_deleted_behind_a_dfs_link(logged_on: SmbServer,
+                                                       tmp_path: Path) -> None:
+    """dfslinks/pruned leads to scratch/dfs-pruned: the cache keeps its files there (where
+    they are read) and forgets those deleted, as under a command-line folder."""
+    folder = logged_on.shares["scratch"] / "dfs-pruned"
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    every = {"a.txt", "z.txt", "sub/b.txt", "sub/keep.txt", "gone/c.txt", "locked/d.txt"}
+    for rel in every:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(f"notes of {rel}\n")
+    for sub in ("sub", "gone", "locked"):
+        os.chmod(folder / sub, 0o755)
+    cache = tmp_path / "cache.db"
+    url, target = logged_on.url("dfslinks"), logged_on.url("scratch", "dfs-pruned")
+    first = scan(logged_on, url, "--cache", str(cache), "--no-ocr")
+    assert first.exit_code == 1, first.stderr
+    assert _cached(cache, target) == every
+    # A file and a whole folder deleted: forgotten (the file as its folder is left, the
+    # folder at the end: the link's walk listed every folder).
+    (folder / "sub" / "b.txt").unlink()
+    shutil.rmtree(folder / "gone")
+    again = scan(logged_on, url, "--cache", str(cache), "--no-ocr")
+    assert again.exit_code == 1, again.stderr
+    assert _cached(cache, target) == {"a.txt", "z.txt", "sub/keep.txt", "locked/d.txt"}
+    # A folder behind the link that cannot be listed now: the rows of a folder deleted
+    # meanwhile stay (that walk was not complete); a.txt's go as its folder is left.
+    os.chmod(folder / "locked", 0o700)
+    shutil.rmtree(folder / "sub")
+    (folder / "a.txt").unlink()
+    third = scan(logged_on, url, "--cache", str(cache), "--no-ocr")
+    assert logged_on.url("dfslinks", "pruned/locked") in {e["path"] for e in
+                                                          third.report["errors"]}
+    assert _cached(cache, target) == {"z.txt", "sub/keep.txt", "locked/d.txt"}
+
+
 @pytest.fixture
 def own_server(smb_server: SmbServer) -> Iterator[SmbServer]:
     """A server of this test alone (it is stopped in the middle)."""

@@ -171,6 +171,10 @@ class SmbScan:
     _folders: dict[str, bool] = field(default_factory=dict)
     _whole: set[str] = field(default_factory=set)
     _unlisted: set[str] = field(default_factory=set)
+    # The folders DFS links led to (real URLs), walked like the command line's: the cache
+    # hears of each as its walk starts (`on_link`) and sweeps it when listed whole.
+    _targets: list[str] = field(default_factory=list)
+    _on_link: Callable[[str], None] | None = None
 
     # ---- before the scan -------------------------------------------------------------------
 
@@ -248,9 +252,16 @@ class SmbScan:
         return dict(self._folders)
 
     def listed_whole(self) -> list[str]:
-        """The locations walked to their end with every folder listed: files of the cache
-        under them that the walk did not give are gone from the share."""
-        return [url for url in self._folders if url in self._whole and url not in self._unlisted]
+        """The locations walked to their end with every folder listed (the command line's,
+        and the folders DFS links led to): files of the cache under them that the walk did
+        not give are gone from the share."""
+        return [url for url in (*self._folders, *self._targets)
+                if url in self._whole and url not in self._unlisted]
+
+    def on_link(self, note: Callable[[str], None]) -> None:
+        """note(url) of each folder a DFS link leads to, before its walk starts (the
+        cache then forgets files gone from its folders, as under the command line's)."""
+        self._on_link = note
 
     def _walk_share(self, share: SmbShare, top: str, probe: Probe | None,
                     view: _View | None = None) -> Iterator[Source | ScanError | FileResult]:
@@ -261,7 +272,7 @@ class SmbScan:
             try:
                 entry = share.stat_root(top)
             except Exception as exc:
-                self._unlisted.add(view.chain[0])
+                self._unlisted.update(view.chain)
                 yield ScanError(view.shown(share.url(top)), None,
                                 f"cannot open: {reason_of(exc)}")
                 return
@@ -272,8 +283,8 @@ class SmbScan:
         batch: list[SmbEntry] = []
         for item in share.walk(top, skip=self._skip(share, view), marks=True):
             if isinstance(item, SmbProblem):
-                if item.unlisted:
-                    self._unlisted.add(view.chain[0])
+                if item.unlisted:  # (not whole: this location, and those it is under)
+                    self._unlisted.update(view.chain)
                 yield ScanError(view.shown(share.url(item.path)), None, item.reason)
                 continue
             if isinstance(item, FolderDone | DfsLink):
@@ -322,7 +333,15 @@ class SmbScan:
                 return
             inner = view.through(real, shown)
             self._views.append(inner)
-            yield from self._walk_share(there, path, probe, inner)
+            if self._folder_at(there, path):
+                if real not in self._targets:
+                    self._targets.append(real)
+                    if self._on_link is not None:
+                        self._on_link(real)
+                yield from self._walk_share(there, path, probe, inner)
+                self._whole.add(real)
+            else:
+                yield from self._walk_share(there, path, probe, inner)
             return
         yield ScanError(shown, None, why)
 
@@ -346,6 +365,17 @@ class SmbScan:
             return session.share(name), path
         except SmbFatal as exc:
             return str(exc).rsplit(": ", 1)[-1]
+
+    @staticmethod
+    def _folder_at(share: SmbShare, path: str) -> bool:
+        """Is a DFS target a folder (a share's root is)? A file or one that does not open
+        is left to the walk to report."""
+        if not path:
+            return True
+        try:
+            return share.stat_root(path).is_dir
+        except Exception:
+            return False
 
     def _host_of(self, server: _Server, host: str) -> _Server | SmbTarget | None:
         """Where a DFS target's host is for this scan: the server the link is on or one of

@@ -112,6 +112,7 @@ def _merged(into: FileResult, part: FileResult) -> None:
     into.errors.extend(e for e in part.errors if e not in into.errors)
     into.seconds += part.seconds
     into.kind = into.kind or part.kind
+    into.logons += part.logons
 
 
 def content_key(source: Source) -> ContentKey | None:

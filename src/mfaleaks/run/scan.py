@@ -122,6 +122,7 @@ def _run(
                 else:
                     yield item
 
+    logons: list[tuple[str, str]] = []  # the workers' first logons to SMB servers
     try:
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
@@ -139,6 +140,8 @@ def _run(
                 result.findings.extend(file_result.findings)
             if file_result.errors:
                 result.errors.extend(file_result.errors)
+            if file_result.logons:
+                logons.extend(file_result.logons)
             if progress is not None:
                 progress(file_result)
     except KeyboardInterrupt:
@@ -148,6 +151,16 @@ def _run(
         if smb is not None:
             result.notices.extend(smb.notices)
             smb.close()
+    if logons and not result.incomplete:
+        from mfaleaks.sources.smb.worker import logon_verdict
+
+        # Workers that could not log on leave every file they were given unread: when
+        # none could, the scan did not do its job and must not pass as clean (exit 2).
+        fatal, partial = logon_verdict(logons)
+        if fatal is not None:
+            raise ConfigError(fatal)
+        result.notices.extend(partial)
+        result.alerts.extend(partial)
     result.findings = sorted(
         (f for f in result.findings if f.confidence.rank >= config.min_confidence.rank),
         key=_order,

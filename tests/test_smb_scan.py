@@ -228,9 +228,11 @@ def test_a_dfs_link_naming_the_servers_netbios_name_uses_the_scans_connection(
 
 
 def test_dfs_host_option_is_checked() -> None:
-    for bad in ("a:b", "host:0", "a/b", "[::1", ""):
+    for bad, said in (("a:b", "not a port"), ("host:0", "not a port"),
+                      ("a/b", "not a host"), ("[::1", "not a host"), ("", "not a host")):
         res = invoke("scan", "--smb-dfs-host", bad, "smb://127.0.0.1:1/x")
-        assert res.exit_code == 2 and "--smb-dfs-host" in res.stderr, (bad, res.stderr)
+        assert res.exit_code == 2 and f"--smb-dfs-host {bad}: {said}" in res.stderr, \
+            (bad, res.stderr)
     assert parse_allowed("[::1]:4450") == AllowedHost("::1", 4450)
     assert parse_allowed("Files.Corp") == AllowedHost("files.corp", 445)
     assert parse_allowed("*").allows("anything") and parse_allowed("::1").allows("[::1]")

@@ -7,7 +7,8 @@ target as discover.py walks a folder: a Source per file (named
 smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
 FileResult per folder for the files the cache vouches for (the probe), which
 are never opened. A DFS link is followed to its target, whose files are
-named under the link (origin) and read at the target (fs_path). The Sources
+named under the link (origin) and read at the target (fs_path), when its host is a
+server of the command line or one --smb-dfs-host allows (dfs.py). The Sources
 carry no bytes yet: `fill` reads them in pipelined compound requests just
 before the workers get them, after the cache had its say; with worker
 processes, the workers read them (smb/worker.py) and `fill` only the files too
@@ -346,8 +347,8 @@ class SmbScan:
         yield ScanError(shown, None, why)
 
     def _target(self, server: _Server, unc: str) -> tuple[SmbShare, str] | str:
-        r"""\\host\share[\path] of a referral -> the share (on this server's session when
-        the host is this server's, else on a session of the same account to host:445)
+        r"""\\host\share[\path] of a referral -> the share (on the session of the server
+        the host is, _host_of, or of the same account to a host --smb-dfs-host allows)
         and the path in it; why not."""
         parts = [p for p in unc.split("\\") if p]
         if len(parts) < 2:

@@ -317,6 +317,9 @@ def test_workers_tell_their_first_logons_and_some_failing_is_not_fatal(
     fatal, said = logon_verdict(told["bad"] * 2)
     assert fatal is not None and fatal.startswith(f"{server}: the worker processes could not "
                                                   "log on (logon failed for") and not said
+    # During the scan (workers: the pool's size) only once every worker failed.
+    assert logon_verdict(told["bad"], workers=2) == (None, [])
+    assert logon_verdict(told["bad"] * 2, workers=2)[0] == fatal
     fatal, said = logon_verdict([*told["good"], *told["bad"]])
     assert fatal is None
     reason = why.removeprefix(f"{server}: ")

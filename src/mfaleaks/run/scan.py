@@ -128,6 +128,8 @@ def _run(
         compiled = ids if known is None else None
         fill = _fill(smb, config, cluster)
         pool = cluster.pool if cluster is not None else None
+        # (Leaving this loop early, as _logons_failed does, closes the generator: its
+        # workers are stopped, its cache written, before the sessions end below.)
         for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
                                         pool, smb):
             if smb is not None and file_result.findings:
@@ -142,6 +144,8 @@ def _run(
                 result.errors.extend(file_result.errors)
             if file_result.logons:
                 logons.extend(file_result.logons)
+                if cluster is None:  # every worker of the pool failed: no need to go on
+                    _logons_failed(logons, config.jobs)
             if progress is not None:
                 progress(file_result)
     except KeyboardInterrupt:
@@ -152,13 +156,7 @@ def _run(
             result.notices.extend(smb.notices)
             smb.close()
     if logons and not result.incomplete:
-        from mfaleaks.sources.smb.worker import logon_verdict
-
-        # Workers that could not log on leave every file they were given unread: when
-        # none could, the scan did not do its job and must not pass as clean (exit 2).
-        fatal, partial = logon_verdict(logons)
-        if fatal is not None:
-            raise ConfigError(fatal)
+        partial = _logons_failed(logons)
         result.notices.extend(partial)
         result.alerts.extend(partial)
     result.findings = sorted(
@@ -188,6 +186,19 @@ def _run(
     result.stats.skipped = len({(e.path, e.member) for e in result.errors})
     result.stats.seconds = round(time.perf_counter() - start, 3)
     return result
+
+
+def _logons_failed(logons: list[tuple[str, str]], workers: int = 1) -> list[str]:
+    """Workers that could not log on to an SMB server leave every file they were given
+    unread: when none could (once `workers` of them said so), the scan cannot do its job
+    and must not pass as clean: ConfigError (exit 2, one line). Else a line per server
+    that some of them could not log on to."""
+    from mfaleaks.sources.smb.worker import logon_verdict
+
+    fatal, partial = logon_verdict(logons, workers)
+    if fatal is not None:
+        raise ConfigError(fatal)
+    return partial
 
 
 def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:

@@ -249,11 +249,14 @@ class WorkerShares:
         self._sessions.clear()
 
 
-def logon_verdict(logons: Iterable[tuple[str, str]]) -> tuple[str | None, list[str]]:
+def logon_verdict(logons: Iterable[tuple[str, str]], workers: int = 1
+                  ) -> tuple[str | None, list[str]]:
     """What the workers' logons (WorkerShares.logons, from every worker) say of the scan:
     a line for exit 2 when no worker could log on to a server whose files they were to
-    read (every one of those files is unread: the scan did not do its job), and a line
-    per server that some workers could not log on to (their files are listed unread)."""
+    read (every one of those files is unread: the scan did not do its job), once at least
+    `workers` of them failed (the pool's size, during the scan: they all did; 1 at its
+    end), and a line per server that some workers could not log on to (their files are
+    listed unread)."""
     ok: dict[str, int] = {}
     failed: dict[str, list[str]] = {}
     for server, why in logons:
@@ -266,13 +269,13 @@ def logon_verdict(logons: Iterable[tuple[str, str]]) -> tuple[str | None, list[s
     partial: list[str] = []
     for server, whys in failed.items():
         why = whys[0].removeprefix(f"{server}: ")
-        if not ok[server]:
-            fatal.append(f"{server}: the worker processes could not log on ({why}); none "
-                         "of the files they were given was read")
-        else:
+        if ok[server]:
             partial.append(f"{server}: {len(whys)} of {len(whys) + ok[server]} worker "
                            f"processes could not log on ({why}); the files they were given "
                            "are listed as not read")
+        elif len(whys) >= workers:  # (fewer: the others may still log on)
+            fatal.append(f"{server}: the worker processes could not log on ({why}); none "
+                         "of the files they were given was read")
     return (fatal[0] if fatal else None), [*fatal[1:], *partial]
 
 

@@ -197,6 +197,11 @@ def test_a_dfs_link_to_a_host_not_on_the_command_line_is_not_followed(
     assert _logons_at(logged_on, OTHER_HOST) > before
     assert allowed.report["stats"]["files"] == \
         res.report["stats"]["files"] + direct.report["stats"]["files"]
+    if jobs == "1":  # '*': any host, at 445 (where this one does not listen)
+        anywhere = scan(logged_on, logged_on.url("dfslinks"), "--no-ocr", "--smb-dfs-host", "*")
+        reason = {e["path"]: e["reason"] for e in anywhere.report["errors"]}[link]
+        assert reason.startswith(f"DFS link to \\{OTHER_HOST}\\bulk\\team-01 not followed: "
+                                 f"smb://{OTHER_HOST}: server unreachable"), reason
 
 
 def test_a_dfs_link_to_a_second_server_of_the_command_line_is_followed(

@@ -27,6 +27,14 @@ USER = "mfaleaks-smbtest"
 PASSWORD = "Corr3ct-horse-battery"
 START_TIMEOUT = 30.0
 BULK_FOLDERS, BULK_FILES = 20, 20  # the bulk share: folders, and files in each (plus one)
+OTHER_HOST = "127.0.0.2"  # where the server also listens (its port), a host of its own
+NETBIOS_NAME = "MFATESTSRV"
+# The DFS links of the dfslinks share: beyond the name the scan uses (the host and port on
+# the command line): to the server at another address, by its NetBIOS name, and to a folder
+# of scratch (the cache tests change it).
+OTHER_LINKS = {"elsewhere": f"{OTHER_HOST}\\bulk\\team-01",
+               "byname": f"{NETBIOS_NAME}\\bulk\\team-02",
+               "pruned": "127.0.0.1\\scratch\\dfs-pruned"}
 # The DFS links of the dfsroot share: name -> target (\\server\\share[\\path], as Samba wants it)
 DFS_LINKS = {"team": "127.0.0.1\\bulk\\team-00", "broken": "127.0.0.1\\nosuch",
              "loop": "127.0.0.1\\dfsroot"}
@@ -147,10 +155,12 @@ def _conf(root: Path, port: int, shares: dict[str, str]) -> str:
     lines = [
         "[global]",
         "  workgroup = MFATEST",
-        "  netbios name = MFATESTSRV",
+        f"  netbios name = {NETBIOS_NAME}",
         "  server role = standalone server",
         f"  smb ports = {port}",
-        "  interfaces = lo",
+        # 127.0.0.2 as well: the same smbd reached at another address is another server
+        # to the scan (a DFS link there is not followed unless allowed, --smb-dfs-host).
+        f"  interfaces = lo {OTHER_HOST}/8",
         "  bind interfaces only = yes",
         "  server min protocol = SMB2_02",
         "  map to guest = never",
@@ -166,7 +176,7 @@ def _conf(root: Path, port: int, shares: dict[str, str]) -> str:
             "private dir", "lock directory", "state directory", "cache directory",
             "pid directory", "ncalrpc dir", "binddns dir")),
         f"  log file = {root}/log.%m",
-        "  log level = 1",
+        "  log level = 1 auth_audit:3",  # (which address each logon came to: the DFS tests)
         "  max log size = 1000",
         "",
     ]
@@ -208,9 +218,16 @@ def _make_tree(root: Path) -> dict[str, Path]:
     (dfs / "plain.txt").write_text("a file of the namespace itself\n")
     for name, target in DFS_LINKS.items():
         os.symlink(f"msdfs:{target}", dfs / name)
-    for folder in (root, private, private / "open", sealed, scratch, dfs):
+    links = root / "dfslinks"
+    links.mkdir()
+    for name, target in OTHER_LINKS.items():
+        os.symlink(f"msdfs:{target}", links / name)
+    (scratch / "dfs-pruned").mkdir()
+    shutil.chown(scratch / "dfs-pruned", user=USER)
+    for folder in (root, private, private / "open", sealed, scratch, dfs, links):
         os.chmod(folder, 0o755)
-    return {"private": private, "sealed": sealed, "scratch": scratch, "bulk": bulk, "dfs": dfs}
+    return {"private": private, "sealed": sealed, "scratch": scratch, "bulk": bulk, "dfs": dfs,
+            "dfslinks": links}
 
 
 def _add_user(conf: Path) -> None:
@@ -251,6 +268,7 @@ def start_server(extra: dict[str, Path] | None = None) -> SmbServer:
         "C$": f"  path = {paths['sealed']}\n  read only = yes",
         "broken": f"  path = {missing}\n  read only = yes",
         "dfsroot": f"  path = {paths['dfs']}\n  read only = yes\n  msdfs root = yes",
+        "dfslinks": f"  path = {paths['dfslinks']}\n  read only = yes\n  msdfs root = yes",
     }
     for name, folder in (extra or {}).items():
         shares[name] = f"  path = {folder}\n  read only = yes\n  force user = root"

@@ -17,8 +17,9 @@ from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.models import FileResult
 from mfaleaks.run.scan import run_scan
 from mfaleaks.sources.smb.auth import PASSWORD_ENV
+from mfaleaks.sources.smb.dfs import AllowedHost, parse_allowed
 from mfaleaks.triage.incidents import Exposure, build_incidents
-from smbserver import SmbServer, free_port, running_server
+from smbserver import OTHER_HOST, SmbServer, free_port, running_server
 
 
 @pytest.fixture
@@ -163,6 +164,85 @@ def test_dfs_links_are_followed_and_their_files_named_under_the_link(
     assert not errors
 
 
+def _logons_at(server: SmbServer, address: str) -> int:
+    """Sessions smbd authenticated on one of its addresses (its auth_audit lines)."""
+    where = f"local host [ipv4:{address}:{server.port}]"
+    return sum(log.read_text(errors="replace").count(where) for log in server.root.glob("log.*"))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_dfs_link_to_a_host_not_on_the_command_line_is_not_followed(
+        logged_on: SmbServer, jobs: str) -> None:
+    """dfslinks/elsewhere leads to the same smbd at 127.0.0.2: another host to the scan.
+    By default the account is not spent there: the link is listed in errors with the
+    option that allows it, nothing behind it is read, no session is opened there."""
+    link = logged_on.url("dfslinks", "elsewhere")
+    direct = scan(logged_on, logged_on.url("bulk", "team-01"), "--no-ocr")
+    before = _logons_at(logged_on, OTHER_HOST)
+    res = scan(logged_on, logged_on.url("dfslinks"), "--jobs", jobs, "--no-ocr")
+    assert res.exit_code == 1, res.stderr
+    errors = {e["path"]: e["reason"] for e in res.report["errors"]}
+    assert errors[link] == (f"DFS link to \\{OTHER_HOST}\\bulk\\team-01 not followed: "
+                            f"{OTHER_HOST} is not a server named on the command line "
+                            f"(--smb-dfs-host {OTHER_HOST} allows it)")
+    assert not [f for f in res.report["findings"] if f["path"].startswith(link + "/")]
+    assert _logons_at(logged_on, OTHER_HOST) == before
+    # Allowed (at the port it listens on): read there, named under the link.
+    allowed = scan(logged_on, logged_on.url("dfslinks"), "--jobs", jobs, "--no-ocr",
+                   "--smb-dfs-host", f"{OTHER_HOST}:{logged_on.port}")
+    assert allowed.exit_code == 1, allowed.stderr
+    assert link not in {e["path"] for e in allowed.report["errors"]}
+    behind = [f for f in allowed.report["findings"] if f["path"].startswith(link + "/")]
+    assert _pairs({"findings": behind}) == _pairs(direct.report)
+    assert _logons_at(logged_on, OTHER_HOST) > before
+    assert allowed.report["stats"]["files"] == \
+        res.report["stats"]["files"] + direct.report["stats"]["files"]
+    if jobs == "1":  # '*': any host, at 445 (where this one does not listen)
+        anywhere = scan(logged_on, logged_on.url("dfslinks"), "--no-ocr", "--smb-dfs-host", "*")
+        reason = {e["path"]: e["reason"] for e in anywhere.report["errors"]}[link]
+        assert reason.startswith(f"DFS link to \\{OTHER_HOST}\\bulk\\team-01 not followed: "
+                                 f"smb://{OTHER_HOST}: server unreachable"), reason
+
+
+def test_a_dfs_link_to_a_second_server_of_the_command_line_is_followed(
+        logged_on: SmbServer) -> None:
+    """127.0.0.2 named on the command line (with its port): a link there is followed
+    without the option, to the place the command line names."""
+    link = logged_on.url("dfslinks", "elsewhere")
+    res = scan(logged_on, logged_on.url("dfslinks"), "--no-ocr",
+               f"smb://{OTHER_HOST}:{logged_on.port}/private")
+    assert res.exit_code == 1, res.stderr
+    assert link not in {e["path"] for e in res.report["errors"]}
+    assert f"{link}/backup-codes.txt" in {f["path"] for f in res.report["findings"]}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_dfs_link_naming_the_servers_netbios_name_uses_the_scans_connection(
+        logged_on: SmbServer, jobs: str) -> None:
+    """dfslinks/byname leads to \\MFATESTSRV\bulk\team-02: the name the server gives in
+    its NTLM challenge (no DNS knows it), so the same server, at the host and port the
+    scan uses."""
+    link = logged_on.url("dfslinks", "byname")
+    direct = scan(logged_on, logged_on.url("bulk", "team-02"), "--no-ocr")
+    res = scan(logged_on, logged_on.url("dfslinks"), "--jobs", jobs, "--no-ocr")
+    assert res.exit_code == 1, res.stderr
+    assert link not in {e["path"] for e in res.report["errors"]}, res.report["errors"]
+    behind = [f for f in res.report["findings"] if f["path"].startswith(link + "/")]
+    assert behind and _pairs({"findings": behind}) == _pairs(direct.report)
+    assert all(f["meta"]["file_exposure"] == "domain" for f in behind)
+
+
+def test_dfs_host_option_is_checked() -> None:
+    for bad, said in (("a:b", "not a port"), ("host:0", "not a port"),
+                      ("a/b", "not a host"), ("[::1", "not a host"), ("", "not a host")):
+        res = invoke("scan", "--smb-dfs-host", bad, "smb://127.0.0.1:1/x")
+        assert res.exit_code == 2 and f"--smb-dfs-host {bad}: {said}" in res.stderr, \
+            (bad, res.stderr)
+    assert parse_allowed("[::1]:4450") == AllowedHost("::1", 4450)
+    assert parse_allowed("Files.Corp") == AllowedHost("files.corp", 445)
+    assert parse_allowed("*").allows("anything") and parse_allowed("::1").allows("[::1]")
+
+
 def test_rescan_with_cache_opens_no_unchanged_file(logged_on: SmbServer, tmp_path: Path) -> None:
     folder = logged_on.shares["scratch"] / "cached"
     shutil.rmtree(folder, ignore_errors=True)
@@ -228,6 +308,42 @@ def test_cache_forgets_files_deleted_from_a_share_unless_a_folder_was_not_listed
         ["cannot list folder: permission denied"]
     # (a.txt: its folder was listed whole, so its row goes as the walk leaves it)
     assert _cached(cache, url) == {"z.txt", "sub/keep.txt", "locked/d.txt", "more/e.txt"}
+
+
+def test_cache_forgets_files_deleted_behind_a_dfs_link(logged_on: SmbServer,
+                                                       tmp_path: Path) -> None:
+    """dfslinks/pruned leads to scratch/dfs-pruned: the cache keeps its files there (where
+    they are read) and forgets those deleted, as under a command-line folder."""
+    folder = logged_on.shares["scratch"] / "dfs-pruned"
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    every = {"a.txt", "z.txt", "sub/b.txt", "sub/keep.txt", "gone/c.txt", "locked/d.txt"}
+    for rel in every:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(f"notes of {rel}\n")
+    for sub in ("sub", "gone", "locked"):
+        os.chmod(folder / sub, 0o755)
+    cache = tmp_path / "cache.db"
+    url, target = logged_on.url("dfslinks"), logged_on.url("scratch", "dfs-pruned")
+    first = scan(logged_on, url, "--cache", str(cache), "--no-ocr")
+    assert first.exit_code == 1, first.stderr
+    assert _cached(cache, target) == every
+    # A file and a whole folder deleted: forgotten (the file as its folder is left, the
+    # folder at the end: the link's walk listed every folder).
+    (folder / "sub" / "b.txt").unlink()
+    shutil.rmtree(folder / "gone")
+    again = scan(logged_on, url, "--cache", str(cache), "--no-ocr")
+    assert again.exit_code == 1, again.stderr
+    assert _cached(cache, target) == {"a.txt", "z.txt", "sub/keep.txt", "locked/d.txt"}
+    # A folder behind the link that cannot be listed now: the rows of a folder deleted
+    # meanwhile stay (that walk was not complete); a.txt's go as its folder is left.
+    os.chmod(folder / "locked", 0o700)
+    shutil.rmtree(folder / "sub")
+    (folder / "a.txt").unlink()
+    third = scan(logged_on, url, "--cache", str(cache), "--no-ocr")
+    assert logged_on.url("dfslinks", "pruned/locked") in {e["path"] for e in
+                                                          third.report["errors"]}
+    assert _cached(cache, target) == {"z.txt", "sub/keep.txt", "locked/d.txt"}
 
 
 @pytest.fixture

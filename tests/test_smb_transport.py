@@ -229,7 +229,7 @@ def test_share_enumeration_leaves_administrative_shares_out(smb_server: SmbServe
         rpc.close()
     take, left = wanted(shares)
     assert {s.name for s in take} == {"fixtures", "private", "sealed", "scratch", "bulk", "broken",
-                                      "dfsroot"}
+                                      "dfsroot", "dfslinks"}
     assert {s.name: why for s, why in left} == {
         "C$": "administrative share, scanned only when named", "IPC$": "not a disk share"}
 

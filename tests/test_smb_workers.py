@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,10 @@ from mfaleaks.models import FileResult, Origin, Source
 from mfaleaks.run.scan import run_scan
 from mfaleaks.sources.smb.auth import PASSWORD_ENV
 from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession
+from mfaleaks.sources.smb.scan import SmbScan
 from mfaleaks.sources.smb.url import parse_target
-from mfaleaks.sources.smb.worker import SmbAccess, WorkerShares, split_url
-from smbserver import SmbServer
+from mfaleaks.sources.smb.worker import SmbAccess, WorkerShares, logon_verdict, split_url
+from smbserver import SmbServer, running_server
 
 
 def _pairs(report: dict[str, object]) -> list[tuple[str, str]]:
@@ -248,3 +251,77 @@ def test_an_idle_worker_gives_its_connection_back_to_smbprotocols_keepalive(
         shares.close()
     assert [s.data for s in again] == [(REPO / "fixtures" / s.origin.path.removeprefix(
         smb_server.url("fixtures") + "/")).read_bytes() for s in batch]
+
+
+def _set_password(server: SmbServer, password: str) -> None:
+    subprocess.run(["smbpasswd", "-c", str(server.conf), "-s", "-a", server.user],
+                   input=f"{password}\n{password}\n".encode(), check=True, capture_output=True)
+
+
+@pytest.fixture
+def own_server(smb_server: SmbServer) -> Iterator[SmbServer]:
+    """A server of this test alone (its password changes in the middle)."""
+    with running_server() as server:
+        yield server
+
+
+def test_a_scan_whose_workers_all_fail_to_log_on_exits_2(
+        own_server: SmbServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password changes on the server after the main process logged on and before the
+    workers do (they start once the main process's logons succeeded): every file would be
+    listed unread and the scan pass as clean. It exits 2 with one line that says why."""
+    opened = SmbScan.open
+
+    def open_then_change(self: SmbScan, text: str) -> None:
+        opened(self, text)
+        _set_password(own_server, "Chang3d-after-the-main-logon")
+
+    monkeypatch.setattr(SmbScan, "open", open_then_change)
+    monkeypatch.setenv(PASSWORD_ENV, own_server.password)
+    res = invoke("scan", "--format", "json", "--jobs", "2", "--smb-user", own_server.user,
+                 own_server.url("bulk"))
+    assert res.exit_code == 2, (res.stderr, res.stdout[-2000:])
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0] == (f"mfaleaks: {own_server.url()}: the worker processes could not log on "
+                        f"(logon failed for {own_server.user} (wrong user or password)); none "
+                        "of the files they were given was read")
+    assert own_server.password not in res.stderr
+
+
+def test_workers_tell_their_first_logons_and_some_failing_is_not_fatal(
+        smb_server: SmbServer) -> None:
+    """Each worker tells the main process (with one result of a batch) how its first logon
+    to each server went: all failing is fatal, some failing is said, and a session opened
+    again after a drop is not a first logon."""
+    batch = [_source(smb_server, "fixtures", e) for e in _entries(smb_server, "fixtures")[:2]]
+    where = ((smb_server.host, smb_server.port, "fixtures"),)
+    good = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password=smb_server.password),
+                                  warm=where))
+    bad = WorkerShares(SmbAccess(SmbLogin(smb_server.user, password="not-it"), warm=where))
+    try:
+        for shares in (good, bad):
+            shares.warm()
+            list(shares.read(batch))
+        told = {"good": good.logons(), "bad": bad.logons()}
+        list(good.read(batch))
+        assert good.logons() == []  # told once
+    finally:
+        good.close()
+        bad.close()
+    server = smb_server.url()
+    assert told["good"] == [(server, "")]
+    ((at, why),) = told["bad"]
+    assert at == server and "logon failed" in why
+    fatal, said = logon_verdict(told["bad"] * 2)
+    assert fatal is not None and fatal.startswith(f"{server}: the worker processes could not "
+                                                  "log on (logon failed for") and not said
+    # During the scan (workers: the pool's size) only once every worker failed.
+    assert logon_verdict(told["bad"], workers=2) == (None, [])
+    assert logon_verdict(told["bad"] * 2, workers=2)[0] == fatal
+    fatal, said = logon_verdict([*told["good"], *told["bad"]])
+    assert fatal is None
+    reason = why.removeprefix(f"{server}: ")
+    assert said == [f"{server}: 1 of 2 worker processes could not log on ({reason}); the "
+                    "files they were given are listed as not read"]

@@ -104,6 +104,9 @@ class ScanConfig:
     cache: Path | None = None
     # Paths that are SMB locations (smb://HOST/SHARE/PATH) log on with this.
     smb: SmbLogin | None = None
+    # --smb-dfs-host: hosts (HOST[:PORT], '*': any) a DFS link may lead to besides the
+    # command line's servers (sources/smb/dfs.py).
+    smb_dfs_hosts: tuple[str, ...] = ()
     # --cluster (run/cluster.py): the same scan on a Dask cluster's workers.
     cluster: ClusterOptions | None = None
 

@@ -316,3 +316,6 @@ class FileResult:
     put_off: bool = False  # not scanned yet: its worker met a picture another one is reading
     pictures_read: int = 0
     pictures_dismissed: int = 0
+    # How its worker's first logons to SMB servers went since its last batch: (server URL,
+    # "" or why it failed), carried by one result of a batch (sources/smb/worker.py).
+    logons: tuple[tuple[str, str], ...] = ()

@@ -284,6 +284,11 @@ class ScanCache:
         # listing child (listing.py) is making its system calls meanwhile.
         self._to_load = not self.fresh
 
+    def listed_also(self, folder: bytes) -> None:
+        """A folder the walk lists in full like the roots (a DFS link's target, found on
+        the way): names its listings no longer have are forgotten as it leaves them."""
+        self._listed += (folder.rstrip(b"/") + b"/",)
+
     def _load_digests(self) -> None:
         """The folders table, if it has up to FOLDERS_KEPT rows (else no folder is skipped
         whole, and the end sweep asks the files table)."""

@@ -115,6 +115,10 @@ def cli() -> None:
 @click.option("--smb-encrypt", is_flag=True, help="Refuse an SMB session that is not encrypted.")
 @click.option("--smb-timeout", type=click.FloatRange(1), default=30.0, show_default=True,
               help="Seconds to wait for any one answer of an SMB server.")
+@click.option("--smb-dfs-host", "smb_dfs_hosts", multiple=True, metavar="HOST[:PORT]",
+              help="Follow DFS links to this host too, with the same account (repeatable; "
+                   "'*': any host). By default a link is followed only to the servers "
+                   "named on the command line.")
 @click.option("--cluster", metavar="ADDRESS",
               help="Run on a Dask cluster: tcp://HOST:PORT, tls://HOST:PORT, or local:N (N "
                    "worker processes here). PATHS must be the same on every worker.")
@@ -134,8 +138,9 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
          config_file: Path | None,
          baseline: Path | None, no_inline_allow: bool, smb_user: str | None,
          smb_auth_file: str | None, smb_kerberos: bool, smb_encrypt: bool, smb_timeout: float,
-         cluster: str | None, cluster_tls_ca: Path | None, cluster_tls_cert: Path | None,
-         cluster_tls_key: Path | None, quiet: bool, verbose: bool) -> None:
+         smb_dfs_hosts: tuple[str, ...], cluster: str | None, cluster_tls_ca: Path | None,
+         cluster_tls_cert: Path | None, cluster_tls_key: Path | None, quiet: bool,
+         verbose: bool) -> None:
     """Scan files, folders or - (stdin) for leaked recovery material."""
     if cluster is None and jobs != 1 and (cache is None or not cache.exists()):
         # A first scan reads files: the worker server loads (~0.1 s) while this
@@ -202,6 +207,7 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
                      max_expanded=p["max_expanded"], max_members=p["max_members"],
                      max_ratio=p["max_ratio"], ocr=not p["no_ocr"],
                      ocr_timeout=p["ocr_timeout"], parse_timeout=p["file_timeout"])
+    dfs_hosts = _dfs_hosts(p)  # (a usage error before any password is asked for)
     config = ScanConfig(
         paths=p["paths"], format=Format(p.get("fmt", "text")), output=p.get("output"),
         rule_paths=p["rules"], default_rules=not p["no_default_rules"],
@@ -211,7 +217,7 @@ def _scan_config(ctx: click.Context) -> ScanConfig:
         isolate=p["jobs"] is None, quiet=p["quiet"],
         verbose=p.get("verbose", False), limits=limits, baseline=p.get("baseline"),
         inline_allow=not p["no_inline_allow"], cache=p.get("cache"), smb=_smb_login(p),
-        cluster=_cluster(p),
+        smb_dfs_hosts=dfs_hosts, cluster=_cluster(p),
     )
     from mfaleaks.cli import configfile
 
@@ -242,6 +248,21 @@ def _smb_login(p: dict[str, Any]) -> SmbLogin | None:
         sys.exit(EXIT_USAGE)
     return replace(login, encrypt=p.get("smb_encrypt", False),
                    timeout=p.get("smb_timeout", 30.0))
+
+
+def _dfs_hosts(p: dict[str, Any]) -> tuple[str, ...]:
+    """--smb-dfs-host, each checked (a usage error says which is wrong)."""
+    hosts = tuple(p.get("smb_dfs_hosts") or ())
+    if hosts:
+        from mfaleaks.sources.smb.dfs import parse_allowed
+        from mfaleaks.sources.smb.url import BadTarget
+
+        for host in hosts:
+            try:
+                parse_allowed(host)
+            except BadTarget as exc:
+                raise click.UsageError(str(exc)) from None
+    return hosts
 
 
 def _cluster(p: dict[str, Any]) -> ClusterOptions | None:

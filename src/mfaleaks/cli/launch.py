@@ -39,7 +39,7 @@ _VALUED = frozenset({
     "--format", "--output", "-o", "--rules", "--min-confidence", "--exclude",
     "--max-file-size", "--max-depth", "--max-expanded", "--max-members", "--max-ratio",
     "--ocr-timeout", "--file-timeout", "--jobs", "-j", "--cache", "--config", "--baseline",
-    "--smb-user", "--smb-auth-file", "--smb-timeout",
+    "--smb-user", "--smb-auth-file", "--smb-timeout", "--smb-dfs-host",
     "--cluster", "--cluster-tls-ca", "--cluster-tls-cert", "--cluster-tls-key"})
 _FLAGS = frozenset({
     "--no-default-rules", "--show-secrets", "--exit-zero", "--follow-symlinks", "--no-ocr",

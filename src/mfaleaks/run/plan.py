@@ -112,6 +112,7 @@ def _merged(into: FileResult, part: FileResult) -> None:
     into.errors.extend(e for e in part.errors if e not in into.errors)
     into.seconds += part.seconds
     into.kind = into.kind or part.kind
+    into.logons += part.logons
 
 
 def content_key(source: Source) -> ContentKey | None:
@@ -289,6 +290,7 @@ class Remote(Protocol):
 
     def locations(self) -> dict[str, bool]: ...
     def listed_whole(self) -> list[str]: ...
+    def on_link(self, note: Callable[[str], None]) -> None: ...
 
 
 def scan_sources(
@@ -319,6 +321,8 @@ def scan_sources(
     if cache is not None:
         cache.listing([*roots, *map(os.fsencode, on_shares)],
                       [os.fsencode(url) for url, folder in on_shares.items() if folder])
+        if remote is not None:  # folders DFS links lead to, as the walk finds them
+            remote.on_link(lambda url: cache.listed_also(os.fsencode(url)))
     complete = False
 
     access = smb_access(config) if pool is None else None

@@ -122,11 +122,14 @@ def _run(
                 else:
                     yield item
 
+    logons: list[tuple[str, str]] = []  # the workers' first logons to SMB servers
     try:
         # Cache hits and copies of content already read are not read again (run/plan.py).
         compiled = ids if known is None else None
         fill = _fill(smb, config, cluster)
         pool = cluster.pool if cluster is not None else None
+        # (Leaving this loop early, as _logons_failed does, closes the generator: its
+        # workers are stopped, its cache written, before the sessions end below.)
         for file_result in scan_sources(sources, spec, config, result, key, compiled, fill,
                                         pool, smb):
             if smb is not None and file_result.findings:
@@ -139,6 +142,10 @@ def _run(
                 result.findings.extend(file_result.findings)
             if file_result.errors:
                 result.errors.extend(file_result.errors)
+            if file_result.logons:
+                logons.extend(file_result.logons)
+                if cluster is None:  # every worker of the pool failed: no need to go on
+                    _logons_failed(logons, config.jobs)
             if progress is not None:
                 progress(file_result)
     except KeyboardInterrupt:
@@ -148,6 +155,10 @@ def _run(
         if smb is not None:
             result.notices.extend(smb.notices)
             smb.close()
+    if logons and not result.incomplete:
+        partial = _logons_failed(logons)
+        result.notices.extend(partial)
+        result.alerts.extend(partial)
     result.findings = sorted(
         (f for f in result.findings if f.confidence.rank >= config.min_confidence.rank),
         key=_order,
@@ -177,6 +188,19 @@ def _run(
     return result
 
 
+def _logons_failed(logons: list[tuple[str, str]], workers: int = 1) -> list[str]:
+    """Workers that could not log on to an SMB server leave every file they were given
+    unread: when none could (once `workers` of them said so), the scan cannot do its job
+    and must not pass as clean: ConfigError (exit 2, one line). Else a line per server
+    that some of them could not log on to."""
+    from mfaleaks.sources.smb.worker import logon_verdict
+
+    fatal, partial = logon_verdict(logons, workers)
+    if fatal is not None:
+        raise ConfigError(fatal)
+    return partial
+
+
 def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
     """Sessions to the servers of the SMB paths, if any (ConfigError: exit 2)."""
     targets = [p for p in config.paths if is_smb(p)]
@@ -191,7 +215,9 @@ def _open_smb(config: ScanConfig, walk: WalkOptions) -> SmbScan | None:
     login = config.smb or SmbLogin()
     options = SmbOptions(timeout=login.timeout, require_encryption=login.encrypt,
                          follow_symlinks=config.follow_symlinks)
-    smb = SmbScan(login, options, walk)
+    from mfaleaks.sources.smb.dfs import parse_allowed
+
+    smb = SmbScan(login, options, walk, tuple(parse_allowed(h) for h in config.smb_dfs_hosts))
     try:
         for path in targets:
             smb.open(path)

@@ -191,4 +191,12 @@ def scan_batch(
                 results.append(FileResult(path=source.origin.path, put_off=True))
     finally:
         reading[0] = -1
+    if _shares is not None and (told := _shares.logons()):
+        # One result carries the worker's logons to the main process (not one put off:
+        # that one is dropped and its file sent again).
+        carrier = next((r for r in results if not r.put_off), None)
+        if carrier is None:
+            _shares.untold(told)
+        else:
+            carrier.logons = (*carrier.logons, *told)
     return results

@@ -4,7 +4,8 @@
 package imports nothing here), `url` (locations and how reports name them),
 `auth` (credentials), `client` (sessions, walk, compound reads), `wire` (the
 messages of a small file's read and a folder's listing, packed with struct),
-`channel` (sends them on a session's connection instead of smbprotocol), `acl` (owner and
+`channel` (sends them on a session's connection instead of smbprotocol), `dfs` (which
+hosts a DFS link may lead to), `acl` (owner and
 exposure from a security descriptor), `shares` (srvsvc/lsarpc through
 impacket), `scan` (a scan's SMB side: sources, reads, facts) and `worker`
 (a worker process's own sessions). docs/smb.md says what the server sees.

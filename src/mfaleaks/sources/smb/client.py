@@ -35,6 +35,7 @@ from smbprotocol.exceptions import (
     BadNetworkName,
     EndOfFile,
     LogonFailure,
+    MoreProcessingRequired,
     NoMoreFiles,
     SMBAuthenticationError,
     SMBConnectionClosed,
@@ -198,6 +199,9 @@ class _Connection(Connection):  # type: ignore[misc]
 
     request_timeout: float | None = None
     follow_links = False
+    # The logon's SESSION_SETUP answer that asked for more (NTLM's CHALLENGE is in it: the
+    # names the server answers to, dfs.py).
+    logon_answer = b""
 
     def receive(self, request: Any, wait: bool = True, timeout: float | None = None,
                 resolve_symlinks: bool = True) -> Any:
@@ -205,6 +209,9 @@ class _Connection(Connection):  # type: ignore[misc]
             return super().receive(request, wait=wait,
                                    timeout=self.request_timeout if timeout is None else timeout,
                                    resolve_symlinks=resolve_symlinks and self.follow_links)
+        except MoreProcessingRequired as exc:
+            self.logon_answer = bytes(exc.header["data"].get_value())
+            raise
         except SMBException as exc:
             if "timeout" in str(exc).lower():
                 # A server that let one request time out is taken as gone: the requests
@@ -305,6 +312,12 @@ class SmbSession:
     @property
     def encrypted(self) -> bool:
         return bool(self._session.encrypt_data)
+
+    @property
+    def logon_answer(self) -> bytes:
+        """The server's SESSION_SETUP answer that carried NTLM's CHALLENGE (b"" with
+        Kerberos)."""
+        return bytes(self._conn.logon_answer)
 
     def share(self, name: str) -> SmbShare:
         """A tree connect to one share; SmbFatal naming it when the server has no such share

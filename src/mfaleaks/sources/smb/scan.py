@@ -7,7 +7,8 @@ target as discover.py walks a folder: a Source per file (named
 smb://host/share/path), a ScanError per thing skipped, and, on a rescan, one
 FileResult per folder for the files the cache vouches for (the probe), which
 are never opened. A DFS link is followed to its target, whose files are
-named under the link (origin) and read at the target (fs_path). The Sources
+named under the link (origin) and read at the target (fs_path), when its host is a
+server of the command line or one --smb-dfs-host allows (dfs.py). The Sources
 carry no bytes yet: `fill` reads them in pipelined compound requests just
 before the workers get them, after the cache had its say; with worker
 processes, the workers read them (smb/worker.py) and `fill` only the files too
@@ -37,6 +38,14 @@ from mfaleaks.sources.smb.client import (
     SmbSession,
     SmbShare,
     reason_of,
+)
+from mfaleaks.sources.smb.dfs import (
+    AllowedHost,
+    challenge_names,
+    refused,
+    same_address,
+    same_name,
+    url_host,
 )
 from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, parse_target, url_of
 from mfaleaks.sources.smb.worker import listed, unread
@@ -99,7 +108,8 @@ class _Server:
     session: SmbSession
     rpc: RpcClient | None = None  # srvsvc (the shares of smb://HOST), through impacket
     lsa: LsaClient | None = None  # owners' names
-    names: _Names | None = None
+    names: _Names | None = None  # owners' names
+    names_given: frozenset[str] | None = None  # the server's own (dfs.challenge_names)
 
 
 class _Names:
@@ -149,7 +159,10 @@ class SmbScan:
     creds: SmbCredentials
     options: SmbOptions
     walk: WalkOptions
+    # --smb-dfs-host: hosts besides the command line's that DFS links may lead to (dfs.py)
+    dfs_hosts: tuple[AllowedHost, ...] = ()
     notices: list[str] = field(default_factory=list)
+    _named: list[SmbTarget] = field(default_factory=list)  # the command line's servers
     _servers: dict[tuple[str, int], _Server] = field(default_factory=dict)
     _roots: dict[str, list[tuple[SmbShare | ScanError, str]]] = field(default_factory=dict)
     _views: list[_View] = field(default_factory=list)  # the DFS links followed
@@ -159,6 +172,10 @@ class SmbScan:
     _folders: dict[str, bool] = field(default_factory=dict)
     _whole: set[str] = field(default_factory=set)
     _unlisted: set[str] = field(default_factory=set)
+    # The folders DFS links led to (real URLs), walked like the command line's: the cache
+    # hears of each as its walk starts (`on_link`) and sweeps it when listed whole.
+    _targets: list[str] = field(default_factory=list)
+    _on_link: Callable[[str], None] | None = None
 
     # ---- before the scan -------------------------------------------------------------------
 
@@ -166,6 +183,8 @@ class SmbScan:
         """Connect for one command-line location; SmbFatal when it cannot be scanned at all."""
         target = parse_target(text)
         server = self._server(target)
+        if all((t.server, t.port) != (target.server, target.port) for t in self._named):
+            self._named.append(SmbTarget(target.host, target.port))
         if target.share is not None:
             share = server.session.share(target.share)
             self._folders[share.url(target.path)] = True
@@ -234,9 +253,16 @@ class SmbScan:
         return dict(self._folders)
 
     def listed_whole(self) -> list[str]:
-        """The locations walked to their end with every folder listed: files of the cache
-        under them that the walk did not give are gone from the share."""
-        return [url for url in self._folders if url in self._whole and url not in self._unlisted]
+        """The locations walked to their end with every folder listed (the command line's,
+        and the folders DFS links led to): files of the cache under them that the walk did
+        not give are gone from the share."""
+        return [url for url in (*self._folders, *self._targets)
+                if url in self._whole and url not in self._unlisted]
+
+    def on_link(self, note: Callable[[str], None]) -> None:
+        """note(url) of each folder a DFS link leads to, before its walk starts (the
+        cache then forgets files gone from its folders, as under the command line's)."""
+        self._on_link = note
 
     def _walk_share(self, share: SmbShare, top: str, probe: Probe | None,
                     view: _View | None = None) -> Iterator[Source | ScanError | FileResult]:
@@ -247,7 +273,7 @@ class SmbScan:
             try:
                 entry = share.stat_root(top)
             except Exception as exc:
-                self._unlisted.add(view.chain[0])
+                self._unlisted.update(view.chain)
                 yield ScanError(view.shown(share.url(top)), None,
                                 f"cannot open: {reason_of(exc)}")
                 return
@@ -258,8 +284,8 @@ class SmbScan:
         batch: list[SmbEntry] = []
         for item in share.walk(top, skip=self._skip(share, view), marks=True):
             if isinstance(item, SmbProblem):
-                if item.unlisted:
-                    self._unlisted.add(view.chain[0])
+                if item.unlisted:  # (not whole: this location, and those it is under)
+                    self._unlisted.update(view.chain)
                 yield ScanError(view.shown(share.url(item.path)), None, item.reason)
                 continue
             if isinstance(item, FolderDone | DfsLink):
@@ -308,30 +334,77 @@ class SmbScan:
                 return
             inner = view.through(real, shown)
             self._views.append(inner)
-            yield from self._walk_share(there, path, probe, inner)
+            if self._folder_at(there, path):
+                if real not in self._targets:
+                    self._targets.append(real)
+                    if self._on_link is not None:
+                        self._on_link(real)
+                yield from self._walk_share(there, path, probe, inner)
+                self._whole.add(real)
+            else:
+                yield from self._walk_share(there, path, probe, inner)
             return
         yield ScanError(shown, None, why)
 
     def _target(self, server: _Server, unc: str) -> tuple[SmbShare, str] | str:
-        r"""\\host\share[\path] of a referral -> the share (on this server's session when
-        the host is this server's, else on a session of the same account to host:445)
+        r"""\\host\share[\path] of a referral -> the share (on the session of the server
+        the host is, _host_of, or of the same account to a host --smb-dfs-host allows)
         and the path in it; why not."""
         parts = [p for p in unc.split("\\") if p]
         if len(parts) < 2:
             return f"not a share path ({unc!r})"
         host, name, path = parts[0], parts[1], "\\".join(parts[2:])
-        here = server.session.target
-        if host.lower() in (here.server.lower(), here.host.lower()):
-            session = server.session
-        else:
-            try:
-                session = self._server(SmbTarget(host)).session
-            except SmbFatal as exc:
-                return str(exc)
+        where = self._host_of(server, host)
+        if where is None:
+            return refused(host)
+        try:
+            session = where.session if isinstance(where, _Server) else \
+                self._server(where).session
+        except SmbFatal as exc:
+            return str(exc)
         try:
             return session.share(name), path
         except SmbFatal as exc:
             return str(exc).rsplit(": ", 1)[-1]
+
+    @staticmethod
+    def _folder_at(share: SmbShare, path: str) -> bool:
+        """Is a DFS target a folder (a share's root is)? A file or one that does not open
+        is left to the walk to report."""
+        if not path:
+            return True
+        try:
+            return share.stat_root(path).is_dir
+        except Exception:
+            return False
+
+    def _host_of(self, server: _Server, host: str) -> _Server | SmbTarget | None:
+        """Where a DFS target's host is for this scan: the server the link is on or one of
+        the command line's, when it is that server by name, by a name the server answers
+        to or by address (reached where the scan reaches it: host and port); else a host
+        --smb-dfs-host allows (a session of its own); None: not to be followed (dfs.py)."""
+        known = [server, *(self._server(t) for t in self._named)]
+        for one in known:
+            here = one.session.target
+            if same_name(host, here.server) or host.lower() in self._names_of(one):
+                return one
+        for one in known:  # by address: a lookup, once per name
+            if same_address(host, one.session.target.server):
+                return one
+        for allowed in self.dfs_hosts:
+            if allowed.allows(host):
+                return SmbTarget(url_host(host), allowed.port)
+        return None
+
+    @staticmethod
+    def _names_of(server: _Server) -> frozenset[str]:
+        """The computer names the server gave in its NTLM challenge (none with Kerberos)."""
+        if server.names_given is None:
+            try:
+                server.names_given = challenge_names(server.session.logon_answer)
+            except Exception:  # a session without it: no names
+                server.names_given = frozenset()
+        return server.names_given
 
     def _server_of(self, share: SmbShare) -> _Server:
         for server in self._servers.values():

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mfaleaks.config import SmbLogin
 from mfaleaks.models import FileResult, ScanError, Source
 from mfaleaks.sources.smb.auth import split_user
 from mfaleaks.sources.smb.client import SmbEntry, SmbOptions, SmbSession, SmbShare
-from mfaleaks.sources.smb.url import DEFAULT_PORT, SmbFatal, SmbTarget
+from mfaleaks.sources.smb.url import DEFAULT_PORT, SmbFatal, SmbTarget, url_of
 
 # What a Dask worker's environment may hold (the password: auth.PASSWORD_ENV).
 AUTH_FILE_ENV = "MFALEAKS_SMB_AUTH_FILE"
@@ -109,6 +109,25 @@ class WorkerShares:
     def __init__(self, access: SmbAccess | str) -> None:
         self.access = access
         self._sessions: dict[tuple[str, int], SmbSession | str] = {}
+        # This worker's first logon to each server, and those not told to the main process
+        # yet (`logons`): a scan whose workers all fail to log on must not pass as clean.
+        self._tried: set[tuple[str, int]] = set()
+        self._untold: list[tuple[str, str]] = []
+
+    def logons(self) -> list[tuple[str, str]]:
+        """(server URL, "" or why not) of each server this worker first logged on to, or
+        failed to, since the last call."""
+        told, self._untold = self._untold, []
+        return told
+
+    def untold(self, logons: list[tuple[str, str]]) -> None:
+        """Logons that found no result to carry them: told with the next batch."""
+        self._untold[:0] = logons
+
+    def _first(self, host: str, port: int, why: str) -> None:
+        if (host, port) not in self._tried:
+            self._tried.add((host, port))
+            self._untold.append((url_of(host, port, ""), why))
 
     def warm(self) -> None:
         """Log on to the servers (and connect to the shares) the scan names, before the
@@ -123,6 +142,7 @@ class WorkerShares:
 
     def _session(self, host: str, port: int) -> SmbSession | str:
         if isinstance(self.access, str):
+            self._first(host, port, self.access)
             return self.access
         session = self._sessions.get((host, port))
         if session is None:
@@ -132,6 +152,7 @@ class WorkerShares:
             except Exception as exc:  # SmbFatal: unreachable, logon failed
                 session = str(exc)
             self._sessions[(host, port)] = session
+            self._first(host, port, session if isinstance(session, str) else "")
         return session
 
     def _share(self, host: str, port: int, name: str) -> SmbShare | str:
@@ -226,6 +247,36 @@ class WorkerShares:
                 with contextlib.suppress(Exception):
                     session.close()
         self._sessions.clear()
+
+
+def logon_verdict(logons: Iterable[tuple[str, str]], workers: int = 1
+                  ) -> tuple[str | None, list[str]]:
+    """What the workers' logons (WorkerShares.logons, from every worker) say of the scan:
+    a line for exit 2 when no worker could log on to a server whose files they were to
+    read (every one of those files is unread: the scan did not do its job), once at least
+    `workers` of them failed (the pool's size, during the scan: they all did; 1 at its
+    end), and a line per server that some workers could not log on to (their files are
+    listed unread)."""
+    ok: dict[str, int] = {}
+    failed: dict[str, list[str]] = {}
+    for server, why in logons:
+        ok.setdefault(server, 0)
+        if why:
+            failed.setdefault(server, []).append(why)
+        else:
+            ok[server] += 1
+    fatal: list[str] = []
+    partial: list[str] = []
+    for server, whys in failed.items():
+        why = whys[0].removeprefix(f"{server}: ")
+        if ok[server]:
+            partial.append(f"{server}: {len(whys)} of {len(whys) + ok[server]} worker "
+                           f"processes could not log on ({why}); the files they were given "
+                           "are listed as not read")
+        elif len(whys) >= workers:  # (fewer: the others may still log on)
+            fatal.append(f"{server}: the worker processes could not log on ({why}); none "
+                         "of the files they were given was read")
+    return (fatal[0] if fatal else None), [*fatal[1:], *partial]
 
 
 def unread(source: Source, reason: str) -> FileResult:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from conftest import invoke
-from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_code
+from mfaleaks.detect.examples import in_doctest, in_tests_or_docs, known_examples, names_code
 from mfaleaks.detect.fields import column_label, label_before
 from mfaleaks.detect.jsonstr import decoded
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.wrap import unwrap
 
 SEED = "MLZKRUYKQHDX4GQZXQYXJXVF4OLDSQTU"  # made up
+SHORT_SEED = "q7ne2vw5kzr3tbhx"  # made up; lower case, as libraries print seeds
 
 
 def scan(path: Path, *args: str) -> dict[str, Any]:
@@ -97,6 +98,58 @@ def test_rfc_vectors_in_a_test_module_stay_below_medium(tmp_path: Path) -> None:
     assert scan(tmp_path)["findings"] == []
     low = scan(tmp_path, "--min-confidence", "low")["findings"]
     assert all(f["confidence"] == "low" for f in low)
+
+
+def test_a_made_up_seed_in_a_test_module_of_a_tests_folder_stays_below_medium(
+    tmp_path: Path,
+) -> None:
+    # passlib's tests: a labelled seed with TOTP wording, not a published one. The folder
+    # and the module's name each count against it; either alone leaves it at medium.
+    body = f"from passlib.totp import TOTP\nsource = dict(v=1, type='totp', key='{SHORT_SEED}')\n"
+    (tmp_path / "lib" / "tests").mkdir(parents=True)
+    (tmp_path / "lib" / "tests" / "test_totp.py").write_text(body)
+    assert scan(tmp_path)["findings"] == []
+    assert [f["confidence"] for f in scan(tmp_path, "--min-confidence", "low")["findings"]] \
+        == ["low"]
+    (tmp_path / "lib" / "tests" / "test_totp.py").rename(tmp_path / "lib" / "tests" / "totp.py")
+    assert services(scan(tmp_path)) == [("totp", "medium")]
+
+
+def test_seeds_in_doctests_stay_below_medium(tmp_path: Path) -> None:
+    # passlib/totp.py documents its API with doctests: a seed on the prompt's line, and a
+    # URI in the output under one. The same lines outside a doctest are found.
+    doc = (
+        'def to_uri(self):\n    """Usage example::\n\n'
+        f"        >>> tp = TOTP('{SHORT_SEED}')\n"
+        '        >>> tp.to_uri("jdoe", "ACME")\n'
+        f"        'otpauth://totp/jdoe?secret={SHORT_SEED.upper()}&issuer=ACME'\n"
+        '    """\n'
+    )
+    (tmp_path / "totp.py").write_text(doc)
+    assert scan(tmp_path)["findings"] == []
+    assert {f["confidence"] for f in scan(tmp_path, "--min-confidence", "low")["findings"]} \
+        == {"low"}
+    (tmp_path / "totp.py").write_text(doc.replace(">>> ", ""))
+    assert {f["rule_id"] for f in scan(tmp_path)["findings"]} >= {"totp-uri"}
+
+
+def test_doctest_blocks_end_at_a_blank_line_and_mail_quotes_are_not_doctests(
+    tmp_path: Path,
+) -> None:
+    text = ">>> t = TOTP(key)\n>>> t.uri()\n'otpauth://x'\n\nyour key: K\n"
+    assert in_doctest(text, text.index("TOTP"))
+    assert in_doctest(text, text.index("otpauth"))
+    assert not in_doctest(text, text.index("your key"))
+    cont = ">>> f(\n...     'K')\n"
+    assert in_doctest(cont, cont.index("'K'"))
+    assert not in_doctest("... and then\n'K'\n", 15)
+    # A reply quoted three levels deep: codes there are real, mail is not searched.
+    (tmp_path / "reply.eml").write_text(
+        "From: a@example.org\nTo: b@example.org\nSubject: Re: Re: Re: codes\n\n"
+        ">>> Here are my Google backup codes:\n"
+        + "".join(f">>> {i + 1}. {4817 + i * 1111:04d} {2093 + i * 3331 % 9000:04d}\n"
+                  for i in range(10)))
+    assert [s for s, _ in services(scan(tmp_path))] == ["google"]
 
 
 def test_a_real_seed_in_exports_is_found_by_its_field(tmp_path: Path) -> None:

@@ -77,16 +77,71 @@ _CODE_NAME = re.compile(
 
 def in_tests_or_docs(path: str, chain: Iterable[str] = ()) -> str | None:
     """Why the file is a test or documentation (a folder or its name), or None."""
+    reasons = tests_or_docs_reasons(path, chain)
+    return reasons[0] if reasons else None
+
+
+def tests_or_docs_reasons(path: str, chain: Iterable[str] = ()) -> tuple[str, ...]:
+    """Each independent sign that the file is a test or documentation: its folder, and
+    a test module's name. Both together (tests/test_totp.py) are test code for sure."""
     parts = re.split(r"[/\\]", path) + [p for c in chain for p in re.split(r"[/\\]", c)]
     name = parts[-1] if parts else ""
     doc_name = bool(_DOC_NAME.search(name) or _CODE_NAME.search(name))
+    reasons: list[str] = []
     for folder in parts[:-1]:
         low = folder.lower()
         if low in _TEST_FOLDERS or (low in _DOC_FOLDERS and doc_name):
-            return f"in a {folder}/ folder (tests or documentation)"
+            reasons.append(f"in a {folder}/ folder (tests or documentation)")
+            break
     if _TEST_NAME.match(name):
-        return f"{name!r} is a test module"
-    return None
+        reasons.append(f"{name!r} is a test module")
+    return tuple(reasons)
+
+
+# A doctest: an interpreter prompt, then the statement's output up to a blank line.
+_PROMPT = re.compile(r"[ \t]*(?:>>>|\.\.\.)(?: |$)")
+_DOCTEST_LINES = 40
+
+
+_DOCTEST_NAME = re.compile(r"(?i)\.(?:py|pyi|pyx|md|markdown|rst)$")
+
+
+def may_hold_doctests(name: str) -> bool:
+    """Python source and Markdown/reST documentation. Not mail: a reply quoted three
+    levels deep starts its lines with '>>> ' too, and codes there are real."""
+    return bool(_DOCTEST_NAME.search(name))
+
+
+def in_doctest(text: str, offset: int) -> bool:
+    """Is the text at offset part of a doctest (a `>>>` line or the output under one)?
+    A library's documented example: nobody keeps their own seed there."""
+    end = text.find("\n", offset)
+    end = len(text) if end == -1 else end
+    for _ in range(_DOCTEST_LINES):
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        if _PROMPT.match(line):
+            return line.lstrip().startswith(">>>") or _continues_doctest(text, start)
+        if not line.strip() or start == 0:
+            return False
+        end = start - 1
+    return False
+
+
+def _continues_doctest(text: str, start: int) -> bool:
+    """Does a `...` line at start continue a `>>>` statement above it?"""
+    end = start - 1
+    for _ in range(_DOCTEST_LINES):
+        if end < 0:
+            return False
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end].lstrip()
+        if line.startswith(">>>"):
+            return True
+        if not line.startswith("..."):
+            return False
+        end = begin - 1
+    return False
 
 
 def names_code(name: str) -> bool:

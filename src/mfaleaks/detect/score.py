@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 
 import regex
 
-from mfaleaks.detect.examples import in_tests_or_docs, known_examples, names_code
+from mfaleaks.detect.examples import (
+    in_doctest,
+    known_examples,
+    may_hold_doctests,
+    names_code,
+    tests_or_docs_reasons,
+)
 from mfaleaks.detect.fields import (
     column_label,
     has_totp_column,
@@ -471,15 +477,19 @@ class _ChunkView:
         self._lines: dict[tuple[str, int, int], _LineFacts] = {}
         self._near: dict[tuple[int, int], _NearTerms] = {}
         self.generic_shapes: frozenset[str] = frozenset()
-        self._tests_or_docs: str | bool | None = False  # False: not worked out yet
+        self._tests_or_docs: tuple[str, ...] | None = None  # None: not worked out yet
 
     @property
-    def tests_or_docs(self) -> str | None:
-        """Why the file is a test or documentation, or None (worked out once)."""
-        if self._tests_or_docs is False:
+    def tests_or_docs(self) -> tuple[str, ...]:
+        """Why the file is a test or documentation, if it is (worked out once)."""
+        if self._tests_or_docs is None:
             origin = self.source.origin
-            self._tests_or_docs = in_tests_or_docs(origin.path, origin.chain)
-        return self._tests_or_docs if isinstance(self._tests_or_docs, str) else None
+            self._tests_or_docs = tests_or_docs_reasons(origin.path, origin.chain)
+        return self._tests_or_docs
+
+    def doctest(self, cluster: Cluster) -> bool:
+        """Does the cluster sit in a doctest of Python source or documentation?"""
+        return may_hold_doctests(self.source.name) and in_doctest(self.text, cluster.start)
 
     @property
     def table(self) -> bool:
@@ -782,13 +792,16 @@ def score_cluster(
             ev.append(why)
 
     # Tests and documentation hold examples; published example secrets protect nothing.
-    why_docs = view.tests_or_docs
-    if why_docs:
+    # A test module in a tests/ folder counts twice: both say test code.
+    for why_docs in view.tests_or_docs:
         item.score -= 2.0
         ev.append(why_docs)
     if not bound and known_examples(unique):
         item.capped = True
         ev.append("published example secret or RFC test vector")
+    if not bound and view.doctest(cluster):
+        item.capped = True
+        ev.append("in a doctest (a documented example of code)")
 
     # A lone or unexplained cluster cannot be more than a hint.
     if rule.count == 1 and not (strong or label or file_hint or rule.distinctive):

@@ -69,9 +69,10 @@ class KerberosDc:
         """The domain's one log, smbd's authorization lines (auth_audit) among them."""
         return self.root / "dc" / "log.samba"
 
-    def kinit(self, ccache: Path) -> None:
-        """A TGT for the user in `ccache`, the password given on kinit's standard input."""
-        env = {**os.environ, "KRB5_CONFIG": str(self.krb5_conf), "KRB5CCNAME": f"FILE:{ccache}"}
+    def kinit(self, ccache: Path, kind: str = "FILE") -> None:
+        """A TGT for the user in `ccache` (a cache of that kind: FILE, DIR), the password
+        given on kinit's standard input."""
+        env = {**os.environ, "KRB5_CONFIG": str(self.krb5_conf), "KRB5CCNAME": f"{kind}:{ccache}"}
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             done = subprocess.run(["kinit", f"{self.user}@{self.realm}"], env=env,

@@ -292,9 +292,9 @@ def smb_server() -> Iterator[SmbServer]:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[SmbServer]:
+def running_server(extra: dict[str, Path] | None = None) -> Iterator[SmbServer]:
     """A server of its own, stopped and removed at the end."""
-    server = start_server()
+    server = start_server(extra)
     try:
         yield server
     finally:

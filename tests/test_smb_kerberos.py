@@ -63,10 +63,22 @@ def test_a_share_read_with_a_ticket_gives_the_local_findings(kerberos_dc: Kerber
                          for line in authz), authz
 
 
-def test_every_share_of_the_server_with_a_ticket(kerberos_dc: KerberosDc, ticket: Path) -> None:
-    """smb://HOST: impacket lists the shares (srvsvc) with the ticket the cache holds, though
-    it reads only a FILE cache by path and the KDC is on no standard port."""
-    assert not any("cifs/" in line for line in _klist(ticket))  # only the TGT so far
+@pytest.mark.parametrize("kind", ["FILE", "DIR"])
+def test_every_share_of_the_server_with_a_ticket(kerberos_dc: KerberosDc, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 kind: str) -> None:
+    """smb://HOST: the shares are listed (srvsvc) with the ticket the cache holds, a cache
+    holding only the TGT, on a KDC at no standard port; a DIR: cache as well as a FILE one
+    (impacket, which listed them before, read only a FILE cache by its path)."""
+    cache = tmp_path / "cc"
+    if kind == "DIR":
+        cache.mkdir(mode=0o700)
+    kerberos_dc.kinit(cache, kind)
+    monkeypatch.setenv("KRB5_CONFIG", str(kerberos_dc.krb5_conf))
+    monkeypatch.setenv("KRB5CCNAME", f"{kind}:{cache}")
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    monkeypatch.delenv("MFALEAKS_SMB_AUTH_FILE", raising=False)
+    assert not any("cifs/" in line for line in _klist(f"{kind}:{cache}"))  # only the TGT
     res = invoke("scan", "--format", "json", "--jobs", "1", "--smb-kerberos", kerberos_dc.url())
     local = invoke("scan", "--format", "json", "--jobs", "1", str(REPO / "fixtures"))
     assert res.exit_code == 1, res.stderr
@@ -75,8 +87,8 @@ def test_every_share_of_the_server_with_a_ticket(kerberos_dc: KerberosDc, ticket
                for f in res.report["findings"])
 
 
-def _klist(cache: Path) -> list[str]:
-    done = subprocess.run(["klist", "-c", f"FILE:{cache}"], capture_output=True, text=True)
+def _klist(cache: str) -> list[str]:
+    done = subprocess.run(["klist", "-c", cache], capture_output=True, text=True)
     return done.stdout.splitlines()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 
 from mfaleaks.config import SmbLogin
 from mfaleaks.sources.smb.url import SmbFatal
@@ -84,25 +84,6 @@ def require_ticket(environ: Mapping[str, str] = os.environ) -> None:
         why = "; ".join(reasons) or str(exc)
         raise SmbFatal(f"--smb-kerberos: no usable Kerberos ticket in {where} (run kinit "
                        f"first): {why}") from exc
-
-
-def ticket_for_impacket(server: str, environ: MutableMapping[str, str] = os.environ) -> None:
-    """Ready the ticket cache for impacket (share listing, owners' names), which reads tickets
-    itself: only from a FILE cache named by its bare path in KRB5CCNAME, and it would ask
-    for the service ticket on port 88 of the realm's DNS name, ignoring krb5.conf. So the
-    cifs/SERVER ticket is fetched through GSSAPI (krb5.conf's KDC; MIT keeps it in the cache)
-    and KRB5CCNAME names the cache by path, the same cache to MIT Kerberos."""
-    import gssapi
-    import krb5
-
-    name = gssapi.Name(f"cifs@{server}", gssapi.NameType.hostbased_service)
-    gssapi.SecurityContext(name=name, usage="initiate").step()
-    cache = krb5.cc_default(krb5.init_context())
-    kind, path = (cache.cache_type or b"").decode(), (cache.name or b"").decode()
-    if kind != "FILE":
-        raise SmbFatal(f"the ticket cache is {kind}:{path}; listing shares and naming owners "
-                       "over Kerberos reads only a FILE cache (KRB5CCNAME=FILE:/path)")
-    environ["KRB5CCNAME"] = path
 
 
 def credentials(

@@ -1,4 +1,4 @@
-"""Owners' names: LsarLookupSids over an smbprotocol session's \\lsarpc pipe, in struct.
+"""Owners' names: LsarLookupSids over an smbprotocol session's \\lsarpc pipe (rpc.py).
 
 impacket did this before, on a connection of its own: its import (~0.3-0.4 s of
 CPU: its SMB1 client, Kerberos ASN.1 schemas, Cryptodome) and a second logon
@@ -6,7 +6,7 @@ cost the main process ~0.3-0.45 s of CPU in bench_smb whenever a share had a
 finding, in a thread that competed with the scan. The three calls it made need
 little of DCE/RPC: a bind (no authentication: the pipe is opened over the
 session, which Samba and Windows accept for LSA lookups), LsarOpenPolicy2 and
-LsarLookupSids, their NDR written and read here ([MS-RPCE] 2.2.2, [MS-LSAT]).
+LsarLookupSids, their NDR written and read here ([MS-LSAT]; the DCE/RPC in rpc.py).
 
 The lookups run on a session of their own (smbprotocol, already imported by the
 scan; no impacket): the scan's sessions belong to the threads that list and read.
@@ -14,24 +14,15 @@ scan; no impacket): the scan's sessions belong to the threads that list and read
 
 from __future__ import annotations
 
-import contextlib
 import struct
-import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from mfaleaks.sources.smb.auth import SmbCredentials
 from mfaleaks.sources.smb.client import SmbOptions, SmbSession
+from mfaleaks.sources.smb.rpc import NdrReader, RpcError, RpcPipe, interface
 from mfaleaks.sources.smb.url import SmbTarget
 
-if TYPE_CHECKING:
-    from smbprotocol.open import Open
-
-_LSA = uuid.UUID("12345778-1234-abcd-ef00-0123456789ab").bytes_le + struct.pack("<I", 0)
-_NDR = uuid.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860").bytes_le + struct.pack("<I", 2)
-_FRAG = 4280  # the fragment size both ends may send (the usual one)
-_BIND, _BIND_ACK, _REQUEST, _RESPONSE, _FAULT = 11, 12, 0, 2, 3
-_FIRST_LAST = 0x03
+_LSA = interface("12345778-1234-abcd-ef00-0123456789ab", 0)
 _OPEN_POLICY2, _LOOKUP_SIDS, _CLOSE = 44, 15, 0
 MAXIMUM_ALLOWED, POLICY_LOOKUP_NAMES = 0x02000000, 0x00000800
 LOOKUP_WKSTA = 1  # LSAP_LOOKUP_LEVEL LsapLookupWksta
@@ -40,8 +31,7 @@ SID_TYPE_UNKNOWN = 8
 _NAMED = {0x00000000, 0x00000107}
 
 
-class LsaError(Exception):
-    """The server refused or garbled a call; the SIDs stay SIDs."""
+LsaError = RpcError  # the server refused or garbled a call; the SIDs stay SIDs
 
 
 def sid_bytes(sid: str) -> tuple[int, bytes]:
@@ -70,45 +60,9 @@ def lookup_request(policy: bytes, sids: list[str]) -> bytes:
     return bytes(out)
 
 
-class _Reader:
-    """NDR, little-endian, read in order (deferred pointees where NDR puts them)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at = data, 0
-
-    def align(self, n: int) -> None:
-        self.at += -self.at % n
-
-    def take(self, fmt: str, align: int = 4) -> tuple[int, ...]:
-        self.align(align)
-        size = struct.calcsize(fmt)
-        if self.at + size > len(self.data):
-            raise LsaError("answer cut short")
-        out = struct.unpack_from(fmt, self.data, self.at)
-        self.at += size
-        return out
-
-    def u32(self) -> int:
-        return self.take("<I")[0]
-
-    def wstr(self) -> str:
-        """A conformant varying string of UTF-16 (an RPC_UNICODE_STRING's buffer)."""
-        _, offset, count = self.take("<III")
-        start = self.at + 2 * offset
-        end = start + 2 * count
-        if end > len(self.data):
-            raise LsaError("answer cut short")
-        self.at = end
-        return self.data[start:end].decode("utf-16-le", "replace")
-
-    def sid(self) -> None:
-        count = self.u32()
-        self.at += 8 + 4 * count
-
-
 def parse_lookup(stub: bytes, n: int) -> dict[int, str | None]:
     """LsarLookupSids' answer: index of each SID asked -> DOMAIN\\name (None: unknown)."""
-    r = _Reader(stub)
+    r = NdrReader(stub)
     domains: list[str] = []
     if r.u32():  # ReferencedDomains
         entries, pointer, _ = r.take("<III")
@@ -143,9 +97,8 @@ class LsaClient:
 
     def __init__(self, target: SmbTarget, creds: SmbCredentials, options: SmbOptions) -> None:
         self._session = SmbSession(target, creds, options)
-        self._pipe: Open | None = None
+        self._pipe: RpcPipe | None = None
         self._policy: bytes | None = None
-        self._call = 0
         self._names: dict[str, str | None] = {}
 
     def names(self, sids: Iterable[str]) -> dict[str, str | None]:
@@ -165,19 +118,7 @@ class LsaClient:
         """The pipe opened and bound, and a policy handle (once)."""
         if self._policy is not None:
             return self._policy
-        self._pipe = self._session.pipe("lsarpc")
-        bind = struct.pack("<HHIBBH", _FRAG, _FRAG, 0, 1, 0, 0) + \
-            struct.pack("<HBB", 0, 1, 0) + _LSA + _NDR
-        ack = self._transceive(_BIND, bind)
-        if ack[2] != _BIND_ACK:
-            raise LsaError("bind refused")
-        r = _Reader(ack)
-        r.at = 24  # after max_xmit_frag, max_recv_frag, assoc_group_id
-        length = r.take("<H", 2)[0]  # the secondary address: its length, then it
-        r.at += length
-        results = r.take("<B")[0]
-        if not results or r.take("<H")[0] != 0:  # the first context's result: acceptance
-            raise LsaError("bind refused")
+        self._pipe = RpcPipe(self._session, "lsarpc", _LSA)
         stub = struct.pack("<I", 0) + struct.pack("<6I", 24, 0, 0, 0, 0, 0) + \
             struct.pack("<I", MAXIMUM_ALLOWED | POLICY_LOOKUP_NAMES)
         answer = self._ask(_OPEN_POLICY2, stub, {0})
@@ -186,34 +127,16 @@ class LsaClient:
 
     def _ask(self, opnum: int, stub: bytes, ok: set[int]) -> bytes:
         """One call: its answer's stub (the status at its end, checked against ok)."""
-        body = struct.pack("<IHH", len(stub), 0, opnum) + stub
-        answer = self._transceive(_REQUEST, body)
-        if answer[2] == _FAULT:
-            raise LsaError(f"fault 0x{struct.unpack_from('<I', answer, 24)[0]:08X}")
-        if answer[2] != _RESPONSE or len(answer) < 28:
-            raise LsaError("unexpected answer")
-        if not answer[3] & 0x02:
-            raise LsaError("answer in more than one fragment")  # (one SID's is ~200 bytes)
-        out = answer[24:]
+        assert self._pipe is not None
+        out = self._pipe.call(opnum, stub)
+        if len(out) < 4:
+            raise LsaError("answer cut short")
         status = struct.unpack_from("<I", out, len(out) - 4)[0]
         if status not in ok:
             raise LsaError(f"status 0x{status:08X}")
         return out
 
-    def _transceive(self, ptype: int, body: bytes) -> bytes:
-        """One PDU written to the pipe, the answer read back (one fragment each)."""
-        assert self._pipe is not None
-        self._call += 1
-        header = struct.pack("<BBBB4sHHI", 5, 0, ptype, _FIRST_LAST, b"\x10\0\0\0",
-                             16 + len(body), 0, self._call)
-        self._pipe.write(header + body, 0)
-        answer: bytes = self._pipe.read(0, _FRAG)
-        if len(answer) < 24 or answer[0] != 5:
-            raise LsaError("not a DCE/RPC answer")
-        return answer[:struct.unpack_from("<H", answer, 8)[0]]
-
     def close(self) -> None:
         if self._pipe is not None:
-            with contextlib.suppress(Exception):
-                self._pipe.close()
+            self._pipe.close()
         self._session.close()

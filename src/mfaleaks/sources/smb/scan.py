@@ -54,7 +54,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from mfaleaks.sources.smb.lsa import LsaClient
-    from mfaleaks.sources.smb.shares import RpcClient
 
     Probe = Callable[[str, bytes | None], object | None]
 
@@ -106,7 +105,6 @@ class _View:
 @dataclass
 class _Server:
     session: SmbSession
-    rpc: RpcClient | None = None  # srvsvc (the shares of smb://HOST), through impacket
     lsa: LsaClient | None = None  # owners' names
     names: _Names | None = None  # owners' names
     names_given: frozenset[str] | None = None  # the server's own (dfs.challenge_names)
@@ -199,12 +197,10 @@ class SmbScan:
                     raise SmbFatal(f"{target.url()}: {why}") from exc
             self._roots[text] = [(share, target.path)]
             return
-        from mfaleaks.sources.smb.shares import RpcClient, wanted
+        from mfaleaks.sources.smb.shares import list_shares, wanted
 
-        if server.rpc is None:
-            server.rpc = RpcClient(target, self.creds, self.options.timeout)
         try:
-            listed = server.rpc.shares()
+            listed = list_shares(server.session)
         except Exception as exc:
             raise SmbFatal(f"{target.url()}: cannot list the shares ({reason_of(exc)})") from exc
         take, left = wanted(listed)
@@ -588,8 +584,6 @@ class SmbScan:
         for server in self._servers.values():
             with contextlib.suppress(Exception):
                 server.session.close()
-            if server.rpc is not None:
-                server.rpc.close()
             if server.lsa is not None:
                 server.lsa.close()
         self._servers.clear()

@@ -48,11 +48,15 @@ from smbprotocol.tree import TreeConnect
 
 from mfaleaks.sources.smb.wire import Raw
 
+Buffer = bytes | bytearray | memoryview
+
 _HEADER = struct.Struct("<4sHHIHHIIQIIQ16s")  # [MS-SMB2] 2.2.1.2, 64 bytes
 _TRANSFORM = struct.Struct("<4s16s16sIHHQ")  # [MS-SMB2] 2.2.41, 52 bytes
 _SMB2 = b"\xfeSMB"
 _SMB2_ENCRYPTED = b"\xfdSMB"
 _ZERO_SIGNATURE = b"\x00" * 16
+_PADDING = [b"\x00" * n for n in range(8)]
+_NONCE = struct.Struct("<QI")  # GMAC's nonce: message id, 1 for an answer ([MS-SMB2] 3.1.4.1)
 
 FLAG_RESPONSE, FLAG_ASYNC, FLAG_RELATED, FLAG_SIGNED = 0x1, 0x2, 0x4, 0x8
 FLAG_DFS = 0x10000000
@@ -241,28 +245,31 @@ class Channel:
         assert self.fast, "the channel sends only while smbprotocol's thread is parked"
         session_id = self._session.session_id
         tree_id = tree.tree_connect_id
-        base_flags = FLAG_DFS if tree.is_dfs_share else 0
+        sign = self._sign
+        flags = (FLAG_DFS if tree.is_dfs_share else 0) | (FLAG_SIGNED if sign else 0)
+        multi = self._multi_credit
         ids: list[int] = []
         parts: list[bytes] = []
         last = len(messages) - 1
+        low = self._low
         for i, message in enumerate(messages):
-            charge = self.charge(message)
-            if charge > self.credits():
-                raise ChannelError(f"the server granted too few credits ({self.credits()})")
-            mid = self._low
-            self._low += charge or 1
-            body = message.body
-            padding = b"" if i == last else b"\x00" * (-(64 + len(body)) % 8)
-            flags = base_flags | (FLAG_RELATED if i else 0)
-            if self._sign is not None:
-                flags |= FLAG_SIGNED
-            packed = _HEADER.pack(_SMB2, 64, charge, 0, message.COMMAND, charge or 1, flags,
-                                  0 if i == last else 64 + len(body) + len(padding), mid, 0,
-                                  tree_id, session_id, _ZERO_SIGNATURE) + body + padding
-            if self._sign is not None:
-                packed = packed[:48] + self._sign(packed, mid, False) + packed[64:]
-            parts.append(packed)
-            ids.append(mid)
+            body, length = message.body, message.length
+            charge = ((length - 1) // _MAX_PAYLOAD + 1 if length > 1 else 1) if multi else 0
+            if charge > self._high - low:
+                raise ChannelError(f"the server granted too few credits ({self._high - low})")
+            padding = b"" if i == last else _PADDING[-(64 + len(body)) % 8]
+            header = _HEADER.pack(_SMB2, 64, charge, 0, message.COMMAND, charge or 1,
+                                  flags | FLAG_RELATED if i else flags,
+                                  0 if i == last else 64 + len(body) + len(padding), low, 0,
+                                  tree_id, session_id, _ZERO_SIGNATURE)
+            if sign is not None:
+                parts += (header[:48], sign(header + body + padding, low, False), body,
+                          padding)
+            else:
+                parts += (header, body, padding)
+            ids.append(low)
+            low += charge or 1
+        self._low = low
         data = b"".join(parts)
         if self._session.encrypt_data or tree.encrypt_data:
             data = self._encrypt(data)
@@ -321,7 +328,7 @@ class Channel:
             self._fail("the server did not answer in time (--smb-timeout)")
             return
         except OSError:
-            frame = b""
+            frame = bytearray()
         if not frame:
             self._fail("connection to the server lost")
             return
@@ -330,13 +337,13 @@ class Channel:
         except (ChannelError, ValueError, struct.error) as exc:
             self._fail(f"malformed answer from the server ({exc})")
 
-    def _next_frame(self) -> bytes:
+    def _next_frame(self) -> bytearray:
         """The next whole message from the socket: from what an earlier read brought when it
         is there, else read (up to _READ_SIZE at once). b"": the connection ended."""
         inner = self._switch.inner
         sock: socket.socket | None = getattr(inner, "_sock", None)
         if sock is None:  # not smbprotocol's Tcp: through its own recv
-            return bytes(inner.recv(self._timeout) or b"")
+            return bytearray(inner.recv(self._timeout) or b"")
         buf = self._in
         while True:
             at = self._at
@@ -345,7 +352,7 @@ class Channel:
                 size = _FRAME.unpack_from(buf, at)[0]
                 if have >= 4 + size:
                     with memoryview(buf) as view:
-                        frame = bytes(view[at + 4 : at + 4 + size])
+                        frame = bytearray(view[at + 4 : at + 4 + size])
                     self._at = at + 4 + size
                     if self._at == len(buf):
                         buf.clear()
@@ -356,7 +363,7 @@ class Channel:
                 self._at = 0
             data = self._read(sock)
             if not data:
-                return b""
+                return bytearray()
             buf += data
 
     def _read(self, sock: socket.socket) -> bytes:
@@ -372,28 +379,34 @@ class Channel:
             raise TimeoutError("no answer")
         return sock.recv(_READ_SIZE)
 
-    def _take(self, frame: bytes) -> None:
+    def _take(self, frame: bytearray) -> None:
+        """The messages of one frame: each answer's signature checked (its signature field
+        zeroed in place, then the message signed over as it stands), credits counted, the
+        answers waited for kept."""
         encrypted = frame[:4] == _SMB2_ENCRYPTED
         if encrypted:
-            frame = self._decrypt(frame)
+            frame = bytearray(self._decrypt(bytes(frame)))
+        checking = not encrypted and self._sign is not None
+        view = memoryview(frame)
+        size = len(frame)
         at = 0
         while True:
             (protocol, _, _, status, _, credit_response, flags, following, mid, _, _, _,
              signature) = _HEADER.unpack_from(frame, at)
             if protocol != _SMB2:
                 raise ChannelError("not an SMB2 message")
-            end = at + following if following else len(frame)
-            if end > len(frame) or end < at + 64:
+            end = at + following if following else size
+            if end > size or end < at + 64:
                 raise ChannelError("compound answer out of bounds")
             pending = status == STATUS_PENDING and bool(flags & FLAG_ASYNC)
             # An oplock or lease break (id all ones) is unsigned and not ours (none asked):
             # skipped, as smbprotocol skips it.
             notice = mid == _NOTICE_ID
-            if not encrypted and self._sign is not None and not pending and not notice:
-                message = frame[at:end]
+            if checking and not pending and not notice:
+                assert self._sign is not None
+                frame[at + 48 : at + 64] = _ZERO_SIGNATURE
                 if not flags & FLAG_SIGNED or not hmac.compare_digest(
-                        self._sign(message[:48] + _ZERO_SIGNATURE + message[64:], mid, True),
-                        signature):
+                        self._sign(view[at:end], mid, True), signature):
                     raise ChannelError("an answer's signature does not check")
             if not notice:  # SMB 2.0.2 grants no credits: each answer gives back its one
                 self._high += credit_response if (credit_response or self._multi_credit) else 1
@@ -405,7 +418,7 @@ class Channel:
                 if mid in self._unwanted:
                     self._unwanted.discard(mid)
                 else:
-                    self._got[mid] = (status, frame[at + 64:end])
+                    self._got[mid] = (status, bytes(view[at + 64 : end]))
             if not following:
                 return
             at = end
@@ -423,7 +436,7 @@ class Channel:
 
     # ---- signing and sealing ---------------------------------------------------------------
 
-    def _signer(self, signs: bool) -> Callable[[bytes, int, bool], bytes] | None:
+    def _signer(self, signs: bool) -> Callable[[Buffer, int, bool], bytes] | None:
         """smbprotocol's choice of algorithm ([MS-SMB2] 3.1.4.1), with its key object made
         once for the session instead of once per message."""
         if not signs:
@@ -440,21 +453,20 @@ class Channel:
         if sign_id == _AES_GMAC:
             gcm = aead.AESGCM(key)
 
-            def gmac(data: bytes, mid: int, response: bool) -> bytes:
-                nonce = mid.to_bytes(8, "little") + (1 if response else 0).to_bytes(4, "little")
-                return bytes(gcm.encrypt(nonce, b"", data))
+            def gmac(data: Buffer, mid: int, response: bool) -> bytes:
+                return gcm.encrypt(_NONCE.pack(mid, response), b"", data)
             return gmac
         if sign_id == _AES_CMAC:
             base = cmac.CMAC(algorithms.AES(key))
 
-            def aes_cmac(data: bytes, mid: int, response: bool) -> bytes:
+            def aes_cmac(data: Buffer, mid: int, response: bool) -> bytes:
                 c = base.copy()
-                c.update(data)
+                c.update(data if isinstance(data, bytes) else bytes(data))
                 return bytes(c.finalize())
             return aes_cmac
         mac = hmac.new(key, digestmod=hashlib.sha256)
 
-        def sha256(data: bytes, mid: int, response: bool) -> bytes:
+        def sha256(data: Buffer, mid: int, response: bool) -> bytes:
             c = mac.copy()
             c.update(data)
             return c.digest()[:16]

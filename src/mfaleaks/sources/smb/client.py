@@ -542,10 +542,13 @@ class SmbShare:
     def _list_messages(self, folder: str) -> tuple[list[wire.Raw], _Layout]:
         """One folder's listing in one compound: open it, two QUERY_DIRECTORY (the second
         says "no more files" unless the folder holds more than the first could), close."""
+        # (no more than the server takes: SMB 2.0.2 servers, 64 KiB, refuse more)
+        most = int(self._conn.max_transact_size or _LIST_NEXT)
+        first = min(_LIST_FIRST, most)
         return [wire.create(folder, LIST_DIR, SHARE_ALL, options=wire.FILE_DIRECTORY_FILE),
-                wire.query_directory(_LIST_FIRST, True),
-                wire.query_directory(_LIST_NEXT, False), wire.close()], \
-            _Layout(False, 1, 2, _LIST_FIRST)
+                wire.query_directory(first, True),
+                wire.query_directory(min(_LIST_NEXT, most), False), wire.close()], \
+            _Layout(False, 1, 2, first)
 
     def _listed(self, folder: str, sent: _Sent | SmbReadError) -> list[SmbEntry]:
         """The entries of a folder whose listing compound was sent (not . and ..), sorted by

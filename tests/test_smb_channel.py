@@ -130,3 +130,51 @@ def test_an_smb_2_0_2_session_lists_and_reads(smb_server: SmbServer,
     on_disk = _by_inode(REPO / "fixtures")
     assert walked == files and sorted(e.file_id for e in files) == sorted(on_disk)
     assert all(data == on_disk[entry.file_id].read_bytes() for entry, data in got.items())
+
+
+class _Inflater:
+    """A TCP relay that, once told, announces the server's next answer as 16 MiB long (more
+    than the 24 bits of an SMB2 Direct TCP length) and sends only what it has."""
+
+    def __init__(self, server: SmbServer) -> None:
+        self.inflate = False
+        self._listen = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listen.getsockname()[1]
+        self._server = (server.host, server.port)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        client, _ = self._listen.accept()
+        upstream = socket.create_connection(self._server)
+        threading.Thread(target=_Recutter._pump, args=(client, upstream), daemon=True).start()
+        try:
+            while head := upstream.recv(4, socket.MSG_WAITALL):
+                size = int.from_bytes(head, "big")
+                frame = upstream.recv(size, socket.MSG_WAITALL)
+                if self.inflate:
+                    head = (1 << 24).to_bytes(4, "big")
+                client.sendall(head + frame)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._listen.close()
+
+
+def test_an_answer_longer_than_smb2_allows_is_refused_at_once(smb_server: SmbServer) -> None:
+    """A length over 24 bits ends the connection as a malformed answer (not a wait of
+    --smb-timeout for bytes that will not come, with a buffer growing toward them)."""
+    relay = _Inflater(smb_server)
+    try:
+        target = SmbTarget("127.0.0.1", relay.port)
+        with SmbSession(target, _creds(smb_server), SmbOptions(timeout=30)) as session:
+            share = session.share("fixtures")
+            files = [e for e in share.walk() if isinstance(e, SmbEntry)][:3]
+            relay.inflate = True
+            got = dict(share.read_many(files))
+    finally:
+        relay.close()
+    first = got[files[0]]
+    assert isinstance(first, SmbReadError)
+    assert "malformed answer from the server (a message of 16777216 bytes)" in str(first)
+    assert all(isinstance(v, SmbReadError) for v in got.values())

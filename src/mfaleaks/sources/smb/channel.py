@@ -67,6 +67,7 @@ _GCM = (2, 4)  # AES-128-GCM, AES-256-GCM (1 and 3 are CCM)
 _MAX_PAYLOAD = 65536
 _FRAME = struct.Struct(">I")  # Direct TCP transport: the message's length ([MS-SMB2] 2.1)
 _READ_SIZE = 256 * 1024  # asked of the socket at once: the answers in, several at a time
+_MAX_FRAME = 0xFFFFFF
 
 
 class ChannelError(Exception):
@@ -327,6 +328,9 @@ class Channel:
         except TimeoutError:
             self._fail("the server did not answer in time (--smb-timeout)")
             return
+        except ChannelError as exc:
+            self._fail(f"malformed answer from the server ({exc})")
+            return
         except OSError:
             frame = bytearray()
         if not frame:
@@ -350,6 +354,8 @@ class Channel:
             have = len(buf) - at
             if have >= 4:
                 size = _FRAME.unpack_from(buf, at)[0]
+                if size > _MAX_FRAME:  # (the first byte is 0: 24 bits of length)
+                    raise ChannelError(f"a message of {size} bytes")
                 if have >= 4 + size:
                     with memoryview(buf) as view:
                         frame = bytearray(view[at + 4 : at + 4 + size])

@@ -1,13 +1,16 @@
 """SMB against local: files/s and MB/s of the same tree read over loopback SMB and from disk.
 
-Usage: python bench/bench_smb.py [--size-mb 40] [--jobs 2]
+Usage: python bench/bench_smb.py [--size-mb 40] [--jobs 2] [--rounds 3]
 Needs root and Debian's samba (as the SMB tests): it starts a private smbd on a free
 port (tests/smbserver.py) serving a tree it builds under /tmp from the Python standard
 library's text files, with a few planted code files. Two measures, each local then SMB:
 
 1. transport: walk the tree and read every file (os.walk + read / the SMB walk +
    pipelined compound reads), with the SMB round trips per file;
-2. scan: `mfaleaks scan --no-ocr --jobs N` of the folder / of smb://127.0.0.1:PORT/bench.
+2. scan: `mfaleaks scan --no-ocr --jobs N` of the folder / of smb://127.0.0.1:PORT/bench,
+   --rounds times, local and SMB one after the other in each round (wall times swing with
+   the machine's load: the median of the rounds' ratios is the figure), with the CPU of
+   each kind of process: the command, its fork server, its workers, smbd.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -56,11 +63,13 @@ def read_smb(server: SmbServer) -> tuple[int, int, int]:
         return len(entries), size, share.requests
 
 
-def timed(fn: object) -> tuple[float, float, object]:
-    """Wall seconds, this process's CPU seconds (both threads: smbprotocol parses answers
-    in a thread of its own), and what fn returned."""
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, float, T]:
+    """Wall seconds, this process's CPU seconds (all its threads), and what fn returned."""
     start, cpu = time.perf_counter(), time.process_time()
-    out = fn()  # type: ignore[operator]
+    out = fn()
     return time.perf_counter() - start, time.process_time() - cpu, out
 
 
@@ -77,14 +86,25 @@ def _stat(pid: str) -> tuple[int, int, float] | None:
     return int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _command(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 class CpuWatch:
-    """CPU seconds of the scan's processes (the command, its fork server and workers) and
-    of smbd's (its process group), sampled from /proc every 20 ms while the scan runs:
-    the workers are children of the fork server, which the OS does not account to us."""
+    """CPU seconds of the scan's processes, by kind (the command; its fork server, which
+    preloads the workers' code; the workers, the fork server's children; others: the
+    resource tracker, a listing child) and of smbd's (its process group), sampled from
+    /proc every 20 ms while the scan runs: the workers are children of the fork server,
+    which the OS does not account to us."""
 
     def __init__(self, root: int, smbd_group: int | None) -> None:
         self.root, self.group = root, smbd_group
-        self.scan: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.kind: dict[str, str] = {}
         self.smbd: dict[str, float] = {}
         self.smbd_start = self._smbd_now() if smbd_group else {}
         self._stop = threading.Event()
@@ -100,35 +120,72 @@ class CpuWatch:
         return out
 
     def _run(self) -> None:
+        root = str(self.root)
         while not self._stop.wait(0.02):
-            parents: dict[str, int] = {}
+            parents: dict[str, str] = {}
             cpu: dict[str, float] = {}
             for pid in filter(str.isdigit, os.listdir("/proc")):
                 st = _stat(pid)
                 if st is None:
                     continue
-                parents[pid], cpu[pid] = st[0], st[2]
+                parents[pid], cpu[pid] = str(st[0]), st[2]
                 if self.group and st[1] == self.group:
                     self.smbd[pid] = st[2]
             for pid in cpu:
-                up, seen = pid, 0
-                while up in parents and seen < 8:
-                    if int(up) == self.root:
-                        self.scan[pid] = cpu[pid]
-                        break
-                    up, seen = str(parents[up]), seen + 1
+                if pid not in self.kind:
+                    kind = self._kind(pid, parents, root)
+                    if kind is None:
+                        continue
+                    self.kind[pid] = kind
+                self.cpu[pid] = cpu[pid]
 
-    def stop(self) -> tuple[float, float]:
+    def _kind(self, pid: str, parents: dict[str, str], root: str) -> str | None:
+        if pid == root:
+            return "main"
+        chain: list[str] = []
+        up = pid
+        while up in parents and up != root and len(chain) < 8:
+            chain.append(up)
+            up = parents[up]
+        if up != root:
+            return None  # not the scan's
+        top = chain[-1]  # the command's child this process descends from
+        if "forkserver" not in _command(top):
+            return "other"
+        return "server" if top == pid else "workers"
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        """CPU seconds by kind of process, and smbd's."""
         self._stop.set()
         self._thread.join()
+        by_kind = dict.fromkeys(("main", "server", "workers", "other"), 0.0)
+        for pid, seconds in self.cpu.items():
+            by_kind[self.kind[pid]] += seconds
         smbd = sum(v - self.smbd_start.get(pid, 0.0) for pid, v in self.smbd.items())
-        return sum(self.scan.values()), smbd
+        return by_kind, smbd
 
 
-def scan(args: list[str], env: dict[str, str], smbd_group: int | None
-         ) -> tuple[float, float, float, float]:
-    """Wall seconds; CPU seconds of the command's main process, of all its processes
-    (workers included), and of smbd."""
+@dataclass
+class Scan:
+    wall: float
+    cpu: dict[str, float]  # by kind of process (CpuWatch)
+    smbd: float
+    load: float  # load average (1 min) when it ended
+
+    @property
+    def total(self) -> float:
+        return sum(self.cpu.values())
+
+    def line(self, what: str, files: int, size: int, base: Scan | None) -> str:
+        cpu = ", ".join(f"{kind} {seconds:.2f}" for kind, seconds in self.cpu.items())
+        if self.smbd:
+            cpu += f"; smbd {self.smbd:.2f}"
+        return (line(what, self.wall, files, size, base.wall if base else None) +
+                f"  CPU s: {cpu}; load {self.load:.1f}")
+
+
+def scan(args: list[str], env: dict[str, str], smbd_group: int | None) -> Scan:
+    """One scan's wall seconds and its processes' CPU seconds (and smbd's)."""
     cmd = [str(REPO / ".venv" / "bin" / "mfaleaks"), "scan", "--no-ocr", "-q", "--format",
            "json", *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -137,12 +194,14 @@ def scan(args: list[str], env: dict[str, str], smbd_group: int | None
     watch = CpuWatch(proc.pid, smbd_group)
     _, err = proc.communicate()
     elapsed = time.perf_counter() - start
-    total, smbd = watch.stop()
+    cpu, smbd = watch.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         sys.exit(f"scan failed ({proc.returncode}): {err.decode()[-500:]}")
-    main = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return elapsed, main, max(total, main), smbd
+    # The command's own CPU as the OS accounts it (exact; the samples may miss its end).
+    cpu["main"] = max(cpu["main"], after.ru_utime + after.ru_stime - before.ru_utime
+                      - before.ru_stime)
+    return Scan(elapsed, cpu, smbd, os.getloadavg()[0])
 
 
 def line(what: str, seconds: float, files: int, size: int, base: float | None) -> str:
@@ -155,6 +214,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     reason = skip_reason()
     if reason:
@@ -172,7 +232,7 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f}")
         read_local(tree)  # warm the page cache for both
         t_local, cpu_local, _ = timed(lambda: read_local(tree))
-        t_smb, cpu_smb, (n, got, requests) = timed(lambda: read_smb(server))  # type: ignore[misc]
+        t_smb, cpu_smb, (n, got, requests) = timed(lambda: read_smb(server))
         assert (n, got) == (files, size), (n, got, files, size)
         print("transport: walk and read every file")
         print(line("local", t_local, files, size, None))
@@ -181,21 +241,33 @@ def main() -> None:
               f"{cpu_smb / files * 1e3:.2f} ms per file (local read {cpu_local / files * 1e3:.3f})")
         env = dict(os.environ, MFALEAKS_SMB_PASSWORD=server.password)
         jobs = ["--jobs", str(args.jobs)]
-        t_scan_local, main_local, all_local, _ = scan([*jobs, str(tree)], env, None)
         group = server.process.pid if server.process is not None else None
-        t_scan_smb, main_smb, all_smb, smbd = scan(
-            [*jobs, "--smb-user", server.user, server.url("bench")], env, group)
-        print(f"scan: mfaleaks scan --no-ocr --jobs {args.jobs}")
-        # CPU seconds: the command's main process; all its processes (workers included,
-        # sampled from /proc); smbd serving it.
-        print(line("local", t_scan_local, files, size, None) +
-              f"  CPU main {main_local:.2f} s, all {all_local:.2f} s")
-        print(line("smb", t_scan_smb, files, size, t_scan_local) +
-              f"  CPU main {main_smb:.2f} s, all {all_smb:.2f} s, smbd {smbd:.2f} s")
-        # Per file, all the scan's processes: steadier than wall time on a shared machine.
-        print(f"  CPU per file: local {all_local / files * 1e3:.2f} ms, smb "
-              f"{all_smb / files * 1e3:.2f} ms (+ smbd {smbd / files * 1e3:.2f} ms); "
-              f"local/smb {all_local / all_smb * 100:.0f}%")
+        print(f"scan: mfaleaks scan --no-ocr --jobs {args.jobs}, {args.rounds} round(s) of "
+              "local then SMB; CPU s by process: the command (main), its fork server, its "
+              "workers, others (resource tracker, listing child)")
+        rounds: list[tuple[Scan, Scan]] = []
+        for k in range(args.rounds):
+            local = scan([*jobs, str(tree)], env, None)
+            remote = scan([*jobs, "--smb-user", server.user, server.url("bench")], env, group)
+            rounds.append((local, remote))
+            print(f" round {k + 1}")
+            print(local.line("local", files, size, None))
+            print(remote.line("smb", files, size, local))
+        ratios = [local.wall / remote.wall * 100 for local, remote in rounds]
+        print(f"SMB files/s, % of local: {', '.join(f'{r:.0f}' for r in ratios)} "
+              f"(median {statistics.median(ratios):.0f}%)")
+
+        # Per file, steadier than wall time on a shared machine (medians of the rounds).
+        def per_file(values: list[float]) -> str:
+            return f"{statistics.median(values) / files * 1e3:.2f} ms"
+
+        print(f"CPU per file, the scan's processes: local "
+              f"{per_file([lo.total for lo, _ in rounds])}, smb "
+              f"{per_file([sm.total for _, sm in rounds])} (+ smbd "
+              f"{per_file([sm.smbd for _, sm in rounds])}); workers alone: local "
+              f"{per_file([lo.cpu['workers'] for lo, _ in rounds])}, smb "
+              f"{per_file([sm.cpu['workers'] for _, sm in rounds])}; local/smb "
+              f"{statistics.median(lo.total / sm.total for lo, sm in rounds) * 100:.0f}%")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         server.stop()

@@ -18,12 +18,16 @@ import sys
 
 def entry() -> None:
     args = sys.argv[1:]
+    lean = smb_without_kerberos(args)
+    if lean:  # before anything imports pyspnego (sources/smb/lean.py)
+        import mfaleaks.sources.smb.lean  # noqa: F401
     if will_read(args):
         from mfaleaks.run import forkstart
         from mfaleaks.sources.smb.path import is_smb
 
         scan = _Scan(args[1:])
-        forkstart.start_early(scan.confidence, smb=any(is_smb(p) for p in scan.paths))
+        forkstart.start_early(scan.confidence, smb=any(is_smb(p) for p in scan.paths),
+                              lean=lean)
     elif (walk := rescan_walk(args)) is not None:
         from mfaleaks.sources import listing
 
@@ -58,6 +62,7 @@ class _Scan:
         self.follow = False
         self.unknown = False  # an option not above (--help, -qv ...): click will decide
         self.confidence: str | None = None  # --min-confidence, for the server's engine
+        self.kerberos = False  # --smb-kerberos
         rest = iter(args)
         for arg in rest:
             if arg == "--":
@@ -78,6 +83,7 @@ class _Scan:
                     self.jobs = int(value)
             elif arg in _FLAGS:
                 self.follow = self.follow or arg == "--follow-symlinks"
+                self.kerberos = self.kerberos or arg == "--smb-kerberos"
             elif arg.startswith("-j") and arg[2:].isdigit():
                 self.jobs = int(arg[2:])
             elif arg.startswith("-") and arg != "-":
@@ -99,6 +105,17 @@ def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
     if not os.path.isdir(scan.paths[0]):
         return None
     return scan.paths[0], tuple(scan.excludes), scan.follow
+
+
+def smb_without_kerberos(args: list[str]) -> bool:
+    """A scan of shares that logs on without Kerberos: --smb-kerberos is a flag of the command
+    line only (not of the config file), so its absence here is certain."""
+    if args[:1] != ["scan"] or "--help" in args:
+        return False
+    from mfaleaks.sources.smb.path import is_smb
+
+    scan = _Scan(args[1:])
+    return not scan.kerberos and any(is_smb(p) for p in scan.paths)
 
 
 def will_read(args: list[str]) -> bool:

@@ -29,22 +29,29 @@ PRELOAD = ["mfaleaks.run.scanjob", "mfaleaks.run.workerproc", "magic", "mfaleaks
 # process logs on, rather than in every worker after its first batch has come. Not for a
 # local scan, which would pay the import for nothing.
 SMB_PRELOAD = ["mfaleaks.sources.smb.worker"]
+# ... and before everything when the command line logs on without Kerberos (it keeps
+# pyspnego's Kerberos out: sources/smb/lean.py).
+SMB_LEAN = "mfaleaks.sources.smb.lean"
 
 
 _smb = False  # the server this process starts preloads SMB_PRELOAD too
+_lean = False  # ... and SMB_LEAN before anything
 
 
-def context(smb: bool = False) -> ForkServerContext | SpawnContext:
+def context(smb: bool = False, lean: bool = False) -> ForkServerContext | SpawnContext:
     """smb: the scan reads SMB shares (the server, when this call starts it, preloads the
-    SMB client as well)."""
-    global _smb
+    SMB client as well); lean: without Kerberos (only the command's own start says so)."""
+    global _smb, _lean
     import multiprocessing as mp
 
     if not hasattr(os, "fork"):
         return mp.get_context("spawn")
+    # Lean only while every call says so (a server not started yet then keeps Kerberos).
+    _lean = lean and (_lean or not _smb)
     _smb = _smb or smb
     server = mp.get_context("forkserver")
-    server.set_forkserver_preload(PRELOAD + SMB_PRELOAD if _smb else PRELOAD)
+    first = [SMB_LEAN] if _lean else []
+    server.set_forkserver_preload(first + PRELOAD + SMB_PRELOAD if _smb else PRELOAD)
     return server
 
 
@@ -53,15 +60,16 @@ def context(smb: bool = False) -> ForkServerContext | SpawnContext:
 CONFIDENCE_ENV = "MFALEAKS_PREBUILT_CONFIDENCE"
 
 
-def start_early(confidence: str | None = None, smb: bool = False) -> None:
+def start_early(confidence: str | None = None, smb: bool = False, lean: bool = False) -> None:
     """Start the fork server now (it preloads while we go on); no-op where there is none.
     confidence: the --min-confidence the scan asks for, if known (a running server
-    keeps the engine it built); smb: the scan reads shares (SMB_PRELOAD)."""
+    keeps the engine it built); smb: the scan reads shares (SMB_PRELOAD); lean: and logs on
+    without Kerberos (SMB_LEAN)."""
     if not hasattr(os, "fork"):
         return
     from multiprocessing import forkserver
 
-    context(smb)
+    context(smb, lean)
     before = os.environ.get(CONFIDENCE_ENV)
     if confidence is not None:
         os.environ[CONFIDENCE_ENV] = confidence

@@ -63,6 +63,9 @@ from mfaleaks.sources.smb.url import SmbFatal, SmbTarget, join, url_of
 
 DEFAULT_TIMEOUT = 30.0
 PIPELINE = 16  # small files whose compound requests are in flight at once
+# ... sent again in rounds of this many, in one write, once as many answers are taken:
+# between PIPELINE - REFILL and PIPELINE stay in flight.
+REFILL = 8
 # Credits asked for once, after the logon (an ECHO): PIPELINE compounds of 3-4 messages
 # each, plus the 1 MiB reads of a bigger file (16 credits each). Every compound then asks
 # back what it spends, so the window stays this wide.
@@ -509,6 +512,7 @@ class SmbShare:
                             if ahead != folder and self._channel.credits() < _LIST_CREDITS:
                                 break
                             listing[ahead] = self._send(*self._list_messages(ahead))
+                    self._channel.flush()  # the server lists them while we give entries
                 try:
                     entries = self._listed(folder, listing.pop(folder)) if not follow \
                         else self.listdir(folder)
@@ -551,10 +555,13 @@ class SmbShare:
     def _list_messages(self, folder: str) -> tuple[list[wire.Raw], _Layout]:
         """One folder's listing in one compound: open it, two QUERY_DIRECTORY (the second
         says "no more files" unless the folder holds more than the first could), close."""
+        # (no more than the server takes: SMB 2.0.2 servers, 64 KiB, refuse more)
+        most = int(self._conn.max_transact_size or _LIST_NEXT)
+        first = min(_LIST_FIRST, most)
         return [wire.create(folder, LIST_DIR, SHARE_ALL, options=wire.FILE_DIRECTORY_FILE),
-                wire.query_directory(_LIST_FIRST, True),
-                wire.query_directory(_LIST_NEXT, False), wire.close()], \
-            _Layout(False, 1, 2, _LIST_FIRST)
+                wire.query_directory(first, True),
+                wire.query_directory(min(_LIST_NEXT, most), False), wire.close()], \
+            _Layout(False, 1, 2, first)
 
     def _listed(self, folder: str, sent: _Sent | SmbReadError) -> list[SmbEntry]:
         """The entries of a folder whose listing compound was sent (not . and ..), sorted by
@@ -600,11 +607,17 @@ class SmbShare:
                 want = _want(entry, limit)
                 messages, layout = self._messages(entry, want)
                 need = sum(channel.charge(m) or 1 for m in messages)
-                # Wait for answers (which grant credits) rather than be refused for lack of them.
-                while pending and (len(pending) >= PIPELINE or channel.credits() < need):
-                    first, sent = pending.popleft()
-                    yield first, self._finish(first, sent, _want(first, limit))
+                if pending and (len(pending) >= PIPELINE or channel.credits() < need):
+                    # The queued compounds go out together; then REFILL answers are taken
+                    # (while the server works on the rest) before the next round is queued.
+                    # Short of credits, answers (which grant them) are waited for instead.
+                    channel.flush()
+                    while pending and (len(pending) > PIPELINE - REFILL
+                                       or channel.credits() < need):
+                        first, sent = pending.popleft()
+                        yield first, self._finish(first, sent, _want(first, limit))
                 pending.append((entry, self._send(messages, layout)))
+            channel.flush()
             while pending:
                 first, sent = pending.popleft()
                 yield first, self._finish(first, sent, _want(first, limit))

@@ -31,36 +31,22 @@ IMPERSONATION = 2
 INFO_FILE, FILE_INTERNAL_INFORMATION = 1, 6
 
 
-class _Value:
-    """What smbprotocol's credit count asks of a field: get_value()."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def get_value(self) -> int:
-        return self.value
-
-
 class Raw:
-    """A request body already packed, shaped as smbprotocol's Connection.send_compound uses one."""
+    """A request body already packed, with its command and the length that sets its credit
+    charge (a READ's or QUERY_DIRECTORY's answer size; 0 for the others)."""
 
-    COMMAND = 0
+    __slots__ = ("COMMAND", "body", "length")
 
     def __init__(self, command: int, body: bytes, length: int = 0) -> None:
         self.COMMAND = command
-        self._body = body
-        self._fields = {"length": _Value(length), "read_channel_info_length": _Value(0)}
+        self.body = body
+        self.length = length
 
     def pack(self) -> bytes:
-        return self._body
+        return self.body
 
     def __len__(self) -> int:
-        return len(self._body)
-
-    def __getitem__(self, name: str) -> _Value:
-        return self._fields[name]
+        return len(self.body)
 
 
 # The "QFid" create context ([MS-SMB2] 2.2.13.2.9): the answer carries the file's on-disk

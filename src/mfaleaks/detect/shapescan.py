@@ -65,6 +65,7 @@ except ImportError:  # pragma: no cover - wheels exist for Linux and macOS
     HYPERSCAN = False
 
 from mfaleaks.detect import hscache
+from mfaleaks.detect.holds import holding
 from mfaleaks.detect.rules.model import Shape
 from mfaleaks.detect.shapesource import Unsupported, class_end, strict_group_end
 
@@ -254,15 +255,20 @@ _SEGMENT_SHAPE = re.compile(
 _SEGMENT_SYNTAX = re.compile(r"\[[0-9A-Za-z-]+\]|\(\?:|\{\d+(?:,\d+)?\}|[()?\\]")
 
 
-def segment_expression(pattern: regex.Pattern[str]) -> tuple[str, str, int] | None:
+def segment_expression(
+    pattern: regex.Pattern[str], validate: regex.Pattern[str] | None = None,
+) -> tuple[str, str, int, bool] | None:
     """(Hyperscan expression matching a segment shape's codes with one character on
-    each side, the characters its codes are made of, its longest code), or None.
+    each side, the characters its codes are made of, its longest code, whether the
+    expression holds `validate`), or None.
 
     A segment shape is (?<![C1])BODY(?![C2]) whose BODY holds only ASCII characters of
     both C1 and C2 (K), and never nothing: a match is then preceded and followed by
     characters outside K, so it is a whole run of K characters, and a run of K between
     a character outside C1 and one outside C2 is a match if BODY matches all of it.
-    Like a run shape's, its matches are what Hyperscan reports, without windows."""
+    Like a run shape's, its matches are what Hyperscan reports, without windows. A
+    `validate` that asks for a character of one or two classes is folded in where it
+    can be (holds.py): runs without them are then not reported at all."""
     if pattern.flags & _RUN_FLAGS:
         return None
     m = _SEGMENT_SHAPE.fullmatch(pattern.pattern)
@@ -285,8 +291,10 @@ def segment_expression(pattern: regex.Pattern[str]) -> tuple[str, str, int] | No
     width = _width(body)
     if width > MAX_WIDTH:
         return None
-    expr = f"{_negated(before)}{body}{_negated(after)}"
-    return expr, "".join(sorted(chars)), width
+    members = _held(validate, sorted(chars)) if validate is not None else None
+    core = holding(body, members) if members else None
+    expr = f"{_negated(before)}{core or body}{_negated(after)}"
+    return expr, "".join(sorted(chars)), width, core is not None
 
 
 # validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
@@ -384,12 +392,12 @@ class ShapeScanner:
                 shape.name == name for group in exprs.values() for name, _, _ in group
             ):
                 continue
-            segment = segment_expression(shape.pattern)
+            segment = segment_expression(shape.pattern, shape.validate)
             if segment is not None:
                 exprs.setdefault(segment[0].encode("utf-8"), []).append(
                     (shape.name, 1, segment[2]))
                 chars_of[shape.name] = segment[1]
-                if shape.validate is None:
+                if shape.validate is None or segment[3]:
                     self._validated.add(shape.name)
                 if segment[1].isalnum():
                     self._alnum.add(shape.name)

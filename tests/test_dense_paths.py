@@ -82,6 +82,11 @@ def test_byte_offsets_become_character_offsets(text: str, data: st.DataObject) -
 
     assert got_any == [plain(e) for e in offsets]
     assert got_sorted == [plain(e) for e in in_order]
+    # Both ways, whichever as_characters took: continuation bytes placed by bisection
+    # (few of them) and counted between offsets (many).
+    flags = raw.translate(shapescan._CONTINUATION_FLAGS)
+    for way in (shapescan._placed, shapescan._counted):
+        assert way(flags, [offsets, in_order, []]) == [got_any, got_sorted, []]
     # One list alone (the others mapped as one, with their distinct offsets in order).
     assert shapescan.as_characters(raw, [[], offsets]) == [[], got_any]
     assert shapescan.as_characters(raw, [in_order]) == [got_sorted]
@@ -352,3 +357,13 @@ def test_holding_is_the_body_with_a_digit_and_a_letter(parts: list[str], chars: 
     want = (plain.fullmatch(text) is not None and any(c in digits for c in text)
             and any(c in letters for c in text))
     assert (regex.fullmatch(got, text) is not None) == want
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("0123456789abcdefxXAB"), max_size=24)
+                | st.sampled_from(["abcde", "abcdef", "123456", "x1x2x3", "aaaaab", "Q1b2C3",
+                                   "XXXX", "01234567", "9f8e7d6c5b4a"]),
+                max_size=30))
+@settings(max_examples=500, deadline=None)
+def test_placeholders_of_many_codes_are_each_codes(codes: list[str]) -> None:
+    # Run values of ASCII letters and digits, any length: in C loops over all of them.
+    assert match._alnum_placeholders(codes) == [match.looks_placeholder(c) for c in codes]

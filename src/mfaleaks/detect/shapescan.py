@@ -48,6 +48,7 @@ are searched with their pattern as before.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import operator
@@ -671,17 +672,40 @@ def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
 
 def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
     """Byte offsets -> character offsets: an offset less the continuation bytes before
-    it (an offset inside a character, not expected, gives that character's end). The
-    continuation bytes are marked in one translation of the data and counted between
-    consecutive offsets in C, whatever the script; a list in order is mapped without a
-    Python step per offset (the count runs back in one out of order). Several lists
-    are mapped as one, their distinct offsets in order: one pass over the data, not one
-    per list (a shape's ends or runs span the whole text)."""
+    it (an offset inside a character, not expected, gives that character's end). Text
+    with few characters of several bytes (names with an accent in a table): the
+    continuation bytes are listed once and each offset is placed among them by
+    bisection, in C loops. Otherwise they are counted between consecutive offsets."""
+    flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
+    if flags.count(1) <= sum(map(len, found)):
+        return _placed(flags, found)
+    return _counted(flags, found)
+
+
+def _placed(flags: bytes, found: list[list[int]]) -> list[list[int]]:
+    """as_characters by bisection among the continuation bytes (few of them)."""
+    where = []
+    find = flags.find
+    at = find(1)
+    while at >= 0:
+        where.append(at)
+        at = find(1, at + 1)
+    if not where:
+        return [list(ends) for ends in found]
+    before = bisect.bisect_left
+    return [list(map(operator.sub, ends, map(before, itertools.repeat(where), ends)))
+            for ends in found]
+
+
+def _counted(flags: bytes, found: list[list[int]]) -> list[list[int]]:
+    """as_characters by counting the continuation bytes between consecutive offsets
+    (a list in order is mapped without a Python step per offset; the count runs back
+    in one out of order). Several lists are mapped as one, their distinct offsets in
+    order: one pass over the data, not one per list."""
     if sum(1 for ends in found if ends) > 1:
         every = sorted(set().union(*found))
-        table = dict(zip(every, as_characters(data, [every])[0], strict=True))
+        table = dict(zip(every, _counted(flags, [every])[0], strict=True))
         return [list(map(table.__getitem__, ends)) for ends in found]
-    flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
     count = flags.count
     out = []
     for ends in found:

@@ -367,3 +367,23 @@ def test_holding_is_the_body_with_a_digit_and_a_letter(parts: list[str], chars: 
 def test_placeholders_of_many_codes_are_each_codes(codes: list[str]) -> None:
     # Run values of ASCII letters and digits, any length: in C loops over all of them.
     assert match._alnum_placeholders(codes) == [match.looks_placeholder(c) for c in codes]
+
+
+@given(st.text(alphabet="ab1 \n-üé€日𝄞\ud800\udfff퟿0123456789abcdef", max_size=120))
+@settings(max_examples=300, deadline=None)
+def test_text_encoded_once_is_read_as_each_reader_encoded_it(text: str) -> None:
+    # Engine._scan encodes a chunk once (surrogatepass) for the prefilter, the words and
+    # the shapes; a lone surrogate still keeps the text from Hyperscan's shape search.
+    data = text.encode("utf-8", "surrogatepass")
+    assert lowered(text, data) == lowered(text)
+    try:
+        text.encode("utf-8")
+        valid = True
+    except UnicodeEncodeError:
+        valid = False
+    got = SCANNER.search(text, data)
+    assert got == SCANNER.search(text)
+    assert (got != (None, None)) == valid
+    prefilter = ENGINE._prefilter
+    assert prefilter is not None
+    assert prefilter.low_shapes(text, data) == prefilter.low_shapes(text)

@@ -164,13 +164,15 @@ class TermIndex:
         return len(self._patterns)
 
 
-def lowered(text: str) -> tuple[str, bytes, str | None]:
-    """(text, text lower-cased as UTF-8, the lower-cased str when not ASCII)."""
+def lowered(text: str, data: bytes | None = None) -> tuple[str, bytes, str | None]:
+    """(text, text lower-cased as UTF-8, the lower-cased str when not ASCII). `data`:
+    the text as UTF-8 (surrogatepass), when the caller has it."""
     if text.isascii():
         # Bytes offsets are character offsets here, and lower-casing and
         # searching bytes costs about half of doing both on a str.
-        return text, text.encode("ascii").lower(), None
-    data = text.encode("utf-8", "surrogatepass")
+        return text, (data if data is not None else text.encode("ascii")).lower(), None
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
     # Mostly ASCII (a name with an accent): when no other character changes case
     # (each is lowered alone: only a final sigma depends on what surrounds it, and a
     # sigma changes anyway), lowering the ASCII bytes is lowering the text, at a

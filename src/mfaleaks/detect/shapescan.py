@@ -479,14 +479,17 @@ class ShapeScanner:
         searched this way."""
         return self.search(text)[1]
 
-    def search(self, text: str) -> tuple[dict[str, list[int]] | None, Runs | None]:
+    def search(
+        self, text: str, data: bytes | None = None,
+    ) -> tuple[dict[str, list[int]] | None, Runs | None]:
         """(ends, runs) of one text: encoded once, and offsets turned into characters
-        in one pass over the bytes."""
+        in one pass over the bytes. `data`: the text as UTF-8 (surrogatepass), when the
+        caller has it."""
         if self._db is None and self._run_db is None:
             return None, None
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
+        if b"\xed" in data and _SURROGATE.search(data):
             return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
         found = self._ends(data) if self._db is not None else []
         starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
@@ -728,6 +731,8 @@ def _counted(flags: bytes, found: list[list[int]]) -> list[list[int]]:
     return out
 
 
+# A surrogate (U+D800-U+DFFF) as surrogatepass writes it: never in valid UTF-8.
+_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 _CONTINUATION_FLAGS = bytes(1 if 0x80 <= i < 0xC0 else 0 for i in range(256))
 
 

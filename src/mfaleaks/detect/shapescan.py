@@ -686,18 +686,31 @@ def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
 
 
 def _placed(flags: bytes, found: list[list[int]]) -> list[list[int]]:
-    """as_characters by bisection among the continuation bytes (few of them)."""
+    """as_characters among the continuation bytes (few of them), listed once. A list in
+    order: where each continuation byte falls among the offsets (bisection), and the
+    counts summed up along the offsets, in C loops but for a step per continuation
+    byte; any other list by bisection of each offset."""
     where = []
     find = flags.find
     at = find(1)
     while at >= 0:
         where.append(at)
         at = find(1, at + 1)
-    if not where:
-        return [list(ends) for ends in found]
-    before = bisect.bisect_left
-    return [list(map(operator.sub, ends, map(before, itertools.repeat(where), ends)))
-            for ends in found]
+    out = []
+    sub = operator.sub
+    for ends in found:
+        if not where:
+            out.append(list(ends))
+        elif all(map(operator.le, ends, itertools.islice(ends, 1, None))):
+            # Continuation byte k lies before the offsets from index `cut` on.
+            steps = [0] * (len(ends) + 1)
+            for cut in map(bisect.bisect_right, itertools.repeat(ends), where):
+                steps[cut] += 1
+            out.append(list(map(sub, ends, itertools.accumulate(steps))))
+        else:
+            out.append(list(map(sub, ends, map(bisect.bisect_left, itertools.repeat(where),
+                                               ends))))
+    return out
 
 
 def _counted(flags: bytes, found: list[list[int]]) -> list[list[int]]:

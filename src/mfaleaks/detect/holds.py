@@ -16,10 +16,9 @@ ASCII letters, digits and hyphens, non-capturing groups, {m}, {m,n} and ?.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-
-import regex
 
 MAX_SIZE = 20_000  # characters of expression; past this the body is searched alone
 MAX_COUNT = 8  # the most copies of a repeated group written out
@@ -66,22 +65,34 @@ def parse(body: str) -> list[Item] | None:
                 first = int(m.group(1))
                 items[-1] = (atom, first, int(m.group(2)) if m.group(2) else first)
         else:
-            cls = regex.compile(token)
-            chars = frozenset(chr(i) for i in range(128) if cls.fullmatch(chr(i)))
+            chars = _members(token)
             if not chars:
                 return None
             stack[-1].append((chars, 1, 1))
     return stack[0] if len(stack) == 1 else None
 
 
+@functools.lru_cache(maxsize=256)
+def _members(token: str) -> frozenset[str]:
+    """The ASCII characters of a class or character of the body (letters, digits and
+    hyphens, which `re` reads as `regex` does)."""
+    cls = re.compile(token)
+    return frozenset(chr(i) for i in range(128) if cls.fullmatch(chr(i)))
+
+
 def holding(body: str, classes: Sequence[Sequence[str]]) -> str | None:
     """An expression for the strings of `body` holding a character of each of
     `classes` (one or two lists of characters), or None when it cannot be written
     (another syntax, too large) or no string does."""
+    return _holding(body, tuple(frozenset(c) for c in classes))
+
+
+@functools.lru_cache(maxsize=64)  # an engine asks once per shape; engines are rebuilt
+def _holding(body: str, classes: tuple[frozenset[str], ...]) -> str | None:
     items = parse(body)
     if items is None or not 1 <= len(classes) <= 2:
         return None
-    product = _Product([frozenset(c) for c in classes])
+    product = _Product(list(classes))
     try:
         out = product.sequence(items, frozenset()).get(product.full)
     except _TooBig:
@@ -93,9 +104,18 @@ class _Product:
     def __init__(self, classes: list[frozenset[str]]) -> None:
         self.classes = classes
         self.full: State = frozenset(range(len(classes)))
+        self._flags: dict[str, State] = {}
+        # A body repeats its groups and classes: each piece is written once per state.
+        self._repeats: dict[tuple[frozenset[str], int, int, State], dict[State, str]] = {}
+        self._groups: dict[tuple[int, State], dict[State, str]] = {}
 
     def flags(self, c: str) -> State:
-        return frozenset(i for i, cls in enumerate(self.classes) if c in cls)
+        """The classes character c is in (asked often while building: remembered)."""
+        known = self._flags.get(c)
+        if known is None:
+            known = self._flags[c] = frozenset(
+                i for i, cls in enumerate(self.classes) if c in cls)
+        return known
 
     def sequence(self, items: list[Item], state: State) -> dict[State, str]:
         """Per state reached: an expression for the strings of `items` from `state`."""
@@ -115,16 +135,31 @@ class _Product:
                         for u, expr in copies.items():
                             reached.setdefault(u, []).append(expr)
                     if count < high:
-                        step = {u: self.sequence(atom, u) for u in copies}
+                        step = {u: self._group(atom, u) for u in copies}
                         copies = _join(copies, step)
                 current = {u: _alternatives(exprs) for u, exprs in reached.items()}
             if sum(map(len, current.values())) > MAX_SIZE:
                 raise _TooBig
         return current
 
+    def _group(self, items: list[Item], state: State) -> dict[State, str]:
+        key = (id(items), state)  # the body's own lists, alive while it is built
+        known = self._groups.get(key)
+        if known is None:
+            known = self._groups[key] = self.sequence(items, state)
+        return known
+
     def repeat(self, chars: frozenset[str], low: int, high: int,
                state: State) -> dict[State, str]:
         """Per state reached: an expression for low to high characters of `chars`."""
+        key = (chars, low, high, state)
+        known = self._repeats.get(key)
+        if known is None:
+            known = self._repeats[key] = self._repeat(chars, low, high, state)
+        return known
+
+    def _repeat(self, chars: frozenset[str], low: int, high: int,
+                state: State) -> dict[State, str]:
         out = {}
         for added in self._subsets(chars, state):
             target = state | added
@@ -189,6 +224,7 @@ def _alternatives(exprs: list[str]) -> str:
     return unique[0] if len(unique) == 1 else "(?:" + "|".join(unique) + ")"
 
 
+@functools.lru_cache(maxsize=256)
 def _class(chars: frozenset[str]) -> str:
     """A class of ASCII letters, digits and hyphens, with ranges where it can."""
     codes = sorted(map(ord, chars))

@@ -38,7 +38,9 @@ a character of one or two classes have it folded into the expression, with their
 lengths where the classes allow (shapes differing only in length share one
 expression). A segment shape, (?<![C1])BODY(?![C2]) with BODY written with ASCII
 letters, digits and hyphens that are all in C1 and C2 (alnum-groups, hex-5-5...),
-is found the same way: each of its matches is a whole run of those characters.
+is found the same way: each of its matches is a whole run of those characters; a
+validation asking for a character of one or two classes is folded into its expression
+too (holds.py), so that a run without them ("Full-time") is not reported.
 
 A shape whose match has no bound (or a long one) is searched with its pattern
 over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan

@@ -85,8 +85,10 @@ def test_byte_offsets_become_character_offsets(text: str, data: st.DataObject) -
     # Both ways, whichever as_characters took: continuation bytes placed by bisection
     # (few of them) and counted between offsets (many).
     flags = raw.translate(shapescan._CONTINUATION_FLAGS)
+    every = sorted(in_order + list(range(len(raw) + 1)))  # more offsets than such bytes
     for way in (shapescan._placed, shapescan._counted):
-        assert way(flags, [offsets, in_order, []]) == [got_any, got_sorted, []]
+        assert way(flags, [offsets, in_order, [], every]) == [
+            got_any, got_sorted, [], [plain(e) for e in every]]
     # One list alone (the others mapped as one, with their distinct offsets in order).
     assert shapescan.as_characters(raw, [[], offsets]) == [[], got_any]
     assert shapescan.as_characters(raw, [in_order]) == [got_sorted]

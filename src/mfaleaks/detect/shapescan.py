@@ -689,9 +689,9 @@ def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
 
 def _placed(flags: bytes, found: list[list[int]]) -> list[list[int]]:
     """as_characters among the continuation bytes (few of them), listed once. A list in
-    order: where each continuation byte falls among the offsets (bisection), and the
-    counts summed up along the offsets, in C loops but for a step per continuation
-    byte; any other list by bisection of each offset."""
+    order longer than that list: where each continuation byte falls among the offsets
+    (bisection), and the counts summed up along the offsets, in C loops but for a step
+    per continuation byte; any other list by bisection of each offset."""
     where = []
     find = flags.find
     at = find(1)
@@ -701,9 +701,10 @@ def _placed(flags: bytes, found: list[list[int]]) -> list[list[int]]:
     out = []
     sub = operator.sub
     for ends in found:
-        if not where:
+        if not where or not ends:
             out.append(list(ends))
-        elif all(map(operator.le, ends, itertools.islice(ends, 1, None))):
+        elif len(ends) > len(where) and all(map(operator.le, ends,
+                                                 itertools.islice(ends, 1, None))):
             # Continuation byte k lies before the offsets from index `cut` on.
             steps = [0] * (len(ends) + 1)
             for cut in map(bisect.bisect_right, itertools.repeat(ends), where):

@@ -10,7 +10,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaleaks.detect import match, score, shapescan
+from mfaleaks.detect import holds, match, score, shapescan
 from mfaleaks.detect.match import Term, Token, lowered, run_tokens, shape_tokens
 from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.score import Engine
@@ -82,6 +82,13 @@ def test_byte_offsets_become_character_offsets(text: str, data: st.DataObject) -
 
     assert got_any == [plain(e) for e in offsets]
     assert got_sorted == [plain(e) for e in in_order]
+    # Both ways, whichever as_characters took: continuation bytes placed by bisection
+    # (few of them) and counted between offsets (many).
+    flags = raw.translate(shapescan._CONTINUATION_FLAGS)
+    every = sorted(in_order + list(range(len(raw) + 1)))  # more offsets than such bytes
+    for way in (shapescan._placed, shapescan._counted):
+        assert way(flags, [offsets, in_order, [], every]) == [
+            got_any, got_sorted, [], [plain(e) for e in every]]
     # One list alone (the others mapped as one, with their distinct offsets in order).
     assert shapescan.as_characters(raw, [[], offsets]) == [[], got_any]
     assert shapescan.as_characters(raw, [in_order]) == [got_sorted]
@@ -284,3 +291,101 @@ def test_words_near_by_kind_are_the_distinct_words_in_text_order(
         plain.setdefault(t.kind, []).append(t.label)
     assert score._by_kind(hits.distinct(lo, lo + size)) == {
         kind: list(dict.fromkeys(labels)) for kind, labels in plain.items()}
+
+
+# Segment shapes whose validation asks for a digit and a letter (alnum-groups...): the
+# expression holds it (holds.py). Groups of digits only, letters only, or both.
+_FOLDED = ["alnum-groups", "alnum-7x4", "alnum-5x5", "alnum-4-4", "hex-5-5"]
+_MIXED_GROUPS = st.tuples(
+    st.sampled_from(["0123456789", "abcdef", "ABCDEFXYZ", "a1", "A1", "Ab", "f0"]),
+    st.lists(st.sampled_from([3, 4, 4, 5, 5, 6]), min_size=1, max_size=8), st.randoms(),
+).map(lambda t: "-".join("".join(t[2].choice(t[0]) for _ in range(k)) for k in t[1]))
+
+
+@given(st.lists(st.tuples(_MIXED_GROUPS, _SEPARATORS), max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_segments_whose_expression_holds_the_validation_are_the_pattern_matches(
+    pieces: list[tuple[str, str]],
+) -> None:
+    # "Full-time", "2024-0101": a body's match without a digit or a letter is no code.
+    assert all(SCANNER.run_shapes >= {name} and name in SCANNER._validated
+               for name in _FOLDED)
+    _assert_runs_are_matches("".join(code + sep for code, sep in pieces), _FOLDED)
+
+
+@given(st.sampled_from(_FOLDED), st.data())
+@settings(max_examples=300, deadline=None)
+def test_a_body_holding_classes_matches_the_body_and_the_validation(
+    name: str, data: st.DataObject,
+) -> None:
+    shape = ENGINE.by_shape[name][0]
+    assert shape.validate is not None
+    found = shapescan.segment_expression(shape.pattern, shape.validate)
+    assert found is not None and found[3]
+    segment = shapescan._SEGMENT_SHAPE.fullmatch(shape.pattern.pattern)
+    assert segment is not None
+    body = segment.group(2)
+    members = shapescan._held(shape.validate, sorted(found[1]))
+    assert members is not None
+    folded = regex.compile(holds.holding(body, members) or "")
+    plain = regex.compile(body)
+    alphabet = data.draw(st.sampled_from(["0123456789", "abcdef", "ABCDEF", found[1]]))
+    sizes = data.draw(st.lists(st.sampled_from([4, 4, 5, 5, 3, 6]), min_size=1, max_size=8))
+    code = "A3-" if name == "onepassword-secret-key" else ""
+    code += "-".join(data.draw(st.text(alphabet=alphabet, min_size=k, max_size=k))
+                     for k in sizes)
+    want = plain.fullmatch(code) is not None and shape.validate.search(code) is not None
+    assert (folded.fullmatch(code) is not None) == want
+
+
+@given(st.lists(st.sampled_from(["[a-z0-9]", "[A-Z]", "x", "7", "-", "(?:", ")", "{2}",
+                                 "{1,3}", "?"]), min_size=1, max_size=9),
+       st.lists(st.sampled_from("ab7xZ-"), max_size=10))
+@settings(max_examples=500, deadline=None)
+def test_holding_is_the_body_with_a_digit_and_a_letter(parts: list[str], chars: list[str],
+                                                       ) -> None:
+    # Any body of the segment syntax (unreadable ones give None), any string.
+    body = "".join(parts)
+    try:
+        plain = regex.compile(body)
+    except regex.error:
+        return
+    digits, letters = list("0123456789"), [chr(c) for c in range(65, 91)] + [
+        chr(c) for c in range(97, 123)]
+    got = holds.holding(body, [digits, letters])
+    if got is None:
+        return
+    text = "".join(chars)
+    want = (plain.fullmatch(text) is not None and any(c in digits for c in text)
+            and any(c in letters for c in text))
+    assert (regex.fullmatch(got, text) is not None) == want
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("0123456789abcdefxXAB"), max_size=24)
+                | st.sampled_from(["abcde", "abcdef", "123456", "x1x2x3", "aaaaab", "Q1b2C3",
+                                   "XXXX", "01234567", "9f8e7d6c5b4a"]),
+                max_size=30))
+@settings(max_examples=500, deadline=None)
+def test_placeholders_of_many_codes_are_each_codes(codes: list[str]) -> None:
+    # Run values of ASCII letters and digits, any length: in C loops over all of them.
+    assert match._alnum_placeholders(codes) == [match.looks_placeholder(c) for c in codes]
+
+
+@given(st.text(alphabet="ab1 \n-üé€日𝄞\ud800\udfff퟿0123456789abcdef", max_size=120))
+@settings(max_examples=300, deadline=None)
+def test_text_encoded_once_is_read_as_each_reader_encoded_it(text: str) -> None:
+    # Engine._scan encodes a chunk once (surrogatepass) for the prefilter, the words and
+    # the shapes; a lone surrogate still keeps the text from Hyperscan's shape search.
+    data = text.encode("utf-8", "surrogatepass")
+    assert lowered(text, data) == lowered(text)
+    try:
+        text.encode("utf-8")
+        valid = True
+    except UnicodeEncodeError:
+        valid = False
+    got = SCANNER.search(text, data)
+    assert got == SCANNER.search(text)
+    assert (got != (None, None)) == valid
+    prefilter = ENGINE._prefilter
+    assert prefilter is not None
+    assert prefilter.low_shapes(text, data) == prefilter.low_shapes(text)

@@ -247,8 +247,8 @@ def test_findings_are_the_same_without_the_prefilter(
     answers: list[frozenset[str] | None] = []
     real = Prefilter.low_shapes
 
-    def counted(self: Prefilter, text: str) -> frozenset[str] | None:
-        answer = real(self, text)
+    def counted(self: Prefilter, text: str, data: bytes | None = None) -> frozenset[str] | None:
+        answer = real(self, text, data)
         answers.append(answer)
         return answer
 

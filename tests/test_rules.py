@@ -52,7 +52,7 @@ def test_check_pack_reports_no_failures() -> None:
 def test_check_runs_the_examples_through_the_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
     """A prefilter that dismisses too much is caught by `rules check`."""
     assert ENGINE._prefilter is not None
-    monkeypatch.setattr(Prefilter, "low_shapes", lambda self, text: frozenset())
+    monkeypatch.setattr(Prefilter, "low_shapes", lambda self, text, data=None: frozenset())
     missed = [f for f in check_pack(PACK) if f.message.endswith("is not found")]
     assert len(missed) >= 10, missed
 

@@ -139,7 +139,8 @@ def test_dense_text_gives_the_same_findings_without_hyperscan(
                 for f in ENGINE.scan_chunk(TextChunk(text=text), source)]
 
     fast = findings()
-    monkeypatch.setattr(shapescan.ShapeScanner, "search", lambda self, text: (None, None))
+    monkeypatch.setattr(shapescan.ShapeScanner, "search",
+                        lambda self, text, data=None: (None, None))
     assert findings() == fast
 
 

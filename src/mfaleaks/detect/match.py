@@ -164,13 +164,15 @@ class TermIndex:
         return len(self._patterns)
 
 
-def lowered(text: str) -> tuple[str, bytes, str | None]:
-    """(text, text lower-cased as UTF-8, the lower-cased str when not ASCII)."""
+def lowered(text: str, data: bytes | None = None) -> tuple[str, bytes, str | None]:
+    """(text, text lower-cased as UTF-8, the lower-cased str when not ASCII). `data`:
+    the text as UTF-8 (surrogatepass), when the caller has it."""
     if text.isascii():
         # Bytes offsets are character offsets here, and lower-casing and
         # searching bytes costs about half of doing both on a str.
-        return text, text.encode("ascii").lower(), None
-    data = text.encode("utf-8", "surrogatepass")
+        return text, (data if data is not None else text.encode("ascii")).lower(), None
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
     # Mostly ASCII (a name with an accent): when no other character changes case
     # (each is lowered alone: only a final sigma depends on what surrounds it, and a
     # sigma changes anyway), lowering the ASCII bytes is lowering the text, at a
@@ -394,51 +396,37 @@ def run_tokens(
 ) -> list[Token]:
     """Codes of a run shape, given its runs (shapescan.ShapeRuns: starts and ends, in
     order, each run a match of its pattern); only those that start inside `spans` when
-    given. Text dense with ids has a run on every line: what is the same for all of them
-    is worked out once, and a run's own work is a few calls in C. `placeholders`: what
+    given. Text dense with ids has a run on every line: the runs are taken, sliced and
+    filtered in C loops (map, compress), and what depends on a value alone (validation,
+    looks_placeholder) is worked out once per distinct value. `placeholders`: what
     looks_placeholder said of values, kept by the caller for the other shapes of the
     same text (hex-16 and hex-8-20 take the same runs)."""
-    tokens: list[Token] = []
-    append = tokens.append
-    make = tuple.__new__  # Token(...) without its Python-level __new__
-    validate = (shape.validate.search
-                if shape.validate is not None and not runs.validated else None)
-    # Runs of ASCII letters and digits: looks_placeholder's tests without its set-up.
-    plain = runs.alnum
-    said = placeholders if placeholders is not None else {}
-    passed: dict[str, bool] = {}
-    group, size = _code_group(shape), len(text)
     starts, stops = runs.starts, runs.stops
-    odd = set(runs.odd)
-    count = len(starts)
-    k = 0
-    for lo, hi in spans if spans is not None else [(0, size)]:
-        k = bisect.bisect_left(starts, lo, k)
-        while k < count and starts[k] < hi:
-            start, stop = starts[k], stops[k]
-            k += 1
-            if odd and start in odd:
-                # Next to a non-ASCII character: whether that is a letter or digit the
-                # pattern says (Hyperscan's Unicode tables may be older than regex's).
+    if spans is not None:
+        starts, stops = _in_spans(starts, stops, spans)
+    if not starts:
+        return []
+    values = list(map(text.__getitem__, map(slice, starts, stops)))
+    # Per distinct value: is it a code (validation, and not a placeholder)?
+    said = placeholders if placeholders is not None else {}
+    code = _codes(dict.fromkeys(values), shape, runs, said)
+    keep = list(map(code.__getitem__, values))
+    if runs.odd:
+        # Next to a non-ASCII character: whether that is a letter or digit the pattern
+        # says (Hyperscan's Unicode tables may be older than regex's).
+        group = _code_group(shape)
+        for start in runs.odd:
+            k = bisect.bisect_left(starts, start)
+            if k < len(starts) and starts[k] == start and keep[k]:
                 m = shape.pattern.match(text, start)
-                if m is None or m.span(group) != (start, stop):
-                    continue
-            value = text[start:stop]
-            if validate is not None:
-                known = passed.get(value)  # dense text repeats values ("Full-time")
-                if known is None:
-                    known = passed[value] = validate(value) is not None
-                if not known:
-                    continue
-            if stop - start >= 6:  # shorter: never a placeholder
-                verdict = said.get(value)
-                if verdict is None:
-                    verdict = said[value] = (_alnum_placeholder(value) if plain
-                                             else looks_placeholder(value))
-                if verdict:
-                    continue
-            append(make(Token, (start, stop, value)))
-    return tokens
+                keep[k] = m is not None and m.span(group) == (start, stops[k])
+    if not all(keep):
+        starts = list(itertools.compress(starts, keep))
+        stops = list(itertools.compress(stops, keep))
+        values = list(itertools.compress(values, keep))
+    # Token(...) without its Python-level __new__, in a C loop.
+    return list(map(tuple.__new__, itertools.repeat(Token),
+                    zip(starts, stops, values, strict=True)))
 
 
 def shared_run_tokens(
@@ -474,12 +462,68 @@ def shared_run_tokens(
     return out
 
 
-def _alnum_placeholder(code: str) -> bool:
-    """looks_placeholder(code) for ASCII letters and digits only, 6 or more of them."""
-    low = code.lower()
-    n = len(low)
-    return (len(set(low)) <= max(2, n // 5) or low.count("x") * 2 >= n
-            or bool(_ASCENDING.find_matches_as_indexes(low)))
+def _in_spans(
+    starts: list[int], stops: list[int], spans: list[tuple[int, int]]
+) -> tuple[list[int], list[int]]:
+    """The runs (starts, stops; in order) that start inside the spans (in order)."""
+    some: list[int] = []
+    ends: list[int] = []
+    k, count = 0, len(starts)
+    for lo, hi in spans:
+        i = bisect.bisect_left(starts, lo, k)
+        if i >= count:
+            break
+        j = bisect.bisect_left(starts, hi, i)
+        if j > i:
+            some += starts[i:j]
+            ends += stops[i:j]
+        k = j
+    return some, ends
+
+
+def _codes(
+    values: dict[str, None], shape: Shape, runs: ShapeRuns, said: dict[str, bool]
+) -> dict[str, bool]:
+    """Per distinct value of a run shape's runs: does it pass the shape's validation and
+    not look like a placeholder? (`said`: looks_placeholder per value, shared.)"""
+    if shape.validate is not None and not runs.validated:
+        search = shape.validate.search
+        out = dict.fromkeys(values, False)
+        passed = [value for value in values if search(value) is not None]
+    else:
+        out, passed = {}, list(values)
+    unknown = [value for value in passed if value not in said]
+    if unknown:
+        said.update(zip(unknown, _alnum_placeholders(unknown) if runs.alnum
+                        else map(looks_placeholder, unknown), strict=True))
+    out.update(zip(passed, map(operator.not_, map(said.__getitem__, passed)), strict=True))
+    return out
+
+
+def _alnum_placeholders(codes: list[str]) -> list[bool]:
+    """looks_placeholder of each code, for codes of ASCII letters and digits: its tests
+    in C loops over all of them (an export has a distinct device id on every row)."""
+    low = list(map(str.lower, codes))
+    sizes = list(map(len, low))
+    few = map(operator.le, map(len, map(set, low)),
+              map(max, itertools.repeat(2), map(operator.floordiv, sizes, itertools.repeat(5))))
+    xs = map(operator.ge, map(operator.mul, map(str.count, low, itertools.repeat("x")),
+                              itertools.repeat(2)), sizes)
+    out = list(map(operator.and_, map(operator.ge, sizes, itertools.repeat(6)),
+                   map(operator.or_, few, xs)))
+    # Five ascending letters or digits: one search of all of them, joined by a character
+    # no sequence holds; a match is placed in its code by its start. (A code of fewer
+    # than 6 holds no such five: its letters and digits are all it has, and 5 of them
+    # ascending is no placeholder under 6.)
+    joined = "\0".join(low)
+    found = _ASCENDING.find_matches_as_indexes(joined)
+    if found:
+        firsts = list(itertools.accumulate(map(operator.add, sizes, itertools.repeat(1)),
+                                           initial=0))
+        for _, start, _ in found:
+            k = bisect.bisect_right(firsts, start) - 1
+            out[k] = sizes[k] >= 6
+    return out
 
 
 def _code_group(shape: Shape) -> int | str:

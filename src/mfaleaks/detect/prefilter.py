@@ -254,15 +254,14 @@ class Prefilter:
         anything else that may score low)."""
         return self.low_shapes(text) != frozenset()
 
-    def low_shapes(self, text: str) -> frozenset[str] | None:
+    def low_shapes(self, text: str, data: bytes | None = None) -> frozenset[str] | None:
         """None if the text may hold one of the words or gates; else the shapes that
-        may score low in it without them (none at all unless built for low)."""
+        may score low in it without them (none at all unless built for low). `data`:
+        the text as UTF-8 (surrogatepass), when the caller has it."""
         ascii_text = text.isascii()
-        if ascii_text:
-            data = text.encode("ascii")
-        elif self._non_ascii_opens:
+        if not ascii_text and self._non_ascii_opens:
             return None
-        else:
+        if data is None:
             data = text.encode("utf-8", "surrogatepass")
         if _found(self._db, data, self._scratch):
             return None

@@ -210,16 +210,18 @@ class Engine:
             at_low or has_totp_column(text, chunk.header))
             else frozenset())
         only: frozenset[str] | None = None  # the shapes worth running (None: all)
+        # Encoded once for the prefilter, the words and the shapes (each encoded it).
+        data = text.encode("utf-8", "surrogatepass")
         if not name_evidence and self._prefilter is not None:
             # No seed word and no gate: the search below would stop too; at low, only
             # what low_paths lists may score, and only its shapes are run.
-            only = self._prefilter.low_shapes(text)
+            only = self._prefilter.low_shapes(text, data)
             if only is not None and table:
                 only |= table
             if only is not None and not only:
                 return
         must_look = name_evidence or at_low or bool(table)
-        _, lowb, low = lowered(text)
+        _, lowb, low = lowered(text, data)
         gated = self.gates.open(text, lowb)
         must_look = must_look or bool(gated)
         raw = self.terms.scan_lowered(text, lowb, low)
@@ -238,7 +240,7 @@ class Engine:
         # is what keeps most text from the patterns, as the prefilter does above.
         # Run shapes need no pattern at all: the runs are their matches (shapescan.py).
         scanner = self._scanner(only)
-        ends, runs = (scanner.search(text)
+        ends, runs = (scanner.search(text, data)
                       if spans is None or len(text) >= MIN_TEXT else (None, None))
         scored: list[_Scored] = []
         placeholders: dict[str, bool] = {}  # run values seen by one run shape, for the next

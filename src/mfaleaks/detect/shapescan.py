@@ -38,7 +38,9 @@ a character of one or two classes have it folded into the expression, with their
 lengths where the classes allow (shapes differing only in length share one
 expression). A segment shape, (?<![C1])BODY(?![C2]) with BODY written with ASCII
 letters, digits and hyphens that are all in C1 and C2 (alnum-groups, hex-5-5...),
-is found the same way: each of its matches is a whole run of those characters.
+is found the same way: each of its matches is a whole run of those characters; a
+validation asking for a character of one or two classes is folded into its expression
+too (holds.py), so that a run without them ("Full-time") is not reported.
 
 A shape whose match has no bound (or a long one) is searched with its pattern
 over the whole text, but only if Hyperscan says it may occur. Shapes Hyperscan
@@ -48,6 +50,7 @@ are searched with their pattern as before.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import operator
@@ -65,6 +68,7 @@ except ImportError:  # pragma: no cover - wheels exist for Linux and macOS
     HYPERSCAN = False
 
 from mfaleaks.detect import hscache
+from mfaleaks.detect.holds import holding
 from mfaleaks.detect.rules.model import Shape
 from mfaleaks.detect.shapesource import Unsupported, class_end, strict_group_end
 
@@ -254,15 +258,20 @@ _SEGMENT_SHAPE = re.compile(
 _SEGMENT_SYNTAX = re.compile(r"\[[0-9A-Za-z-]+\]|\(\?:|\{\d+(?:,\d+)?\}|[()?\\]")
 
 
-def segment_expression(pattern: regex.Pattern[str]) -> tuple[str, str, int] | None:
+def segment_expression(
+    pattern: regex.Pattern[str], validate: regex.Pattern[str] | None = None,
+) -> tuple[str, str, int, bool] | None:
     """(Hyperscan expression matching a segment shape's codes with one character on
-    each side, the characters its codes are made of, its longest code), or None.
+    each side, the characters its codes are made of, its longest code, whether the
+    expression holds `validate`), or None.
 
     A segment shape is (?<![C1])BODY(?![C2]) whose BODY holds only ASCII characters of
     both C1 and C2 (K), and never nothing: a match is then preceded and followed by
     characters outside K, so it is a whole run of K characters, and a run of K between
     a character outside C1 and one outside C2 is a match if BODY matches all of it.
-    Like a run shape's, its matches are what Hyperscan reports, without windows."""
+    Like a run shape's, its matches are what Hyperscan reports, without windows. A
+    `validate` that asks for a character of one or two classes is folded in where it
+    can be (holds.py): runs without them are then not reported at all."""
     if pattern.flags & _RUN_FLAGS:
         return None
     m = _SEGMENT_SHAPE.fullmatch(pattern.pattern)
@@ -285,8 +294,10 @@ def segment_expression(pattern: regex.Pattern[str]) -> tuple[str, str, int] | No
     width = _width(body)
     if width > MAX_WIDTH:
         return None
-    expr = f"{_negated(before)}{body}{_negated(after)}"
-    return expr, "".join(sorted(chars)), width
+    members = _held(validate, sorted(chars)) if validate is not None else None
+    core = holding(body, members) if members else None
+    expr = f"{_negated(before)}{core or body}{_negated(after)}"
+    return expr, "".join(sorted(chars)), width, core is not None
 
 
 # validate = '^(?=.*A)(?=.*B)': the code holds an A and a B (A, B: \d or a class).
@@ -384,12 +395,12 @@ class ShapeScanner:
                 shape.name == name for group in exprs.values() for name, _, _ in group
             ):
                 continue
-            segment = segment_expression(shape.pattern)
+            segment = segment_expression(shape.pattern, shape.validate)
             if segment is not None:
                 exprs.setdefault(segment[0].encode("utf-8"), []).append(
                     (shape.name, 1, segment[2]))
                 chars_of[shape.name] = segment[1]
-                if shape.validate is None:
+                if shape.validate is None or segment[3]:
                     self._validated.add(shape.name)
                 if segment[1].isalnum():
                     self._alnum.add(shape.name)
@@ -470,14 +481,17 @@ class ShapeScanner:
         searched this way."""
         return self.search(text)[1]
 
-    def search(self, text: str) -> tuple[dict[str, list[int]] | None, Runs | None]:
+    def search(
+        self, text: str, data: bytes | None = None,
+    ) -> tuple[dict[str, list[int]] | None, Runs | None]:
         """(ends, runs) of one text: encoded once, and offsets turned into characters
-        in one pass over the bytes."""
+        in one pass over the bytes. `data`: the text as UTF-8 (surrogatepass), when the
+        caller has it."""
         if self._db is None and self._run_db is None:
             return None, None
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
+        if b"\xed" in data and _SURROGATE.search(data):
             return None, None  # lone surrogates: not valid UTF-8 for Hyperscan
         found = self._ends(data) if self._db is not None else []
         starts, stops, odd = self._runs(data) if self._run_db is not None else ([], [], [])
@@ -663,17 +677,54 @@ def _database(candidates: list[tuple[str, bytes, int, int]]) -> Any:
 
 def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
     """Byte offsets -> character offsets: an offset less the continuation bytes before
-    it (an offset inside a character, not expected, gives that character's end). The
-    continuation bytes are marked in one translation of the data and counted between
-    consecutive offsets in C, whatever the script; a list in order is mapped without a
-    Python step per offset (the count runs back in one out of order). Several lists
-    are mapped as one, their distinct offsets in order: one pass over the data, not one
-    per list (a shape's ends or runs span the whole text)."""
+    it (an offset inside a character, not expected, gives that character's end). Text
+    with few characters of several bytes (names with an accent in a table): the
+    continuation bytes are listed once and each offset is placed among them by
+    bisection, in C loops. Otherwise they are counted between consecutive offsets."""
+    flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
+    if flags.count(1) <= sum(map(len, found)):
+        return _placed(flags, found)
+    return _counted(flags, found)
+
+
+def _placed(flags: bytes, found: list[list[int]]) -> list[list[int]]:
+    """as_characters among the continuation bytes (few of them), listed once. A list in
+    order longer than that list: where each continuation byte falls among the offsets
+    (bisection), and the counts summed up along the offsets, in C loops but for a step
+    per continuation byte; any other list by bisection of each offset."""
+    where = []
+    find = flags.find
+    at = find(1)
+    while at >= 0:
+        where.append(at)
+        at = find(1, at + 1)
+    out = []
+    sub = operator.sub
+    for ends in found:
+        if not where or not ends:
+            out.append(list(ends))
+        elif len(ends) > len(where) and all(map(operator.le, ends,
+                                                 itertools.islice(ends, 1, None))):
+            # Continuation byte k lies before the offsets from index `cut` on.
+            steps = [0] * (len(ends) + 1)
+            for cut in map(bisect.bisect_right, itertools.repeat(ends), where):
+                steps[cut] += 1
+            out.append(list(map(sub, ends, itertools.accumulate(steps))))
+        else:
+            out.append(list(map(sub, ends, map(bisect.bisect_left, itertools.repeat(where),
+                                               ends))))
+    return out
+
+
+def _counted(flags: bytes, found: list[list[int]]) -> list[list[int]]:
+    """as_characters by counting the continuation bytes between consecutive offsets
+    (a list in order is mapped without a Python step per offset; the count runs back
+    in one out of order). Several lists are mapped as one, their distinct offsets in
+    order: one pass over the data, not one per list."""
     if sum(1 for ends in found if ends) > 1:
         every = sorted(set().union(*found))
-        table = dict(zip(every, as_characters(data, [every])[0], strict=True))
+        table = dict(zip(every, _counted(flags, [every])[0], strict=True))
         return [list(map(table.__getitem__, ends)) for ends in found]
-    flags = data.translate(_CONTINUATION_FLAGS)  # 1 at a continuation byte, 0 elsewhere
     count = flags.count
     out = []
     for ends in found:
@@ -696,6 +747,8 @@ def as_characters(data: bytes, found: list[list[int]]) -> list[list[int]]:
     return out
 
 
+# A surrogate (U+D800-U+DFFF) as surrogatepass writes it: never in valid UTF-8.
+_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 _CONTINUATION_FLAGS = bytes(1 if 0x80 <= i < 0xC0 else 0 for i in range(256))
 
 

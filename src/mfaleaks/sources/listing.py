@@ -183,6 +183,7 @@ Stat = tuple[int, int, int, int, int, int, int, int]
 Record = tuple["Any", ...]
 
 SEEN, FILES, MAILDIR, ERROR, PACKED = 0, 1, 2, 3, 4
+_KIND = 0o170000  # the file type bits of a mode (what stat.S_IFMT keeps)
 PART = 4096  # files of a huge folder per record: memory stays bounded
 _BATCH = 64  # records per message from the child
 
@@ -313,8 +314,9 @@ def folder_records(
     finally:
         close_listing(entries)
     digest = _digest_of_listing(files) if first and opts.digests else None
-    if digest is not None and pack and all(stat.S_ISREG(st[0]) for _, st in files):
-        sizes = [st[1] for _, st in files]
+    sizes = ([st[1] for _, st in files if st[0] & _KIND == stat.S_IFREG]
+             if pack and digest is not None else None)
+    if sizes is not None and len(sizes) == len(files):  # (all regular files)
         yield (PACKED, folder, marshal.dumps(files), digest, len(sizes), sum(sizes),
                max(sizes, default=0))
     else:
@@ -346,6 +348,9 @@ def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOpti
                                    "skipped: symbolic link not followed (use --follow-symlinks)"))
                     continue
                 est = os.stat(join(folder, name))
+            elif entry.is_dir(follow_symlinks=False):  # told by the listing: no stat
+                subdirs.append(join(folder, name))  # (listings() stats it on entering)
+                continue
             else:
                 est = entry.stat(follow_symlinks=False)
         except OSError as exc:

@@ -77,3 +77,33 @@ def test_a_failing_build_leaves_the_worker_server_running(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(EngineSpec, "build", broken)
     assert prebuilt._build() is None
+
+
+def test_a_rescan_forks_its_listing_child_before_loading_the_heavy_modules() -> None:
+    """launch.py forks the rescan's listing child right after importing listing.py: what
+    that costs to import is on the child's path, so it loads only what listing needs."""
+    import subprocess
+    import sys
+
+    heavy = ["dataclasses", "typing", "hashlib", "threading", "fnmatch", "signal", "re",
+             "contextlib", "enum", "click", "mfaleaks.models"]
+    code = ("import sys, mfaleaks.cli.launch, mfaleaks.sources.listing; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == []
+
+
+def test_walk_options_are_immutable_values() -> None:
+    import pickle
+
+    from mfaleaks.sources.listing import WalkOptions
+
+    opts = WalkOptions(excludes=("*.log",), digests=True)
+    assert opts == WalkOptions(("*.log",), False, 0, True) != WalkOptions(excludes=("*.log",))
+    assert hash(opts) == hash(WalkOptions(excludes=("*.log",), digests=True))
+    assert pickle.loads(pickle.dumps(opts)) == opts  # (sent to a cluster's workers)
+    assert repr(opts) == ("WalkOptions(excludes=('*.log',), follow_symlinks=False, "
+                          "max_file_size=0, digests=True)")
+    with pytest.raises(AttributeError):
+        opts.digests = False  # type: ignore[misc]

@@ -23,7 +23,8 @@ def entry() -> None:
         from mfaleaks.sources.smb.path import is_smb
 
         scan = _Scan(args[1:])
-        forkstart.start_early(scan.confidence, smb=any(is_smb(p) for p in scan.paths))
+        forkstart.start_early(scan.confidence, smb=any(is_smb(p) for p in scan.paths),
+                              pictures=forkstart.names_pictures(scan.paths))
     elif (walk := rescan_walk(args)) is not None:
         from mfaleaks.sources import listing
 

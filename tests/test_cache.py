@@ -455,3 +455,50 @@ def test_the_content_index_is_built_at_the_end_of_a_first_scan(
             "EXPLAIN QUERY PLAN SELECT result FROM files WHERE digest = ? AND label = ? "
             "AND hint = ? LIMIT 1", (b"x" * 32, "a", "")))
     assert "files_digest" in plan
+
+
+def test_a_clean_folder_is_answered_whole_until_one_of_its_files_changes(
+    tmp_path: Path, reads: Callable[[Path], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rescan's listing gives a folder of clean files as one packed record: its file list
+    is opened only when the cache does not vouch for the folder as a whole."""
+    from mfaleaks.sources import discover
+
+    root = tmp_path / "share"
+    (root / "clean").mkdir(parents=True)
+    (root / "jdoe").mkdir()
+    (root / "jdoe" / "github-recovery-codes.txt").write_text("\n".join(GITHUB) + "\n")
+    codes = "GitHub recovery codes\n" + "\n".join(GITHUB) + "\n"
+    for i in range(20):  # each as long as the codes that one of them will hold
+        (root / "clean" / f"f{i:02}.txt").write_text("a" * (len(codes) - 1) + "\n")
+    (root / "notes.txt").write_text("Shopping: milk, bread\n")
+    opened: list[str] = []
+    real_unpacked = discover.unpacked
+
+    def unpacked(record: tuple[Any, ...]) -> tuple[Any, ...]:
+        opened.append(os.path.basename(record[1]))
+        return real_unpacked(record)
+
+    monkeypatch.setattr(discover, "unpacked", unpacked)
+    cache = tmp_path / "cache.sqlite"
+    first = scan("--cache", str(cache), str(root))
+    opened.clear(), reads.opened.clear(), reads.scanned.clear()  # type: ignore[attr-defined]
+    again = scan("--cache", str(cache), str(root))
+    assert reads(root) == [] and comparable(again) == comparable(first)
+    assert opened == ["jdoe"]  # its file has a finding: looked up by name; the rest whole
+    assert "cache: 22 unchanged file(s) not read, 0 recognised by content, 0 read" in (
+        again["notices"])
+    # One clean file now holds codes: same size, same mtime (ctime tells).
+    changed = root / "clean" / "f07.txt"
+    st = changed.stat()
+    changed.write_text(codes)
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert changed.stat().st_size == st.st_size
+    opened.clear(), reads.opened.clear(), reads.scanned.clear()  # type: ignore[attr-defined]
+    third = scan("--cache", str(cache), str(root))
+    assert reads.scanned == [str(changed)]  # type: ignore[attr-defined]
+    assert sorted(opened) == ["clean", "jdoe"]
+    assert comparable(third) == comparable(scan(str(root)))
+    assert len(third["findings"]) == 2
+    assert "cache: 21 unchanged file(s) not read, 0 recognised by content, 1 read" in (
+        third["notices"])

@@ -20,10 +20,12 @@ from mfaleaks.sources.listing import (
     ERROR,
     FILES,
     MAILDIR,
+    PACKED,
     SEEN,
     WalkOptions,
     listings,
     listings_by_child,
+    unpacked,
 )
 
 
@@ -91,13 +93,23 @@ def test_the_child_lists_what_this_process_lists(
         there = list(listings_by_child(top, opts, set()))
         assert there == here, opts
     assert len(forks) == 4  # one child per walk: this process had one thread
-    assert {r[0] for r in here} == {SEEN, FILES, MAILDIR, ERROR}  # a loop, through a link
+    # (here: the last walk, which asks for digests)
+    assert {r[0] for r in here} == {SEEN, FILES, PACKED, MAILDIR, ERROR}  # a loop, a link
     parts = [r for r in here if r[0] == FILES and r[1].endswith("many")]
     assert len(parts) == 5 and parts[0][3] and parts[-1][4]  # 30 files in parts of 7
-    # Digests (asked in the last walk) only for folders listed in one part.
+    # Digests only for folders listed in one part.
     assert all(r[5] is None for r in parts)
     whole = [r for r in here if r[0] == FILES and r[3] and r[4]]
     assert whole and all(len(r[5]) == 16 for r in whole)
+    # Such a folder of regular files only comes packed, and unpacks to what it stands for.
+    packed = [r for r in here if r[0] == PACKED]
+    assert {os.path.basename(r[1]) for r in packed} == {"a", "b"}
+    assert {os.path.basename(r[1]) for r in whole} == {os.path.basename(top)}  # (a pipe)
+    for r in packed:
+        files = unpacked(r)[2]
+        assert unpacked(r) == (FILES, r[1], files, True, True, r[3])
+        assert len(r[3]) == 16 and (r[4], r[5]) == (len(files), sum(st[1] for _, st in files))
+        assert r[6] == max(st[1] for _, st in files)
 
 
 def _dies_at_once(top: str, opts: WalkOptions, seen: object, fd: int) -> None:

@@ -17,7 +17,7 @@ from conftest import REPO
 from mfaleaks.cli.launch import _Scan, smb_without_kerberos, will_read
 from mfaleaks.config import ScanConfig
 from mfaleaks.models import Confidence
-from mfaleaks.run import prebuilt
+from mfaleaks.run import forkstart, prebuilt
 from mfaleaks.run.forkstart import CONFIDENCE_ENV
 from mfaleaks.run.scan import engine_spec
 from mfaleaks.run.spec import EngineSpec
@@ -125,3 +125,77 @@ def test_a_scan_of_a_share_without_kerberos_logs_on_without_loading_it(
         return
     # (pyspnego's attempts show as lines of a few us; gssapi's own modules never load)
     assert not [name for name in imported if name.startswith(("gssapi.raw.", "krb5"))]
+
+
+def test_a_rescan_forks_its_listing_child_before_loading_the_heavy_modules() -> None:
+    """launch.py forks the rescan's listing child right after importing listing.py: what
+    that costs to import is on the child's path, so it loads only what listing needs."""
+    import subprocess
+    import sys
+
+    heavy = ["dataclasses", "typing", "hashlib", "threading", "fnmatch", "signal", "re",
+             "contextlib", "enum", "click", "mfaleaks.models"]
+    code = ("import sys, mfaleaks.cli.launch, mfaleaks.sources.listing; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == []
+
+
+def test_walk_options_are_immutable_values() -> None:
+    import pickle
+
+    from mfaleaks.sources.listing import WalkOptions
+
+    opts = WalkOptions(excludes=("*.log",), digests=True)
+    assert opts == WalkOptions(("*.log",), False, 0, True) != WalkOptions(excludes=("*.log",))
+    assert hash(opts) == hash(WalkOptions(excludes=("*.log",), digests=True))
+    assert pickle.loads(pickle.dumps(opts)) == opts  # (sent to a cluster's workers)
+    assert repr(opts) == ("WalkOptions(excludes=('*.log',), follow_symlinks=False, "
+                          "max_file_size=0, digests=True)")
+    with pytest.raises(AttributeError):
+        opts.digests = False  # type: ignore[misc]
+
+
+def test_the_worker_server_preloads_the_ocr_engine_only_for_pictures_named() -> None:
+    assert forkstart.names_pictures(["notes.txt", "shots/Login.PNG"])
+    assert not forkstart.names_pictures(["share/", "notes.txt", "-", "png"])
+    text = forkstart.preload(smb=False, pictures=False)
+    assert not set(forkstart.PICTURE_PRELOAD) & set(text)
+    assert "mfaleaks.images.ocrshare" in text  # its table is made before the fork, always
+    assert set(forkstart.PICTURE_PRELOAD) <= set(forkstart.preload(smb=False, pictures=True))
+    assert set(forkstart.SMB_PRELOAD) <= set(forkstart.preload(smb=True, pictures=False))
+
+
+def test_workers_of_a_server_without_the_ocr_engine_read_pictures(tmp_path: Path) -> None:
+    """A folder (no picture named): the workers make their OCR engine at their first
+    picture, and read what a scan in this process reads."""
+    import json
+    import random
+    import subprocess
+    import sys
+
+    from mfaleaks.images import ocr
+
+    if not ocr.tesseract_available():
+        pytest.skip("tesseract not installed")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import gen_images as gen
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    samples = [s for s in gen.build_set(random.Random(4)) if s.codes][:2]
+    for s in samples:
+        (shots / s.name).write_bytes(s.data)
+    (shots / "notes.txt").write_text("nothing here\n")
+
+    def scan(jobs: str) -> list[tuple[str, str]]:
+        out = subprocess.run(
+            [sys.executable, "-c", "from mfaleaks.cli.launch import entry; entry()", "scan",
+             "--format", "json", "-q", "--jobs", jobs, str(shots)],
+            capture_output=True, check=False)
+        assert out.returncode == 1, out.stderr
+        return sorted((f["path"], f["fingerprint"]) for f in json.loads(out.stdout)["findings"])
+
+    pooled = scan("2")
+    assert len(pooled) == len(samples) and pooled == scan("1")

@@ -11,7 +11,6 @@ result can never wait on each other.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import struct
@@ -29,9 +28,12 @@ PIPE_SIZE = 1 << 20  # Linux's default most for a pipe (/proc/sys/fs/pipe-max-si
 def widen_pipe(fd: int) -> None:
     """A pipe of up to 1 MB (Linux), so that the writer goes on while the reader is busy
     elsewhere: the listing child while the parent reads the cache's rows, a worker
-    while the parent routes files."""
-    with contextlib.suppress(AttributeError, OSError):  # the default (64 kB) will do
+    while the parent routes files. (No contextlib: a rescan's listing child is forked
+    before it is loaded.)"""
+    try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # AttributeError: not Linux
+    except (AttributeError, OSError):
+        return  # the default (64 kB) will do
 
 
 def read_frame(fd: int) -> bytearray | None:

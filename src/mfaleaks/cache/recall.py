@@ -174,6 +174,12 @@ class _Unchanged:
                 rest.append((name, st))  # read it, or place its findings with its facts
         return rest
 
+    def whole(self, count: int, size: int) -> bool:
+        if self._whole:
+            self._files += count
+            self._bytes += size
+        return self._whole
+
     def done(self) -> FileResult | None:
         if not self._files:
             return None

@@ -147,7 +147,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, rules: tuple[Path
         # process reads its options and rules. With a cache file run_scan decides.
         from mfaleaks.run import forkstart
 
-        forkstart.start_early(min_confidence)
+        forkstart.start_early(min_confidence, pictures=forkstart.names_pictures(paths))
     config = _scan_config(click.get_current_context())
     if not config.default_rules and not config.rule_paths:
         raise click.UsageError("--no-default-rules needs at least one --rules PATH")

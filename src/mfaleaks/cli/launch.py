@@ -27,7 +27,7 @@ def entry() -> None:
 
         scan = _Scan(args[1:])
         forkstart.start_early(scan.confidence, smb=any(is_smb(p) for p in scan.paths),
-                              lean=lean)
+                              pictures=forkstart.names_pictures(scan.paths), lean=lean)
     elif (walk := rescan_walk(args)) is not None:
         from mfaleaks.sources import listing
 

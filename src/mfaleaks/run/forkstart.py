@@ -10,19 +10,29 @@ other core while the main process loads the rules and begins the walk.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # multiprocessing costs ~5 ms to import: a rescan may never need it
+# Types only (mypy reads the block): typing would cost ~3 ms more before the server is
+# spawned, and multiprocessing (~25 ms) is imported only by what starts processes.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
     from multiprocessing.context import ForkServerContext, SpawnContext
 
 # prebuilt: the default rule engine, built once here rather than in every worker.
 # ocrshare: its table must be made here, before the fork, to be the workers' common one.
-# tesserocr: ~0.13 s to import, once here rather than per worker (skipped if missing).
-# images.preload: the OCR engine (~0.2 s: its model) made once here, not per worker,
-# and the picture code (extract.image) imported once.
 PRELOAD = ["mfaleaks.run.scanjob", "mfaleaks.run.workerproc", "magic", "mfaleaks.run.prebuilt",
-           "mfaleaks.images.ocrshare", "tesserocr", "mfaleaks.extract.image",
-           "mfaleaks.images.preload"]
+           "mfaleaks.images.ocrshare"]
+# A scan of pictures named on the command line: tesserocr (~20 ms to import) and the OCR
+# engine (images/preload.py: ~0.1-0.2 s of CPU, its model) made once here and inherited,
+# not once per worker. Not for a folder: the workers start only once the server has
+# preloaded, and a tree of text (the usual share) would wait ~0.15 s of this server's CPU
+# for an engine it never uses (bench_scale, stdlib text: the server's CPU 0.38-0.51 ->
+# 0.24-0.26 s); a worker that meets a picture makes its own engine then (24 screenshots:
+# the same CPU in all, 6.0-6.2 s, the workers' share up by what the server's is down).
+PICTURE_PRELOAD = ["tesserocr", "mfaleaks.extract.image", "mfaleaks.images.preload"]
+# What pool.py routes as a picture, by the name's suffix (also: PICTURE_PRELOAD).
+PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff",
+                              ".webp", ".heic", ".heif"})
 # A scan of SMB shares: each worker reads files over a session of its own (sources/smb/
 # worker.py). smbprotocol, pyspnego and cryptography cost ~0.17 s of CPU to import (0.45 s of
 # a worker's start in bench_smb at load 4.5): once here, on the other core while the main
@@ -36,22 +46,35 @@ SMB_LEAN = "mfaleaks.sources.smb.lean"
 
 _smb = False  # the server this process starts preloads SMB_PRELOAD too
 _lean = False  # ... and SMB_LEAN before anything
+_pictures = False  # ... and PICTURE_PRELOAD
 
 
-def context(smb: bool = False, lean: bool = False) -> ForkServerContext | SpawnContext:
-    """smb: the scan reads SMB shares (the server, when this call starts it, preloads the
-    SMB client as well); lean: without Kerberos (only the command's own start says so)."""
-    global _smb, _lean
+def names_pictures(paths: Iterable[str]) -> bool:
+    """Whether some of the paths are pictures, by their names (files named one by one)."""
+    return any(os.path.splitext(p)[1].lower() in PICTURE_SUFFIXES for p in paths)
+
+
+def preload(smb: bool, pictures: bool, lean: bool = False) -> list[str]:
+    """The modules the worker server loads before it forks workers."""
+    return (([SMB_LEAN] if smb and lean else []) + PRELOAD + (SMB_PRELOAD if smb else [])
+            + (PICTURE_PRELOAD if pictures else []))
+
+
+def context(smb: bool = False, pictures: bool = False, lean: bool = False
+            ) -> ForkServerContext | SpawnContext:
+    """smb: the scan reads SMB shares; pictures: it was given pictures to read (the server,
+    when this call starts it, preloads what reads them as well); lean: it logs on to
+    shares without Kerberos (only the command's own start says so)."""
+    global _smb, _pictures, _lean
     import multiprocessing as mp
 
     if not hasattr(os, "fork"):
         return mp.get_context("spawn")
     # Lean only while every call says so (a server not started yet then keeps Kerberos).
     _lean = lean and (_lean or not _smb)
-    _smb = _smb or smb
+    _smb, _pictures = _smb or smb, _pictures or pictures
     server = mp.get_context("forkserver")
-    first = [SMB_LEAN] if _lean else []
-    server.set_forkserver_preload(first + PRELOAD + SMB_PRELOAD if _smb else PRELOAD)
+    server.set_forkserver_preload(preload(_smb, _pictures, _lean))
     return server
 
 
@@ -60,16 +83,17 @@ def context(smb: bool = False, lean: bool = False) -> ForkServerContext | SpawnC
 CONFIDENCE_ENV = "MFALEAKS_PREBUILT_CONFIDENCE"
 
 
-def start_early(confidence: str | None = None, smb: bool = False, lean: bool = False) -> None:
+def start_early(confidence: str | None = None, smb: bool = False, pictures: bool = False,
+                lean: bool = False) -> None:
     """Start the fork server now (it preloads while we go on); no-op where there is none.
     confidence: the --min-confidence the scan asks for, if known (a running server
-    keeps the engine it built); smb: the scan reads shares (SMB_PRELOAD); lean: and logs on
-    without Kerberos (SMB_LEAN)."""
+    keeps the engine it built); smb: the scan reads shares (SMB_PRELOAD); pictures: it
+    names pictures (PICTURE_PRELOAD); lean: it logs on without Kerberos (SMB_LEAN)."""
     if not hasattr(os, "fork"):
         return
     from multiprocessing import forkserver
 
-    context(smb, lean)
+    context(smb, pictures, lean)
     before = os.environ.get(CONFIDENCE_ENV)
     if confidence is not None:
         os.environ[CONFIDENCE_ENV] = confidence

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from mfaleaks.cache import children as memo
 from mfaleaks.cache import contents
 from mfaleaks.models import READER_CRASHED, FileResult, ScanError, Source
+from mfaleaks.run.forkstart import PICTURE_SUFFIXES
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.run.workerproc import WorkerProcess
 
@@ -43,10 +44,8 @@ RECYCLE_BATCHES = 1000  # then a fresh worker process (leaks in C libraries stay
 BARREN_DEATHS = 3
 # A picture costs ~0.25 s of OCR, a text file ~1 ms: routed by a hash of their sizes,
 # 24 screenshots fell 17:7 on two workers, and the scan waited for the busier one. A
-# picture (by its name: routing only, what it is is still sniffed from its bytes) leaves
-# in a batch of its own for the lane with the fewest out.
-PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff",
-                              ".webp", ".heic", ".heif"})
+# picture (by its name, forkstart.PICTURE_SUFFIXES: routing only, what it is is still
+# sniffed from its bytes) leaves in a batch of its own for the lane with the fewest out.
 # poll(2) and non-blocking pipes: where there are none (Windows), everything is scanned
 # in this process (jobs=1).
 POOL = hasattr(select, "poll")

@@ -81,7 +81,8 @@ def _run(
         # A first scan will read files: let the worker server load meanwhile. (A rescan
         # may read nothing, and starts it only when a file changed.)
         forkstart.start_early(spec.min_confidence.value,
-                              smb=any(is_smb(p) for p in config.paths))
+                              smb=any(is_smb(p) for p in config.paths),
+                              pictures=forkstart.names_pictures(config.paths))
     # A rescan takes the ids its cache vouches for; otherwise the rules are compiled
     # here, to fail fast (exit 2) before any worker starts.
     ids = set(known) if known is not None else {r.id for r in spec.pack().rules}

@@ -20,6 +20,7 @@ from mfaleaks.sources.listing import (
     ERROR,
     FILES,
     MAILDIR,
+    PACKED,
     SEEN,
     Record,
     Stat,
@@ -31,6 +32,7 @@ from mfaleaks.sources.listing import (
     listings_by_child,
     mtime_of,
     stat_of,
+    unpacked,
 )
 
 __all__ = ["WalkOptions", "discover", "display", "file_root", "from_records"]
@@ -54,6 +56,10 @@ if TYPE_CHECKING:  # types only: a Protocol class costs start-up to build
         def files(self, files: list[tuple[str, Stat]]) -> list[tuple[str, Stat]]:
             """Of some regular files of the folder, those it does not answer for (in
             done()): they need a Source."""
+
+        def whole(self, count: int, size: int) -> bool:
+            """Does it answer for every file of the folder unseen (count regular files of
+            size bytes in all; then they count in done())?"""
 
         def done(self) -> FileResult | None:
             """One result for every file answered for in the folder, if any."""
@@ -155,16 +161,26 @@ def from_records(
     """What the records of a walk (listing.py's, made here, by a child or by the workers
     of a cluster) stand for. A MAILDIR record may carry its messages already."""
     check = None
+    limit = opts.max_file_size or sys.maxsize
     for record in records:
         kind = record[0]
+        if kind == PACKED:
+            check = probe(record[1], record[3]) if probe is not None else None
+            # (A file over the size limit goes to _file for its reason.)
+            if check is not None and record[6] <= limit and check.whole(record[4], record[5]):
+                if (answered := check.done()) is not None:
+                    yield answered
+                continue
+            record, kind, probed = unpacked(record), FILES, True
+        else:
+            probed = False
         if kind == FILES:
             _, folder, files, first, last, digest = record
-            if first:
+            if first and not probed:
                 check = probe(folder, digest) if probe is not None else None
             if check is not None:
                 # Regular files within the size limit are asked about; the others
                 # (a FIFO, a file too big) go to _file for their reason.
-                limit = opts.max_file_size or sys.maxsize
                 asked: list[tuple[str, Stat]] = []
                 others: list[tuple[str, Stat]] = []
                 for f in files:

@@ -6,6 +6,10 @@ plain tuples, so a forked child can make the calls while this process does
 the comparing: the two overlap instead of adding up. discover.py decides
 what each listed entry becomes; nothing here reads a file.
 
+A rescan forks its listing child before it loads anything else (cli/launch.py):
+this module imports only what the child needs to list, and the rest (fnmatch,
+signal, threading) where it is used.
+
 Records, in walk order:
   (SEEN, (dev, ino))            a folder entered (loops are told by these)
   (FILES, folder, files, first, last, digest)
@@ -14,37 +18,77 @@ Records, in walk order:
                                 parts, `first` and `last` mark its ends; digest:
                                 folder_digest of a folder listed in one part,
                                 when asked (WalkOptions.digests), else None
+  (PACKED, folder, packed, digest, count, size, largest)
+                                on a walk with digests, a folder listed in one
+                                part whose entries are all regular files:
+                                `packed` is its files marshalled, opened only
+                                if the cache does not answer for the folder as
+                                a whole (count files, size bytes in all, the
+                                largest of largest bytes): a rescan's parent
+                                then has nothing to do per file
   (MAILDIR, folder)             a Maildir: the caller reads it as a mailbox
   (ERROR, shown path, reason)   something skipped, and why
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import fnmatch
-import hashlib
 import itertools
 import marshal
 import operator
 import os
-import signal
 import stat
 import sys
-import threading
-from collections.abc import Generator, Iterable, Iterator, Set
-from dataclasses import dataclass
-from typing import Any
 
 from mfaleaks.frames import read_frame, widen_pipe, write_frame
 
+try:  # hashlib's own blake2b, without the OpenSSL hashlib loads (~3 ms of the listing child)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
-@dataclass(frozen=True)
+# Types only: typing and collections.abc cost ~9 ms to import, before the early fork.
+# (mypy reads the block below; a TYPE_CHECKING taken from typing would import it.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable, Iterator, Set
+    from typing import Any
+
+
 class WalkOptions:
-    excludes: tuple[str, ...] = ()
-    follow_symlinks: bool = False
-    max_file_size: int = 0  # 0: no limit
-    digests: bool = False  # a folder_digest per folder (a rescan compares them with the cache)
+    """What a walk lists and how. Immutable, compared and pickled by value; a plain class,
+    since dataclasses or typing.NamedTuple would cost their import before the fork."""
+
+    __slots__ = ("excludes", "follow_symlinks", "max_file_size", "digests")  # noqa: RUF023 (in order)
+    excludes: tuple[str, ...]
+    follow_symlinks: bool
+    max_file_size: int  # 0: no limit
+    digests: bool  # a folder_digest per folder (a rescan compares them with the cache)
+
+    def __init__(self, excludes: tuple[str, ...] = (), follow_symlinks: bool = False,
+                 max_file_size: int = 0, digests: bool = False) -> None:
+        for name, value in zip(self.__slots__, (excludes, follow_symlinks, max_file_size,
+                                                digests), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"WalkOptions is immutable: cannot set {name}")
+
+    def _values(self) -> tuple[tuple[str, ...], bool, int, bool]:
+        return self.excludes, self.follow_symlinks, self.max_file_size, self.digests
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WalkOptions) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self.__slots__,
+                                                                    self._values(), strict=True))
+        return f"WalkOptions({shown})"
+
+    def __reduce__(self) -> tuple[type[WalkOptions], tuple[tuple[str, ...], bool, int, bool]]:
+        return WalkOptions, self._values()
 
 
 def display(path: str) -> str:
@@ -113,6 +157,8 @@ def open_folder(path: str) -> int:
 
 
 def excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
+    import fnmatch  # (only a walk with --exclude)
+
     return any(
         fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, f"*/{p}")
         for p in patterns
@@ -134,9 +180,10 @@ def listed_maildir(entries: list[os.DirEntry[str]]) -> bool:
 
 # mode, size, mtime_ns, ctime_ns, ino, uid, gid, dev
 Stat = tuple[int, int, int, int, int, int, int, int]
-Record = tuple[Any, ...]
+Record = tuple["Any", ...]
 
-SEEN, FILES, MAILDIR, ERROR = 0, 1, 2, 3
+SEEN, FILES, MAILDIR, ERROR, PACKED = 0, 1, 2, 3, 4
+_KIND = 0o170000  # the file type bits of a mode (what stat.S_IFMT keeps)
 PART = 4096  # files of a huge folder per record: memory stays bounded
 _BATCH = 64  # records per message from the child
 
@@ -164,7 +211,7 @@ def folder_digest(files: Iterable[tuple[bytes, tuple[int, int, int, int]]]) -> b
     pairs = sorted(files, key=_FIRST)  # a folder never holds one name twice
     # marshal's format 2 is a function of the values alone (3 and later mark objects
     # seen twice, which depends on how they were made), and fast (30 ms for 50,000 files).
-    return hashlib.blake2b(marshal.dumps(pairs, 2), digest_size=16).digest()
+    return blake2b(marshal.dumps(pairs, 2), digest_size=16).digest()
 
 
 _FIRST = operator.itemgetter(0)
@@ -217,7 +264,7 @@ def listings(
                 if subdirs is None:
                     continue  # a Maildir, told already
             else:
-                subdirs = yield from folder_records(folder, fd, opts)
+                subdirs = yield from folder_records(folder, fd, opts, pack=True)
         finally:
             os.close(fd)
         if subdirs is None:
@@ -236,9 +283,10 @@ def _subfolders(records: Generator[Record, None, list[str] | None]) -> list[str]
 
 
 def folder_records(
-    folder: str, fd: int, opts: WalkOptions
+    folder: str, fd: int, opts: WalkOptions, pack: bool = False
 ) -> Generator[Record, None, list[str] | None]:
-    """The records of one listed folder; returns its subfolders (None: a Maildir)."""
+    """The records of one listed folder; returns its subfolders (None: a Maildir).
+    pack: a folder with a digest may come as a PACKED record."""
     try:
         entries = in_order(os.scandir(fd))
     except OSError as exc:
@@ -266,8 +314,19 @@ def folder_records(
     finally:
         close_listing(entries)
     digest = _digest_of_listing(files) if first and opts.digests else None
-    yield (FILES, folder, files, first, True, digest)
+    sizes = ([st[1] for _, st in files if st[0] & _KIND == stat.S_IFREG]
+             if pack and digest is not None else None)
+    if sizes is not None and len(sizes) == len(files):  # (all regular files)
+        yield (PACKED, folder, marshal.dumps(files), digest, len(sizes), sum(sizes),
+               max(sizes, default=0))
+    else:
+        yield (FILES, folder, files, first, True, digest)
     return subdirs
+
+
+def unpacked(record: Record) -> Record:
+    """A PACKED record as the FILES record it stands for."""
+    return (FILES, record[1], marshal.loads(record[2]), True, True, record[3])
 
 
 def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOptions,
@@ -289,6 +348,9 @@ def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOpti
                                    "skipped: symbolic link not followed (use --follow-symlinks)"))
                     continue
                 est = os.stat(join(folder, name))
+            elif entry.is_dir(follow_symlinks=False):  # told by the listing: no stat
+                subdirs.append(join(folder, name))  # (listings() stats it on entering)
+                continue
             else:
                 est = entry.stat(follow_symlinks=False)
         except OSError as exc:
@@ -312,7 +374,7 @@ def listings_by_child(
     at_start = set(seen)
     child = _take_early(top, opts, seen)
     if child is None:
-        if not hasattr(os, "fork") or threading.active_count() > 1:
+        if not hasattr(os, "fork") or not _one_thread():
             yield from listings(top, opts, seen)
             return
         child = _fork(top, opts, seen)
@@ -363,7 +425,7 @@ class _Told:
                     names = self.part[1] if self.part and self.part[0] == folder else set()
                     names.update(name for name, _ in files)
                     self.part = (folder, names)
-            elif kind == MAILDIR:
+            elif kind in (MAILDIR, PACKED):
                 self.done.add(record[1])
             elif kind == ERROR:
                 self.errors.add((record[1], record[2]))
@@ -430,11 +492,13 @@ def start_early(top: str, opts: WalkOptions) -> None:
     rescan spends ~40 ms loading the CLI, and the listing (as long again) overlaps it.
     The walk takes this child only if it asks for the very same listing (_take_early)."""
     global _early
-    if _early is not None or not hasattr(os, "fork") or threading.active_count() > 1:
+    if _early is not None or not hasattr(os, "fork") or not _one_thread():
         return
     child = _fork(top, opts, set())
     if child is not None:
         _early = (top, (opts.excludes, opts.follow_symlinks), *child)
+        import atexit
+
         atexit.register(_drop_early)  # a usage error, a scan that never walks
 
 
@@ -464,6 +528,9 @@ def _drop_early() -> None:
 def _stop(pid: int, read_end: int, kill: bool = True) -> None:
     """Close the pipe (a child still writing gets EPIPE), kill the child unless it has
     finished, and reap it."""
+    import contextlib
+    import signal
+
     os.close(read_end)
     if kill:
         with contextlib.suppress(OSError):  # it has just ended by itself
@@ -472,10 +539,19 @@ def _stop(pid: int, read_end: int, kill: bool = True) -> None:
         os.waitpid(pid, 0)
 
 
+def _one_thread() -> bool:
+    """No thread but this one: a fork is safe (no lock held by another thread). A process
+    that never imported threading has started none (cli/launch.py forks that early)."""
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1
+
+
 def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> None:
     """Write the records of top to fd in batches; never return (os._exit)."""
     code = 0
     try:
+        import signal
+
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides on Ctrl-C
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         batch: list[Record] = []

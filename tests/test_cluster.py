@@ -84,9 +84,11 @@ def big_tree(root: Path) -> int:
             if (f * 42 + i) % 25 == 0:
                 (folder / f"github-recovery-codes-{i}.txt").write_bytes(
                     gen.github_file(gen.github_codes(rng)))
-            elif i == 7:  # dense: costly to read and score, never a finding (the kill tests
-                # wait for seconds of scanning: 2,500 lines a file were too few once clusters
-                # that cannot reach medium were dismissed before their lines were read)
+            elif i in (7, 28):  # dense: costly to read and score, never a finding (the kill
+                # tests wait for seconds of scanning: 2,500 lines a file were too few once
+                # clusters that cannot reach medium were dismissed before their lines were
+                # read, and one such file a folder once dense text got faster: ~5 CPU s in
+                # all, the scan sometimes over before the workers' children had used 4)
                 (folder / f"ledger-{i}.txt").write_text("".join(
                     f"recovery codes {20_000_000 + f * 10_000 + n:08d}\n" for n in range(8000)))
             else:

@@ -150,6 +150,13 @@ def test_doctest_blocks_end_at_a_blank_line_and_mail_quotes_are_not_doctests(
         + "".join(f">>> {i + 1}. {4817 + i * 1111:04d} {2093 + i * 3331 % 9000:04d}\n"
                   for i in range(10)))
     assert [s for s, _ in services(scan(tmp_path))] == ["google"]
+    # Markdown: a doctest in a fenced block is one; a '>>>' blockquote (a pasted thread) not.
+    (tmp_path / "reply.eml").unlink()
+    uri = f"otpauth://totp/jdoe?secret={SHORT_SEED.upper()}&issuer=ACME"
+    (tmp_path / "usage.md").write_text(f"# TOTP\n\n```pycon\n>>> t.to_uri()\n'{uri}'\n```\n")
+    assert scan(tmp_path)["findings"] == []
+    (tmp_path / "usage.md").write_text(f"# TOTP\n\n>>> my authenticator link:\n>>> {uri}\n")
+    assert [s for s, _ in services(scan(tmp_path))] == ["totp"]
 
 
 def test_a_real_seed_in_exports_is_found_by_its_field(tmp_path: Path) -> None:

@@ -106,10 +106,25 @@ _DOCTEST_LINES = 40
 _DOCTEST_NAME = re.compile(r"(?i)\.(?:py|pyi|pyx|md|markdown|rst)$")
 
 
+_MARKDOWN = re.compile(r"(?i)\.(?:md|markdown)$")
+_FENCE = re.compile(r"^[ \t]{0,3}(?:```|~~~)", re.M)
+
+
 def may_hold_doctests(name: str) -> bool:
     """Python source and Markdown/reST documentation. Not mail: a reply quoted three
     levels deep starts its lines with '>>> ' too, and codes there are real."""
     return bool(_DOCTEST_NAME.search(name))
+
+
+def doctest_at(name: str, text: str, offset: int) -> bool:
+    """Is the text at offset a doctest of this file? In Markdown only inside a fenced
+    code block: outside one, '>>> ' is a blockquote three levels deep (a mail thread
+    pasted into a wiki page)."""
+    if not may_hold_doctests(name) or not in_doctest(text, offset):
+        return False
+    if _MARKDOWN.search(name):
+        return len(_FENCE.findall(text, 0, offset)) % 2 == 1
+    return True
 
 
 def in_doctest(text: str, offset: int) -> bool:

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 import regex
 
 from mfaleaks.detect.examples import (
-    in_doctest,
+    doctest_at,
     known_examples,
-    may_hold_doctests,
     names_code,
     tests_or_docs_reasons,
 )
@@ -491,7 +490,7 @@ class _ChunkView:
 
     def doctest(self, cluster: Cluster) -> bool:
         """Does the cluster sit in a doctest of Python source or documentation?"""
-        return may_hold_doctests(self.source.name) and in_doctest(self.text, cluster.start)
+        return doctest_at(self.source.name, self.text, cluster.start)
 
     @property
     def table(self) -> bool:

@@ -361,6 +361,28 @@ def test_low_prefilter_keeps_wordless_clusters_and_runs_their_shapes() -> None:
     assert prefilter.low_shapes(WORDLESS[4]) == {"alnum-8-12"}
 
 
+def test_low_prefilter_asks_for_the_codes_of_every_name_in_one_text() -> None:
+    """Names ask for their services' codes (searched together, once a text): a text
+    naming several services gets the shapes each name alone gets, and only those whose
+    codes it holds."""
+    prefilter = LOW_ENGINE._prefilter
+    assert prefilter is not None
+    gitlab, meta, duo = WORDLESS[5], WORDLESS[6], WORDLESS[7]
+    alone = [prefilter.low_shapes(t) for t in (gitlab, meta, duo)]
+    assert all(alone), alone
+    both = prefilter.low_shapes(gitlab + "\n\n" + meta + "\n\n" + duo)
+    assert both == frozenset().union(*alone)  # type: ignore[arg-type]
+    # Named, without their codes: nothing asked for is found.
+    assert prefilter.low_shapes("our gitlab and meta accounts, and duo") == frozenset()
+    text = gitlab + "\nmeta account, duo"  # meta and duo named, only gitlab's codes
+    shapes = prefilter.low_shapes(text)
+    others = (alone[1] | alone[2]) - alone[0]  # type: ignore[operator]
+    assert shapes and "hex-16" in shapes and others and not shapes & others
+    for t in (gitlab + "\n\n" + meta + "\n\n" + duo, text):
+        assert _low_findings(LOW_ENGINE, t, "notes.txt") == _low_findings(NO_PREFILTER, t,
+                                                                           "notes.txt")
+
+
 def test_low_prefilter_dismisses_ordinary_text() -> None:
     prefilter = LOW_ENGINE._prefilter
     assert prefilter is not None

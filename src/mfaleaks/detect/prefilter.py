@@ -35,6 +35,7 @@ of eight letters on most lines) and the second in one of 600.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -152,15 +153,19 @@ class _LowSearch:
     ) -> None:
         ordered = sorted(set(plain) | set(named))  # _database's numbering
         self._db = _database(ordered)
-        codes = {code for asked in named.values() for code, _ in asked}
-        then = {code: _database([code]) for code in codes}
-        if self._db is None or any(db is None for db in then.values()):
+        # The codes names ask for, in one database searched once a text (when a name
+        # asks): a text naming several services was searched again for each of their
+        # codes (~10% of a low scan of source text).
+        codes = sorted({code for asked in named.values() for code, _ in asked})
+        number = {code: i for i, code in enumerate(codes)}
+        self._codes = _database(codes) if codes else None
+        if self._db is None or (codes and self._codes is None):
             raise _Unsupported("Hyperscan compiled no database")
         self._scratch = hyperscan.Scratch(self._db)
-        searched = {code: (db, hyperscan.Scratch(db)) for code, db in then.items()}
+        self._codes_scratch = hyperscan.Scratch(self._codes) if self._codes else None
         self._shapes = [frozenset(plain.get(expr, ())) for expr in ordered]
         self._asks = [
-            tuple((searched[code], shape) for code, shape in sorted(named.get(expr, ())))
+            tuple((number[code], shape) for code, shape in sorted(named.get(expr, ())))
             for expr in ordered
         ]
         # Per shortest run of codes alone, and whether each holds a digit: the shapes
@@ -184,14 +189,34 @@ class _LowSearch:
             found |= self._shapes[number]
         if found & self.alone and not counts.digits_possible():
             found -= self.alone  # too few lines hold a digit: named, they may still score
+        pending: dict[int, set[str]] = {}  # code asked for -> the shapes it stands for
         for number in matched:
-            for (db, scratch), shape in self._asks[number]:
-                if shape not in found and _found(db, data, scratch):
-                    found.add(shape)
+            for code, shape in self._asks[number]:
+                if shape not in found:
+                    pending.setdefault(code, set()).add(shape)
+        if pending:
+            found |= self._asked(data, pending)
         for (run, digit), shapes in sorted(self.runs.items()):
             if not shapes <= found and counts.codes_alone_possible(run, digit):
                 found |= shapes
         return found
+
+
+    def _asked(self, data: bytes, pending: dict[int, set[str]]) -> set[str]:
+        """The shapes of the pending codes found in the text (one pass, ended once every
+        pending code is found)."""
+        hits: set[int] = set()
+        if self._codes is None:  # (no name asks for codes: nothing is pending)
+            return set()
+
+        def on_match(number: int, *_: object) -> bool:
+            if number in pending:
+                hits.add(number)
+            return len(hits) == len(pending)  # True ends the scan
+
+        with contextlib.suppress(hyperscan.ScanTerminated):
+            self._codes.scan(data, match_event_handler=on_match, scratch=self._codes_scratch)
+        return {shape for code in hits for shape in pending[code]}
 
 
 class Prefilter:

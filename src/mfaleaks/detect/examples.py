@@ -101,26 +101,18 @@ def tests_or_docs_reasons(path: str, chain: Iterable[str] = ()) -> tuple[str, ..
 # A doctest: an interpreter prompt, then the statement's output up to a blank line.
 _PROMPT = re.compile(r"[ \t]*(?:>>>|\.\.\.)(?: |$)")
 _DOCTEST_LINES = 40
-
-
+# Python source and Markdown/reST documentation. Not mail: a reply quoted three
+# levels deep starts its lines with '>>> ' too, and codes there are real.
 _DOCTEST_NAME = re.compile(r"(?i)\.(?:py|pyi|pyx|md|markdown|rst)$")
-
-
 _MARKDOWN = re.compile(r"(?i)\.(?:md|markdown)$")
 _FENCE = re.compile(r"^[ \t]{0,3}(?:```|~~~)", re.M)
-
-
-def may_hold_doctests(name: str) -> bool:
-    """Python source and Markdown/reST documentation. Not mail: a reply quoted three
-    levels deep starts its lines with '>>> ' too, and codes there are real."""
-    return bool(_DOCTEST_NAME.search(name))
 
 
 def doctest_at(name: str, text: str, offset: int) -> bool:
     """Is the text at offset a doctest of this file? In Markdown only inside a fenced
     code block: outside one, '>>> ' is a blockquote three levels deep (a mail thread
     pasted into a wiki page)."""
-    if not may_hold_doctests(name) or not in_doctest(text, offset):
+    if not _DOCTEST_NAME.search(name) or not in_doctest(text, offset):
         return False
     if _MARKDOWN.search(name):
         return len(_FENCE.findall(text, 0, offset)) % 2 == 1

@@ -178,3 +178,56 @@ def test_an_answer_longer_than_smb2_allows_is_refused_at_once(smb_server: SmbSer
     assert isinstance(first, SmbReadError)
     assert "malformed answer from the server (a message of 16777216 bytes)" in str(first)
     assert all(isinstance(v, SmbReadError) for v in got.values())
+
+
+class _PlainTransport:
+    """smbprotocol's transport as another version might have it: send, recv and the rest,
+    and none of the private fields (_sock, _sock_lock) the channel frames with itself."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.sent = 0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._inner.connected)  # type: ignore[attr-defined]
+
+    def connect(self) -> None:
+        self._inner.connect()  # type: ignore[attr-defined]
+
+    def send(self, data: bytes) -> None:
+        self.sent += 1
+        self._inner.send(data)  # type: ignore[attr-defined]
+
+    def recv(self, timeout: float) -> bytes:
+        return bytes(self._inner.recv(timeout) or b"")  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._inner.close()  # type: ignore[attr-defined]
+
+
+def test_a_transport_without_the_fields_the_channel_frames_with_is_used_through_its_own_calls(
+        smb_server: SmbServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without smbprotocol's private socket fields the channel sends and reads through the
+    transport's own send and recv: every file still reads as on disk."""
+    from mfaleaks.sources.smb import channel
+
+    plain: list[_PlainTransport] = []
+    make = channel.Switch.__init__
+
+    def wrapped(self: channel.Switch, inner: object, conn: object) -> None:
+        plain.append(_PlainTransport(inner))
+        make(self, plain[-1], conn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(channel.Switch, "__init__", wrapped)
+    target = SmbTarget(smb_server.host, smb_server.port)
+    with SmbSession(target, _creds(smb_server), SmbOptions(timeout=20)) as session:
+        share = session.share("fixtures")
+        files = [e for e in share.walk() if isinstance(e, SmbEntry)]
+        got = dict(share.read_many(files))
+    on_disk = _by_inode(REPO / "fixtures")
+    assert plain and sum(p.sent for p in plain) > len(files) // 8
+    assert len(got) == len(files) > 20
+    for entry, data in got.items():
+        assert not isinstance(data, SmbReadError), (entry.path, data)
+        assert data == on_disk[entry.file_id].read_bytes(), entry.path

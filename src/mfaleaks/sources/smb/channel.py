@@ -286,9 +286,12 @@ class Channel:
             return
         out, self._out = self._out, []
         inner = self._switch.inner
+        # smbprotocol's Tcp keeps its socket and the lock its writers take as private
+        # fields: where either is missing (another version), its own send() is used.
         sock: socket.socket | None = getattr(inner, "_sock", None)
+        lock = getattr(inner, "_sock_lock", None)
         try:
-            if sock is None:  # not smbprotocol's Tcp: through its own send
+            if sock is None or lock is None:
                 for data in out:
                     inner.send(data)
                 return
@@ -296,9 +299,9 @@ class Channel:
             for data in out:
                 parts.append(_FRAME.pack(len(data)))
                 parts.append(data)
-            with inner._sock_lock:
+            with lock:
                 sock.sendall(b"".join(parts))
-        except (OSError, AttributeError):
+        except OSError:
             self._fail("connection to the server lost")
 
     def receive(self, mid: int) -> tuple[int, bytes]:

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from conftest import invoke
-from mfaleaks.detect.examples import in_doctest, in_tests_or_docs, known_examples, names_code
+from mfaleaks.detect.examples import (
+    in_doctest,
+    known_examples,
+    names_code,
+    why_tests_or_docs,
+)
 from mfaleaks.detect.fields import column_label, label_before
 from mfaleaks.detect.jsonstr import decoded
 from mfaleaks.detect.ocrfix import normalise_ocr
@@ -39,14 +44,14 @@ def test_known_examples_are_the_published_ones_only() -> None:
 
 
 def test_tests_and_docs_folders_and_names() -> None:
-    assert in_tests_or_docs("repo/tests/test_totp.py")
-    assert in_tests_or_docs("/usr/share/doc/dpkg/changelog.gz")
-    assert in_tests_or_docs("src/totp_test.go")
-    assert in_tests_or_docs("export.zip", ("docs/usage.md",))
-    assert not in_tests_or_docs("home/jdoe/Documents/Backup-codes-jdoe.txt")
-    assert not in_tests_or_docs("share/docs/export.xml")  # someone's documents
-    assert in_tests_or_docs("repo/docs/usage.md")
-    assert not in_tests_or_docs("/tmp/pytest-of-root/pytest-3/test_scan0/codes.txt")
+    assert len(why_tests_or_docs("repo/tests/test_totp.py")) == 2  # folder and name
+    assert why_tests_or_docs("/usr/share/doc/dpkg/changelog.gz")
+    assert len(why_tests_or_docs("src/totp_test.go")) == 1
+    assert why_tests_or_docs("export.zip", ("docs/usage.md",))
+    assert not why_tests_or_docs("home/jdoe/Documents/Backup-codes-jdoe.txt")
+    assert not why_tests_or_docs("share/docs/export.xml")  # someone's documents
+    assert why_tests_or_docs("repo/docs/usage.md")
+    assert not why_tests_or_docs("/tmp/pytest-of-root/pytest-3/test_scan0/codes.txt")
     assert names_code("test_totp.py") and names_code("totp.rs")
     assert not names_code("recovery-codes.txt")
 

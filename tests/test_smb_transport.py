@@ -24,11 +24,11 @@ from mfaleaks.sources.smb.client import (
 )
 from mfaleaks.sources.smb.lsa import (
     LsaClient,
-    LsaError,
     lookup_request,
     parse_lookup,
     sid_bytes,
 )
+from mfaleaks.sources.smb.rpc import RpcError
 from mfaleaks.sources.smb.shares import ShareInfo, enum_request, list_shares, parse_enum, wanted
 from mfaleaks.sources.smb.url import BadTarget, SmbFatal, SmbTarget, is_smb, parse_target
 from smbserver import PRIVATE_FILES, REPO, SmbServer
@@ -547,7 +547,7 @@ def test_srvsvc_stubs_are_packed_as_ndr_and_a_cut_answer_is_refused() -> None:
     shares, resume, status = parse_enum(answer)
     assert shares == [ShareInfo("docs", True, "Team documents"), ShareInfo("IPC$", False, "")]
     assert (resume, status) == (0, 0)
-    with pytest.raises(LsaError):  # (the same RpcError)
+    with pytest.raises(RpcError):
         parse_enum(answer[:40])
 
 
@@ -560,7 +560,7 @@ def test_lsa_stubs_are_packed_as_ndr_and_a_cut_answer_is_refused() -> None:
     # handle, Entries 1 + pointer, conformance 1 + one pointer, the SID (count 1 first),
     # empty TranslatedNames, level (16 bits + 2 pad), MappedCount
     assert len(stub) == 20 + 8 + 8 + 4 + 12 + 8 + 4 + 4
-    with pytest.raises(LsaError):
+    with pytest.raises(RpcError):
         parse_lookup(b"\x01\x00\x02\x00\x01\x00\x00\x00", 1)  # a domain list cut short
     with pytest.raises(ValueError):
         sid_bytes("not a sid")

@@ -75,13 +75,7 @@ _CODE_NAME = re.compile(
 )
 
 
-def in_tests_or_docs(path: str, chain: Iterable[str] = ()) -> str | None:
-    """Why the file is a test or documentation (a folder or its name), or None."""
-    reasons = tests_or_docs_reasons(path, chain)
-    return reasons[0] if reasons else None
-
-
-def tests_or_docs_reasons(path: str, chain: Iterable[str] = ()) -> tuple[str, ...]:
+def why_tests_or_docs(path: str, chain: Iterable[str] = ()) -> tuple[str, ...]:
     """Each independent sign that the file is a test or documentation: its folder, and
     a test module's name. Both together (tests/test_totp.py) are test code for sure."""
     parts = re.split(r"[/\\]", path) + [p for c in chain for p in re.split(r"[/\\]", c)]

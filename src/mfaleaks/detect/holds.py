@@ -65,7 +65,7 @@ def parse(body: str) -> list[Item] | None:
                 first = int(m.group(1))
                 items[-1] = (atom, first, int(m.group(2)) if m.group(2) else first)
         else:
-            chars = _members(token)
+            chars = class_members(token)
             if not chars:
                 return None
             stack[-1].append((chars, 1, 1))
@@ -73,7 +73,7 @@ def parse(body: str) -> list[Item] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _members(token: str) -> frozenset[str]:
+def class_members(token: str) -> frozenset[str]:
     """The ASCII characters of a class or character of the body (letters, digits and
     hyphens, which `re` reads as `regex` does)."""
     cls = re.compile(token)

@@ -23,7 +23,7 @@ from mfaleaks.detect.examples import (
     doctest_at,
     known_examples,
     names_code,
-    tests_or_docs_reasons,
+    why_tests_or_docs,
 )
 from mfaleaks.detect.fields import (
     column_label,
@@ -485,7 +485,7 @@ class _ChunkView:
         """Why the file is a test or documentation, if it is (worked out once)."""
         if self._tests_or_docs is None:
             origin = self.source.origin
-            self._tests_or_docs = tests_or_docs_reasons(origin.path, origin.chain)
+            self._tests_or_docs = why_tests_or_docs(origin.path, origin.chain)
         return self._tests_or_docs
 
     def doctest(self, cluster: Cluster) -> bool:
@@ -800,9 +800,6 @@ def score_cluster(
     if not bound and known_examples(unique):
         item.capped = True
         ev.append("published example secret or RFC test vector")
-    if not bound and view.doctest(cluster):
-        item.capped = True
-        ev.append("in a doctest (a documented example of code)")
 
     # A lone or unexplained cluster cannot be more than a hint.
     if rule.count == 1 and not (strong or label or file_hint or rule.distinctive):
@@ -824,6 +821,10 @@ def score_cluster(
         # codes): identifiers in code, not even a hint (proton's alnum-8-12 in enums).
         if not (service_named or alone) and cluster.shape.kind in ("alnum", "hex"):
             return None
+    # (Looked for last: only in clusters kept so far.)
+    if not bound and view.doctest(cluster):
+        item.capped = True
+        ev.append("in a doctest (a documented example of code)")
     return item
 
 

@@ -68,7 +68,7 @@ except ImportError:  # pragma: no cover - wheels exist for Linux and macOS
     HYPERSCAN = False
 
 from mfaleaks.detect import hscache
-from mfaleaks.detect.holds import holding
+from mfaleaks.detect.holds import class_members, holding
 from mfaleaks.detect.rules.model import Shape
 from mfaleaks.detect.shapesource import Unsupported, class_end, strict_group_end
 
@@ -284,8 +284,7 @@ def segment_expression(
         return None
     chars = set(_SEGMENT_SYNTAX.sub("", body).replace("\\", ""))
     for cls in re.findall(r"\[[0-9A-Za-z-]+\]", body):
-        compiled = regex.compile(cls)
-        chars |= {chr(i) for i in range(128) if compiled.fullmatch(chr(i))}
+        chars |= class_members(cls)
     if not chars or any(not (cls_before.fullmatch(c) and cls_after.fullmatch(c))
                         for c in chars):
         return None
@@ -294,8 +293,8 @@ def segment_expression(
     width = _width(body)
     if width > MAX_WIDTH:
         return None
-    members = _held(validate, sorted(chars)) if validate is not None else None
-    core = holding(body, members) if members else None
+    held = _held(validate, sorted(chars)) if validate is not None else None
+    core = holding(body, held) if held else None
     expr = f"{_negated(before)}{core or body}{_negated(after)}"
     return expr, "".join(sorted(chars)), width, core is not None
 

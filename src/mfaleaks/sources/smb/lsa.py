@@ -31,9 +31,6 @@ SID_TYPE_UNKNOWN = 8
 _NAMED = {0x00000000, 0x00000107}
 
 
-LsaError = RpcError  # the server refused or garbled a call; the SIDs stay SIDs
-
-
 def sid_bytes(sid: str) -> tuple[int, bytes]:
     """S-1-5-21-...: (sub-authority count, RPC_SID body after the conformance count)."""
     parts = sid.split("-")
@@ -130,10 +127,10 @@ class LsaClient:
         assert self._pipe is not None
         out = self._pipe.call(opnum, stub)
         if len(out) < 4:
-            raise LsaError("answer cut short")
+            raise RpcError("answer cut short")
         status = struct.unpack_from("<I", out, len(out) - 4)[0]
         if status not in ok:
-            raise LsaError(f"status 0x{status:08X}")
+            raise RpcError(f"status 0x{status:08X}")
         return out
 
     def close(self) -> None:

@@ -130,9 +130,6 @@ def test_a_scan_of_a_share_without_kerberos_logs_on_without_loading_it(
 def test_a_rescan_forks_its_listing_child_before_loading_the_heavy_modules() -> None:
     """launch.py forks the rescan's listing child right after importing listing.py: what
     that costs to import is on the child's path, so it loads only what listing needs."""
-    import subprocess
-    import sys
-
     heavy = ["dataclasses", "typing", "hashlib", "threading", "fnmatch", "signal", "re",
              "contextlib", "enum", "click", "mfaleaks.models"]
     code = ("import sys, mfaleaks.cli.launch, mfaleaks.sources.listing; "
@@ -170,17 +167,13 @@ def test_the_worker_server_preloads_the_ocr_engine_only_for_pictures_named() -> 
 def test_workers_of_a_server_without_the_ocr_engine_read_pictures(tmp_path: Path) -> None:
     """A folder (no picture named): the workers make their OCR engine at their first
     picture, and read what a scan in this process reads."""
-    import json
     import random
-    import subprocess
-    import sys
 
+    import gen_images as gen
     from mfaleaks.images import ocr
 
     if not ocr.tesseract_available():
         pytest.skip("tesseract not installed")
-    sys.path.insert(0, str(Path(__file__).parent))
-    import gen_images as gen
 
     shots = tmp_path / "shots"
     shots.mkdir()

@@ -2,6 +2,7 @@
 
 Usage: python bench/bench_scale.py [FOLDER] [--size-mb 200] [--jobs N] [--unique] [--rounds N]
                                    [--low] [--no-kingfisher] [--no-detect-secrets] [--timeout 900]
+                                   [--scan-arg=ARG ...]
 
 Without FOLDER, builds one under /tmp with bench_text.py's builder: the Python
 standard library's text files, copied until --size-mb is reached (so the folder
@@ -17,6 +18,8 @@ sampled from /proc every 50 ms. Runs, each in the same session:
 3. kingfisher scan DIR --no-validate --no-update-check (pip install kingfisher-bin);
 4. detect-secrets -c JOBS scan --all-files . in DIR (pip install detect-secrets);
 5. with --low, mfaleaks scan --min-confidence low (no cache), after the first scan.
+Each --scan-arg is passed to every mfaleaks scan (e.g. --scan-arg=--no-ocr for a
+real tree such as /usr/share without its pictures).
 Those tools do not look for backup codes: the comparison is of throughput on the
 same bytes. The machine load (1-minute average) is printed before and after.
 
@@ -192,6 +195,8 @@ def main() -> None:
                     help="also time a first scan at --min-confidence low")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the runs, interleaved, and print the medians")
+    ap.add_argument("--scan-arg", action="append", default=[],
+                    help="an argument for every mfaleaks scan (repeatable)")
     args = ap.parse_args()
     if args.folder:
         folder = Path(args.folder)
@@ -234,12 +239,12 @@ def one_round(
     with tempfile.TemporaryDirectory(prefix="mfaleaks-bench-") as tmp:
         cache = str(Path(tmp) / "cache.sqlite")
         scan = [str(bindir / "mfaleaks"), "scan", "-q", "--format", "json", "--jobs",
-                str(args.jobs), "--cache", cache, str(folder)]
+                str(args.jobs), *args.scan_arg, "--cache", cache, str(folder)]
         runs.append(timed("mfaleaks first scan", scan, args.timeout))
         runs.append(timed("mfaleaks rescan", scan, args.timeout))
     if args.low:
         low = [str(bindir / "mfaleaks"), "scan", "-q", "--format", "json", "--jobs",
-               str(args.jobs), "--min-confidence", "low", str(folder)]
+               str(args.jobs), *args.scan_arg, "--min-confidence", "low", str(folder)]
         runs.append(timed("mfaleaks low", low, args.timeout))
     if kingfisher and not args.no_kingfisher:
         runs.append(timed("kingfisher", [kingfisher, "scan", str(folder), "--no-validate",

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import invoke
 from mfaleaks.detect.examples import (
     in_doctest,
@@ -15,7 +17,7 @@ from mfaleaks.detect.examples import (
     why_tests_or_docs,
 )
 from mfaleaks.detect.fields import column_label, label_before
-from mfaleaks.detect.jsonstr import decoded
+from mfaleaks.detect.jsonstr import decoded, line_map
 from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.wrap import unwrap
 
@@ -81,12 +83,47 @@ def test_unwrap_joins_codes_broken_across_lines_and_keeps_line_numbers() -> None
 
 
 def test_json_strings_decoded_with_their_lines() -> None:
-    got = decoded('{"a": 1,\n "text": "codes\\n5305 2471\\n6468 0791"}\n')
-    assert got is not None
-    text, lines = got
+    original = '{"a": 1,\n "text": "codes\\n5305 2471\\n6468 0791"}\n'
+    text = decoded(original)
+    assert text is not None
     assert "\n5305 2471\n6468 0791" in text
-    assert lines == [0, 1, 1, 1, 2]
+    assert line_map(original) == [0, 1, 1, 1, 2]
+    assert len(line_map(original)) == len(text.split("\n"))
     assert decoded("plain text\\n with an escape") is None
+
+
+@pytest.mark.parametrize("original", [
+    # Escaped backslashes before n and u: no newline there, the rest decoded in order.
+    '{"path": "C:\\\\new\\\\u0041x", "note": "codes\\n1234 5678\\u000a8765 4321"}\n{"b": 2}',
+    # \u escapes (a newline, a surrogate half, a letter) among the simple ones.
+    '[{"t": "a\\tb\\r\\n\\u000Ac\\ud83d\\u0042\\"q\\"\\/\\b\\f"},\n "x\\uZZ\\n"]',
+])
+def test_json_decoding_matches_one_pass_in_order(original: str) -> None:
+    """The replace shortcut and the line map agree with a plain escape-by-escape decoding."""
+    simple = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "/": "/", "\\": "\\", "b": " ",
+              "f": " "}
+    out, lines, line, i = [], [0], 0, 0
+    while i < len(original):
+        ch, nxt = original[i], original[i + 1 : i + 2]
+        hexa = original[i + 2 : i + 6]
+        if ch == "\\" and nxt == "u" and len(hexa) == 4 and all(
+                c in "0123456789abcdefABCDEF" for c in hexa):
+            code = int(hexa, 16)
+            ch, i = ("\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)), i + 6
+        elif ch == "\\" and nxt in simple:
+            ch, i = simple[nxt], i + 2
+        else:
+            i += 1
+            if ch == "\n":
+                line += 1
+                lines.append(line)
+                out.append(ch)
+                continue
+        if ch == "\n":
+            lines.append(line)
+        out.append(ch)
+    assert decoded(original) == "".join(out)
+    assert line_map(original) == lines
 
 
 def test_ocr_list_number_glued_to_a_code() -> None:

@@ -34,7 +34,7 @@ from mfaleaks.detect.fields import (
 )
 from mfaleaks.detect.gates import Gates
 from mfaleaks.detect.inline import allow_marker
-from mfaleaks.detect.jsonstr import decoded
+from mfaleaks.detect.jsonstr import decoded, line_map
 from mfaleaks.detect.mask import fingerprint, mask
 from mfaleaks.detect.match import (
     Cluster,
@@ -147,6 +147,7 @@ class Engine:
             any(_seeds_span(t) for t in self.terms.terms_of(i))
             for i in range(self.terms.pattern_count)
         ]
+        self._seed_terms = self.terms.subset(self._seeds)
         # Text with neither a seed word nor a gate is dismissed below; the
         # prefilter finds that out in one pass (None: no shape may always run).
         low = low_paths(self) if min_confidence is Confidence.LOW else None
@@ -168,25 +169,26 @@ class Engine:
         # Other readings of the same text: codes broken across lines (PDF text, narrow
         # mail) joined, and JSON strings (notes, messages) as the text they hold. The
         # same codes found in several readings give one finding, the best supported.
-        variants: list[tuple[TextChunk, list[int] | None]] = []
+        variants: list[tuple[TextChunk, bool]] = []  # (reading, lines moved by decoding)
         joined = unwrap(chunk.text)
         if joined is not None:
-            variants.append((dataclasses.replace(chunk, text=joined, boxes=()), None))
+            variants.append((dataclasses.replace(chunk, text=joined, boxes=()), False))
         json_text = decoded(chunk.text) if chunk.source == "text" else None
         if json_text is not None:
-            variants.append((dataclasses.replace(chunk, text=json_text[0], boxes=()),
-                             json_text[1]))
+            variants.append((dataclasses.replace(chunk, text=json_text, boxes=()), True))
         if not variants:
             yield from self._scan(chunk, source)
             return
         found = list(self._scan(chunk, source))
         where = {f.fingerprint: i for i, f in reversed(list(enumerate(found)))}
-        for again, lines in variants:
+        lines: list[int] | None = None
+        for again, moved in variants:
             for finding in self._scan(again, source):
                 i = where.get(finding.fingerprint)
                 if i is not None and found[i].score >= finding.score:
                     continue
-                if lines is not None and finding.line is not None and chunk.line is not None:
+                if moved and finding.line is not None and chunk.line is not None:
+                    lines = lines if lines is not None else line_map(chunk.text)
                     k = min(finding.line - chunk.line, len(lines) - 1)
                     finding = dataclasses.replace(finding, line=chunk.line + lines[k])
                 if i is None:
@@ -223,12 +225,11 @@ class Engine:
         _, lowb, low = lowered(text, data)
         gated = self.gates.open(text, lowb)
         must_look = must_look or bool(gated)
-        raw = self.terms.scan_lowered(text, lowb, low)
-        if not (must_look or raw.any_accepted(self._seeds)):
+        if not (must_look or self._seed_terms.any_accepted(text, lowb, low)):
             # No distinctive shape can match and _spans would be empty, so no
             # shape yields a token: most text (code, docs) ends here.
             return
-        found = raw.hits()
+        found = self.terms.scan_lowered(text, lowb, low).hits()
         hits = Hits(found)
         view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes

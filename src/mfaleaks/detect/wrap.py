@@ -27,10 +27,10 @@ _LINE = 512  # how far around a hint a code may reach
 def _hints(text: str) -> list[int]:
     """Where a line ends in a hyphen or pdfium's marker (str.find: ~1 GB/s, no regex).
     A search of the whole text cost a tenth of a small file's scan: "-\r\n" is not
-    searched in text without "\r" (a memchr). (U+FFFE costs nothing in ASCII text.)"""
+    searched in text without "\r" (a memchr), nor U+FFFE in ASCII text (a flag of the str)."""
     found: list[int] = []
     for hint in _HINTS:
-        if "\r" in hint and "\r" not in text:
+        if ("\r" in hint and "\r" not in text) or (hint == "\ufffe" and text.isascii()):
             continue
         at = text.find(hint)
         while at != -1:
@@ -48,8 +48,12 @@ def unwrap(text: str) -> str | None:
     pos = 0
     owed = 0  # line breaks taken out, not yet put back
     for hint in _hints(text):
-        if hint < pos or not ("A" <= text[hint - 1 : hint] <= "Z" or text[hint - 1 : hint].isdigit()
-                              or text[hint - 1 : hint] == "-"):
+        # A code's last character comes right before a hyphen that ends a line; before
+        # pdfium's marker there may be a hyphen too. Section underlines ("-----") and
+        # lines of a table end in "--" and never start a break: they are most hints.
+        before = text[hint - 1 : hint]
+        if hint < pos or not ("A" <= before <= "Z" or before.isdigit()
+                              or (before == "-" and text[hint] == "\ufffe")):
             continue
         lo = max(pos, text.rfind("\n", 0, hint) + 1, hint - _LINE)
         m = _BREAK.search(text, lo, min(len(text), hint + _LINE))

@@ -163,47 +163,6 @@ class TermIndex:
     def pattern_count(self) -> int:
         return len(self._patterns)
 
-    def subset(self, wanted: Sequence[bool]) -> TermSubset:
-        """A search for the wanted pattern numbers alone (see TermSubset)."""
-        return TermSubset(self, wanted)
-
-
-class TermSubset:
-    """Some of an index's patterns in an Aho-Corasick automaton of their own.
-
-    The engine asks whether a text holds a word that seeds a span before it wants
-    every term. Short context words ("aws", "mm", "sha", "ean") occur inside
-    ordinary words thousands of times in source code; searched with the rest, each
-    made a match tuple and had its word boundaries checked, in text that most often
-    held no seed word at all (a scan of site-packages: 416k matches, 24k texts of
-    which 1.2k went on).
-    """
-
-    def __init__(self, index: TermIndex, wanted: Sequence[bool]) -> None:
-        self._index = index
-        self._wanted = wanted
-        self._numbers = [i for i in range(index.pattern_count) if wanted[i]]
-        self._ac = (
-            ahocorasick_rs.BytesAhoCorasick(
-                [index.pattern(i).encode("utf-8") for i in self._numbers],
-                implementation=ahocorasick_rs.Implementation.DFA,
-            )
-            if self._numbers
-            else None
-        )
-
-    def any_accepted(self, text: str, lowb: bytes, low: str | None) -> bool:
-        """TermIndex.scan_lowered(text, lowb, low).any_accepted(wanted), at the cost
-        of the wanted patterns' matches only."""
-        if self._ac is None:
-            return False
-        found = self._ac.find_matches_as_indexes(lowb, overlapping=True)
-        if not found:
-            return False
-        numbers = self._numbers
-        matches = [(numbers[i], start, end) for i, start, end in found]
-        return Found(self._index, text, lowb, matches, low).any_accepted(self._wanted)
-
 
 def lowered(text: str, data: bytes | None = None) -> tuple[str, bytes, str | None]:
     """(text, text lower-cased as UTF-8, the lower-cased str when not ASCII). `data`:

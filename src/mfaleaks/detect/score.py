@@ -147,7 +147,6 @@ class Engine:
             any(_seeds_span(t) for t in self.terms.terms_of(i))
             for i in range(self.terms.pattern_count)
         ]
-        self._seed_terms = self.terms.subset(self._seeds)
         # Text with neither a seed word nor a gate is dismissed below; the
         # prefilter finds that out in one pass (None: no shape may always run).
         low = low_paths(self) if min_confidence is Confidence.LOW else None
@@ -225,11 +224,12 @@ class Engine:
         _, lowb, low = lowered(text, data)
         gated = self.gates.open(text, lowb)
         must_look = must_look or bool(gated)
-        if not (must_look or self._seed_terms.any_accepted(text, lowb, low)):
+        raw = self.terms.scan_lowered(text, lowb, low)
+        if not (must_look or raw.any_accepted(self._seeds)):
             # No distinctive shape can match and _spans would be empty, so no
             # shape yields a token: most text (code, docs) ends here.
             return
-        found = self.terms.scan_lowered(text, lowb, low).hits()
+        found = raw.hits()
         hits = Hits(found)
         view = _ChunkView(chunk, text, hits, source, name_rules, name_kinds)
         view.generic_shapes = self.generic_shapes

@@ -154,9 +154,25 @@ def test_walk_options_are_immutable_values() -> None:
         opts.digests = False  # type: ignore[misc]
 
 
-def test_the_worker_server_preloads_the_ocr_engine_only_for_pictures_named() -> None:
+def test_the_worker_server_preloads_the_ocr_engine_only_for_pictures_named(
+    tmp_path: Path,
+) -> None:
     assert forkstart.names_pictures(["notes.txt", "shots/Login.PNG"])
     assert not forkstart.names_pictures(["share/", "notes.txt", "-", "png"])
+    # A folder: by the names of its own files, not of what lies further down.
+    shots, share = tmp_path / "Screenshots", tmp_path / "share"
+    (shots / "old").mkdir(parents=True)
+    (share / "Pictures").mkdir(parents=True)
+    for n in range(3):
+        (shots / f"Screenshot {n}.png").write_bytes(b"")
+        (share / "Pictures" / f"{n}.jpg").write_bytes(b"")
+    (shots / "desktop.ini").write_text("")
+    (share / "logo.png").write_bytes(b"")
+    for n in range(2):
+        (share / f"notes{n}.txt").write_text("")
+    assert forkstart.names_pictures([str(share), str(shots)])
+    assert not forkstart.names_pictures([str(share), str(share / "notes0.txt"), "smb://h/s"])
+    assert not forkstart.names_pictures([str(tmp_path / "gone")])
     text = forkstart.preload(smb=False, pictures=False)
     assert not set(forkstart.PICTURE_PRELOAD) & set(text)
     assert "mfaleaks.images.ocrshare" in text  # its table is made before the fork, always
@@ -165,8 +181,9 @@ def test_the_worker_server_preloads_the_ocr_engine_only_for_pictures_named() -> 
 
 
 def test_workers_of_a_server_without_the_ocr_engine_read_pictures(tmp_path: Path) -> None:
-    """A folder (no picture named): the workers make their OCR engine at their first
-    picture, and read what a scan in this process reads."""
+    """A tree with its pictures down a level (none named, none at the top): the workers
+    make their OCR engine at their first picture, and read what a scan in this process
+    reads."""
     import random
 
     import gen_images as gen
@@ -176,11 +193,12 @@ def test_workers_of_a_server_without_the_ocr_engine_read_pictures(tmp_path: Path
         pytest.skip("tesseract not installed")
 
     shots = tmp_path / "shots"
-    shots.mkdir()
+    (shots / "Pictures").mkdir(parents=True)
     samples = [s for s in gen.build_set(random.Random(4)) if s.codes][:2]
     for s in samples:
-        (shots / s.name).write_bytes(s.data)
+        (shots / "Pictures" / s.name).write_bytes(s.data)
     (shots / "notes.txt").write_text("nothing here\n")
+    assert not forkstart.names_pictures([str(shots)])
 
     def scan(jobs: str) -> list[tuple[str, str]]:
         out = subprocess.run(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
 import unicodedata
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import regex
@@ -19,6 +22,7 @@ from mfaleaks.detect.prefilter import Prefilter
 from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.rules.model import Shape
 from mfaleaks.detect.score import Engine
+from mfaleaks.detect.shapescan import MIN_TEXT, ShapeScanner
 from mfaleaks.limits import Limits
 from mfaleaks.models import Confidence, Origin, Source, TextChunk
 from mfaleaks.run.scan import run_scan
@@ -452,3 +456,109 @@ _LOW_PIECES = st.sampled_from(
 @settings(max_examples=150, deadline=None)
 def test_low_prefilter_never_loses_a_finding(text: str) -> None:
     assert _low_findings(LOW_ENGINE, text, "n.txt") == _low_findings(NO_PREFILTER, text, "n.txt")
+
+
+def _big(rng: random.Random, blocks: list[str]) -> str:
+    """~200 KB of code-like text dense with code-shaped things (hex ids, digit runs, long
+    runs that reach into the wording's spans), with `blocks` placed at random."""
+    hexes = "0123456789abcdef"
+    lines = []
+    for n in range(3000):
+        kind = rng.randrange(6)
+        if kind == 0:
+            lines.append(f"    id_{n} = '{''.join(rng.choices(hexes, k=rng.choice([8, 16, 20])))}'")
+        elif kind == 1:
+            a, b = rng.randrange(10**7, 10**8), rng.randrange(10**7, 10**8)
+            lines.append(f"    order = {a}  # {b}")
+        elif kind == 2:
+            lines.append("".join(rng.choices(hexes, k=rng.choice([40, 270, 300, 600]))))
+        else:
+            lines.append(f"    return compute(x_{n}, y={n})  # plain code")
+    for block in blocks:
+        lines.insert(rng.randrange(len(lines)), block)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_big_text_searched_around_its_wording_finds_what_a_whole_search_finds(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Text over MIN_TEXT whose wording sits in a few places: the shapes are searched in
+    the spans with a margin (ShapeScanner.search_within), and the findings are those of a
+    search of the whole text, codes at the spans' edges and runs across them included."""
+    from mfaleaks.detect import score
+
+    rng = random.Random(seed)
+    # Examples that open no gate: a distinctive shape's gate has the whole text searched.
+    examples = [e.text for r in PACK.rules for e in r.examples if not _open(ENGINE.gates, e.text)]
+    blocks = rng.sample(examples, 4)
+    # Wording alone before long runs and code-shaped ids, and a code block just past
+    # the end of a span (4 x WIDE after its word).
+    blocks.append("Recovery codes:\n" + "".join(rng.choices("0123456789abcdef", k=300)))
+    blocks.append("backup codes\n" + "x" * (4 * score.WIDE - 20) + "\n"
+                  + rng.choice(examples))
+    text = _big(rng, blocks)
+    assert len(text) > MIN_TEXT
+    source = Source(origin=Origin("notes.py"), name="notes.py")
+    within: list[int] = []
+    real = ShapeScanner.search_within
+
+    def counted(self: ShapeScanner, text: str, spans: list[tuple[int, int]]) -> Any:
+        within.append(len(spans))
+        return real(self, text, spans)
+
+    def findings() -> list[tuple[str, str, int | None, float]]:
+        return sorted((f.rule_id, f.fingerprint, f.line, f.score)
+                      for f in ENGINE.scan_chunk(TextChunk(text), source))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ShapeScanner, "search_within", counted)
+        around = findings()
+    assert within, "the spans covered most of the text: nothing searched within them"
+    with monkeypatch.context() as patch:
+        patch.setattr(score, "_around", lambda *_: None)
+        whole = findings()
+    assert around == whole
+    assert whole  # the examples are found
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_search_within_spans_gives_the_tokens_of_a_whole_search(seed: int) -> None:
+    """Per shape, the codes that start inside the spans are the same from search_within
+    as from a search of the whole text, with spans that start and end inside long runs
+    of hex digits and inside codes (what the margin is for)."""
+    from mfaleaks.detect.match import run_tokens, shape_tokens
+
+    rng = random.Random(seed)
+    text = _big(rng, [])
+    run_ends = [m.end() for m in re.finditer(r"[0-9a-f]{270,}", text)]
+    code_ids = [m.start() for m in re.finditer(r"'[0-9a-f]{16,20}'|\d{8}", text)]
+    spans = []
+    for end in sorted(rng.sample(run_ends, 12)):
+        # A long run enters the span, its last 6-40 characters inside (a code's length),
+        # and the span ends inside an id or a number further on.
+        lo = end - rng.randrange(6, 40)
+        after = [at for at in code_ids if at > lo + 200]
+        hi = (rng.choice(after[:20]) + rng.randrange(2, 8)) if after else len(text)
+        if not spans or lo > spans[-1][1]:
+            spans.append((lo, hi))
+    scanner = ENGINE.shape_scanner
+    whole = scanner.search(text)
+    within = scanner.search_within(text, spans)
+    assert whole[0] is not None and within[0] is not None
+    assert whole[1] is not None and within[1] is not None
+
+    def tokens(found: Any, name: str, shape: Shape) -> list[tuple[int, int, str]]:
+        ends, runs = found
+        if name in runs:
+            made = run_tokens(shape, text, spans, runs[name])
+        else:
+            made = shape_tokens(shape, text, spans, ends[name], scanner.widths.get(name, 0))
+        return [(t.start, t.end, t.text) for t in made]
+
+    compared = 0
+    for name, (shape, _) in ENGINE.by_shape.items():
+        if name in whole[1] or (name in whole[0] and scanner.widths.get(name)):
+            assert tokens(within, name, shape) == tokens(whole, name, shape), name
+            compared += bool(tokens(whole, name, shape))
+    assert compared  # some shapes had codes in the spans

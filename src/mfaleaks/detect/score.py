@@ -14,7 +14,7 @@ import bisect
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import regex
@@ -240,8 +240,12 @@ class Engine:
         # is what keeps most text from the patterns, as the prefilter does above.
         # Run shapes need no pattern at all: the runs are their matches (shapescan.py).
         scanner = self._scanner(only)
-        ends, runs = (scanner.search(text, data)
-                      if spans is None or len(text) >= MIN_TEXT else (None, None))
+        if spans is not None and len(text) < MIN_TEXT:
+            ends, runs = None, None
+        elif (around := _around(spans, gated, len(text))) is not None:
+            ends, runs = scanner.search_within(text, around)
+        else:
+            ends, runs = scanner.search(text, data)
         scored: list[_Scored] = []
         placeholders: dict[str, bool] = {}  # run values seen by one run shape, for the next
         # Lists of runs several shapes share (shapescan), and the tokens made of them.
@@ -936,6 +940,23 @@ def _merged_spans(starts: list[int], end: int) -> list[tuple[int, int]]:
         spans.append((lo, min(hi, end)))
         i += 1
     return spans
+
+
+def _around(
+    spans: dict[str, list[tuple[int, int]] | None] | None, gated: Iterable[str], size: int,
+) -> list[tuple[int, int]] | None:
+    """Where the shapes are wanted, merged, when that is some of the text only: None when
+    one of them runs everywhere (low confidence, an open gate, a telling file name) or
+    the spans cover most of it anyway (one pass is then cheaper than many)."""
+    if spans is None or any(gated) or any(v is None for v in spans.values()):
+        return None
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted({s for v in spans.values() if v for s in v}):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged if sum(hi - lo for lo, hi in merged) * 2 < size else None
 
 
 def _seeds_span(term: Term) -> bool:

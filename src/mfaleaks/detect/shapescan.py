@@ -77,6 +77,9 @@ from mfaleaks.detect.shapesource import Unsupported, class_end, strict_group_end
 MIN_TEXT = 64 * 1024
 MAX_WIDTH = 256  # longest match of a shape searched in windows
 MAX_LOOK = 8  # longest lookaround read past the match (see the module docstring)
+# search_within's margin: a match that starts in a span ends within MAX_WIDTH, and reads
+# MAX_LOOK past either end (windows() reaches width + 2 back).
+AROUND = MAX_WIDTH + MAX_LOOK + 2
 # Windows closer than this are searched as one: a call per window cost more than
 # the pattern over a few dozen characters more (any windows may be merged).
 MERGE_GAP = 64
@@ -523,6 +526,43 @@ class ShapeScanner:
                 if self._run_db is not None else None)
         return ends, runs
 
+    def search_within(
+        self, text: str, spans: list[tuple[int, int]],
+    ) -> tuple[dict[str, list[int]] | None, Runs | None]:
+        """search(text) as far as codes that start inside `spans` (merged, in order) can
+        tell: each span is searched with AROUND characters on both sides, so a match
+        that starts in it is found whole with what its lookarounds read, and a run
+        that enters it from outside the margin is longer than any run shape takes (the
+        runs cut at a margin's edge are longer still). Big text that holds its wording
+        in a few places (an API model of 2 MB naming "MFA" twice) was searched whole
+        for shapes the engine only wants in the spans (score.Engine._scan)."""
+        if self._run_db is not None and max(self._run_limits) > AROUND:
+            return self.search(text)  # (never with the bundled shapes: runs of <= 64)
+        ends: dict[str, list[int]] | None = None
+        runs: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        size = len(text)
+        for lo, hi in _spread(spans, AROUND, size):
+            part_ends, part_runs = self.search(text[lo:hi])
+            if part_ends is None and part_runs is None:
+                return None, None  # lone surrogates: as search() on the whole text
+            if part_ends is not None:
+                ends = ends if ends is not None else {name: [] for name in part_ends}
+                for name, offsets in part_ends.items():
+                    ends[name].extend([x + lo for x in offsets])
+            for name, found in (part_runs or {}).items():
+                starts, stops, odd = runs.setdefault(name, ([], [], []))
+                starts.extend([x + lo for x in found.starts])
+                stops.extend([x + lo for x in found.stops])
+                odd.extend([x + lo for x in found.odd])
+        if self._db is not None and ends is None:
+            ends = {name: [] for name in self._names}
+        shaped = None
+        if self._run_db is not None:
+            shaped = {name: ShapeRuns(*runs.get(name, ([], [], [])),
+                                      name in self._validated, name in self._alnum)
+                      for name in self._run_names}
+        return ends, shaped
+
     def _ends(self, data: bytes) -> list[list[int]]:
         found: list[list[int]] = [[] for _ in self._names]
 
@@ -749,6 +789,18 @@ def _counted(flags: bytes, found: list[list[int]]) -> list[list[int]]:
 # A surrogate (U+D800-U+DFFF) as surrogatepass writes it: never in valid UTF-8.
 _SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 _CONTINUATION_FLAGS = bytes(1 if 0x80 <= i < 0xC0 else 0 for i in range(256))
+
+
+def _spread(spans: list[tuple[int, int]], margin: int, size: int) -> list[tuple[int, int]]:
+    """The spans widened by `margin` on both sides (within 0..size), overlaps merged."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        lo, hi = max(0, lo - margin), min(size, hi + margin)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def windows(ends: list[int], width: int, size: int) -> list[tuple[int, int, int]]:

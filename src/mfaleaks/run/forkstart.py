@@ -58,10 +58,16 @@ def names_pictures(paths: Iterable[str]) -> bool:
     paths = list(paths)
     if any(os.path.splitext(p)[1].lower() in PICTURE_SUFFIXES for p in paths):
         return True
+    from mfaleaks.sources.listing import open_folder  # (the scanned tree's atimes stay)
+
     for path in paths:
         pictures = others = 0
         try:
-            with os.scandir(path) as entries:
+            fd = open_folder(path)
+        except OSError:  # not a folder (a file, "-", smb://...), or unreadable: the walk says
+            continue
+        try:
+            with os.scandir(fd) as entries:
                 for n, entry in enumerate(entries):
                     if n == _LOOK:
                         break
@@ -71,8 +77,10 @@ def names_pictures(paths: Iterable[str]) -> bool:
                         pictures += 1
                     else:
                         others += 1
-        except OSError:  # not a folder (a file, "-", smb://...), or unreadable: the walk says
+        except OSError:
             continue
+        finally:
+            os.close(fd)
         if pictures >= 2 and pictures >= others:
             return True
     return False

@@ -14,7 +14,8 @@ import bisect
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import regex
@@ -943,12 +944,12 @@ def _merged_spans(starts: list[int], end: int) -> list[tuple[int, int]]:
 
 
 def _around(
-    spans: dict[str, list[tuple[int, int]] | None] | None, gated: Iterable[str], size: int,
+    spans: dict[str, list[tuple[int, int]] | None] | None, gated: AbstractSet[str], size: int,
 ) -> list[tuple[int, int]] | None:
     """Where the shapes are wanted, merged, when that is some of the text only: None when
     one of them runs everywhere (low confidence, an open gate, a telling file name) or
     the spans cover most of it anyway (one pass is then cheaper than many)."""
-    if spans is None or any(gated) or any(v is None for v in spans.values()):
+    if spans is None or gated or any(v is None for v in spans.values()):
         return None
     merged: list[tuple[int, int]] = []
     for lo, hi in sorted({s for v in spans.values() if v for s in v}):

@@ -537,7 +537,7 @@ class ShapeScanner:
         in a few places (an API model of 2 MB naming "MFA" twice) was searched whole
         for shapes the engine only wants in the spans (score.Engine._scan)."""
         if self._run_db is not None and max(self._run_limits) > AROUND:
-            return self.search(text)  # (never with the bundled shapes: runs of <= 64)
+            return self.search(text)  # (not with the bundled shapes: their runs are <= 46)
         ends: dict[str, list[int]] | None = None
         runs: dict[str, tuple[list[int], list[int], list[int]]] = {}
         size = len(text)

@@ -25,11 +25,11 @@ PRELOAD = ["mfaleaks.run.scanjob", "mfaleaks.run.workerproc", "magic", "mfaleaks
 # A scan of pictures named on the command line: tesserocr (~20 ms to import) and the OCR
 # engine (images/preload.py: ~0.1-0.2 s of CPU, its model) made once here and inherited,
 # not once per worker; also for a folder of pictures (names_pictures). Not for a tree of
-# text: the workers start only once the server has
-# preloaded, and a tree of text (the usual share) would wait ~0.15 s of this server's CPU
-# for an engine it never uses (bench_scale, stdlib text: the server's CPU 0.38-0.51 ->
-# 0.24-0.26 s); a worker that meets a picture makes its own engine then (24 screenshots:
-# the same CPU in all, 6.0-6.2 s, the workers' share up by what the server's is down).
+# text (the usual share): the workers start only once the server has preloaded, and they
+# would wait ~0.15 s of this server's CPU for an engine they never use (bench_scale,
+# stdlib text: the server's CPU 0.38-0.51 -> 0.24-0.26 s); a worker that meets a picture
+# makes its own engine then (24 screenshots: the same CPU in all, 6.0-6.2 s, the workers'
+# share up by what the server's is down).
 PICTURE_PRELOAD = ["tesserocr", "mfaleaks.extract.image", "mfaleaks.images.preload"]
 # What pool.py routes as a picture, by the name's suffix (also: PICTURE_PRELOAD).
 PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff",

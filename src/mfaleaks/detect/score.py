@@ -54,7 +54,7 @@ from mfaleaks.detect.ocrfix import normalise_ocr
 from mfaleaks.detect.prefilter import LowPaths, Prefilter
 from mfaleaks.detect.reasons import redactor_for
 from mfaleaks.detect.rules.model import Rule, RulePack, Shape
-from mfaleaks.detect.shapescan import MIN_TEXT, ShapeScanner
+from mfaleaks.detect.shapescan import MIN_TEXT, ShapeScanner, widened
 from mfaleaks.detect.wrap import unwrap
 from mfaleaks.models import Box, Confidence, Finding, Source, TextChunk
 
@@ -951,12 +951,7 @@ def _around(
     the spans cover most of it anyway (one pass is then cheaper than many)."""
     if spans is None or gated or any(v is None for v in spans.values()):
         return None
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted({s for v in spans.values() if v for s in v}):
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
+    merged = widened(sorted({s for v in spans.values() if v for s in v}), 0, size)
     return merged if sum(hi - lo for lo, hi in merged) * 2 < size else None
 
 

@@ -541,7 +541,7 @@ class ShapeScanner:
         ends: dict[str, list[int]] | None = None
         runs: dict[str, tuple[list[int], list[int], list[int]]] = {}
         size = len(text)
-        for lo, hi in _spread(spans, AROUND, size):
+        for lo, hi in widened(spans, AROUND, size):
             part_ends, part_runs = self.search(text[lo:hi])
             if part_ends is None and part_runs is None:
                 return None, None  # lone surrogates: as search() on the whole text
@@ -791,8 +791,9 @@ _SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 _CONTINUATION_FLAGS = bytes(1 if 0x80 <= i < 0xC0 else 0 for i in range(256))
 
 
-def _spread(spans: list[tuple[int, int]], margin: int, size: int) -> list[tuple[int, int]]:
-    """The spans widened by `margin` on both sides (within 0..size), overlaps merged."""
+def widened(spans: list[tuple[int, int]], margin: int, size: int) -> list[tuple[int, int]]:
+    """The spans (sorted by start) widened by `margin` on both sides (within 0..size),
+    overlaps merged."""
     out: list[tuple[int, int]] = []
     for lo, hi in spans:
         lo, hi = max(0, lo - margin), min(size, hi + margin)

@@ -54,8 +54,19 @@ def names_pictures(paths: Iterable[str]) -> bool:
     """Whether the scan starts on pictures: files named one by one, or a folder whose own
     files are mostly pictures (a Screenshots folder: 24 screenshots, 2.40 -> 2.34 s). Only
     its first entries are looked at, by name (no stat); a tree of text with pictures
-    further down, the usual share, is not one."""
-    paths = list(paths)
+    further down, the usual share, is not one. Asked by each place that may start the
+    server (launch, command, run_scan): judged once per list of paths."""
+    key = tuple(paths)
+    known = _judged.get(key)
+    if known is None:
+        known = _judged[key] = _names_pictures(key)
+    return known
+
+
+_judged: dict[tuple[str, ...], bool] = {}
+
+
+def _names_pictures(paths: tuple[str, ...]) -> bool:
     if any(os.path.splitext(p)[1].lower() in PICTURE_SUFFIXES for p in paths):
         return True
     from mfaleaks.sources.listing import open_folder  # (the scanned tree's atimes stay)

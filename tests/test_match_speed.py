@@ -485,7 +485,8 @@ def test_big_text_searched_around_its_wording_finds_what_a_whole_search_finds(
 ) -> None:
     """Text over MIN_TEXT whose wording sits in a few places: the shapes are searched in
     the spans with a margin (ShapeScanner.search_within), and the findings are those of a
-    search of the whole text, codes at the spans' edges and runs across them included."""
+    search of the whole text (offsets put back, clusters, scores). Whether the margin is
+    wide enough is the next test's: these findings stay the same without one."""
     from mfaleaks.detect import score
 
     rng = random.Random(seed)

@@ -21,9 +21,9 @@ _MAYBE = re.compile(r'\\(?<=[\w\-]\\)[nrtu"/\\]')
 _ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|([nrt"/\\bf]))')
 _UNICODE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "/": "/", "\\": "\\", "b": " ", "f": " "}
-# What ends a line of the result: a newline of the original or a decoded one. Any other
-# escape is consumed whole, so the n of an escaped backslash and n ("\\\\n") is no newline.
-_BREAK = re.compile(r"\n|\\(?:(n|u000[aA])|u[0-9a-fA-F]{4}|[rt\"/\\bf])")
+# A newline of the original, or an escape (taken whole, in order, as decoded() takes them:
+# the n of an escaped backslash and n, "\\\\n", is no newline).
+_BREAK = re.compile(r"\n|" + _ESCAPE.pattern)
 
 
 def decoded(text: str) -> str | None:
@@ -56,7 +56,7 @@ def line_map(text: str) -> list[int]:
         if m.group(0) == "\n":
             line += 1
             lines.append(line)
-        elif m.group(1):
+        elif m.group(2) == "n" or m.group(1) in ("000a", "000A"):
             lines.append(line)  # a new line of the result, the same line of the original
     return lines
 

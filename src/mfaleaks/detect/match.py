@@ -231,18 +231,7 @@ class Found:
         if not any(wanted[i] for i, _, _ in self._matches):
             return False  # cheap: without an occurrence there is no match
         if self._exact:
-            low = self._haystack
-            n = len(low)
-            lead, tail = self._index._lead, self._index._tail
-            for index, start, end in self._matches:
-                if not wanted[index]:
-                    continue  # (accepted() would check every match's boundaries)
-                if lead[index] and start > 0 and low[start - 1 : start].isalnum():
-                    continue
-                if tail[index] and end < n and low[end : end + 1].isalnum():
-                    continue
-                return True
-            return False
+            return next(self.accepted(wanted), None) is not None
         # Non-ASCII text, matched as UTF-8: the characters around a match are decoded
         # where they are, instead of searching the str again for character offsets.
         low, n = self.low, len(self.low)
@@ -257,8 +246,10 @@ class Found:
             return True
         return False
 
-    def accepted(self) -> Iterator[tuple[int, int, int]]:
-        """(pattern number, start, end) of the matches that respect word boundaries."""
+    def accepted(self, wanted: Sequence[bool] | None = None) -> Iterator[tuple[int, int, int]]:
+        """(pattern number, start, end) of the matches that respect word boundaries; only
+        of the wanted pattern numbers when given (the others' boundaries are not checked:
+        short words inside ordinary ones, "mm" in "command", are most matches)."""
         low = self._haystack
         if not self._exact:
             # The same matches at character offsets: the byte offsets mapped in one pass
@@ -277,6 +268,8 @@ class Found:
         n = len(low)
         # low[i:i+1] is a one-character str or bytes: isalnum() agrees on ASCII.
         for index, start, end in self._matches:
+            if wanted is not None and not wanted[index]:
+                continue
             if lead[index] and start > 0 and low[start - 1 : start].isalnum():
                 continue
             if tail[index] and end < n and low[end : end + 1].isalnum():

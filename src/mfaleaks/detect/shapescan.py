@@ -538,30 +538,25 @@ class ShapeScanner:
         for shapes the engine only wants in the spans (score.Engine._scan)."""
         if self._run_db is not None and max(self._run_limits) > AROUND:
             return self.search(text)  # (not with the bundled shapes: their runs are <= 46)
-        ends: dict[str, list[int]] | None = None
-        runs: dict[str, tuple[list[int], list[int], list[int]]] = {}
-        size = len(text)
-        for lo, hi in widened(spans, AROUND, size):
+        ends: dict[str, list[int]] | None = (
+            {name: [] for name in self._names} if self._db is not None else None)
+        runs: Runs | None = (
+            {name: ShapeRuns([], [], [], name in self._validated, name in self._alnum)
+             for name in self._run_names} if self._run_db is not None else None)
+        for lo, hi in widened(spans, AROUND, len(text)):
             part_ends, part_runs = self.search(text[lo:hi])
             if part_ends is None and part_runs is None:
                 return None, None  # lone surrogates: as search() on the whole text
-            if part_ends is not None:
-                ends = ends if ends is not None else {name: [] for name in part_ends}
+            if ends is not None and part_ends is not None:
                 for name, offsets in part_ends.items():
                     ends[name].extend([x + lo for x in offsets])
-            for name, found in (part_runs or {}).items():
-                starts, stops, odd = runs.setdefault(name, ([], [], []))
-                starts.extend([x + lo for x in found.starts])
-                stops.extend([x + lo for x in found.stops])
-                odd.extend([x + lo for x in found.odd])
-        if self._db is not None and ends is None:
-            ends = {name: [] for name in self._names}
-        shaped = None
-        if self._run_db is not None:
-            shaped = {name: ShapeRuns(*runs.get(name, ([], [], [])),
-                                      name in self._validated, name in self._alnum)
-                      for name in self._run_names}
-        return ends, shaped
+            if runs is not None and part_runs is not None:
+                for name, found in part_runs.items():
+                    merged = runs[name]
+                    merged.starts.extend([x + lo for x in found.starts])
+                    merged.stops.extend([x + lo for x in found.stops])
+                    merged.odd.extend([x + lo for x in found.odd])
+        return ends, runs
 
     def _ends(self, data: bytes) -> list[list[int]]:
         found: list[list[int]] = [[] for _ in self._names]

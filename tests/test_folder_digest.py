@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mfaleaks.cache import store as cache_module
+from mfaleaks.run import scan as scan_module
 from mfaleaks.sources.listing import PACKED, WalkOptions, folder_digest, listings, unpacked
 from sample_codes import GITHUB
 from test_cache import comparable, scan
@@ -29,13 +30,13 @@ def clean_text(length: int, seed: int) -> str:
 
 @pytest.fixture
 def whole(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Folders the rescan answered whole (their digest matched)."""
+    """Folders with files that the rescan answered whole (their digest matched)."""
     answered: list[bytes] = []
     real = cache_module.ScanCache.same_folder
 
     def same_folder(self: cache_module.ScanCache, folder: bytes, digest: bytes) -> bool:
         ok = real(self, folder, digest)
-        if ok:
+        if ok and digest != folder_digest(()):
             answered.append(folder)
         return ok
 
@@ -106,9 +107,12 @@ def mutate(root: Path, rng: random.Random, step: int) -> str:
 
 # DIGEST_SEEDS="4 5 6 ..." runs more rounds (40 seeds: 30 s).
 @pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("DIGEST_SEEDS", "1 2 3").split()])
+@pytest.mark.parametrize("listers", [1, 2])
 def test_rescans_after_random_changes_report_what_a_fresh_scan_does(
-    tmp_path: Path, seed: int, whole: list[bytes]
+    tmp_path: Path, seed: int, whole: list[bytes], listers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # (--jobs 1, and one listing child or two children that share the walk's folders)
+    monkeypatch.setattr(scan_module, "listers", lambda jobs: listers)
     rng = random.Random(seed)
     root = tmp_path / "share"
     build(root, rng)
@@ -143,6 +147,39 @@ def test_codes_written_without_changing_size_or_mtime_are_found(
     found = scan("--cache", str(cache), str(root))
     assert [f["service"] for f in found["findings"]] == ["github"]
     assert len(whole) == 1
+
+
+def test_folders_that_hold_only_folders_are_answered_without_a_query(
+    tmp_path: Path, whole: list[bytes]
+) -> None:
+    """Such a folder has no row in `files`, and none in `folders`: the rescan's listing of
+    it (no files) is its digest of no rows. A folder whose files are all gone is not one
+    of them: its row in `folders` says it had some, and they are forgotten."""
+    root = tmp_path / "share"
+    for name in ("a", "b"):
+        (root / "x" / "y" / name).mkdir(parents=True)
+        (root / "x" / "y" / name / "notes.txt").write_text("plain\n")
+    (root / "gone").mkdir()
+    (root / "gone" / "old.txt").write_text("plain\n")
+    cache = tmp_path / "cache.sqlite"
+    first = scan("--cache", str(cache), str(root))
+    (root / "gone" / "old.txt").unlink()
+    asked: list[bytes] = []
+    real = cache_module.ScanCache._enter
+
+    def enter(self: cache_module.ScanCache, folder: bytes) -> None:
+        asked.append(folder)  # a query of the folder's rows
+        real(self, folder)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache_module.ScanCache, "_enter", enter)
+        again = scan("--cache", str(cache), str(root))
+    assert asked == [os.fsencode(root / "gone") + b"/"]
+    assert sorted(whole) == [os.fsencode(root / "x" / "y" / n) + b"/" for n in "ab"]
+    assert comparable(again)["findings"] == comparable(first)["findings"] == []
+    assert again["stats"]["files"] == first["stats"]["files"] - 1
+    assert f"{root}/gone/" not in digests(cache) and folders_with_rows(cache) <= set(
+        digests(cache))
 
 
 def test_only_clean_folders_get_a_digest(tmp_path: Path, whole: list[bytes]) -> None:
@@ -274,3 +311,16 @@ def test_folders_the_first_scan_left_without_a_digest_get_one_on_the_next_scan(
     whole.clear()
     assert comparable(scan("--cache", str(cache), str(root))) == comparable(first)
     assert sorted(whole) == [os.fsencode(root / f) + b"/" for f in ("a", "b")]
+
+
+@pytest.mark.parametrize("folder", [
+    "/a/b", "/a/b/", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/.x/y", "/a/..b/c", "/",
+    "//", "/a/b/.", "rel/x", ".", "/a/.../b", "/srv/caf\udce9/x",
+])
+def test_the_cache_key_of_a_folder_is_its_absolute_normal_form(folder: str) -> None:
+    """recall._abs_dir skips abspath for a path already absolute and normal (the walk's
+    own); it must give what abspath gives for every other."""
+    from mfaleaks.cache.recall import _abs_dir
+
+    want = os.fsencode(os.path.abspath(folder)).rstrip(b"/") + b"/"
+    assert _abs_dir.__wrapped__(folder) == want

@@ -112,11 +112,12 @@ def test_the_child_lists_what_this_process_lists(
         assert r[6] == max(st[1] for _, st in files)
 
 
-def _dies_at_once(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
+def _dies_at_once(top: str, opts: WalkOptions, seen: object, fd: int, share: object) -> None:
     os._exit(3)
 
 
-def _dies_mid_message(top: str, opts: WalkOptions, seen: object, fd: int) -> None:
+def _dies_mid_message(top: str, opts: WalkOptions, seen: object, fd: int,
+                      share: object) -> None:
     os.write(fd, (64).to_bytes(8, "big") + b"\xdb\x02")  # 64 bytes announced, 2 sent
     os._exit(9)
 
@@ -170,6 +171,114 @@ def test_a_child_killed_anywhere_in_its_walk_loses_nothing(
         # A folder's parts stay together: the walk is in the middle of one when it resumes.
         runs = [folder for folder, _ in itertools.groupby(r[1] for r in there if r[0] == FILES)]
         assert len(runs) == len(set(runs)), dies_after
+
+
+def _by_folder(records: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    """Each folder's files (as one list however many parts told them) and digest; Maildirs
+    and errors; what the walk saw: what the records say, in whatever order they came."""
+    told: dict[str, tuple[Any, ...]] = {}
+    for r in records:
+        if r[0] == PACKED:
+            r = unpacked(r)
+        if r[0] == FILES:
+            files, digest = told.get(r[1], ([], None))
+            told[r[1]] = (files + r[2], r[5] if r[5] is not None else digest)
+    maildirs = sorted(r[1] for r in records if r[0] == MAILDIR)
+    errors = sorted(r[1:] for r in records if r[0] == ERROR)
+    seen = sorted({r[1] for r in records if r[0] == SEEN})  # (a walk resumed here says again)
+    return {"folders": told, "maildirs": maildirs, "errors": errors, "seen": seen}
+
+
+def _looped_tree(root: Path) -> Path:
+    """_tree, with more folders to share out, four levels deep, and a link back up (a loop,
+    when followed)."""
+    top = _tree(root)
+    for i in range(12):
+        (top / f"d{i}" / "inner" / "x" / "y").mkdir(parents=True)
+        (top / f"d{i}" / "inner" / "f.txt").write_text(f"{i}\n")
+        (top / f"d{i}" / "inner" / "x" / "y" / "g.txt").write_text(f"{i}\n")
+    (top / "d3" / "inner" / "up").symlink_to(top / "d3")
+    return top
+
+
+@pytest.mark.parametrize("split", [0, 1, 2, 99])
+@pytest.mark.parametrize("opts", [
+    WalkOptions(digests=True), WalkOptions(excludes=("skip", "*.md"), digests=True)])
+def test_shares_of_a_walk_tell_each_folder_once_and_together_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opts: WalkOptions, split: int
+) -> None:
+    """Split folder by folder down to SPLIT_DEPTH, by whole folders below it."""
+    top = str(_looped_tree(tmp_path))
+    monkeypatch.setattr(listing, "PART", 7)
+    monkeypatch.setattr(listing, "SPLIT_DEPTH", split)
+    whole = list(listings(top, opts, set()))
+    for n in (2, 3):
+        shares = [list(listings(top, opts, set(), share=(i, n))) for i in range(n)]
+        # Every folder and error by one share only, and all of them by some share.
+        told = [{r[1] for r in share if r[0] in (FILES, PACKED, MAILDIR)} for share in shares]
+        assert sum(len(t) for t in told) == len(set().union(*told)), n
+        assert all(told) or split == 0, n  # (0: all of top to one share)
+        assert _by_folder([r for share in shares for r in share]) == _by_folder(whole), n
+        errors = [r for share in shares for r in share if r[0] == ERROR]
+        assert len(errors) == len(set(errors)), n
+
+
+def test_children_sharing_a_walk_tell_what_this_process_tells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = str(_looped_tree(tmp_path))
+    monkeypatch.setattr(listing, "PART", 7)
+    monkeypatch.setattr(listing, "_BATCH", 2)  # a folder in parts spans messages
+    monkeypatch.setattr(listing, "SPLIT_DEPTH", 1)  # (the children inherit it)
+    forks = _counting_forks(monkeypatch)
+    for follow in (False, True):
+        opts = WalkOptions(follow_symlinks=follow, digests=True, listers=2)
+        there = list(listings_by_child(top, opts, set()))
+        here = list(listings(top, opts, set()))
+        assert _by_folder(there) == _by_folder(here)
+        # A folder told in parts is told whole before anything of the other child.
+        runs = [folder for folder, _ in itertools.groupby(r[1] for r in there if r[0] == FILES)]
+        assert len(runs) == len(set(runs))
+        if follow:  # one child: the link back up leads into another child's whole folder
+            assert there == here and "loop" in str(here)
+    assert len(forks) == 3  # two children for the walk, one where links are followed
+
+
+@pytest.mark.parametrize("victim", [0, 1])
+def test_one_of_two_children_killed_anywhere_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, victim: int
+) -> None:
+    """The child with share `victim` SIGKILLed after each number of records in turn: the
+    other goes on, and this process lists what the dead one did not tell, once."""
+    top = str(_looped_tree(tmp_path))
+    monkeypatch.setattr(listing, "PART", 7)
+    monkeypatch.setattr(listing, "_BATCH", 1)
+    monkeypatch.setattr(listing, "SPLIT_DEPTH", 1)
+    opts = WalkOptions(digests=True, listers=2)
+    here = _by_folder(list(listings(top, opts, set())))
+    real, parent = listing.listings, os.getpid()
+    its_own = len(list(real(top, opts, set(), share=(victim, 2))))
+    for dies_after in range(its_own + 1):
+
+        def dying(*args: Any, n: int = dies_after, **kw: Any) -> Iterator[tuple[object, ...]]:
+            share = kw.get("share", (0, 1))
+            for i, record in enumerate(real(*args, **kw)):
+                if i == n and share == (victim, 2) and os.getpid() != parent:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                yield record
+
+        monkeypatch.setattr(listing, "listings", dying)
+        there = list(listings_by_child(top, opts, set()))
+        monkeypatch.setattr(listing, "listings", real)
+        assert _by_folder(there) == here, dies_after
+        runs = [folder for folder, _ in itertools.groupby(r[1] for r in there if r[0] == FILES)]
+        assert len(runs) == len(set(runs)), dies_after
+
+
+def test_listers_follow_the_cpus_and_jobs() -> None:
+    assert listing.listers(1) == 1  # --jobs 1: one listing child, as before
+    assert 1 <= listing.listers(64) <= listing.LISTERS
+    assert listing.listers(64) == min(listing.LISTERS, len(os.sched_getaffinity(0)))
 
 
 def test_a_walk_stopped_early_stops_its_child(
@@ -234,16 +343,24 @@ def test_rescans_are_the_same_with_and_without_the_child(
     assert len(with_child[0]) == len(first[0]) + 1
 
 
-def test_a_walk_takes_the_child_started_early_for_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("listers", [1, 2])
+def test_a_walk_takes_the_children_started_early_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listers: int
 ) -> None:
     top = str(_tree(tmp_path))
-    opts = WalkOptions(excludes=("skip",))
+    opts = WalkOptions(excludes=("skip",), listers=listers)
+    early = _counting_forks(monkeypatch)
     listing.start_early(top, opts)
-    forks = _counting_forks(monkeypatch)  # counted from here: the early child is there
-    assert list(listings_by_child(top, WalkOptions(excludes=("skip",), max_file_size=5),
-                                  set())) == list(listings(top, opts, set()))
-    assert forks == []  # max_file_size is not the listing's business: the early one served
+    assert len(early) == listers
+    forks = _counting_forks(monkeypatch)  # counted from here: the early children are there
+    there = list(listings_by_child(top, WalkOptions(excludes=("skip",), max_file_size=5),
+                                   set()))
+    here = list(listings(top, opts, set()))
+    assert there == here if listers == 1 else _by_folder(there) == _by_folder(here)
+    assert forks == []  # max_file_size is not the listing's business: the early ones served
+    for pid in early:
+        with pytest.raises(ChildProcessError):  # each reaped
+            os.waitpid(pid, os.WNOHANG)
 
 
 @pytest.mark.parametrize("asked", [
@@ -279,9 +396,9 @@ def test_an_early_child_nobody_asks_for_is_stopped_at_exit(
 
 
 @pytest.mark.parametrize(("args", "guess"), [
-    (["scan", "--cache", "C", "D"], ("D", (), False)),
-    (["scan", "--cache=C", "-q", "--format", "json", "--exclude", "*.log",
-      "--exclude=tmp", "--follow-symlinks", "-j", "2", "D", "E"], ("D", ("*.log", "tmp"), True)),
+    (["scan", "--cache", "C", "D"], ("D", (), False, None)),
+    (["scan", "--cache=C", "-q", "--format", "json", "--exclude", "*.log", "--exclude=tmp",
+      "--follow-symlinks", "-j", "2", "D", "E"], ("D", ("*.log", "tmp"), True, 2)),
     (["scan", "-o", "D", "--cache", "C", "--", "-D"], None),  # -D is not a folder here
     (["scan", "--cache", "C", "F"], None),  # a file, not a folder
     (["scan", "--cache", "missing.sqlite", "D"], None),  # a first scan
@@ -291,7 +408,7 @@ def test_an_early_child_nobody_asks_for_is_stopped_at_exit(
 ])
 def test_a_rescan_s_walk_is_guessed_from_the_raw_arguments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
-    guess: tuple[str, tuple[str, ...], bool] | None,
+    guess: tuple[str, tuple[str, ...], bool, int | None] | None,
 ) -> None:
     from mfaleaks.cli.launch import rescan_walk
 

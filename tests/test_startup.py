@@ -144,12 +144,13 @@ def test_walk_options_are_immutable_values() -> None:
 
     from mfaleaks.sources.listing import WalkOptions
 
-    opts = WalkOptions(excludes=("*.log",), digests=True)
-    assert opts == WalkOptions(("*.log",), False, 0, True) != WalkOptions(excludes=("*.log",))
-    assert hash(opts) == hash(WalkOptions(excludes=("*.log",), digests=True))
+    opts = WalkOptions(excludes=("*.log",), digests=True, listers=2)
+    assert opts == WalkOptions(("*.log",), False, 0, True, 2) != WalkOptions(excludes=("*.log",))
+    assert opts != WalkOptions(excludes=("*.log",), digests=True)
+    assert hash(opts) == hash(WalkOptions(excludes=("*.log",), digests=True, listers=2))
     assert pickle.loads(pickle.dumps(opts)) == opts  # (sent to a cluster's workers)
     assert repr(opts) == ("WalkOptions(excludes=('*.log',), follow_symlinks=False, "
-                          "max_file_size=0, digests=True)")
+                          "max_file_size=0, digests=True, listers=2)")
     with pytest.raises(AttributeError):
         opts.digests = False  # type: ignore[misc]
 

@@ -193,6 +193,11 @@ def _abs_dir(folder: str) -> bytes:
     it names one place whatever the working directory)."""
     if "://" in folder:
         return os.fsencode(folder).rstrip(b"/") + b"/"
+    if (folder[:1] == "/" and "//" not in folder and "/./" not in folder
+            and "/../" not in folder and not folder.endswith(("/.", "/.."))):
+        # Already absolute and normal, as the walk's own joins are: abspath would give it
+        # back (less a trailing separator). Most folders of a walk come only once.
+        return folder.rstrip("/").encode(FS_ENCODING, FS_ERRORS) + b"/"
     return os.fsencode(os.path.abspath(folder)).rstrip(b"/") + b"/"
 
 

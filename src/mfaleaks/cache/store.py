@@ -309,7 +309,10 @@ class ScanCache:
         if self._to_load:
             self._to_load = False
             self._load_digests()
-        if self._digests is None or self._digests.get(folder) != digest:
+        # A folder without a row here has none in `files` either (_flush writes both):
+        # its rows are none, and so is their digest. (A rescan meets many folders that
+        # hold only folders: each would cost a query for no rows.)
+        if self._digests is None or self._digests.get(folder, _NO_ROWS) != digest:
             return False
         if folder in self._root_folders:
             return False  # a file named on the command line is in it: looked up by name
@@ -709,6 +712,8 @@ def _create_private(path: Path) -> None:
     if st.st_mode & 0o077:
         os.chmod(path, 0o600)  # our cache, made private (older or copied file)
 
+
+_NO_ROWS = folder_digest(())  # the digest of a folder with no files
 
 _DIGEST_INDEX = (
     "CREATE INDEX IF NOT EXISTS files_digest ON files (digest) WHERE digest IS NOT NULL")

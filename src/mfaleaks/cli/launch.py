@@ -32,7 +32,8 @@ def entry() -> None:
         from mfaleaks.sources import listing
 
         listing.start_early(walk[0], listing.WalkOptions(
-            excludes=walk[1], follow_symlinks=walk[2], digests=True))
+            excludes=walk[1], follow_symlinks=walk[2], digests=True,
+            listers=listing.listers(walk[3] or sys.maxsize)))
     from mfaleaks.cli.command import entry as cli_entry
 
     cli_entry()
@@ -92,8 +93,8 @@ class _Scan:
                 self.paths.append(arg)
 
 
-def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
-    """(first folder, excludes, follow links) of a scan whose cache file exists (a rescan,
+def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool, int | None] | None:
+    """(first folder, excludes, follow links, --jobs) of a scan whose cache file exists (a rescan,
     whose walk is most of its work), guessed from the raw arguments; None when unsure.
     The walk checks the guess (listing._take_early): a wrong one costs an unused child."""
     if args[:1] != ["scan"]:
@@ -104,7 +105,7 @@ def rescan_walk(args: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
         return None
     if not os.path.isdir(scan.paths[0]):
         return None
-    return scan.paths[0], tuple(scan.excludes), scan.follow
+    return scan.paths[0], tuple(scan.excludes), scan.follow, scan.jobs
 
 
 def smb_without_kerberos(args: list[str]) -> bool:

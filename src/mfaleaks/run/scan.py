@@ -19,6 +19,7 @@ from mfaleaks.run import forkstart
 from mfaleaks.run.plan import cache_key, rules_known_good, scan_sources
 from mfaleaks.run.spec import EngineSpec, engine_spec
 from mfaleaks.sources.discover import WalkOptions, discover
+from mfaleaks.sources.listing import listers
 from mfaleaks.sources.smb.path import is_smb
 from mfaleaks.triage import suppress
 
@@ -94,6 +95,7 @@ def _run(
         follow_symlinks=config.follow_symlinks,
         max_file_size=config.limits.max_file_size,
         digests=known is not None,  # a rescan: folders the cache vouches for are skipped whole
+        listers=listers(config.jobs) if known is not None else 1,
     )
 
     # SMB servers are logged on to before anything is read: a wrong password, an

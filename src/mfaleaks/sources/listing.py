@@ -58,23 +58,24 @@ class WalkOptions:
     """What a walk lists and how. Immutable, compared and pickled by value; a plain class,
     since dataclasses or typing.NamedTuple would cost their import before the fork."""
 
-    __slots__ = ("excludes", "follow_symlinks", "max_file_size", "digests")  # noqa: RUF023 (in order)
+    __slots__ = ("excludes", "follow_symlinks", "max_file_size", "digests", "listers")  # noqa: RUF023 (in order)
     excludes: tuple[str, ...]
     follow_symlinks: bool
     max_file_size: int  # 0: no limit
     digests: bool  # a folder_digest per folder (a rescan compares them with the cache)
+    listers: int  # children that share a rescan's listing (listings_by_child)
 
     def __init__(self, excludes: tuple[str, ...] = (), follow_symlinks: bool = False,
-                 max_file_size: int = 0, digests: bool = False) -> None:
+                 max_file_size: int = 0, digests: bool = False, listers: int = 1) -> None:
         for name, value in zip(self.__slots__, (excludes, follow_symlinks, max_file_size,
-                                                digests), strict=True):
+                                                digests, listers), strict=True):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"WalkOptions is immutable: cannot set {name}")
 
-    def _values(self) -> tuple[tuple[str, ...], bool, int, bool]:
-        return self.excludes, self.follow_symlinks, self.max_file_size, self.digests
+    def _values(self) -> tuple[tuple[str, ...], bool, int, bool, int]:
+        return self.excludes, self.follow_symlinks, self.max_file_size, self.digests, self.listers
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WalkOptions) and self._values() == other._values()
@@ -87,7 +88,7 @@ class WalkOptions:
                                                                     self._values(), strict=True))
         return f"WalkOptions({shown})"
 
-    def __reduce__(self) -> tuple[type[WalkOptions], tuple[tuple[str, ...], bool, int, bool]]:
+    def __reduce__(self) -> tuple[type[WalkOptions], tuple[tuple[str, ...], bool, int, bool, int]]:
         return WalkOptions, self._values()
 
 
@@ -228,35 +229,60 @@ def mtime_of(st: Stat) -> float:
 
 
 def listings(
-    top: str, opts: WalkOptions, seen: set[tuple[int, int]], skip: Set[str] = frozenset()
+    top: str, opts: WalkOptions, seen: set[tuple[int, int]], skip: Set[str] = frozenset(),
+    share: tuple[int, int] = (0, 1),
 ) -> Iterator[Record]:
     """The records of the folder tree under top, made in this process. Folders in `skip`
-    (listed already by a child that died) are listed for their subfolders only."""
-    stack = [top]
+    (listed already by a child that died) are listed for their subfolders only.
+
+    share (i, n): one of n listings of the tree made side by side (listings_by_child).
+    Down to SPLIT_DEPTH levels below top, this one tells only the folders whose
+    (device, inode) falls to i (mine()), and goes through the others for their
+    subfolders alone; a folder SPLIT_DEPTH levels down that falls to i is told with
+    all it holds, and one that does not is left whole to its share. (A folder met on
+    two ways down, a link followed or a folder mounted twice, is told once per share
+    that meets it in a folder it tells whole: listings_by_child shares no walk that
+    follows links.)"""
+    # (folder, levels below top; MINE: in a folder this share tells whole)
+    stack: list[tuple[str, int]] = [(top, 0)]
+    parts = share[1]
     while stack:
-        folder = stack.pop()
-        try:
-            st = os.stat(folder)
-        except OSError as exc:
-            yield (ERROR, display(folder), f"cannot open folder: {exc.strerror}")
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            yield (ERROR, display(folder), "skipped: symbolic link loop")
-            continue
-        seen.add(key)
-        yield (SEEN, key)
+        folder, depth = stack.pop()
+        # Opened first: fstat through the descriptor costs a fraction of a stat by path.
         try:
             fd = open_folder(folder)
         except OSError as exc:
-            if folder in skip:
-                continue  # its error or its Maildir was told already
-            if is_maildir(folder):  # cur/new/tmp are what matter: try them
-                yield (MAILDIR, folder)
-            else:
-                yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
-            continue
+            fd, refused = -1, exc
         try:
+            try:
+                st = os.fstat(fd) if fd >= 0 else os.stat(folder)
+            except OSError as exc:
+                if share[0] == 0:  # (no inode to share it by: the first share tells it)
+                    yield (ERROR, display(folder), f"cannot open folder: {exc.strerror}")
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                if parts == 1 or depth == MINE or mine(key, share):
+                    yield (ERROR, display(folder), "skipped: symbolic link loop")
+                continue
+            seen.add(key)
+            below = MINE if parts == 1 or depth == MINE else depth + 1
+            if depth != MINE and parts > 1:
+                if not mine(key, share):
+                    if fd >= 0 and depth < SPLIT_DEPTH:
+                        stack.extend((sub, below) for sub in reversed(_through(folder, fd, opts)))
+                    continue
+                if depth == SPLIT_DEPTH:
+                    below = MINE
+            yield (SEEN, key)
+            if fd < 0:
+                if folder in skip:
+                    continue  # its error or its Maildir was told already
+                if is_maildir(folder):  # cur/new/tmp are what matter: try them
+                    yield (MAILDIR, folder)
+                else:
+                    yield (ERROR, display(folder), f"cannot list folder: {refused.strerror}")
+                continue
             # Entries listed from a descriptor stat through it: it stays open until the
             # folder is done (their .path is only the name, hence the joins below).
             if folder in skip:
@@ -266,11 +292,59 @@ def listings(
             else:
                 subdirs = yield from folder_records(folder, fd, opts, pack=True)
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         if subdirs is None:
             yield (MAILDIR, folder)
         else:
-            stack.extend(reversed(subdirs))
+            stack.extend((sub, below) for sub in reversed(subdirs))
+
+
+MINE = -1  # (a depth: in a folder that this share tells whole)
+# Shares split folder by folder this far down, and by whole folders below: each share
+# goes through the first levels only (its own and the others'), and the files of a
+# Python install, /usr/lib or /usr/share fall 52-63% to one of two shares.
+SPLIT_DEPTH = 4
+
+
+def mine(key: tuple[int, int], share: tuple[int, int]) -> bool:
+    """Does the folder with this (device, inode) fall to share i of n? (A hash of ints is
+    the same in every process.)"""
+    return hash(key) % share[1] == share[0]
+
+
+def _through(folder: str, fd: int, opts: WalkOptions) -> list[str]:
+    """The subfolders of a folder (open at fd) that another share lists, in the order
+    folder_records gives them, with no stat of its files (as entry_files tells a
+    subfolder); its errors are the other share's to tell, and a Maildir has none to go
+    into."""
+    try:
+        entries = in_order(os.scandir(fd))
+        if listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
+            close_listing(entries)
+            return []
+        found = []
+        join = os.path.join
+        try:
+            for entry in entries:
+                name = entry.name
+                if opts.excludes and excluded(display(join(folder, name)), display(name),
+                                              opts.excludes):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        path = join(folder, name)
+                        if opts.follow_symlinks and stat.S_ISDIR(os.stat(path).st_mode):
+                            found.append(path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        found.append(join(folder, name))
+                except OSError:
+                    continue
+        finally:
+            close_listing(entries)
+        return found
+    except OSError:
+        return []
 
 
 def _subfolders(records: Generator[Record, None, list[str] | None]) -> list[str] | None:
@@ -362,45 +436,105 @@ def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOpti
         yield name, stat_of(est)
 
 
+LISTERS = 2  # most children that list a rescan side by side
+
+
+def listers(jobs: int) -> int:
+    """Children to list a rescan's walk: one per CPU up to LISTERS, one with --jobs 1.
+    A rescan of an unchanged tree is its listing (a stat per file, the digests of the
+    folders), and its parent has little else to do than read it. (Two, as measured on
+    2 CPUs; the parent's reading is a third of the work, and would soon be what waits.)"""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(LISTERS, cpus, jobs))
+
+
+def _shares(opts: WalkOptions) -> int:
+    """Children to list with: opts.listers, or one where links are followed (a folder may
+    then be met in the whole of two shares, and would be told twice)."""
+    return 1 if opts.follow_symlinks else opts.listers
+
+
 def listings_by_child(
     top: str, opts: WalkOptions, seen: set[tuple[int, int]]
 ) -> Iterator[Record]:
-    """listings(), made by a forked child and read from a pipe (where fork exists).
+    """listings(), made by forked children and read from pipes (where fork exists): one,
+    or opts.listers that share the tree's folders between them (listings' `share`).
 
     Only from a process with one thread: a thread holding a lock at the fork could
-    leave the child stuck. (The worker pool has no thread in this process: every
+    leave a child stuck. (The worker pool has no thread in this process: every
     root of a scan is listed by a child.) A child that dies (the OOM killer, a
-    signal) loses nothing: this process lists what it had not told (_Told)."""
+    signal) loses nothing: this process lists what it had not told (_Told).
+    Records come in the order of each child; a folder told in parts is told whole
+    before another child is read (the cache follows one folder at a time)."""
     at_start = set(seen)
-    child = _take_early(top, opts, seen)
-    if child is None:
+    children = _take_early(top, opts, seen)
+    if children is None:
         if not hasattr(os, "fork") or not _one_thread():
             yield from listings(top, opts, seen)
             return
-        child = _fork(top, opts, seen)
-    if child is None:  # no process to spare
+        children = _fork_all(top, opts, seen, _shares(opts))
+    if not children:  # no process to spare
         yield from listings(top, opts, seen)
         return
-    pid, read_end = child
-    finished = False
-    told = _Told()
+    live = {read_end: (pid, _Told()) for pid, read_end in children}
+    told = [t for _, t in live.values()]
+    died = False
+    poll = _Poll(list(live)) if len(live) > 1 else None
     try:
-        while True:
+        current: int | None = None  # a child in the middle of a folder: read it alone
+        while live:
+            read_end = current if current is not None else _ready(live, poll)
+            pid, its = live[read_end]
             try:
                 frame = read_frame(read_end)
             except EOFError:  # cut short: the child died writing
                 frame = None
-            if frame is not None and len(frame) == 0:  # an empty frame: the walk is done
-                finished = True
-                return
-            batch = _records(frame)
-            if batch is None:  # EOF before the end, or a damaged message: the child died
-                break
-            told.note(batch)
+            batch = None if frame is None else [] if len(frame) == 0 else _records(frame)
+            if batch is None or not batch:  # the end (an empty frame), or the child died
+                del live[read_end]
+                if poll is not None:
+                    poll.drop(read_end)
+                _stop(pid, read_end, kill=batch is None)
+                current = None
+                if batch is None:
+                    died = True
+                    yield from its.rest_of_part(opts)  # the folder it was in, first
+                continue
+            its.note(batch)
             yield from batch
+            current = read_end if its.part is not None else None
     finally:
-        _stop(pid, read_end, kill=not finished)
-    yield from told.rest(top, opts, at_start)
+        for read_end, (pid, _) in live.items():
+            _stop(pid, read_end)
+    if died:
+        yield from _Told.rest(told, top, opts, at_start)
+
+
+class _Poll:
+    """poll() over the children's pipes (imported here: a single child needs none)."""
+
+    def __init__(self, fds: list[int]) -> None:
+        import select
+
+        self._poll = select.poll()
+        for fd in fds:
+            self._poll.register(fd, select.POLLIN)
+
+    def ready(self) -> int:
+        while True:
+            events = self._poll.poll()
+            if events:
+                return events[0][0]  # (POLLHUP too: the read tells the end)
+
+    def drop(self, fd: int) -> None:
+        self._poll.unregister(fd)
+
+
+def _ready(live: dict[int, tuple[int, _Told]], poll: _Poll | None) -> int:
+    return next(iter(live)) if poll is None else poll.ready()
 
 
 class _Told:
@@ -430,30 +564,38 @@ class _Told:
             elif kind == ERROR:
                 self.errors.add((record[1], record[2]))
 
-    def rest(self, top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> Iterator[Record]:
-        """The records the child did not send: the rest of the folder it was in first (the
-        walk is in the middle of it), then the folders it had not listed."""
-        if self.part is not None:
-            folder, names = self.part
-            self.done.add(folder)
-            try:
-                fd = open_folder(folder)
-            except OSError as exc:
-                yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
-            else:
-                try:
-                    for record in folder_records(folder, fd, opts):
-                        if record[0] == FILES:
-                            files = [f for f in record[2] if f[0] not in names]
-                            yield (FILES, folder, files, False, record[4], None)
-                        elif record[0] != ERROR or (record[1], record[2]) not in self.errors:
-                            yield record
-                finally:
-                    os.close(fd)
-        for record in listings(top, opts, seen, skip=self.done):
-            if record[0] != ERROR or (record[1], record[2]) not in self.errors:
-                yield record
+    def rest_of_part(self, opts: WalkOptions) -> Iterator[Record]:
+        """The rest of the folder the child was telling in parts when it died (the walk is
+        in the middle of it)."""
+        if self.part is None:
+            return
+        folder, names = self.part
+        self.done.add(folder)
+        self.part = None
+        try:
+            fd = open_folder(folder)
+        except OSError as exc:
+            yield (ERROR, display(folder), f"cannot list folder: {exc.strerror}")
+            return
+        try:
+            for record in folder_records(folder, fd, opts):
+                if record[0] == FILES:
+                    files = [f for f in record[2] if f[0] not in names]
+                    yield (FILES, folder, files, False, record[4], None)
+                elif record[0] != ERROR or (record[1], record[2]) not in self.errors:
+                    yield record
+        finally:
+            os.close(fd)
 
+    @staticmethod
+    def rest(told: list[_Told], top: str, opts: WalkOptions,
+             seen: set[tuple[int, int]]) -> Iterator[Record]:
+        """The folders no child listed (after every child has ended), listed here."""
+        done = set().union(*(t.done for t in told))
+        errors = set().union(*(t.errors for t in told))
+        for record in listings(top, opts, seen, skip=done):
+            if record[0] != ERROR or (record[1], record[2]) not in errors:
+                yield record
 
 
 def _records(frame: bytearray | None) -> list[Record] | None:
@@ -466,8 +608,24 @@ def _records(frame: bytearray | None) -> list[Record] | None:
     return batch if isinstance(batch, list) else None
 
 
-def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> tuple[int, int] | None:
-    """A listing child started on top: (its pid, the read end of its pipe)."""
+def _fork_all(top: str, opts: WalkOptions, seen: set[tuple[int, int]],
+              count: int) -> list[tuple[int, int]]:
+    """count listing children sharing top (fewer if the system has no process to spare:
+    then none, and this process lists)."""
+    children: list[tuple[int, int]] = []
+    for i in range(count):
+        child = _fork(top, opts, seen, (i, count))
+        if child is None:
+            for pid, read_end in children:
+                _stop(pid, read_end)
+            return []
+        children.append(child)
+    return children
+
+
+def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]],
+          share: tuple[int, int]) -> tuple[int, int] | None:
+    """A listing child started on its share of top: (its pid, the read end of its pipe)."""
     read_end, write_end = os.pipe()
     try:
         widen_pipe(write_end)
@@ -477,14 +635,17 @@ def _fork(top: str, opts: WalkOptions, seen: set[tuple[int, int]]) -> tuple[int,
         os.close(write_end)
         return None
     if pid == 0:  # pragma: no cover - the child; its records are what the tests check
-        os.close(read_end)
-        _child(top, opts, seen, write_end)
+        try:
+            os.close(read_end)
+            _child(top, opts, seen, write_end, share)
+        finally:
+            os._exit(1)  # (_child never returns; whatever happens, the copy goes no further)
     os.close(write_end)
     return pid, read_end
 
 
-# A child started before the command line was parsed (start_early), waiting for its walk.
-_early: tuple[str, tuple[tuple[str, ...], bool], int, int] | None = None
+# Children started before the command line was parsed (start_early), waiting for their walk.
+_early: tuple[str, tuple[tuple[str, ...], bool], list[tuple[int, int]]] | None = None
 
 
 def start_early(top: str, opts: WalkOptions) -> None:
@@ -494,9 +655,9 @@ def start_early(top: str, opts: WalkOptions) -> None:
     global _early
     if _early is not None or not hasattr(os, "fork") or not _one_thread():
         return
-    child = _fork(top, opts, set())
-    if child is not None:
-        _early = (top, (opts.excludes, opts.follow_symlinks), *child)
+    children = _fork_all(top, opts, set(), _shares(opts))
+    if children:
+        _early = (top, (opts.excludes, opts.follow_symlinks), children)
         import atexit
 
         atexit.register(_drop_early)  # a usage error, a scan that never walks
@@ -504,8 +665,8 @@ def start_early(top: str, opts: WalkOptions) -> None:
 
 def _take_early(
     top: str, opts: WalkOptions, seen: set[tuple[int, int]]
-) -> tuple[int, int] | None:
-    """The early child, if it lists what is asked now (else it is stopped)."""
+) -> list[tuple[int, int]] | None:
+    """The early children, if they list what is asked now (else they are stopped)."""
     global _early
     early, _early = _early, None
     if early is None:
@@ -513,8 +674,9 @@ def _take_early(
     # (The early child makes digests: a walk that has no use for them ignores them.)
     wanted = (top, (opts.excludes, opts.follow_symlinks))
     if (early[0], early[1]) == wanted and not seen:
-        return early[2], early[3]
-    _stop(early[2], early[3])
+        return early[2]
+    for pid, read_end in early[2]:
+        _stop(pid, read_end)
     return None
 
 
@@ -522,7 +684,8 @@ def _drop_early() -> None:
     global _early
     early, _early = _early, None
     if early is not None:
-        _stop(early[2], early[3])
+        for pid, read_end in early[2]:
+            _stop(pid, read_end)
 
 
 def _stop(pid: int, read_end: int, kill: bool = True) -> None:
@@ -546,8 +709,9 @@ def _one_thread() -> bool:
     return threading is None or threading.active_count() == 1
 
 
-def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> None:
-    """Write the records of top to fd in batches; never return (os._exit)."""
+def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int,
+           share: tuple[int, int]) -> None:
+    """Write the records of this share of top to fd in batches; never return (os._exit)."""
     code = 0
     try:
         import signal
@@ -555,7 +719,7 @@ def _child(top: str, opts: WalkOptions, seen: set[tuple[int, int]], fd: int) -> 
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides on Ctrl-C
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         batch: list[Record] = []
-        for record in listings(top, opts, seen):
+        for record in listings(top, opts, seen, share=share):
             batch.append(record)
             if len(batch) >= _BATCH:
                 write_frame(fd, marshal.dumps(batch))

@@ -111,3 +111,99 @@ def test_same_attachment_in_many_mails_is_read_once(
     memo.clear()
     assert scan(str(box)) == report
     assert memo.stats["hits"] == 0
+
+
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The contents that workers (jobs=1: this process) take the SHA-256 of."""
+    import hashlib
+    from types import SimpleNamespace
+
+    seen: list[bytes] = []
+
+    class Counting:
+        def __init__(self, data: bytes = b"") -> None:
+            self.parts = [bytes(data)]
+
+        def update(self, data: bytes) -> None:
+            self.parts.append(bytes(data))
+
+        def digest(self) -> bytes:
+            seen.append(b"".join(self.parts))
+            return hashlib.sha256(seen[-1]).digest()
+
+    monkeypatch.setattr(contents, "hashlib", SimpleNamespace(sha256=Counting))
+    return seen
+
+
+def test_without_a_cache_only_files_that_may_be_copies_are_hashed(
+    tmp_path: Path, scanned: list[str], hashed: list[bytes]
+) -> None:
+    """A copy has the size and the name of what it copies: a file whose size and name no
+    other file here has is scanned unhashed; the second of a size and name has both
+    hashed (the first read again), and a third is placed without being read."""
+    root = tmp_path / "share"
+    for folder in ("alice", "bob", "carol"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "github-recovery-codes.txt").write_bytes(CODES)
+    (root / "alice" / "notes.txt").write_bytes(b"milk and bread\n")
+    (root / "bob" / "notes.txt").write_bytes(b"call Anna at 10\n")  # another size
+    (root / "carol" / "notes.txt").write_bytes(b"call Anna at 9\n")  # alice's size
+    report = scan(str(root))
+    assert len(report["findings"]) == 3
+    # Read: one copy of the codes, and each notes.txt (carol's differs from alice's).
+    assert sorted(Path(p).parent.name + "/" + Path(p).name for p in scanned) == [
+        "alice/github-recovery-codes.txt", "alice/notes.txt", "bob/notes.txt",
+        "carol/notes.txt"]
+    assert sorted(hashed) == sorted([CODES, CODES, CODES, b"call Anna at 9\n",
+                                     b"milk and bread\n"])
+    # With --cache every content is hashed: the cache keys moved files by it.
+    hashed.clear()
+    scan("--cache", str(tmp_path / "cache.sqlite"), str(root))
+    assert len(hashed) == 6
+
+
+def test_a_first_file_changed_since_its_scan_lends_its_result_to_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first of a size and name is hashed only when a second comes, by reading it
+    again: if it changed meanwhile, what it holds now is not what was scanned, and a
+    file that holds that now must be scanned, not given the old result."""
+    import os
+
+    from mfaleaks.models import FileResult, Origin, Source
+
+    monkeypatch.setattr(contents, "every_digest", False)
+    contents.clear()
+    scans: list[bytes] = []
+
+    def scan_it(source: Source) -> FileResult:
+        assert source.data is not None
+        scans.append(source.data)
+        return FileResult(path=source.origin.path, bytes=len(source.data))
+
+    def source_of(path: Path) -> Source:
+        st = os.stat(path)
+        return Source(origin=Origin(str(path)), name=path.name, fs_path=str(path),
+                      size=st.st_size, device=st.st_dev,
+                      stat_key=(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, later = tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"
+    first.write_bytes(b"old words\n")
+    as_listed = source_of(first)
+    contents.scan_small(as_listed, scan_it)
+    first.write_bytes(b"new words\n")  # same size, same name
+    later.write_bytes(b"new words\n")
+    result = contents.scan_small(source_of(later), scan_it)
+    assert result is not None and not result.reused
+    assert scans == [b"old words\n", b"new words\n"]
+    # Unchanged, it would have lent it (the check above is what refused).
+    contents.clear()
+    scans.clear()
+    first.write_bytes(b"new words\n")
+    contents.scan_small(source_of(first), scan_it)
+    result = contents.scan_small(source_of(later), scan_it)
+    assert result is not None and result.reused and scans == [b"new words\n"]
+    contents.clear()

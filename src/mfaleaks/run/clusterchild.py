@@ -83,7 +83,7 @@ class _Warm:
                 return engine
 
         scanjob.init(Built(spec.rule_files, spec.show_secrets, spec.min_confidence,
-                           spec.limits), smb)
+                           spec.limits, spec.digests), smb)
 
 
 def serve(rfd: int, wfd: int) -> None:

@@ -121,6 +121,7 @@ class Workers:
             from mfaleaks.run import scanjob
 
             contents.clear()
+            contents.every_digest = spec.digests
             memo.clear()
             self._in_process.enter_context(scanjob.alarm_held())
         self._lanes = [_Lane() for _ in range(max(1, jobs))]

@@ -79,6 +79,7 @@ def init(spec: EngineSpec, smb: SmbAccess | str | None = None) -> None:
     engine = prebuilt.engine_for(spec) if prebuilt is not None else None
     _engine = engine if engine is not None else spec.build()
     _limits = spec.limits
+    contents.every_digest = spec.digests
     if smb is not None:
         from mfaleaks.sources.smb.worker import WorkerShares
 

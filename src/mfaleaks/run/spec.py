@@ -26,6 +26,9 @@ class EngineSpec:
     show_secrets: bool
     min_confidence: Confidence
     limits: Limits
+    # Every small file's SHA-256 (--cache keys contents by it); else only where a copy may
+    # be (cache/contents.py).
+    digests: bool = True
 
     def pack(self) -> RulePack:
         """The rule pack, checked (a bad rule file raises ConfigError)."""
@@ -56,4 +59,5 @@ def engine_spec(config: ScanConfig) -> EngineSpec:
         min_confidence=config.min_confidence,
         # With --cache, ocrcache.py keeps its verdicts on empty images in the same file.
         limits=replace(config.limits, ocr_cache=str(config.cache) if config.cache else None),
+        digests=config.cache is not None,
     )

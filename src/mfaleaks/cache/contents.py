@@ -83,9 +83,8 @@ def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResu
         if read is None:
             return None
         whole, data = source.with_data(read), read
-    shape = (len(data), source.name, source.kind_hint or "")
-    first = None
     if not every_digest and source.data is None and source.stat_key is not None:
+        shape = (len(data), source.name, source.kind_hint or "")
         if shape not in _firsts:  # the first of its size and name here: no copy of one
             result = scan(whole)
             kept = stored_of(result, whole)

@@ -87,6 +87,36 @@ def classify_bytes(head: bytes, name: str = "", source: Source | None = None) ->
         # Clean UTF-8 without control bytes is text: libmagic would cost ~1 ms here
         # and tell us nothing our own mail/HTML checks do not.
         return _text_or_mail(head)
+    known = _signature(head)
+    if known is Kind.ZIP:
+        return _zip_kind(source) if source is not None else Kind.ZIP
+    return known if known is not None else _by_libmagic(head, source)
+
+
+# Signatures whose kind libmagic gives (image/png, application/x-gettext-translation,
+# ...), told without its ~0.1 ms a call: icons and translations are most of the files
+# of /usr/share that are not text (9,700 of its 10,000 calls). Only for what is not
+# clean UTF-8: a text that happens to start with "GIF89a" stays text, as before.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", Kind.IMAGE),
+    (b"\xff\xd8\xff", Kind.IMAGE),  # JPEG
+    (b"GIF87a", Kind.IMAGE),
+    (b"GIF89a", Kind.IMAGE),
+    (b"\xde\x12\x04\x95", Kind.BINARY),  # gettext .mo, little-endian
+    (b"\x95\x04\x12\xde", Kind.BINARY),  # and big-endian
+    (b"TZif", Kind.BINARY),  # time zone data
+    (b"PK\x03\x04", Kind.ZIP),
+)
+
+
+def _signature(head: bytes) -> Kind | None:
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def _by_libmagic(head: bytes, source: Source | None) -> Kind:
     mime = _libmagic().from_buffer(head)
     if mime == "application/zip" or head.startswith(b"PK\x03\x04"):
         return _zip_kind(source) if source is not None else Kind.ZIP

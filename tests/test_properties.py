@@ -215,7 +215,10 @@ def old_html_to_text(markup: str) -> str:
 
 TOKENS = ["<", ">", "<!--", "-->", "<script>", "</script>", "</SCRIPT >", "<style", "</style>",
           "<p>", "<p", "</p>", "</td>", "<td>", "<br/>", "<title>", "</title>", "<head>",
-          "</head", "a", " ", "\n", "\t", "&amp;", "&nbsp;", "1234", "-", "!", "x<y"]
+          "</head", "a", " ", "\n", "\t", "&amp;", "&nbsp;", "1234", "-", "!", "x<y",
+          # What str.splitlines takes for a line break besides "\n", and spaces and tabs
+          # around them (html_to_text evens spaces over the whole text, not line by line).
+          "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u00a0", " \t ", "&#133;"]
 
 
 @given(st.lists(st.sampled_from(TOKENS), max_size=40))

@@ -35,8 +35,10 @@ def html_to_text(markup: str) -> str:
     head = _BREAK.sub("\n", head)
     text = _TAG.sub("", head) + tail
     text = html.unescape(text).replace("\u00a0", " ")
-    # Cells stay tab-separated so a column of codes in a table reads as a cluster.
-    lines = (_CELLS.sub("\t", _SPACES.sub(" ", line)).strip() for line in text.splitlines())
+    # Cells stay tab-separated so a column of codes in a table reads as a cluster. (Over
+    # the whole text at once: neither pattern takes a line break, and two calls a line
+    # cost 1.3 s of CPU on /usr/share's HTML.)
+    lines = (line.strip() for line in _CELLS.sub("\t", _SPACES.sub(" ", text)).splitlines())
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip() + "\n"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import regex
@@ -21,7 +22,7 @@ from mfaleaks.detect.rules.load import DEFAULT_RULES_DIR, load_pack
 from mfaleaks.detect.score import Engine
 from mfaleaks.extract.text import text_chunks
 from mfaleaks.limits import Limits
-from mfaleaks.models import Confidence, Origin, Source, TextChunk
+from mfaleaks.models import Confidence, FileResult, Origin, ScanError, Source, TextChunk
 from mfaleaks.run import plan
 from mfaleaks.run.scan import run_scan
 
@@ -207,23 +208,63 @@ def test_windows_own_every_line_once_and_number_lines_as_the_file_does(
     path = tmp_path / "log.txt"
     path.write_text("\n".join(lines))  # no newline at the end
     size = path.stat().st_size
-    owned: list[tuple[int, int]] = []
+    before = 0  # lines owned by the windows so far: what plan._numbered adds up
     for start, stop in [(0, size // 3), (size // 3, 2 * size // 3), (2 * size // 3, size)]:
         source = Source(origin=Origin(str(path)), name="log.txt", fs_path=str(path), size=size,
                         part=(start, stop))
         chunks = list(text_chunks(source, "text"))
-        assert chunks and all(c.owned == chunks[0].owned for c in chunks)
-        owned.append(chunks[0].owned or (0, 0))
+        assert chunks and len(chunks) > 2  # (blocks of 20,000 bytes)
+        first, end = chunks[-1].owned or (0, 0)
+        # The end of its own lines is told once the window has read that far.
+        assert all(c.owned in ((first, end), (first, text_module.LAST_LINE)) for c in chunks)
+        assert (end == text_module.LAST_LINE) == (stop == size)
+        # Lines count from the window's first: the file's line is that plus those before.
+        base = before - (first - 1)
+        assert base == text_module.window_base(source, start)
         for chunk in chunks:
             assert chunk.line is not None
             got = chunk.text.split("\n")
             if chunk.text.endswith("\n"):
                 got.pop()
-            want = lines[chunk.line - 1 : chunk.line - 1 + len(got)]
+            want = lines[base + chunk.line - 1 : base + chunk.line - 1 + len(got)]
             assert got == want
-    first, end = owned[0][0], owned[-1][1]
-    assert first == 1 and end > len(lines)
-    assert [o[1] for o in owned[:-1]] == [o[0] for o in owned[1:]]  # one after another
+        assert lines[base + first - 1].split(" ")[1] == str(before + 1)  # one after another
+        before += end - first
+    assert before > len(lines)  # (the last window owns to LAST_LINE)
+
+
+@pytest.mark.parametrize("lost", [0, 1, 2])
+def test_a_window_that_did_not_finish_leaves_the_others_on_the_file_s_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lost: int
+) -> None:
+    """A window that ran out of time (or whose reader died) says nothing of its lines: the
+    windows after it are numbered from the file, read by the main process."""
+    path = tmp_path / "notes.txt"
+    heading = _big_text(path, 0.7)
+    monkeypatch.setattr(plan, "SPLIT_FILE", 1_000_000)
+    monkeypatch.setattr(plan, "WINDOW", 1_000_000)
+    whole = run_scan(ScanConfig(paths=(str(path),), jobs=1,
+                                limits=replace(Limits(), ocr=False)))
+    lines = sorted(f.line or 0 for f in whole.findings)
+    assert len(lines) == 3 and any(0 < n - heading < 4 for n in lines)
+    starts = [s for s, _ in plan.windows_of(path.stat().st_size, 2)]
+    real = plan.Planner._finished
+
+    def finished(self: plan.Planner, done: Any) -> Any:
+        kept = []
+        for tag, source, result in done:
+            if source.part is not None and source.part[0] == starts[lost]:
+                result = FileResult(path=result.path, bytes=result.bytes)  # said nothing
+                result.errors.append(ScanError(result.path, None, "time limit reached"))
+            kept.append((tag, source, result))
+        return real(self, kept)
+
+    monkeypatch.setattr(plan.Planner, "_finished", finished)
+    split = run_scan(ScanConfig(paths=(str(path),), jobs=2, limits=replace(Limits(), ocr=False)))
+    got = sorted(f.line or 0 for f in split.findings)
+    # The lost window's findings are gone; every other one is on the file's line.
+    assert set(got) <= set(lines) and len(got) == {0: 2, 1: 3, 2: 2}[lost]
+    assert [e.reason for e in split.errors] == ["time limit reached"]
 
 
 def test_runs_that_validation_refuses_are_not_reported() -> None:

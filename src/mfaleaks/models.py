@@ -316,6 +316,10 @@ class FileResult:
     put_off: bool = False  # not scanned yet: its worker met a picture another one is reading
     pictures_read: int = 0
     pictures_dismissed: int = 0
+    # A window of a big file (Source.part): (its lines before its own, its own lines). Its
+    # findings' lines count from the window's first line; plan.py numbers them from the
+    # file's start once every window is back (no window reads the file before it).
+    lines: tuple[int, int] | None = None
     # How its worker's first logons to SMB servers went since its last batch: (server URL,
     # "" or why it failed), carried by one result of a batch (sources/smb/worker.py).
     logons: tuple[tuple[str, str], ...] = ()

@@ -31,6 +31,7 @@ class Budget:
     cache: dict[str, object] = field(default_factory=dict)
     pictures_read: int = 0  # pages given to OCR
     pictures_dismissed: int = 0  # pages that could not hold a code, dismissed unread
+    owned: tuple[int, int] | None = None  # a window's own lines, as its last chunk says
 
 
 @dataclass(frozen=True)

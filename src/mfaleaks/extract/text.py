@@ -21,8 +21,8 @@ _TAIL = 256 * 1024  # how far back from a block's end to look for a clean cut
 # A window of a big file (Source.part) is read with this much of the text on each side:
 # a cluster that starts in it and ends less than this past its edge is found whole.
 OVERLAP = 256 * 1024
-_COUNT = 8 * 1024 * 1024  # block size for counting the lines before a window
-_LAST = 2**62  # the end of the lines owned by the last window
+_COUNT = 8 * 1024 * 1024  # block size for counting lines without reading them as text
+LAST_LINE = 2**62  # the end of the lines owned by the last window (and by one not yet read)
 HEADER = 65536  # the most of a file's first line a later chunk carries (TextChunk.header)
 
 
@@ -93,6 +93,14 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
     the window's own (TextChunk.owned): those that start in [start, stop), so that
     every line, and every cluster by its first line, belongs to exactly one window.
 
+    Lines are counted from the window's first line, not the file's: each window
+    counting the lines before it read the file up to there again (1.5 GB more for
+    four windows of 1 GB, a quarter of the CPU of the scan). The worker says how many
+    lines of its own it had (FileResult.lines) and the main process puts the
+    windows' findings back on the file's lines (plan.py). The end of its own lines
+    is known once the window has read that far: a chunk before that owns to LAST_LINE
+    (it holds no line past the end).
+
     Only text in an encoding where a newline is the byte 0x0A (UTF-8, CP-1252, ASCII)
     is split; a window of other text yields nothing but the first, which is the file.
     """
@@ -108,10 +116,10 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
         first_owned = _line_start(fh, start)
         end_owned = _line_start(fh, stop) if stop < size else size
         end = _line_start(fh, min(size, stop + OVERLAP)) if stop < size else size
-        # Line numbers: the lines before the window are counted, not read as text.
-        line = 1 + _newlines(fh, 0, begin)
-        own_first = line + _newlines(fh, begin, first_owned)
-        own_end = own_first + _newlines(fh, first_owned, end_owned) if stop < size else _LAST
+        line = 1  # (of the window)
+        own_first = line + _newlines(fh, begin, first_owned)  # (at most OVERLAP bytes)
+        own_end = LAST_LINE  # until the window has read up to end_owned
+        at, newlines = begin, own_first - 1  # where the read is, and the lines before it
         owned = (own_first, own_end)
         # A window after the first carries the file's first line: a table's header.
         header = first_line(StreamDecoder(head).decode(head[:HEADER * 4], final=False)) \
@@ -126,6 +134,14 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
             if not block:
                 break
             left -= len(block)
+            if own_end == LAST_LINE and stop < size and at + len(block) >= end_owned:
+                # (The bytes before first_owned were counted above: from there on.)
+                skip = max(0, first_owned - at)
+                own_end = 1 + newlines + block.count(b"\n", skip, end_owned - at)
+            elif own_end == LAST_LINE and at + len(block) > first_owned:
+                newlines += block.count(b"\n", max(0, first_owned - at))
+            at += len(block)
+            owned = (own_first, own_end)
             text = pending + decoder.decode(block, final=left <= 0)
             if left > 0:
                 cut = _cut_point(text)
@@ -141,6 +157,15 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
         if pending:
             yield TextChunk(text=pending, source=kind, line=line, whole=False, owned=owned,
                             header=header)
+
+
+def window_base(source: Source, start: int) -> int:
+    """The lines of the file before the first line of its window that starts at `start`
+    (_window_chunks counts from there), read here: for the main process, when a window
+    before it did not finish (a time limit, a reader that died) and did not say how many
+    lines it owns."""
+    with source.open() as fh:
+        return _newlines(fh, 0, _line_start(fh, max(0, start - OVERLAP)))
 
 
 def _whole(source: Source) -> Source:

@@ -50,7 +50,8 @@ def pack_results(batch: list[Source], results: list[FileResult]) -> bytes:
     """The child's results: one with nothing to report, at its file's path, as a tuple."""
     rows: list[Any] = []
     for s, r in zip(batch, results, strict=True):
-        if not r.findings and not r.errors and r.path == s.origin.path and not r.logons:
+        if (not r.findings and not r.errors and r.path == s.origin.path and not r.logons
+                and r.lines is None):
             rows.append((r.bytes, r.seconds, r.kind, r.digest, r.reused, r.files, r.put_off,
                          r.pictures_read, r.pictures_dismissed))
         else:

@@ -14,6 +14,7 @@ from mfaleaks.detect.reasons import Redactor, scrub
 from mfaleaks.detect.score import Engine
 from mfaleaks.extract import EXTRACTORS
 from mfaleaks.extract.base import Budget, Context, Limits
+from mfaleaks.extract.text import LAST_LINE
 from mfaleaks.models import FileResult, Finding, ScanError, Skip, Source, TextChunk
 from mfaleaks.sources.classify import Kind, classify
 from mfaleaks.sources.owner import file_facts
@@ -40,6 +41,9 @@ def scan_source(source: Source, engine: Engine, limits: Limits) -> FileResult:
         result.findings = [replace(f, meta={**facts, **f.meta}) for f in result.findings]
     result.pictures_read = ctx.budget.pictures_read
     result.pictures_dismissed = ctx.budget.pictures_dismissed
+    if ctx.budget.owned is not None:  # (lines counted from the window's start: plan.py)
+        first, end = ctx.budget.owned
+        result.lines = (first - 1, end - first if end != LAST_LINE else 0)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -95,7 +99,7 @@ def _walk(source: Source, engine: Engine, ctx: Context) -> Iterator[Finding | Sc
                 if item.owned is None:
                     yield from engine.scan_chunk(item, source)
                 else:  # a window of a file: its own lines only (the others' are theirs)
-                    first, end = item.owned
+                    first, end = ctx.budget.owned = item.owned
                     for finding in engine.scan_chunk(item, source):
                         if (first == 1 if finding.line is None else first <= finding.line < end):
                             yield finding

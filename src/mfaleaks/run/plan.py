@@ -88,12 +88,14 @@ WINDOW = 32 * 1024 * 1024  # ... of at least this many bytes, by several workers
 
 @dataclass
 class _Window:
-    """One window of a file split across workers: its results are added up in `whole`."""
+    """One window of a file split across workers: its results are added up in `whole`
+    once all are back (their lines count from each window's start: _numbered)."""
 
     tag: _Tag
     source: Source  # the whole file
     whole: FileResult
     left: int  # windows not back yet
+    parts: dict[int, FileResult] = field(default_factory=dict)  # by the window's start
 
 
 def windows_of(size: int, jobs: int) -> list[tuple[int, int]]:
@@ -105,6 +107,41 @@ def windows_of(size: int, jobs: int) -> list[tuple[int, int]]:
     count = max(1, min(2 * jobs, size // WINDOW))
     cuts = [size * i // count for i in range(count + 1)]
     return list(itertools.pairwise(cuts))
+
+
+def _numbered(parts: dict[int, FileResult], source: Source) -> list[FileResult]:
+    """The windows' results in file order, their findings on the file's lines: a window
+    counts lines from its own first one (extract/text.py), and the lines before it are
+    those the windows before it own, less the ones it reads before its own. After a
+    window that did not say (it ran out of time, or its reader died: no findings), the
+    lines before each are counted here. No window says when the file was not split as
+    text (its first window read it whole, on the file's lines)."""
+    out = []
+    before = 0  # lines the windows so far own
+    told = any(p.lines is not None for p in parts.values())
+    lost = False  # a window before this one did not say how many lines it owns
+    for start in sorted(parts):
+        part = parts[start]
+        if part.lines is None:
+            lost = lost or told
+            out.append(part)
+            continue
+        ahead, own = part.lines
+        shift: int | None = before - ahead
+        if lost and part.findings:
+            from mfaleaks.extract.text import window_base  # (rarely: not on every start)
+
+            try:
+                shift = window_base(source, start)
+            except OSError:
+                shift = None  # the file is gone: its lines are not known
+        if shift != 0:
+            part.findings = [
+                dataclasses.replace(f, line=None if shift is None else f.line + shift)
+                if f.line is not None else f for f in part.findings]
+        before += own
+        out.append(part)
+    return out
 
 
 def _merged(into: FileResult, part: FileResult) -> None:
@@ -256,10 +293,13 @@ class Planner:
         for tag, source, result in done:
             if isinstance(tag, _Window):
                 window = tag
-                _merged(window.whole, result)
+                assert source.part is not None
+                window.parts[source.part[0]] = result
                 window.left -= 1
                 if window.left:
                     continue
+                for part in _numbered(window.parts, window.source):
+                    _merged(window.whole, part)
                 tag, source, result = window.tag, window.source, window.whole
                 result.findings.sort(key=lambda f: f.line or 0)
             assert isinstance(tag, _Tag)

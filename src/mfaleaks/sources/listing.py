@@ -323,23 +323,10 @@ def _through(folder: str, fd: int, opts: WalkOptions) -> list[str]:
         if listed_maildir(entries) if isinstance(entries, list) else is_maildir(folder):
             close_listing(entries)
             return []
-        found = []
-        join = os.path.join
+        found: list[str] = []
         try:
-            for entry in entries:
-                name = entry.name
-                if opts.excludes and excluded(display(join(folder, name)), display(name),
-                                              opts.excludes):
-                    continue
-                try:
-                    if entry.is_symlink():
-                        path = join(folder, name)
-                        if opts.follow_symlinks and stat.S_ISDIR(os.stat(path).st_mode):
-                            found.append(path)
-                    elif entry.is_dir(follow_symlinks=False):
-                        found.append(join(folder, name))
-                except OSError:
-                    continue
+            for _ in entry_files(folder, entries, opts, found, [], files=False):
+                pass  # (none: only the subfolders are told)
         finally:
             close_listing(entries)
         return found
@@ -404,10 +391,12 @@ def unpacked(record: Record) -> Record:
 
 
 def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOptions,
-                subdirs: list[str], errors: list[Record]) -> Iterator[tuple[str, Stat]]:
+                subdirs: list[str], errors: list[Record],
+                files: bool = True) -> Iterator[tuple[str, Stat]]:
     """The plain files among some entries of a folder, as (name, Stat), in order; its
     subfolders are added to `subdirs`, entries that cannot be read or are links not
-    followed to `errors` (ERROR records). Excluded entries are left out."""
+    followed to `errors` (ERROR records). Excluded entries are left out. files=False:
+    the subfolders only, with no stat of a plain file (a share's _through)."""
     join = os.path.join
     for entry in entries:
         name = entry.name
@@ -425,6 +414,8 @@ def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOpti
             elif entry.is_dir(follow_symlinks=False):  # told by the listing: no stat
                 subdirs.append(join(folder, name))  # (listings() stats it on entering)
                 continue
+            elif not files:
+                continue
             else:
                 est = entry.stat(follow_symlinks=False)
         except OSError as exc:
@@ -433,7 +424,8 @@ def entry_files(folder: str, entries: Iterable[os.DirEntry[str]], opts: WalkOpti
         if stat.S_ISDIR(est.st_mode):
             subdirs.append(join(folder, name))
             continue
-        yield name, stat_of(est)
+        if files:
+            yield name, stat_of(est)
 
 
 LISTERS = 2  # most children that list a rescan side by side

@@ -95,7 +95,7 @@ def scan_small(source: Source, scan: Callable[[Source], FileResult]) -> FileResu
         first = _firsts[shape]
         if first is not None:
             _firsts[shape] = None  # from now on each of this shape is hashed
-            if (earlier := _digest_if_unchanged(*first[:3])) is not None:
+            if (earlier := file_digest(first[0], first[2], first[1])) is not None:
                 _keep(_memo, (earlier, *shape[1:]), first[3])
     digest = hashlib.sha256(data).digest()
     key = (digest, source.name, source.kind_hint or "")
@@ -119,29 +119,36 @@ def _keep(memory: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         memory.popitem(last=False)
 
 
-def _digest_if_unchanged(path: str, stat_key: tuple[int, int, int, int],
-                         identity: Identity | None) -> bytes | None:
-    """The SHA-256 of a file scanned earlier, read again, if stat says it is still what the
-    walk listed (size, mtime, ctime, inode): then it is the content that was scanned."""
+def file_digest(path: str, identity: Identity | None,
+                stat_key: tuple[int, int, int, int] | None = None) -> bytes | None:
+    """The SHA-256 of a file on disk, read with the workers' own open (a regular file, still
+    the one the walk listed); None when it cannot be read. With stat_key, also None unless
+    stat says the file is still as the walk listed it (size, mtime, ctime, inode) before
+    and after the read: a file scanned earlier is then the content that was scanned."""
     try:
         fd = open_fd_noatime(path, identity)
     except OSError:
-        return None
+        return None  # gone, a pipe, a device or another file: the worker says why
     try:
-        st = os.fstat(fd)
-        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != stat_key:
+        if stat_key is not None and _stat_key(fd) != stat_key:
             return None
         h = hashlib.sha256()
+        # Plain reads into the hash: a buffered file object costs more than the hash on
+        # the small files that make up most of a share.
         while block := os.read(fd, 1 << 20):
             h.update(block)
-        st = os.fstat(fd)  # (written to while read: not the content scanned either)
-        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != stat_key:
-            return None
+        if stat_key is not None and _stat_key(fd) != stat_key:
+            return None  # written to while read
     except OSError:
         return None
     finally:
         os.close(fd)
     return h.digest()
+
+
+def _stat_key(fd: int) -> tuple[int, int, int, int]:
+    st = os.fstat(fd)
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def clear() -> None:

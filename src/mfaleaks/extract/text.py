@@ -134,14 +134,16 @@ def _window_chunks(source: Source, kind: str, start: int, stop: int) -> Iterator
             if not block:
                 break
             left -= len(block)
-            if own_end == LAST_LINE and stop < size and at + len(block) >= end_owned:
-                # (The bytes before first_owned were counted above: from there on.)
-                skip = max(0, first_owned - at)
-                own_end = 1 + newlines + block.count(b"\n", skip, end_owned - at)
-            elif own_end == LAST_LINE and at + len(block) > first_owned:
-                newlines += block.count(b"\n", max(0, first_owned - at))
+            if own_end == LAST_LINE and stop < size:  # (the last window owns to the end)
+                # Its own lines in this block: from first_owned (those before were
+                # counted above) up to end_owned, where they end.
+                lo, hi = max(0, first_owned - at), min(len(block), end_owned - at)
+                if hi > lo:
+                    newlines += block.count(b"\n", lo, hi)
+                if at + len(block) >= end_owned:
+                    own_end = 1 + newlines
+                    owned = (own_first, own_end)
             at += len(block)
-            owned = (own_first, own_end)
             text = pending + decoder.decode(block, final=left <= 0)
             if left > 0:
                 cut = _cut_point(text)

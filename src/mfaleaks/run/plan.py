@@ -42,7 +42,7 @@ from mfaleaks.cache.store import (
 )
 from mfaleaks.config import ScanConfig, SmbLogin
 from mfaleaks.detect.fpkey import key_identity
-from mfaleaks.models import FileResult, ScanResult, Source, open_fd_noatime
+from mfaleaks.models import FileResult, ScanResult, Source
 from mfaleaks.run.spec import EngineSpec
 from mfaleaks.sources.smb.path import is_smb
 
@@ -160,22 +160,8 @@ def content_key(source: Source) -> ContentKey | None:
         return (hashlib.sha256(source.data).digest(), source.name, source.kind_hint or "")
     if is_smb(source.fs_path):  # a file on a share that its worker reads (and hashes)
         return None
-    h = hashlib.sha256()
-    try:
-        # The workers' own open: a regular file, still the one the walk listed.
-        fd = open_fd_noatime(source.fs_path, source.identity)
-    except OSError:
-        return None  # gone, a pipe, a device or another file: the worker says why
-    try:
-        # Plain reads into the hash: a buffered file object costs more than the hash on
-        # the small files that make up most of a share.
-        while block := os.read(fd, 1 << 20):
-            h.update(block)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return (h.digest(), source.name, source.kind_hint or "")
+    digest = contents.file_digest(source.fs_path, source.identity)
+    return (digest, source.name, source.kind_hint or "") if digest is not None else None
 
 
 def smb_access(config: ScanConfig) -> SmbAccess | None:

@@ -118,7 +118,7 @@ def _signature(head: bytes) -> Kind | None:
 
 def _by_libmagic(head: bytes, source: Source | None) -> Kind:
     mime = _libmagic().from_buffer(head)
-    if mime == "application/zip" or head.startswith(b"PK\x03\x04"):
+    if mime == "application/zip":  # (a head that starts PK\x03\x04 is told by _signature)
         return _zip_kind(source) if source is not None else Kind.ZIP
     if mime.startswith(_IMAGE_MIMES) and mime != "image/svg+xml":
         return Kind.IMAGE
